@@ -1,0 +1,31 @@
+// iomt: IoMT device messages to FHIR R4. One binary, many subcommands.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"iomt: turns medical device messages into FHIR R4 resources, using Azure IoT connector mappings"};
+  app.set_version_flag("--version", std::string("iomt ") + IOMT_VERSION);
+  app.require_subcommand(1);
+
+  std::map<CLI::App*, iomt::cli::Runner> runners;
+  auto add = [&](CLI::App* sub, iomt::cli::Runner run) { runners[sub] = std::move(run); };
+
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate a JSONPath or JMESPath expression against a JSON document");
+  add(eval, iomt::cli::RegisterEval(*eval));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    // --help and --version are successes; everything else is a usage error.
+    return code == 0 ? 0 : iomt::cli::kExitUsage;
+  }
+  for (auto& [sub, run] : runners) {
+    if (sub->parsed()) return run();
+  }
+  return iomt::cli::kExitUsage;
+}

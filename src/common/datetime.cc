@@ -1,0 +1,281 @@
+#include "common/datetime.h"
+
+#include <cstdio>
+
+namespace iomt::datetime {
+
+namespace {
+
+bool Digit(char c) { return c >= '0' && c <= '9'; }
+
+// Floor division for negative tick counts.
+std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+void Append2(std::string* out, int v) {
+  out->push_back(static_cast<char>('0' + v / 10));
+  out->push_back(static_cast<char>('0' + v % 10));
+}
+
+void Append4(std::string* out, int v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04d", v);
+  out->append(buf);
+}
+
+// Mirrors Json.NET's DateTimeParser (ISO form) step by step, so that exactly
+// the strings it accepts are accepted.
+class IsoParser {
+ public:
+  explicit IsoParser(std::string_view s) : s_(s) {}
+
+  bool Parse(std::int64_t* ticks) {
+    int year, month, day, hour, minute, second;
+    std::int64_t fraction = 0;
+    if (!(Parse4(0, &year) && year >= 1 && Char(4, '-') && Parse2(5, &month) && month >= 1 && month <= 12 &&
+          Char(7, '-') && Parse2(8, &day) && day >= 1 && day <= DaysInMonth(year, month))) {
+      return false;
+    }
+    if (!Char(10, 'T')) return false;
+    std::size_t pos = 11;
+    if (!(Parse2(pos, &hour) && hour <= 24 && Char(pos + 2, ':') && Parse2(pos + 3, &minute) && minute < 60 &&
+          Char(pos + 5, ':') && Parse2(pos + 6, &second) && second < 60 &&
+          (hour != 24 || (minute == 0 && second == 0)))) {
+      return false;
+    }
+    pos += 8;
+    if (Char(pos, '.')) {
+      int ndigits = 0;
+      while (++pos < s_.size() && ndigits < 7) {
+        if (!Digit(s_[pos])) break;
+        fraction = fraction * 10 + (s_[pos] - '0');
+        ++ndigits;
+      }
+      if (ndigits < 7) {
+        if (ndigits == 0) return false;
+        for (int i = ndigits; i < 7; ++i) fraction *= 10;
+      }
+      if (hour == 24 && fraction != 0) return false;
+    }
+    // Zone: Z, or ±hh, ±hh:mm, ±hhmm; anything else must be the end.
+    std::int64_t offset = 0;
+    if (pos < s_.size()) {
+      char ch = s_[pos];
+      if (ch == 'z' || ch == 'Z') {
+        ++pos;
+      } else {
+        int zone_hour = 0, zone_minute = 0;
+        int sign = 0;
+        if (pos + 2 < s_.size() && Parse2(pos + 1, &zone_hour)) {
+          if (ch == '-') {
+            sign = -1;
+            pos += 3;
+          } else if (ch == '+') {
+            sign = 1;
+            pos += 3;
+          }
+        }
+        if (pos < s_.size()) {
+          if (Char(pos, ':')) {
+            pos += 1;
+            if (pos + 1 < s_.size() && Parse2(pos, &zone_minute)) pos += 2;
+          } else if (pos + 1 < s_.size() && Parse2(pos, &zone_minute)) {
+            pos += 2;
+          }
+        }
+        offset = sign * (zone_hour * kTicksPerHour + zone_minute * kTicksPerMinute);
+      }
+    }
+    if (pos != s_.size()) return false;
+    Civil c{year, month, day, hour == 24 ? 0 : hour, minute, second, fraction};
+    std::int64_t t = ToTicks(c);
+    if (hour == 24) t += kTicksPerDay;
+    *ticks = t - offset;
+    return true;
+  }
+
+ private:
+  bool Char(std::size_t i, char c) const { return i < s_.size() && s_[i] == c; }
+  bool Parse2(std::size_t i, int* v) const {
+    if (i + 2 > s_.size() || !Digit(s_[i]) || !Digit(s_[i + 1])) return false;
+    *v = (s_[i] - '0') * 10 + (s_[i + 1] - '0');
+    return true;
+  }
+  bool Parse4(std::size_t i, int* v) const {
+    int a, b;
+    if (!Parse2(i, &a) || !Parse2(i + 2, &b)) return false;
+    *v = a * 100 + b;
+    return true;
+  }
+  std::string_view s_;
+};
+
+// "/Date(1234567890123)/" or "/Date(1234567890123+0100)/": milliseconds since
+// the epoch; the offset only marks the value as local time.
+bool ParseMicrosoftDate(std::string_view s, std::int64_t* ticks) {
+  if (s.size() < 9 || s.substr(0, 6) != "/Date(" || s.substr(s.size() - 2) != ")/") return false;
+  std::size_t end = s.size() - 2;
+  std::size_t sign = std::string_view::npos;
+  for (std::size_t i = 7; i < s.size() - 1; ++i) {
+    if (s[i] == '+') {
+      sign = i;
+      break;
+    }
+  }
+  if (sign == std::string_view::npos) {
+    for (std::size_t i = 7; i < s.size() - 1; ++i) {
+      if (s[i] == '-') {
+        sign = i;
+        break;
+      }
+    }
+  }
+  if (sign != std::string_view::npos) {
+    // The offset must be two digits of hours, optionally two of minutes.
+    if (sign + 3 > s.size() || !Digit(s[sign + 1]) || !Digit(s[sign + 2])) return false;
+    end = sign;
+  }
+  std::string_view digits = s.substr(6, end - 6);
+  if (digits.empty()) return false;
+  bool negative = false;
+  std::size_t i = 0;
+  if (digits[0] == '-') {
+    negative = true;
+    i = 1;
+  }
+  if (i == digits.size()) return false;
+  std::int64_t ms = 0;
+  for (; i < digits.size(); ++i) {
+    if (!Digit(digits[i])) return false;
+    if (ms > (INT64_MAX - 9) / 10) return false;
+    ms = ms * 10 + (digits[i] - '0');
+  }
+  if (negative) ms = -ms;
+  if (ms > kMaxTicks / kTicksPerMillisecond || ms < kMinTicks / kTicksPerMillisecond) return false;
+  *ticks = ms * kTicksPerMillisecond;
+  return true;
+}
+
+}  // namespace
+
+std::int64_t DaysFromCivil(int year, int month, int day) {
+  // Days since 1970-01-01 in the proleptic Gregorian calendar: count years
+  // from March so that the leap day falls at the end of the year.
+  const std::int64_t y = year - (month <= 2 ? 1 : 0);
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t year_of_era = y - era * 400;
+  const std::int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const std::int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+int DaysInMonth(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month == 2) {
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return leap ? 29 : 28;
+  }
+  return kDays[month - 1];
+}
+
+std::int64_t ToTicks(const Civil& c) {
+  return DaysFromCivil(c.year, c.month, c.day) * kTicksPerDay + c.hour * kTicksPerHour + c.minute * kTicksPerMinute +
+         c.second * kTicksPerSecond + c.fraction;
+}
+
+Civil FromTicks(std::int64_t ticks) {
+  std::int64_t days = FloorDiv(ticks, kTicksPerDay);
+  std::int64_t rem = ticks - days * kTicksPerDay;
+  // Inverse of DaysFromCivil.
+  std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t day_of_era = z - era * 146097;
+  const std::int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const std::int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const std::int64_t mp = (5 * day_of_year + 2) / 153;
+  Civil c;
+  c.day = static_cast<int>(day_of_year - (153 * mp + 2) / 5 + 1);
+  c.month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  c.year = static_cast<int>(year_of_era + era * 400 + (c.month <= 2 ? 1 : 0));
+  c.hour = static_cast<int>(rem / kTicksPerHour);
+  rem %= kTicksPerHour;
+  c.minute = static_cast<int>(rem / kTicksPerMinute);
+  rem %= kTicksPerMinute;
+  c.second = static_cast<int>(rem / kTicksPerSecond);
+  c.fraction = rem % kTicksPerSecond;
+  return c;
+}
+
+bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks) {
+  if (!s.empty() && s[0] == '/') return ParseMicrosoftDate(s, ticks);
+  if (s.size() < 19 || s.size() > 40 || !Digit(s[0]) || s[10] != 'T') return false;
+  return IsoParser(s).Parse(ticks);
+}
+
+void AppendGeneral(std::string* out, std::int64_t ticks) {
+  Civil c = FromTicks(ticks);
+  Append2(out, c.month);
+  out->push_back('/');
+  Append2(out, c.day);
+  out->push_back('/');
+  Append4(out, c.year);
+  out->push_back(' ');
+  Append2(out, c.hour);
+  out->push_back(':');
+  Append2(out, c.minute);
+  out->push_back(':');
+  Append2(out, c.second);
+}
+
+std::string FormatGeneral(std::int64_t ticks) {
+  std::string s;
+  AppendGeneral(&s, ticks);
+  return s;
+}
+
+namespace {
+void AppendIsoImpl(std::string* out, std::int64_t ticks, bool trim) {
+  Civil c = FromTicks(ticks);
+  Append4(out, c.year);
+  out->push_back('-');
+  Append2(out, c.month);
+  out->push_back('-');
+  Append2(out, c.day);
+  out->push_back('T');
+  Append2(out, c.hour);
+  out->push_back(':');
+  Append2(out, c.minute);
+  out->push_back(':');
+  Append2(out, c.second);
+  if (c.fraction != 0 || !trim) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, ".%07lld", static_cast<long long>(c.fraction));
+    std::string_view frac(buf);
+    if (trim) {
+      while (frac.back() == '0') frac.remove_suffix(1);
+    }
+    out->append(frac);
+  }
+  out->push_back('Z');
+}
+}  // namespace
+
+void AppendIso(std::string* out, std::int64_t ticks) { AppendIsoImpl(out, ticks, true); }
+
+std::string FormatIso(std::int64_t ticks) {
+  std::string s;
+  AppendIsoImpl(&s, ticks, true);
+  return s;
+}
+
+std::string FormatRoundTrip(std::int64_t ticks) {
+  std::string s;
+  AppendIsoImpl(&s, ticks, false);
+  return s;
+}
+
+}  // namespace iomt::datetime

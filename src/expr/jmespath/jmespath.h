@@ -1,0 +1,43 @@
+// JMESPath (https://jmespath.org/specification.html), compiled once and
+// evaluated many times, with the eight functions that Azure's IoT connector
+// adds for CalculatedContent mappings: add, subtract, multiply, divide, pow
+// (Int64 arithmetic when both arguments are integers, double otherwise),
+// insertString, fromUnixTimestamp and fromUnixTimestampMs (which return
+// dates). Semantics follow JmesPath.Net 1.0.205 as iomt-fhir uses it.
+//
+// Thread safety: a compiled Expression is immutable and may be evaluated from
+// many threads at once, each with its own Arena.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/json/arena.h"
+#include "common/json/value.h"
+#include "common/status.h"
+
+namespace iomt::jmespath {
+
+// Error kinds, as Status::detail(), named as the compliance suite names them:
+//  at compile time (StatusCode::kSyntaxError): "syntax", "invalid-arity",
+//    "unknown-function"; Status::position() is the offset in the expression;
+//  at evaluation: "invalid-type" (StatusCode::kTypeError), "invalid-value",
+//    and for the custom functions the .NET exception iomt-fhir would raise:
+//    "DivideByZeroException", "OverflowException", "ArgumentOutOfRangeException"
+//    (StatusCode::kEvaluationError).
+class Expression {
+ public:
+  virtual ~Expression() = default;
+
+  static Result<std::unique_ptr<const Expression>> Compile(std::string_view text);
+
+  // Evaluates against `input`. Values built on the way (projections, objects,
+  // strings) are allocated in `arena` and live as long as it does; the result
+  // may also point into `input`'s document.
+  virtual Result<json::Value> Evaluate(const json::Value& input, json::Arena* arena) const = 0;
+
+  [[nodiscard]] virtual const std::string& text() const = 0;
+};
+
+}  // namespace iomt::jmespath
