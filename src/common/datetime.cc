@@ -32,7 +32,8 @@ class IsoParser {
  public:
   explicit IsoParser(std::string_view s) : s_(s) {}
 
-  bool Parse(std::int64_t* ticks) {
+  bool Parse(std::int64_t* ticks, Zone* zone_out) {
+    Zone zone = Zone::kUnspecified;
     int year, month, day, hour, minute, second;
     std::int64_t fraction = 0;
     if (!(Parse4(0, &year) && year >= 1 && Char(4, '-') && Parse2(5, &month) && month >= 1 && month <= 12 &&
@@ -66,6 +67,7 @@ class IsoParser {
       char ch = s_[pos];
       if (ch == 'z' || ch == 'Z') {
         ++pos;
+        zone = Zone::kUtc;
       } else {
         int zone_hour = 0, zone_minute = 0;
         int sign = 0;
@@ -73,9 +75,11 @@ class IsoParser {
           if (ch == '-') {
             sign = -1;
             pos += 3;
+            zone = Zone::kLocal;
           } else if (ch == '+') {
             sign = 1;
             pos += 3;
+            zone = Zone::kLocal;
           }
         }
         if (pos < s_.size()) {
@@ -94,6 +98,7 @@ class IsoParser {
     std::int64_t t = ToTicks(c);
     if (hour == 24) t += kTicksPerDay;
     *ticks = t - offset;
+    *zone_out = zone;
     return true;
   }
 
@@ -115,7 +120,7 @@ class IsoParser {
 
 // "/Date(1234567890123)/" or "/Date(1234567890123+0100)/": milliseconds since
 // the epoch; the offset only marks the value as local time.
-bool ParseMicrosoftDate(std::string_view s, std::int64_t* ticks) {
+bool ParseMicrosoftDate(std::string_view s, std::int64_t* ticks, Zone* zone) {
   if (s.size() < 9 || s.substr(0, 6) != "/Date(" || s.substr(s.size() - 2) != ")/") return false;
   std::size_t end = s.size() - 2;
   std::size_t sign = std::string_view::npos;
@@ -137,6 +142,9 @@ bool ParseMicrosoftDate(std::string_view s, std::int64_t* ticks) {
     // The offset must be two digits of hours, optionally two of minutes.
     if (sign + 3 > s.size() || !Digit(s[sign + 1]) || !Digit(s[sign + 2])) return false;
     end = sign;
+    *zone = Zone::kLocal;
+  } else {
+    *zone = Zone::kUtc;
   }
   std::string_view digits = s.substr(6, end - 6);
   if (digits.empty()) return false;
@@ -210,10 +218,12 @@ Civil FromTicks(std::int64_t ticks) {
   return c;
 }
 
-bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks) {
-  if (!s.empty() && s[0] == '/') return ParseMicrosoftDate(s, ticks);
+bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks, Zone* zone) {
+  Zone ignored;
+  if (zone == nullptr) zone = &ignored;
+  if (!s.empty() && s[0] == '/') return ParseMicrosoftDate(s, ticks, zone);
   if (s.size() < 19 || s.size() > 40 || !Digit(s[0]) || s[10] != 'T') return false;
-  return IsoParser(s).Parse(ticks);
+  return IsoParser(s).Parse(ticks, zone);
 }
 
 void AppendGeneral(std::string* out, std::int64_t ticks) {

@@ -35,7 +35,9 @@ Civil FromTicks(std::int64_t ticks);
 // string `s` as a date rather than a string: an ISO 8601 date-time of 19 to
 // 40 characters with 'T' at index 10 (yyyy-MM-ddTHH:mm:ss[.f{1,7}][Z|±hh[:][mm]]),
 // or "/Date(ms[±hhmm])/". Sets *ticks to the instant.
-bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks);
+// *zone, when given, receives the DateTimeKind Json.NET gives the value.
+enum class Zone : std::uint8_t { kUtc, kLocal, kUnspecified };
+bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks, Zone* zone = nullptr);
 
 // The cheap part of ParseJsonNetDate's test, for hot paths.
 inline bool MayBeJsonNetDate(std::string_view s) {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 
 namespace iomt::json {
@@ -254,8 +255,11 @@ inline Value Value::FromTape(const DocView* doc, const std::uint64_t* w) {
 
 class Value::ElementIterator {
  public:
+  using iterator_category = std::input_iterator_tag;
   using value_type = Value;
   using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = Value;
   ElementIterator() = default;
   ElementIterator(const DocView* doc, const void* pos) : doc_(doc), pos_(pos) {}
   Value operator*() const {
@@ -280,8 +284,11 @@ class Value::ElementIterator {
 
 class Value::MemberIterator {
  public:
+  using iterator_category = std::input_iterator_tag;
   using value_type = Member;
   using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = Member;
   MemberIterator() = default;
   MemberIterator(const DocView* doc, const void* pos) : doc_(doc), pos_(pos) {}
   Member operator*() const {
