@@ -44,7 +44,8 @@ bool ReadInput(const std::string& file, std::string* out) {
 void PrintExpressionError(const char* language, const std::string& expr, const Status& st) {
   std::fprintf(stderr, "error: invalid %s expression: %s\n", language, st.message().c_str());
   if (st.position() >= 0) {
-    std::fprintf(stderr, "  %s\n  %s^\n", expr.c_str(), std::string(static_cast<std::size_t>(st.position()), ' ').c_str());
+    std::fprintf(stderr, "  %s\n  %s^\n", expr.c_str(),
+                 std::string(static_cast<std::size_t>(st.position()), ' ').c_str());
   }
 }
 
@@ -107,13 +108,16 @@ int Run(const EvalFlags& flags) {
 
 Runner RegisterEval(CLI::App& app) {
   auto flags = std::make_shared<EvalFlags>();
-  auto* jp = app.add_option("--jsonpath", flags->jsonpath, "JSONPath expression, in the Json.NET dialect that mappings use");
-  auto* jm = app.add_option("--jmespath", flags->jmespath, "JMESPath expression, with the mapping functions (add, fromUnixTimestamp, ...)");
+  auto* jp =
+      app.add_option("--jsonpath", flags->jsonpath, "JSONPath expression, in the Json.NET dialect that mappings use");
+  auto* jm = app.add_option("--jmespath", flags->jmespath,
+                            "JMESPath expression, with the mapping functions (add, fromUnixTimestamp, ...)");
   jp->excludes(jm);
   app.add_option("file", flags->file, "JSON document to evaluate against ('-' or absent: stdin)");
   app.add_flag("-c,--compact", flags->compact, "Print compact JSON instead of indented");
-  app.add_flag("--single", flags->single,
-               "JSONPath: evaluate as a single-value mapping field does (one token or null; an error when several match)");
+  app.add_flag(
+      "--single", flags->single,
+      "JSONPath: evaluate as a single-value mapping field does (one token or null; an error when several match)");
   app.footer(
       "JSONPath prints the array of all matched tokens; JMESPath prints the result value.\n"
       "Example: iomt eval --jsonpath '$..[?(@heartrate)]' message.json");

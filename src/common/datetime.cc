@@ -57,7 +57,8 @@ class IsoParser {
       }
       if (ndigits < 7) {
         if (ndigits == 0) return false;
-        for (int i = ndigits; i < 7; ++i) fraction *= 10;
+        for (int i = ndigits; i < 7; ++i)
+          fraction *= 10;
       }
       if (hour == 24 && fraction != 0) return false;
     }
@@ -201,8 +202,7 @@ Civil FromTicks(std::int64_t ticks) {
   std::int64_t z = days + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const std::int64_t day_of_era = z - era * 146097;
-  const std::int64_t year_of_era =
-      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const std::int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
   const std::int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const std::int64_t mp = (5 * day_of_year + 2) / 153;
   Civil c;
@@ -266,7 +266,8 @@ void AppendIsoImpl(std::string* out, std::int64_t ticks, bool trim) {
     std::snprintf(buf, sizeof buf, ".%07lld", static_cast<long long>(c.fraction));
     std::string_view frac(buf);
     if (trim) {
-      while (frac.back() == '0') frac.remove_suffix(1);
+      while (frac.back() == '0')
+        frac.remove_suffix(1);
     }
     out->append(frac);
   }

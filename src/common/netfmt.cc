@@ -55,7 +55,8 @@ void AppendDouble(std::string* out, double value) {
     return;
   }
   if (scale > 0) {
-    for (int i = 0; i < scale; ++i) out->push_back(i < ndigits ? digits[i] : '0');
+    for (int i = 0; i < scale; ++i)
+      out->push_back(i < ndigits ? digits[i] : '0');
     if (ndigits > scale) {
       out->push_back('.');
       out->append(digits + scale, ndigits - scale);

@@ -102,7 +102,7 @@ inline Status Internal(std::string msg) { return {StatusCode::kInternal, std::mo
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result needs a value or an error");
   }
@@ -129,8 +129,8 @@ class [[nodiscard]] Result {
 }  // namespace iomt
 
 // Propagates a non-OK Status from an expression that yields a Status.
-#define IOMT_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::iomt::Status iomt_status_ = (expr);     \
+#define IOMT_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::iomt::Status iomt_status_ = (expr);        \
     if (!iomt_status_.ok()) return iomt_status_; \
   } while (0)

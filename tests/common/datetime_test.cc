@@ -43,13 +43,13 @@ TEST(DateTime, RecognisesTheStringsJsonNetReadsAsDates) {
 
 TEST(DateTime, LeavesOtherStringsAsStrings) {
   std::int64_t t = 0;
-  EXPECT_FALSE(ParseJsonNetDate("2019-02-01 22:46:01", &t));      // no T
-  EXPECT_FALSE(ParseJsonNetDate("2019-02-01", &t));               // too short
-  EXPECT_FALSE(ParseJsonNetDate("2019-02-30T00:00:00Z", &t));     // no such day
-  EXPECT_FALSE(ParseJsonNetDate("2019-02-01T22:46:01.Z", &t));    // empty fraction
+  EXPECT_FALSE(ParseJsonNetDate("2019-02-01 22:46:01", &t));            // no T
+  EXPECT_FALSE(ParseJsonNetDate("2019-02-01", &t));                     // too short
+  EXPECT_FALSE(ParseJsonNetDate("2019-02-30T00:00:00Z", &t));           // no such day
+  EXPECT_FALSE(ParseJsonNetDate("2019-02-01T22:46:01.Z", &t));          // empty fraction
   EXPECT_FALSE(ParseJsonNetDate("2019-02-01T22:46:01.12345678Z", &t));  // 8 digits
   EXPECT_FALSE(ParseJsonNetDate("2019-02-01T22:46:01Zx", &t));
-  EXPECT_FALSE(ParseJsonNetDate("0000-01-01T00:00:00Z", &t));     // year 0
+  EXPECT_FALSE(ParseJsonNetDate("0000-01-01T00:00:00Z", &t));  // year 0
   EXPECT_FALSE(ParseJsonNetDate("hello", &t));
   EXPECT_FALSE(ParseJsonNetDate("/Date(abc)/", &t));
 }

@@ -30,7 +30,8 @@ TEST(Document, KeepsIntegerAndFloatTokensApart) {
 TEST(Document, IteratesObjectsInDocumentOrder) {
   Value v = ParseOrDie(R"({"b": 1, "a": {"x": [1, {"y": null}]}, "c": "s\"q\u00e9"})");
   std::string keys;
-  for (const Member& m : v.members()) keys += std::string(m.key) + ",";
+  for (const Member& m : v.members())
+    keys += std::string(m.key) + ",";
   EXPECT_EQ(keys, "b,a,c,");
   Value c;
   ASSERT_TRUE(v.Find("c", &c));

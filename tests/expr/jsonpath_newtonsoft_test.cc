@@ -25,8 +25,7 @@ using json::Value;
 
 // id -> why iomt differs (keep in step with docs/jsonpath-dialect.md).
 const std::map<std::string, std::string>& KnownDifferences() {
-  static const std::map<std::string, std::string> kKnown = {
-  };
+  static const std::map<std::string, std::string> kKnown = {};
   return kKnown;
 }
 
@@ -102,7 +101,8 @@ TEST(JsonPathNewtonsoft, AgreesWithJsonNetOnTheComparisonSuite) {
     if (KnownDifferences().count(id) == 0) {
       Value expected;
       (void)newtonsoft.Find("result", &expected);
-      report += "  " + id + "  " + selector + "\n    Json.NET: " + want + " " + json::ToJson(expected) + "\n    iomt:     " + got;
+      report += "  " + id + "  " + selector + "\n    Json.NET: " + want + " " + json::ToJson(expected) +
+                "\n    iomt:     " + got;
       if (got == "ok") report += " " + json::ToJson(Value::Array(results.data(), results.size()));
       if (!parsed.ok()) report += " (" + parsed.status().message() + ")";
       report += "\n";
@@ -111,7 +111,8 @@ TEST(JsonPathNewtonsoft, AgreesWithJsonNetOnTheComparisonSuite) {
   EXPECT_EQ(total, 258);
   EXPECT_TRUE(report.empty()) << "cases that differ from Json.NET and are not documented:\n" << report;
   for (const auto& [id, why] : KnownDifferences()) {
-    EXPECT_TRUE(failing.count(id)) << id << " now agrees with Json.NET: remove it from the known differences and the docs";
+    EXPECT_TRUE(failing.count(id)) << id
+                                   << " now agrees with Json.NET: remove it from the known differences and the docs";
   }
   double rate = 100.0 * passed / total;
   EXPECT_GE(rate, 95.0);

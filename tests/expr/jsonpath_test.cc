@@ -27,7 +27,8 @@ std::string Select(std::string_view path, std::string_view document) {
   return json::ToJson(Value::Array(out.data(), out.size()));
 }
 
-constexpr const char* kFlat = R"({"heartrate":78,"deviceid":"device123","patientid":"p1","measurementdatetime":"2019-02-01T22:46:01.875Z"})";
+constexpr const char* kFlat =
+    R"({"heartrate":78,"deviceid":"device123","patientid":"p1","measurementdatetime":"2019-02-01T22:46:01.875Z"})";
 constexpr const char* kEnvelope =
     R"({"Body":{"heartRate":78,"systolic":120,"diastolic":80},"Properties":{"iothub-creation-time-utc":"2019-01-30T22:45:02.6073744Z"},)"
     R"("SystemProperties":{"iothub-connection-device-id":"ev-d795","iothub-enqueuedtime":"2019-02-01T22:46:01.875Z"}})";
@@ -93,7 +94,8 @@ TEST(JsonPath, IndexesSlicesAndUnions) {
 }
 
 TEST(JsonPath, NegativeIndexIsAnErrorOnArraysOnly) {
-  EXPECT_EQ(Select("$[-1]", "[1]"), "error: Index was out of range. Must be non-negative and less than the size of the collection.");
+  EXPECT_EQ(Select("$[-1]", "[1]"),
+            "error: Index was out of range. Must be non-negative and less than the size of the collection.");
   EXPECT_EQ(Select("$[-1]", R"({"a":1})"), "[]");
 }
 
@@ -119,7 +121,8 @@ TEST(JsonPath, AndOrGroupToTheRight) {
   const char* doc = R"([{"a":1,"b":1},{"a":1,"c":1},{"c":1},{"b":1}])";
   EXPECT_EQ(Select("$[?(@.a && @.b || @.c)]", doc), R"([{"a":1,"b":1},{"a":1,"c":1}])");
   EXPECT_EQ(Select("$[?(@.c || @.a && @.b)]", doc), R"([{"a":1,"b":1},{"a":1,"c":1},{"c":1}])");
-  EXPECT_EQ(Select("$..[?(@systolic && @diastolic)]", kEnvelope), R"([{"heartRate":78,"systolic":120,"diastolic":80}])");
+  EXPECT_EQ(Select("$..[?(@systolic && @diastolic)]", kEnvelope),
+            R"([{"heartRate":78,"systolic":120,"diastolic":80}])");
 }
 
 TEST(JsonPath, RegexRunsOnRe2) {
@@ -138,7 +141,8 @@ TEST(JsonPath, RegexRunsOnRe2) {
 TEST(JsonPath, DateStringsCompareAsJsonNetDates) {
   // Json.NET reads the message string as a date and writes it back in ISO
   // form to compare it with a string literal.
-  const char* doc = R"([{"t":"2019-02-01T22:46:01.875Z"},{"t":"2019-02-01T22:46:01.8750000Z"},{"t":"2020-01-01T00:00:00Z"}])";
+  const char* doc =
+      R"([{"t":"2019-02-01T22:46:01.875Z"},{"t":"2019-02-01T22:46:01.8750000Z"},{"t":"2020-01-01T00:00:00Z"}])";
   EXPECT_EQ(Select("$[?(@.t == '2019-02-01T22:46:01.875Z')]", doc),
             R"([{"t":"2019-02-01T22:46:01.875Z"},{"t":"2019-02-01T22:46:01.8750000Z"}])");
   EXPECT_EQ(Select("$[?(@.t > '2019-06-01T00:00:00Z')]", doc), R"([{"t":"2020-01-01T00:00:00Z"}])");
@@ -213,22 +217,27 @@ TEST(JsonPath, SyntaxErrorsSayWhereAndWhat) {
 
 TEST(JsonPath, HugeOrDeeplyNestedPathsAreRefusedNotCrashing) {
   std::string nested = "$";
-  for (int i = 0; i < 5000; ++i) nested += "[?(@";
+  for (int i = 0; i < 5000; ++i)
+    nested += "[?(@";
   EXPECT_FALSE(Path::Parse(nested).ok());
   std::string long_path = "$";
-  for (int i = 0; i < 20000; ++i) long_path += ".a";
+  for (int i = 0; i < 20000; ++i)
+    long_path += ".a";
   auto p = Path::Parse(long_path);
   ASSERT_FALSE(p.ok());
   std::string many_steps = "$";
-  for (int i = 0; i < 2000; ++i) many_steps += ".a";
+  for (int i = 0; i < 2000; ++i)
+    many_steps += ".a";
   EXPECT_FALSE(Path::Parse(many_steps).ok());
 }
 
 TEST(JsonPath, ScanOverDeepDocumentsStaysWithinTheParserDepthLimit) {
   std::string deep;
-  for (int i = 0; i < 60; ++i) deep += R"({"a":)";
+  for (int i = 0; i < 60; ++i)
+    deep += R"({"a":)";
   deep += "1";
-  for (int i = 0; i < 60; ++i) deep += "}";
+  for (int i = 0; i < 60; ++i)
+    deep += "}";
   auto p = Path::Parse("$..a");
   ASSERT_TRUE(p.ok());
   std::vector<Value> out;

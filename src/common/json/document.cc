@@ -33,16 +33,12 @@ Status MapError(simdjson::error_code code, const ParseOptions& options) {
     case error_code::DEPTH_ERROR:
       return OutOfRange("JSON nesting is deeper than " + std::to_string(options.max_depth) + " levels");
     case error_code::CAPACITY:
-    case error_code::MEMALLOC:
-      return OutOfRange("JSON document is too large");
-    case error_code::UTF8_ERROR:
-      return SyntaxError("invalid JSON: the text is not valid UTF-8");
+    case error_code::MEMALLOC: return OutOfRange("JSON document is too large");
+    case error_code::UTF8_ERROR: return SyntaxError("invalid JSON: the text is not valid UTF-8");
     case error_code::NUMBER_ERROR:
       return OutOfRange("invalid JSON: a number is malformed or outside the range of 64-bit integers and doubles");
-    case error_code::EMPTY:
-      return SyntaxError("invalid JSON: the document is empty");
-    case error_code::UNCLOSED_STRING:
-      return SyntaxError("invalid JSON: a string is not closed");
+    case error_code::EMPTY: return SyntaxError("invalid JSON: the document is empty");
+    case error_code::UNCLOSED_STRING: return SyntaxError("invalid JSON: a string is not closed");
     case error_code::STRING_ERROR:
       return SyntaxError("invalid JSON: a string has an invalid escape or control character");
     case error_code::T_ATOM_ERROR:
@@ -51,9 +47,9 @@ Status MapError(simdjson::error_code code, const ParseOptions& options) {
       return SyntaxError("invalid JSON: unexpected literal (expected true, false or null)");
     case error_code::TAPE_ERROR:
     case error_code::INCOMPLETE_ARRAY_OR_OBJECT:
-      return SyntaxError("invalid JSON: unexpected structure (unbalanced brackets, missing comma or colon, or trailing content)");
-    default:
-      return SyntaxError(std::string("invalid JSON: ") + simdjson::error_message(code));
+      return SyntaxError(
+          "invalid JSON: unexpected structure (unbalanced brackets, missing comma or colon, or trailing content)");
+    default: return SyntaxError(std::string("invalid JSON: ") + simdjson::error_message(code));
   }
 }
 

@@ -36,7 +36,8 @@ Value Value::ElementAt(std::size_t i) const {
   if (!on_tape()) return i < len_ ? p_.items[i] : Value();
   const std::uint64_t* end = tape::Close(doc_, p_.tape);
   const std::uint64_t* w = p_.tape + 1;
-  for (std::size_t k = 0; k < i && w != end; ++k) w = tape::Next(doc_, w);
+  for (std::size_t k = 0; k < i && w != end; ++k)
+    w = tape::Next(doc_, w);
   return w == end ? Value() : FromTape(doc_, w);
 }
 

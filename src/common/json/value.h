@@ -32,7 +32,7 @@ enum class Kind : std::uint8_t {
   kUInt,    // an integer token in (INT64_MAX, UINT64_MAX]
   kDouble,  // a token with a fraction or an exponent (Json.NET "Float")
   kString,
-  kDate,    // a date value made by a function (e.g. fromUnixTimestamp); UTC ticks
+  kDate,  // a date value made by a function (e.g. fromUnixTimestamp); UTC ticks
   kArray,
   kObject,
 };
@@ -102,9 +102,7 @@ class Value {
   [[nodiscard]] bool is_null() const { return kind_ == Kind::kNull; }
   [[nodiscard]] bool is_bool() const { return kind_ == Kind::kBool; }
   [[nodiscard]] bool is_integer() const { return kind_ == Kind::kInt || kind_ == Kind::kUInt; }
-  [[nodiscard]] bool is_number() const {
-    return kind_ == Kind::kInt || kind_ == Kind::kUInt || kind_ == Kind::kDouble;
-  }
+  [[nodiscard]] bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kUInt || kind_ == Kind::kDouble; }
   [[nodiscard]] bool is_string() const { return kind_ == Kind::kString; }
   [[nodiscard]] bool is_date() const { return kind_ == Kind::kDate; }
   [[nodiscard]] bool is_array() const { return kind_ == Kind::kArray; }

@@ -35,8 +35,10 @@ std::string_view DotNetTypeName(const JScalar& s) {
 bool IsWhite(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsWhite(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsWhite(s.back())) s.remove_suffix(1);
+  while (!s.empty() && IsWhite(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && IsWhite(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -84,16 +86,20 @@ Result<double> ParseDouble(std::string_view text) {
   double d = 0;
   auto res = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), d);
   if (res.ptr != cleaned.data() + cleaned.size()) return FormatException();
-  if (res.ec == std::errc::result_out_of_range) d = std::strtod(cleaned.c_str(), nullptr);
-  else if (res.ec != std::errc()) return FormatException();
+  if (res.ec == std::errc::result_out_of_range)
+    d = std::strtod(cleaned.c_str(), nullptr);
+  else if (res.ec != std::errc())
+    return FormatException();
   return negative ? -d : d;
 }
 
 // Boolean.Parse: "True"/"False" in any case, white space and NULs trimmed.
 Result<bool> ParseBoolean(std::string_view text) {
   std::string_view s = text;
-  while (!s.empty() && (IsWhite(s.front()) || s.front() == '\0')) s.remove_prefix(1);
-  while (!s.empty() && (IsWhite(s.back()) || s.back() == '\0')) s.remove_suffix(1);
+  while (!s.empty() && (IsWhite(s.front()) || s.front() == '\0'))
+    s.remove_prefix(1);
+  while (!s.empty() && (IsWhite(s.back()) || s.back() == '\0'))
+    s.remove_suffix(1);
   auto equals_ci = [](std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -151,7 +157,8 @@ Result<std::int64_t> ToDateTime(const JScalar& s) {
     case JType::kString: {
       std::int64_t ticks = 0;
       if (datetime::ParseJsonNetDate(Trim(s.value.string_value()), &ticks)) return ticks;
-      return EvaluationError("String '" + std::string(s.value.string_value()) + "' was not recognized as a valid DateTime.")
+      return EvaluationError("String '" + std::string(s.value.string_value()) +
+                             "' was not recognized as a valid DateTime.")
           .WithDetail("FormatException");
     }
     default: return InvalidCast(DotNetTypeName(s), "DateTime");
@@ -262,7 +269,8 @@ bool ValuesEqual(const JScalar& a, const JScalar& b) {
 }
 
 bool IntegerFloatPair(const JScalar& a, const JScalar& b) {
-  return (a.type == JType::kInteger && b.type == JType::kFloat) || (a.type == JType::kFloat && b.type == JType::kInteger);
+  return (a.type == JType::kInteger && b.type == JType::kFloat) ||
+         (a.type == JType::kFloat && b.type == JType::kInteger);
 }
 
 // DateTimeUtils.WriteDateTimeString with DateFormatHandling.IsoDateFormat.

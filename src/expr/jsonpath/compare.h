@@ -23,7 +23,7 @@ enum class JType : std::uint8_t { kNull, kBoolean, kInteger, kFloat, kString, kD
 // A scalar as Json.NET holds it in a JValue.
 struct JScalar {
   JType type = JType::kNull;
-  json::Value value;  // the original value (for strings, numbers, booleans)
+  json::Value value;                                   // the original value (for strings, numbers, booleans)
   std::int64_t ticks = 0;                              // kDate
   datetime::Zone zone = datetime::Zone::kUnspecified;  // kDate
 };

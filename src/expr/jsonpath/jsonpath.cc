@@ -159,8 +159,9 @@ class Evaluator {
   bool Index(const Value& array, std::int32_t index, Next& next) {
     if (index < 0) {
       // JArray's indexer throws for a negative index.
-      return Fail(EvaluationError("Index was out of range. Must be non-negative and less than the size of the collection.")
-                      .WithDetail("ArgumentOutOfRangeException"));
+      return Fail(
+          EvaluationError("Index was out of range. Must be non-negative and less than the size of the collection.")
+              .WithDetail("ArgumentOutOfRangeException"));
     }
     if (static_cast<std::size_t>(index) >= array.size()) return true;
     return next(Token{array.ElementAt(static_cast<std::size_t>(index))});
@@ -301,7 +302,10 @@ class Evaluator {
           break;
         }
         int v = *c;
-        r = q.op == QueryOp::kGreater ? v > 0 : q.op == QueryOp::kGreaterOrEqual ? v >= 0 : q.op == QueryOp::kLess ? v < 0 : v <= 0;
+        r = q.op == QueryOp::kGreater          ? v > 0
+            : q.op == QueryOp::kGreaterOrEqual ? v >= 0
+            : q.op == QueryOp::kLess           ? v < 0
+                                               : v <= 0;
         break;
       }
       case QueryOp::kExists: r = true; break;
@@ -320,7 +324,8 @@ class Evaluator {
 };
 
 Status PropertyResult() {
-  return EvaluationError("The path selects an object property (name and value), not a value.").WithDetail("JsonException");
+  return EvaluationError("The path selects an object property (name and value), not a value.")
+      .WithDetail("JsonException");
 }
 
 }  // namespace

@@ -16,14 +16,15 @@ namespace iomt::jsonpath {
 namespace {
 
 constexpr std::size_t kMaxLength = 64 * 1024;
-constexpr int kMaxNesting = 32;     // filters within filters
+constexpr int kMaxNesting = 32;  // filters within filters
 constexpr std::size_t kMaxSteps = 1024;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 std::string_view TrimEnd(std::string_view s) {
-  while (!s.empty() && IsAsciiSpace(s.back())) s.remove_suffix(1);
+  while (!s.empty() && IsAsciiSpace(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -31,15 +32,19 @@ std::string_view TrimEnd(std::string_view s) {
 // space and sign, decimal digits, within int32.
 Status ToInt32(std::string_view text, std::size_t position, std::int32_t* out) {
   std::string_view s = text;
-  while (!s.empty() && IsAsciiSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsAsciiSpace(s.back())) s.remove_suffix(1);
+  while (!s.empty() && IsAsciiSpace(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && IsAsciiSpace(s.back()))
+    s.remove_suffix(1);
   bool negative = false;
   if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
     negative = s.front() == '-';
     s.remove_prefix(1);
   }
   if (s.empty() || !std::all_of(s.begin(), s.end(), IsDigit)) {
-    return SyntaxError("Input string was not in a correct format.").WithDetail("FormatException").WithPosition(static_cast<long>(position));
+    return SyntaxError("Input string was not in a correct format.")
+        .WithDetail("FormatException")
+        .WithPosition(static_cast<long>(position));
   }
   std::int64_t v = 0;
   for (char c : s) {
@@ -66,7 +71,8 @@ class Parser {
 
   Status ParseMain() {
     if (s_.size() > kMaxLength) {
-      return SyntaxError("Path is longer than " + std::to_string(kMaxLength) + " characters.").WithDetail("JsonException");
+      return SyntaxError("Path is longer than " + std::to_string(kMaxLength) + " characters.")
+          .WithDetail("JsonException");
     }
     std::size_t part_start = i_;
     EatWhitespace();
@@ -99,11 +105,14 @@ class Parser {
   // Json.NET reads past the end of the text here and fails with
   // IndexOutOfRangeException; report it as the open construct it is.
   Status IndexError(std::string message) const {
-    return SyntaxError(std::move(message)).WithDetail("IndexOutOfRangeException").WithPosition(static_cast<long>(s_.size()));
+    return SyntaxError(std::move(message))
+        .WithDetail("IndexOutOfRangeException")
+        .WithPosition(static_cast<long>(s_.size()));
   }
 
   void EatWhitespace() {
-    while (i_ < s_.size() && s_[i_] == ' ') ++i_;
+    while (i_ < s_.size() && s_[i_] == ' ')
+      ++i_;
   }
   Status EnsureLength(const char* message) const {
     if (i_ >= s_.size()) return JsonError(message);
@@ -577,7 +586,8 @@ class Parser {
         i_ += 2;
       } else if (c == '/') {
         ++i_;
-        while (i_ < s_.size() && ((s_[i_] >= 'a' && s_[i_] <= 'z') || (s_[i_] >= 'A' && s_[i_] <= 'Z'))) ++i_;
+        while (i_ < s_.size() && ((s_[i_] >= 'a' && s_[i_] <= 'z') || (s_[i_] >= 'A' && s_[i_] <= 'Z')))
+          ++i_;
         *out = std::string(s_.substr(begin, i_ - begin));
         return Status::Ok();
       } else {
@@ -631,8 +641,7 @@ class Parser {
         case 'i': options.set_case_sensitive(false); break;
         case 'm': prefix += "(?m)"; break;
         case 's': options.set_dot_nl(true); break;
-        default:
-          return JsonError(std::string("Regex flag '") + flag + "' is not supported (supported: i, m, s).");
+        default: return JsonError(std::string("Regex flag '") + flag + "' is not supported (supported: i, m, s).");
       }
     }
     std::string pattern = prefix + std::string(text.substr(1, slash - 1));
@@ -658,12 +667,14 @@ bool NeverMatchesProperty(QueryExpr* expr) {
   switch (expr->kind) {
     case QueryExpr::Kind::kAnd: {
       bool any = false;
-      for (auto& c : expr->children) any = NeverMatchesProperty(c.get()) || any;
+      for (auto& c : expr->children)
+        any = NeverMatchesProperty(c.get()) || any;
       return expr->never_matches_property = any;
     }
     case QueryExpr::Kind::kOr: {
       bool all = true;
-      for (auto& c : expr->children) all = NeverMatchesProperty(c.get()) && all;
+      for (auto& c : expr->children)
+        all = NeverMatchesProperty(c.get()) && all;
       return expr->never_matches_property = all;
     }
     case QueryExpr::Kind::kCompare: {
@@ -673,8 +684,8 @@ bool NeverMatchesProperty(QueryExpr* expr) {
       bool never = false;
       if (left.is_path && !left.path.empty()) {
         StepType t = left.path.front().type;
-        never = t == StepType::kField || t == StepType::kFields || t == StepType::kIndex ||
-                t == StepType::kIndexes || t == StepType::kSlice;
+        never = t == StepType::kField || t == StepType::kFields || t == StepType::kIndex || t == StepType::kIndexes ||
+                t == StepType::kSlice;
       }
       return expr->never_matches_property = never;
     }
@@ -690,7 +701,8 @@ void Annotate(std::vector<Step>* steps) {
     while (!stack.empty()) {
       QueryExpr* e = stack.back();
       stack.pop_back();
-      for (auto& c : e->children) stack.push_back(c.get());
+      for (auto& c : e->children)
+        stack.push_back(c.get());
       Annotate(&e->left.path);
       Annotate(&e->right.path);
     }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages iomt needs to build and test, and nothing
+# else. Idempotent, and silent when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  clang libclang-rt-14-dev           # fuzz targets (libFuzzer) and sanitizers
+  libsimdjson-dev libre2-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  jq                                 # baseline in bench/, and the CLI tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
