@@ -143,19 +143,12 @@ class Value {
 
   class ElementIterator;
   class MemberIterator;
-  struct ElementRange {
-    const Value* self;
-    [[nodiscard]] ElementIterator begin() const;
-    [[nodiscard]] ElementIterator end() const;
-  };
-  struct MemberRange {
-    const Value* self;
-    [[nodiscard]] MemberIterator begin() const;
-    [[nodiscard]] MemberIterator end() const;
-  };
-  // Empty ranges for values of another kind.
-  [[nodiscard]] ElementRange elements() const { return {this}; }
-  [[nodiscard]] MemberRange members() const { return {this}; }
+  // Ranges hold a copy of the Value, so `for (auto e : Parse().elements())`
+  // does not dangle. Empty ranges for values of another kind.
+  struct ElementRange;
+  struct MemberRange;
+  [[nodiscard]] ElementRange elements() const;
+  [[nodiscard]] MemberRange members() const;
 
   // Identity of the underlying node (same token of the same document, or the
   // same arena storage). Used where Json.NET compares token references.
@@ -186,6 +179,19 @@ struct Member {
   std::string_view key;
   Value value;
 };
+
+struct Value::ElementRange {
+  Value self;
+  [[nodiscard]] ElementIterator begin() const;
+  [[nodiscard]] ElementIterator end() const;
+};
+struct Value::MemberRange {
+  Value self;
+  [[nodiscard]] MemberIterator begin() const;
+  [[nodiscard]] MemberIterator end() const;
+};
+inline Value::ElementRange Value::elements() const { return {*this}; }
+inline Value::MemberRange Value::members() const { return {*this}; }
 
 // The parsed form of a Document: simdjson's DOM tape and string buffer.
 // Layout (simdjson doc/tape.md): one 64-bit word per token, the type in the
@@ -313,24 +319,24 @@ class Value::MemberIterator {
 };
 
 inline Value::ElementIterator Value::ElementRange::begin() const {
-  if (!self->is_array()) return {};
-  if (self->on_tape()) return {self->doc_, self->p_.tape + 1};
-  return {nullptr, self->p_.items};
+  if (!self.is_array()) return {};
+  if (self.on_tape()) return {self.doc_, self.p_.tape + 1};
+  return {nullptr, self.p_.items};
 }
 inline Value::ElementIterator Value::ElementRange::end() const {
-  if (!self->is_array()) return {};
-  if (self->on_tape()) return {self->doc_, tape::Close(self->doc_, self->p_.tape)};
-  return {nullptr, self->p_.items + self->len_};
+  if (!self.is_array()) return {};
+  if (self.on_tape()) return {self.doc_, tape::Close(self.doc_, self.p_.tape)};
+  return {nullptr, self.p_.items + self.len_};
 }
 inline Value::MemberIterator Value::MemberRange::begin() const {
-  if (!self->is_object()) return {};
-  if (self->on_tape()) return {self->doc_, self->p_.tape + 1};
-  return {nullptr, self->p_.members};
+  if (!self.is_object()) return {};
+  if (self.on_tape()) return {self.doc_, self.p_.tape + 1};
+  return {nullptr, self.p_.members};
 }
 inline Value::MemberIterator Value::MemberRange::end() const {
-  if (!self->is_object()) return {};
-  if (self->on_tape()) return {self->doc_, tape::Close(self->doc_, self->p_.tape)};
-  return {nullptr, self->p_.members + self->len_};
+  if (!self.is_object()) return {};
+  if (self.on_tape()) return {self.doc_, tape::Close(self.doc_, self.p_.tape)};
+  return {nullptr, self.p_.members + self.len_};
 }
 
 inline bool Value::Find(std::string_view key, Value* out) const {

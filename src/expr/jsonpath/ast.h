@@ -75,6 +75,11 @@ struct QueryExpr {
   // True when this expression is false for every JProperty token, which
   // lets `..[?(...)]` skip the property nodes Json.NET visits.
   bool never_matches_property = false;
+  // True when this expression can only be true for an object (its left
+  // path starts by selecting a member); `..[?(...)]` then visits objects only.
+  bool only_objects = false;
+  // `@name` alone: an existence test answered by one member lookup.
+  const std::string* exists_member = nullptr;
 };
 
 struct Path::Compiled {

@@ -106,13 +106,14 @@ class Evaluator {
         // The children of a JProperty is its value; of an object, its JProperties.
         if (t.is_property) return Test(q, Token{t.value}, next);
         if (t.value.is_object()) {
-          if (q.never_matches_property) return true;
+          if (q.never_matches_property || q.only_objects) return true;
           for (const Member& m : t.value.members()) {
             if (!Test(q, Token{m.value, m.key, true}, next)) return false;
           }
           return true;
         }
         for (Value e : t.value.elements()) {
+          if (q.only_objects && !e.is_object()) continue;
           if (!Test(q, Token{e}, next)) return false;
         }
         return true;
@@ -120,6 +121,11 @@ class Evaluator {
       case StepType::kQueryScan: {
         // DescendantsAndSelf: the starting node is tested too.
         const QueryExpr& q = *step.query;
+        if (q.only_objects) {
+          // Only objects can match: walk the containers, in document order.
+          auto visit = [&](const Value& object) { return Test(q, Token{object}, next); };
+          return WalkObjects(t.value, visit);
+        }
         if (!Test(q, t, next)) return false;
         auto visit = [&](const Token& d) { return Test(q, d, next); };
         return Descend(t, visit);
@@ -150,6 +156,23 @@ class Evaluator {
       for (Value e : t.value.elements()) {
         Token c{e};
         if (!f(c) || !Descend(c, f)) return false;
+      }
+    }
+    return true;
+  }
+
+  // Pre-order over `v` and the objects within it (JProperty tokens, scalars
+  // and arrays themselves are skipped: they are never passed to `f`).
+  template <typename F>
+  bool WalkObjects(const Value& v, F& f) {
+    if (v.is_object()) {
+      if (!f(v)) return false;
+      for (const Member& m : v.members()) {
+        if (m.value.is_container() && !WalkObjects(m.value, f)) return false;
+      }
+    } else if (v.is_array()) {
+      for (Value e : v.elements()) {
+        if (e.is_container() && !WalkObjects(e, f)) return false;
       }
     }
     return true;
@@ -225,6 +248,7 @@ class Evaluator {
         return false;
       case QueryExpr::Kind::kCompare: break;
     }
+    if (q.exists_member != nullptr) return !t.is_property && t.value.Has(*q.exists_member);
     bool matched = false;
     if (q.op == QueryOp::kExists) {
       auto any = [&](const Token&) {

@@ -662,41 +662,49 @@ class Parser {
   int depth_ = 0;
 };
 
-// Whether `expr` is false for every JProperty token (see QueryExpr).
-bool NeverMatchesProperty(QueryExpr* expr) {
+// Fills in what QueryExpr knows about where it can match, for the evaluator's
+// shortcuts. A comparison whose left side is a path from @ that first selects
+// a member yields nothing (hence false) on anything but an object; one that
+// first selects by name or index yields nothing on a JProperty.
+void Classify(QueryExpr* expr) {
   switch (expr->kind) {
     case QueryExpr::Kind::kAnd: {
-      bool any = false;
-      for (auto& c : expr->children)
-        any = NeverMatchesProperty(c.get()) || any;
-      return expr->never_matches_property = any;
+      for (auto& c : expr->children) {
+        Classify(c.get());
+        expr->never_matches_property = expr->never_matches_property || c->never_matches_property;
+        expr->only_objects = expr->only_objects || c->only_objects;
+      }
+      return;
     }
     case QueryExpr::Kind::kOr: {
-      bool all = true;
-      for (auto& c : expr->children)
-        all = NeverMatchesProperty(c.get()) && all;
-      return expr->never_matches_property = all;
+      expr->never_matches_property = expr->only_objects = true;
+      for (auto& c : expr->children) {
+        Classify(c.get());
+        expr->never_matches_property = expr->never_matches_property && c->never_matches_property;
+        expr->only_objects = expr->only_objects && c->only_objects;
+      }
+      return;
     }
     case QueryExpr::Kind::kCompare: {
-      // A path from @ whose first step selects by name or index yields
-      // nothing on a property, so the comparison is false.
       const Operand& left = expr->left;
-      bool never = false;
-      if (left.is_path && !left.path.empty()) {
-        StepType t = left.path.front().type;
-        never = t == StepType::kField || t == StepType::kFields || t == StepType::kIndex || t == StepType::kIndexes ||
-                t == StepType::kSlice;
+      if (!left.is_path || left.path.empty()) return;
+      const Step& first = left.path.front();
+      expr->never_matches_property = first.type == StepType::kField || first.type == StepType::kFields ||
+                                     first.type == StepType::kIndex || first.type == StepType::kIndexes ||
+                                     first.type == StepType::kSlice;
+      expr->only_objects = first.type == StepType::kField || first.type == StepType::kFields;
+      if (expr->op == QueryOp::kExists && left.path.size() == 1 && first.type == StepType::kField && first.name) {
+        expr->exists_member = &*first.name;
       }
-      return expr->never_matches_property = never;
+      return;
     }
   }
-  return false;
 }
 
 void Annotate(std::vector<Step>* steps) {
   for (Step& step : *steps) {
     if (!step.query) continue;
-    NeverMatchesProperty(step.query.get());
+    Classify(step.query.get());
     std::vector<QueryExpr*> stack{step.query.get()};
     while (!stack.empty()) {
       QueryExpr* e = stack.back();

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for $1 seconds (default 600), both at once (one per
+# core), starting from seed corpora made from the conformance suites.
+# Fails if any target finds a crash, leak or sanitizer report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+bin=build/fuzz/fuzz
+work=build/fuzz/work
+mkdir -p "$work"
+
+# Seeds: expressions of the conformance data, each with a small document.
+seed() {
+  local dir=$1 filter=$2
+  mkdir -p "$dir"
+  if [ -z "$(ls -A "$dir")" ]; then
+    local i=0
+    while IFS= read -r line; do
+      i=$((i + 1))
+      printf '%s\n{"a":[1,{"b":"x"}],"heartrate":60,"Body":{"ts":1626799080000}}' "$line" > "$dir/seed$i"
+    done < <(eval "$filter")
+  fi
+}
+seed "$work/corpus-jsonpath" "jq -r '.[].selector' ../shared/conformance/jsonpath/newtonsoft_cases.json 2>/dev/null; jq -r '.. | objects | (.typeMatchExpression?, .deviceIdExpression?, .valueExpression?) | strings' conformance/iomt-fhir/sample/templates/*/devicecontent.json"
+seed "$work/corpus-jmespath" "jq -r '.[].cases[].expression' conformance/jmespath/*.json; jq -r '.cases[].expression' conformance/iomt-fhir/derived/jmespath_function_cases.json"
+
+status=0
+pids=()
+for target in jsonpath_fuzz jmespath_fuzz; do
+  corpus="$work/corpus-${target%_fuzz}"
+  log="$work/$target.log"
+  echo "fuzz: $target for ${seconds}s (log: $log)"
+  ASAN_OPTIONS=detect_leaks=1 "$bin/$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=4096 -artifact_prefix="$work/$target-" >"$log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then status=1; fi
+done
+for target in jsonpath_fuzz jmespath_fuzz; do
+  tail -n 3 "$work/$target.log" | sed "s/^/  $target: /"
+done
+if ls "$work"/*-crash-* "$work"/*-leak-* "$work"/*-timeout-* >/dev/null 2>&1; then
+  echo "fuzz: findings in $work"; status=1
+fi
+exit $status

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make demo`: shows the expression engine on bundled device messages, the
+# way a device mapping uses it. (The full pipeline joins this demo as it lands.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iomt=build/bin/iomt
+
+show() {
+  local lang=$1 expr=$2 file=$3 note=$4
+  printf '\n  %-9s %s\n  %-9s %s\n' "$lang" "$expr" "" "($note)"
+  "$iomt" eval -c "--$lang" "$expr" "$file" | sed 's/^/    => /'
+}
+
+echo "iomt $("$iomt" --version | cut -d' ' -f2) — mapping expressions on sample device messages"
+echo
+echo "IoT Hub message (examples/messages/iothub-vitals.json), as IotJsonPathContent templates read it:"
+msg=examples/messages/iothub-vitals.json
+show jsonpath '$..[?(@Body.heartRate)]' "$msg" "type match: the filter tests the envelope itself, so the whole event matches"
+show jsonpath '$.SystemProperties.iothub-connection-device-id' "$msg" "device id: unquoted names may contain dashes"
+show jsonpath '$.Body.heartRate' "$msg" "the value"
+show jsonpath '$..[?(@Body.systolic && @Body.diastolic)]' "$msg" "a blood pressure template needs both readings"
+show jmespath 'fromUnixTimestampMs(Body.measuredAt)' "$msg" "CalculatedContent timestamp from epoch milliseconds"
+show jmespath 'multiply(Body.temperature, `1.8`) | add(@, `32`)' "$msg" "a unit conversion with the mapping functions (Celsius to Fahrenheit)"
+
+echo
+echo "Wearable message (examples/messages/wearable.json), as iomt-fhir's sample JsonPathContent templates read it:"
+msg=examples/messages/wearable.json
+show jsonpath '$..[?(@heartrate)]' "$msg" "the heartrate template matches the message itself"
+show jsonpath '$..[?(@deviceWorn)]' "$msg" "an existence test: true even though deviceWorn is false"
+show jsonpath '$.measurementdatetime' "$msg" "the timestamp"
+
+echo
+echo "Try your own: $iomt eval --jsonpath '<expr>' <file.json>   (or --jmespath; see $iomt eval --help)"
