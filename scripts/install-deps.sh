@@ -11,6 +11,14 @@ packages=(
   jq                                 # baseline in bench/, and the CLI tests
 )
 
+# Optional groups: `install-deps.sh node` adds Node.js for the bench baselines.
+for group in "$@"; do
+  case "$group" in
+    node) command -v node >/dev/null || packages+=(nodejs npm) ;;
+    *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
+  esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make bench`: runs the benchmarks and, in the same run, the baselines
+# (Node.js jmespath / jsonpath-plus, jq), then prints the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/bench-results
+mkdir -p "$out"
+
+build/release/bench/expr_bench --benchmark_min_time=0.5 \
+  --benchmark_out="$out/expr.json" --benchmark_out_format=json
+
+if ! command -v node >/dev/null; then ./scripts/install-deps.sh node; fi
+(cd bench && npm ci --no-audit --no-fund --silent)
+node bench/baseline.js > "$out/node.json"
+
+# jq: a whole NDJSON file of the message through each program, per message.
+jq_time() {  # file count program
+  local start end
+  start=$(date +%s%N)
+  jq -c "$3" "$1" > /dev/null
+  end=$(date +%s%N)
+  echo $(( (end - start) / $2 ))
+}
+{
+  echo "["
+  first=1
+  for m in "flat:flat 130 B:200000" "iothub:iothub 689 B:50000"; do
+    IFS=: read -r file label count <<< "$m"
+    nd="$out/$file.ndjson"
+    for _ in $(seq 1 "$count"); do cat "bench/data/$file.json"; echo; done > "$nd"
+    while IFS='|' read -r name iomt program; do
+      [ $first -eq 1 ] || echo ","
+      first=0
+      printf '{"name":"%s","message":"%s","iomt":"%s","ns":%s}' "$name" "$label" "$iomt" "$(jq_time "$nd" "$count" "$program")"
+    done <<'PROGRAMS'
+recursive_filter|JsonPathSelectTokens/recursive_filter|[.. | objects | select(has("heartrate"))]
+body_heartrate|JsonPathSelectToken/body_heartrate|.Body.heartRate
+iothub_device_id|JsonPathSelectToken/iothub_device_id|.SystemProperties["iothub-connection-device-id"]
+PROGRAMS
+  done
+  echo "]"
+} > "$out/jq.json"
+
+node bench/report.js "$out/expr.json" "$out/node.json" "$out/jq.json"
