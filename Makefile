@@ -44,7 +44,7 @@ format-check:
 	@git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 tidy: build
-	@git ls-files 'src/*.cc' 'apps/*.cc' | xargs clang-tidy -p build/release --quiet
+	@./scripts/tidy.sh
 
 clean:
 	@rm -rf build

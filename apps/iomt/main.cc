@@ -6,7 +6,9 @@
 
 #include "commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{"iomt: turns medical device messages into FHIR R4 resources, using Azure IoT connector mappings"};
   app.set_version_flag("--version", std::string("iomt ") + IOMT_VERSION);
   app.require_subcommand(1);
@@ -28,4 +30,19 @@ int main(int argc, char** argv) {
     if (sub->parsed()) return run();
   }
   return iomt::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The libraries report failures as Status; only allocation failure or a
+  // library bug can throw, and then the user gets a message, not an abort.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "iomt: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "iomt: internal error\n");
+  }
+  return iomt::cli::kExitInvalid;
 }

@@ -53,7 +53,7 @@ void AppendNumber(std::string* out, double d) {
 void Newline(std::string* out, const WriteOptions& options, int depth) {
   if (options.indent <= 0) return;
   out->push_back('\n');
-  out->append(static_cast<std::size_t>(options.indent * depth), ' ');
+  out->append(static_cast<std::size_t>(options.indent) * static_cast<std::size_t>(depth), ' ');
 }
 
 void Write(std::string* out, const Value& v, const WriteOptions& options, int depth) {

@@ -15,7 +15,7 @@
 namespace iomt::jsonpath {
 namespace {
 
-constexpr std::size_t kMaxLength = 64 * 1024;
+constexpr std::size_t kMaxLength = std::size_t{64} * 1024;
 constexpr int kMaxNesting = 32;  // filters within filters
 constexpr std::size_t kMaxSteps = 1024;
 
