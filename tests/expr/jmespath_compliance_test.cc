@@ -21,10 +21,10 @@ namespace {
 // loses cases, fails its test; the sum is the 892 of the README.
 const std::map<std::string, int>& ExpectedCounts() {
   static const std::map<std::string, int> kCounts = {
-      {"basic.json", 18},       {"boolean.json", 60},  {"current.json", 3},     {"escape.json", 8},
-      {"filters.json", 88},     {"functions.json", 175}, {"identifiers.json", 125}, {"indices.json", 59},
-      {"literal.json", 41},     {"multiselect.json", 53}, {"pipe.json", 17},      {"slice.json", 41},
-      {"syntax.json", 135},     {"unicode.json", 4},   {"wildcard.json", 65},
+      {"basic.json", 18},   {"boolean.json", 60},     {"current.json", 3},       {"escape.json", 8},
+      {"filters.json", 88}, {"functions.json", 175},  {"identifiers.json", 125}, {"indices.json", 59},
+      {"literal.json", 41}, {"multiselect.json", 53}, {"pipe.json", 17},         {"slice.json", 41},
+      {"syntax.json", 135}, {"unicode.json", 4},      {"wildcard.json", 65},
   };
   return kCounts;
 }
@@ -67,7 +67,8 @@ TEST_P(JmesPathCompliance, EveryCasePasses) {
   const std::string& file = GetParam();
   json::ParseOptions options;
   options.max_depth = 256;
-  json::Value suites = testing::ParseOrDie(testing::ReadFile(testing::SourcePath("conformance/jmespath/" + file)), options);
+  json::Value suites =
+      testing::ParseOrDie(testing::ReadFile(testing::SourcePath("conformance/jmespath/" + file)), options);
   ASSERT_TRUE(suites.is_array()) << file;
   int run = 0;
   int failed = 0;
@@ -95,7 +96,8 @@ TEST_P(JmesPathCompliance, EveryCasePasses) {
 
 std::vector<std::string> Files() {
   std::vector<std::string> files;
-  for (const auto& [name, count] : ExpectedCounts()) files.push_back(name);
+  for (const auto& [name, count] : ExpectedCounts())
+    files.push_back(name);
   return files;
 }
 
@@ -115,7 +117,8 @@ TEST(JmesPathComplianceSuite, RunsAll892CasesOfEveryFileInTheFolder) {
   std::sort(on_disk.begin(), on_disk.end());
   EXPECT_EQ(on_disk, Files()) << "a compliance file was added or removed; update ExpectedCounts()";
   int total = 0;
-  for (const auto& [name, count] : ExpectedCounts()) total += count;
+  for (const auto& [name, count] : ExpectedCounts())
+    total += count;
   EXPECT_EQ(total, 892);
 }
 

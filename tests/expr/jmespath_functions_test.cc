@@ -117,16 +117,19 @@ TEST(JmesPathCustomFunctions, TypeErrorsUseTheMessageOfMicrosoftHealthExpression
   Status st = EvaluateError("add(left, right)", R"({"left": "bad", "right": 100})");
   EXPECT_EQ(st.code(), StatusCode::kTypeError);
   EXPECT_EQ(st.detail(), "invalid-type");
-  EXPECT_EQ(st.message(), "Error: invalid-type, function add expects argument 1 to be one of the following: Integer|Float");
+  EXPECT_EQ(st.message(),
+            "Error: invalid-type, function add expects argument 1 to be one of the following: Integer|Float");
 
   st = EvaluateError("divide(left, right)", R"({"left": 1, "right": "bad"})");
   EXPECT_EQ(st.message(),
             "Error: invalid-type, function divide expects argument 2 to be one of the following: Integer|Float");
 
   st = EvaluateError("insertString(original, toInsert, pos)", R"({"original": "text", "toInsert": "x", "pos": 1.5})");
-  EXPECT_EQ(st.message(), "Error: invalid-type, function insertString expects argument 3 to be one of the following: Integer");
+  EXPECT_EQ(st.message(),
+            "Error: invalid-type, function insertString expects argument 3 to be one of the following: Integer");
   st = EvaluateError("insertString(original, toInsert, pos)", R"({"original": 6, "toInsert": "x", "pos": 1})");
-  EXPECT_EQ(st.message(), "Error: invalid-type, function insertString expects argument 1 to be one of the following: String");
+  EXPECT_EQ(st.message(),
+            "Error: invalid-type, function insertString expects argument 1 to be one of the following: String");
 
   st = EvaluateError("fromUnixTimestampMs(ts)", R"({"ts": 1.0})");
   EXPECT_EQ(st.detail(), "invalid-type");

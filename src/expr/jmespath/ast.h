@@ -16,7 +16,7 @@ namespace iomt::jmespath::internal {
 // evaluation stack.
 inline constexpr int kMaxNesting = 256;
 // Longer expressions are refused before lexing.
-inline constexpr std::size_t kMaxExpressionBytes = 64 * 1024;
+inline constexpr std::size_t kMaxExpressionBytes = std::size_t{64} * 1024;
 // What one evaluation may allocate in the caller's arena. Expressions like
 // `[@,@][] | [@,@][] | ...` or nested join/to_string double their output at
 // every step; without a budget a short expression could exhaust memory.
@@ -109,9 +109,9 @@ struct Node {
   json::Value literal;           // kLiteral
   std::int64_t index = 0;        // kIndex
   std::int64_t slice[3] = {0, 0, 0};
-  const Node* lhs = nullptr;        // kProjection base, kCompare, kNot, kExpRef
-  const Node* rhs = nullptr;        // kProjection (per element), kCompare
-  const Node* condition = nullptr;  // kProjection kFilter
+  const Node* lhs = nullptr;           // kProjection base, kCompare, kNot, kExpRef
+  const Node* rhs = nullptr;           // kProjection (per element), kCompare
+  const Node* condition = nullptr;     // kProjection kFilter
   std::vector<const Node*> children;   // kChain, kMultiList, kMultiHash values, kAnd, kOr, kFunction args
   std::vector<std::string_view> keys;  // kMultiHash
 };

@@ -149,8 +149,10 @@ bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 // (surrounding white space and a sign allowed), else a double in decimal or
 // exponent notation; anything else is not a number.
 bool ParseNumber(std::string_view s, Value* out) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  while (!s.empty() && IsSpace(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back()))
+    s.remove_suffix(1);
   if (!s.empty() && s.front() == '+') {
     s.remove_prefix(1);  // from_chars takes no '+'
     if (!s.empty() && s.front() == '-') return false;
@@ -158,11 +160,13 @@ bool ParseNumber(std::string_view s, Value* out) {
   std::size_t i = (!s.empty() && s.front() == '-') ? 1 : 0;
   std::size_t digits = 0;
   bool whole = true;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+    ++i, ++digits;
   if (i < s.size() && s[i] == '.') {
     whole = false;
     ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i, ++digits;
   }
   if (digits == 0) return false;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
@@ -170,7 +174,8 @@ bool ParseNumber(std::string_view s, Value* out) {
     ++i;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
     std::size_t exp_digits = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++exp_digits;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i, ++exp_digits;
     if (exp_digits == 0) return false;
   }
   if (i != s.size()) return false;
@@ -206,7 +211,8 @@ std::size_t SequenceLength(char lead) {
 
 std::size_t CodePoints(std::string_view s) {
   std::size_t n = 0;
-  for (char c : s) n += IsContinuation(c) ? 0 : 1;
+  for (char c : s)
+    n += IsContinuation(c) ? 0 : 1;
   return n;
 }
 
@@ -342,7 +348,8 @@ bool Contains(const Call& c, Value* out) {
     return true;
   }
   if (subject.is_string()) {
-    *out = Value::Bool(search.is_string() && subject.string_value().find(search.string_value()) != std::string_view::npos);
+    *out =
+        Value::Bool(search.is_string() && subject.string_value().find(search.string_value()) != std::string_view::npos);
     return true;
   }
   return TypeMismatch(c, 0, "an array or a string");
@@ -391,7 +398,8 @@ bool KeysOrValues(const Call& c, bool keys, Value* out) {
   Value* items = c.ctx->Allocate<Value>(n);
   if (n > 0 && items == nullptr) return false;
   std::size_t i = 0;
-  for (const Member& m : o.members()) items[i++] = keys ? Value::String(m.key) : m.value;
+  for (const Member& m : o.members())
+    items[i++] = keys ? Value::String(m.key) : m.value;
   *out = Value::Array(items, i);
   return true;
 }
@@ -517,7 +525,8 @@ bool Reverse(const Call& c, Value* out) {
     std::size_t at = 0;
     while (end > 0) {
       std::size_t begin = end - 1;
-      while (begin > 0 && end - begin < 4 && IsContinuation(s[begin])) --begin;
+      while (begin > 0 && end - begin < 4 && IsContinuation(s[begin]))
+        --begin;
       s.copy(p + at, end - begin, begin);
       at += end - begin;
       end = begin;
@@ -530,7 +539,8 @@ bool Reverse(const Call& c, Value* out) {
     Value* items = c.ctx->Allocate<Value>(n);
     if (n > 0 && items == nullptr) return false;
     std::size_t i = n;
-    for (Value e : v.elements()) items[--i] = e;
+    for (Value e : v.elements())
+      items[--i] = e;
     *out = Value::Array(items, n);
     return true;
   }
@@ -582,13 +592,16 @@ bool SortBy(const Call& c, Value* out) {
     SortKind k = SortKindOf(keyed[i].key);
     if (i == 0) kind = k;
     if (k == SortKind::kNone || k != kind) {
-      return InvalidType(c.ctx, "invalid-type: the expression given to sort_by() must give all numbers or all strings, "
-                                "but gives " + Describe(keyed[i].key) + " for element " + std::to_string(i));
+      return InvalidType(c.ctx,
+                         "invalid-type: the expression given to sort_by() must give all numbers or all strings, "
+                         "but gives " +
+                             Describe(keyed[i].key) + " for element " + std::to_string(i));
     }
     ++i;
   }
   std::stable_sort(keyed, keyed + i, [kind](const Keyed& x, const Keyed& y) { return SortLess(kind, x.key, y.key); });
-  for (std::size_t k = 0; k < i; ++k) items[k] = keyed[k].item;
+  for (std::size_t k = 0; k < i; ++k)
+    items[k] = keyed[k].item;
   *out = Value::Array(items, i);
   return true;
 }
@@ -813,8 +826,10 @@ bool CallFunction(const Node* node, const Value& input, Value* out, EvalContext*
       return TypeMismatch(c, i, "an expression reference", "a plain expression (write &expression)");
     }
     if (static_cast<int>(i) != expref_at && c.is_expref(i)) {
-      return InvalidType(ctx, "invalid-type: function " + std::string(c.name()) + "() does not take an expression "
-                              "reference (&...) as argument " + std::to_string(i + 1));
+      return InvalidType(ctx, "invalid-type: function " + std::string(c.name()) +
+                                  "() does not take an expression "
+                                  "reference (&...) as argument " +
+                                  std::to_string(i + 1));
     }
   }
   switch (node->function) {

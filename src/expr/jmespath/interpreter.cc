@@ -91,7 +91,9 @@ std::partial_ordering CompareNumbers(const Value& a, const Value& b) {
   if (ka == Kind::kDouble) {
     std::partial_ordering r = kb == Kind::kInt ? CompareIntDouble(b.int_value(), a.double_value())
                                                : CompareUIntDouble(b.uint_value(), a.double_value());
-    return 0 <=> r;  // reversed
+    if (r == std::partial_ordering::less) return std::partial_ordering::greater;
+    if (r == std::partial_ordering::greater) return std::partial_ordering::less;
+    return r;
   }
   if (kb == Kind::kDouble) {
     return ka == Kind::kInt ? CompareIntDouble(a.int_value(), b.double_value())
@@ -144,7 +146,8 @@ bool EvalSlice(const Node* node, const Value& input, Value* out, EvalContext* ct
   // the arithmetic below in range.
   if (step > length) step = length + 1;
   if (step < -length) step = -length - 1;
-  std::int64_t start = (node->slice_given & 1) ? AdjustEndpoint(length, node->slice[0], step) : (step < 0 ? length - 1 : 0);
+  std::int64_t start =
+      (node->slice_given & 1) ? AdjustEndpoint(length, node->slice[0], step) : (step < 0 ? length - 1 : 0);
   std::int64_t stop = (node->slice_given & 2) ? AdjustEndpoint(length, node->slice[1], step) : (step < 0 ? -1 : length);
   std::int64_t count = 0;
   if (step > 0 && stop > start) count = (stop - start + step - 1) / step;
@@ -216,7 +219,8 @@ bool EvalProjection(const Node* node, const Value& input, Value* out, EvalContex
     case ProjectionKind::kFlatten: {
       if (!base.is_array()) return true;
       std::size_t n = 0;
-      for (Value e : base.elements()) n += e.is_array() ? e.size() : 1;
+      for (Value e : base.elements())
+        n += e.is_array() ? e.size() : 1;
       if (n > 0 && (items = ctx->Allocate<Value>(n)) == nullptr) return false;
       for (Value e : base.elements()) {
         if (e.is_array()) {

@@ -7,6 +7,16 @@
 //
 // Thread safety: a compiled Expression is immutable and may be evaluated from
 // many threads at once, each with its own Arena.
+//
+// Limits, so that any expression on any input fails cleanly rather than
+// exhausting the stack or memory: expressions longer than 64 KiB and nesting
+// deeper than 256 levels are syntax errors; an evaluation that would allocate
+// more than 256 MiB in the arena stops with StatusCode::kOutOfRange.
+//
+// Where iomt departs from JmesPath.Net on purpose (see the report of the
+// JMESPath change and the comments in functions.cc): length() counts code
+// points, ceil()/floor() give Int64 integers, sum() of integers is exact, and
+// the custom functions' type errors number arguments from 1.
 #pragma once
 
 #include <memory>
@@ -34,7 +44,9 @@ class Expression {
 
   // Evaluates against `input`. Values built on the way (projections, objects,
   // strings) are allocated in `arena` and live as long as it does; the result
-  // may also point into `input`'s document.
+  // may also point into `input`'s document, and into this Expression's JSON
+  // literals (keep the Expression alive while the result is used). On the
+  // common paths (field access, the custom functions) nothing is allocated.
   virtual Result<json::Value> Evaluate(const json::Value& input, json::Arena* arena) const = 0;
 
   [[nodiscard]] virtual const std::string& text() const = 0;

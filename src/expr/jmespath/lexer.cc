@@ -81,7 +81,8 @@ class Lexer {
 
   Status Run() {
     while (true) {
-      while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+      while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+        ++pos_;
       if (pos_ >= s_.size()) break;
       IOMT_RETURN_IF_ERROR(Next());
     }
@@ -116,7 +117,8 @@ class Lexer {
     const char c = s_[pos_];
     if (IsIdentStart(c)) {
       std::size_t begin = pos_;
-      while (pos_ < s_.size() && IsIdentChar(s_[pos_])) ++pos_;
+      while (pos_ < s_.size() && IsIdentChar(s_[pos_]))
+        ++pos_;
       Push(TokenType::kUnquotedIdentifier, begin, pos_);
       return Status::Ok();
     }

@@ -68,8 +68,8 @@ class Program final : public Expression {
 
   std::string text_;
   std::deque<Node> nodes_;
-  json::Arena strings_;                        // decoded identifiers and raw strings
-  std::unique_ptr<json::Document> literals_;   // every `literal`, as one JSON array
+  json::Arena strings_;                       // decoded identifiers and raw strings
+  std::unique_ptr<json::Document> literals_;  // every `literal`, as one JSON array
   const Node* root_ = nullptr;
 };
 
@@ -127,7 +127,8 @@ class Parser {
     for (const Node* c : {n->lhs, n->rhs, n->condition}) {
       if (c != nullptr) d = std::max<int>(d, c->depth);
     }
-    for (const Node* c : n->children) d = std::max<int>(d, c->depth);
+    for (const Node* c : n->children)
+      d = std::max<int>(d, c->depth);
     return SetDepth(n, d + 1);
   }
   Node* SetDepth(Node* n, int depth) {
@@ -186,7 +187,8 @@ class Parser {
     if (nesting_ >= kMaxNesting) return TooDeep(Peek().begin);
     ++nesting_;
     Node* left = Nud();
-    while (left != nullptr && rbp < BindingPower(Peek().type)) left = Led(left);
+    while (left != nullptr && rbp < BindingPower(Peek().type))
+      left = Led(left);
     --nesting_;
     return left;
   }
@@ -218,7 +220,8 @@ class Parser {
         return Projection(ProjectionKind::kObject, Identity(t.begin), ProjectionRhs(BindingPower(TokenType::kStar)));
       case TokenType::kFilter: return Filter(Identity(t.begin));
       case TokenType::kFlatten:
-        return Projection(ProjectionKind::kFlatten, Identity(t.begin), ProjectionRhs(BindingPower(TokenType::kFlatten)));
+        return Projection(ProjectionKind::kFlatten, Identity(t.begin),
+                          ProjectionRhs(BindingPower(TokenType::kFlatten)));
       case TokenType::kLbrace: return MultiHash(t);
       case TokenType::kLbracket: {
         if (At(TokenType::kNumber) || At(TokenType::kColon)) {
@@ -454,8 +457,8 @@ class Parser {
       if (info->max_args < 0) expected = "at least " + expected;
       return Fail(name,
                   "function " + std::string(name.text) + "() takes " + expected + " argument" +
-                      (info->min_args == 1 ? "" : "s") + " but " + std::to_string(argc) + (argc == 1 ? " was" : " were") +
-                      " given",
+                      (info->min_args == 1 ? "" : "s") + " but " + std::to_string(argc) +
+                      (argc == 1 ? " was" : " were") + " given",
                   "invalid-arity");
     }
     n->function = info->id;
