@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/datetime.h"
@@ -271,6 +272,23 @@ TEST(JmesPath, DeepNestingIsRefusedCleanly) {
   EXPECT_EQ(CompileError(std::string(100000, '[')).code(), StatusCode::kSyntaxError);
 }
 
+TEST(JmesPath, ExpressionsAtTheNestingLimitCompileAndEvaluate) {
+  auto nest = [](const std::string& open, const std::string& inner, const std::string& close, int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i)
+      s += open;
+    s += inner;
+    for (int i = 0; i < n; ++i)
+      s += close;
+    return s;
+  };
+  EXPECT_EQ(Eval(nest("abs(", "`-1`", ")", 250)), "1");
+  EXPECT_EQ(Eval(nest("map(&", "@", ", [@])", 120), "{}").substr(0, 3), "[[[");
+  EXPECT_EQ(Eval(nest("{a: ", "@", "}", 250), "1").substr(0, 6), R"({"a":{)");
+  EXPECT_EQ(Eval(nest("a[?", "a", "]", 120), "{}"), "null");
+  EXPECT_EQ(CompileError(nest("abs(", "`-1`", ")", 300)).detail(), "syntax");
+}
+
 TEST(JmesPath, LongChainsEvaluateWithoutDeepRecursion) {
   // An object whose member "a" is itself: a.a.a... never runs out.
   json::Member self{"a", Value()};
@@ -348,6 +366,26 @@ TEST(JmesPath, EvaluatesArenaBuiltObjects) {
   ASSERT_TRUE(ts.ok());
   EXPECT_EQ(datetime::FormatIso(ts->date_ticks()), "2021-07-20T16:38:00Z");
   EXPECT_EQ(Eval("keys(@)", R"({"b": 1, "a": 2})"), R"(["b","a"])");
+}
+
+TEST(JmesPath, OneExpressionEvaluatesOnManyThreadsAtOnce) {
+  Value data = testing::ParseOrDie(R"({"a": [3, 1, 2], "s": "x"})");
+  auto expr = CompileOrDie("{sorted: sort(a), joined: join(',', a[*].to_string(@)), lit: `[\"k\"]`, s: s}");
+  const std::string expected = R"({"sorted":[1,2,3],"joined":"3,1,2","lit":["k"],"s":"x"})";
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        json::Arena arena;
+        auto result = expr->Evaluate(data, &arena);
+        if (!result.ok() || json::ToJson(*result) != expected) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 // --- the documentation expressions of iomt-fhir ----------------------------
