@@ -118,23 +118,43 @@ TEST(JmesPathCustomFunctions, TypeErrorsUseTheMessageOfMicrosoftHealthExpression
   EXPECT_EQ(st.code(), StatusCode::kTypeError);
   EXPECT_EQ(st.detail(), "invalid-type");
   EXPECT_EQ(st.message(),
-            "Error: invalid-type, function add expects argument 1 to be one of the following: Integer|Float");
+            "Error: invalid-type, function add expects argument 0 to be one of the following: Integer|Float");
 
   st = EvaluateError("divide(left, right)", R"({"left": 1, "right": "bad"})");
   EXPECT_EQ(st.message(),
-            "Error: invalid-type, function divide expects argument 2 to be one of the following: Integer|Float");
+            "Error: invalid-type, function divide expects argument 1 to be one of the following: Integer|Float");
 
   st = EvaluateError("insertString(original, toInsert, pos)", R"({"original": "text", "toInsert": "x", "pos": 1.5})");
   EXPECT_EQ(st.message(),
-            "Error: invalid-type, function insertString expects argument 3 to be one of the following: Integer");
+            "Error: invalid-type, function insertString expects argument 2 to be one of the following: Integer");
   st = EvaluateError("insertString(original, toInsert, pos)", R"({"original": 6, "toInsert": "x", "pos": 1})");
   EXPECT_EQ(st.message(),
-            "Error: invalid-type, function insertString expects argument 1 to be one of the following: String");
+            "Error: invalid-type, function insertString expects argument 0 to be one of the following: String");
 
   st = EvaluateError("fromUnixTimestampMs(ts)", R"({"ts": 1.0})");
   EXPECT_EQ(st.detail(), "invalid-type");
   EXPECT_EQ(st.message(),
-            "Error: invalid-type, function fromUnixTimestampMs expects argument 1 to be one of the following: Integer");
+            "Error: invalid-type, function fromUnixTimestampMs expects argument 0 to be one of the following: Integer");
+}
+
+}  // namespace
+}  // namespace iomt::jmespath
+
+namespace iomt::jmespath {
+namespace {
+
+// appendString is the ninth function of newer iomt-fhir releases.
+TEST(JmesPathCustomFunctions, AppendStringJoinsTwoStrings) {
+  auto compiled = Expression::Compile("appendString(a, b)");
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+  json::Arena arena;
+  auto result = (*compiled)->Evaluate(testing::ParseOrDie(R"({"a": "heart", "b": "rate"})"), &arena);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->string_value(), "heartrate");
+  Status st = (*compiled)->Evaluate(testing::ParseOrDie(R"({"a": "x", "b": 1})"), &arena).status();
+  EXPECT_EQ(st.message(),
+            "Error: invalid-type, function appendString expects argument 1 to be one of the following: String");
+  EXPECT_FALSE(Expression::Compile("appendString(a)").ok());
 }
 
 }  // namespace

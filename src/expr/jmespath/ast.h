@@ -83,6 +83,7 @@ enum class FunctionId : std::uint8_t {
   kDivide,
   kPow,
   kInsertString,
+  kAppendString,
   kFromUnixTimestamp,
   kFromUnixTimestampMs,
 };

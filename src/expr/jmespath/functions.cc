@@ -54,6 +54,7 @@ constexpr FunctionInfo kFunctions[] = {
     {"divide", FunctionId::kDivide, 2, 2},
     {"pow", FunctionId::kPow, 2, 2},
     {"insertString", FunctionId::kInsertString, 3, 3},
+    {"appendString", FunctionId::kAppendString, 2, 2},
     {"fromUnixTimestamp", FunctionId::kFromUnixTimestamp, 1, 1},
     {"fromUnixTimestampMs", FunctionId::kFromUnixTimestampMs, 1, 1},
 };
@@ -647,9 +648,10 @@ bool ToNumber(const Call& c, Value* out) {
 
 // --- Microsoft.Health.Expressions ------------------------------------------
 
-// Upstream formats the argument's 0-based index into this message; iomt
-// numbers arguments from 1 like every other JMESPath message it prints.
-constexpr std::size_t kCustomArgumentBase = 1;
+// Upstream (JmesPathExpressionExtensions) formats the argument's 0-based
+// index into this message; iomt prints the same text, so that a user who
+// searches for it finds iomt-fhir's explanations.
+constexpr std::size_t kCustomArgumentBase = 0;
 
 bool CustomTypeError(const Call& c, std::size_t i, const char* types) {
   std::string msg = "Error: invalid-type, function ";
@@ -775,6 +777,24 @@ bool InsertString(const Call& c, Value* out) {
   return true;
 }
 
+// appendString(toModify, toAppend): the ninth function of newer iomt-fhir
+// versions (Microsoft.Health.Expressions/AppendStringFunction).
+bool AppendString(const Call& c, Value* out) {
+  const Value& original = c.args[0];
+  const Value& append = c.args[1];
+  if (!original.is_string()) return CustomTypeError(c, 0, "String");
+  if (!append.is_string()) return CustomTypeError(c, 1, "String");
+  std::string_view a = original.string_value();
+  std::string_view b = append.string_value();
+  const std::size_t total = a.size() + b.size();
+  char* p = c.ctx->Allocate<char>(total);
+  if (total > 0 && p == nullptr) return false;
+  a.copy(p, a.size());
+  b.copy(p + a.size(), b.size());
+  *out = Value::String({p, total});
+  return true;
+}
+
 // fromUnixTimestamp / fromUnixTimestampMs: DateTimeOffset.FromUnixTimeSeconds
 // / FromUnixTimeMilliseconds, which accept exactly the .NET DateTime range.
 bool FromUnixTimestamp(const Call& c, bool milliseconds, Value* out) {
@@ -873,6 +893,7 @@ bool CallFunction(const Node* node, const Value& input, Value* out, EvalContext*
     case FunctionId::kDivide:
     case FunctionId::kPow: return Arithmetic(c, node->function, out);
     case FunctionId::kInsertString: return InsertString(c, out);
+    case FunctionId::kAppendString: return AppendString(c, out);
     case FunctionId::kFromUnixTimestamp: return FromUnixTimestamp(c, false, out);
     case FunctionId::kFromUnixTimestampMs: return FromUnixTimestamp(c, true, out);
   }

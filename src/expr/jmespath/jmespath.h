@@ -1,9 +1,10 @@
 // JMESPath (https://jmespath.org/specification.html), compiled once and
-// evaluated many times, with the eight functions that Azure's IoT connector
-// adds for CalculatedContent mappings: add, subtract, multiply, divide, pow
+// evaluated many times, with the functions that Azure's IoT connector adds
+// for CalculatedContent mappings: add, subtract, multiply, divide, pow
 // (Int64 arithmetic when both arguments are integers, double otherwise),
 // insertString, fromUnixTimestamp and fromUnixTimestampMs (which return
-// dates). Semantics follow JmesPath.Net 1.0.205 as iomt-fhir uses it.
+// dates), and appendString from newer iomt-fhir releases. Semantics follow
+// JmesPath.Net 1.0.205 as iomt-fhir uses it (docs/jmespath.md).
 //
 // Thread safety: a compiled Expression is immutable and may be evaluated from
 // many threads at once, each with its own Arena.
@@ -13,10 +14,9 @@
 // deeper than 256 levels are syntax errors; an evaluation that would allocate
 // more than 256 MiB in the arena stops with StatusCode::kOutOfRange.
 //
-// Where iomt departs from JmesPath.Net on purpose (see the report of the
-// JMESPath change and the comments in functions.cc): length() counts code
-// points, ceil()/floor() give Int64 integers, sum() of integers is exact, and
-// the custom functions' type errors number arguments from 1.
+// Where iomt departs from JmesPath.Net on purpose (docs/jmespath.md and the
+// comments in functions.cc): length() counts code points, ceil()/floor() give
+// Int64 integers, sum() of integers is exact.
 #pragma once
 
 #include <memory>
