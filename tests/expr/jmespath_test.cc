@@ -550,3 +550,22 @@ TEST(JmesPath, CommonPathsEvaluateWithoutHeapAllocation) {
 
 }  // namespace
 }  // namespace iomt::jmespath
+
+namespace iomt::jmespath {
+namespace {
+
+TEST(JmesPath, KnowsWhichExpressionsProject) {
+  for (const char* e : {"Body[?x]", "a[*].b", "a[]", "a[0:2]", "a.*", "to_array(@)[?x]", "x | a[*]", "x.a[*]"}) {
+    auto c = Expression::Compile(e);
+    ASSERT_TRUE(c.ok()) << e;
+    EXPECT_TRUE((*c)->IsProjection()) << e;
+  }
+  for (const char* e : {"a", "a.b", "a[0]", "a[*] | [0]", "[a, b]", "length(a[*])", "a[?x] | length(@)", "@"}) {
+    auto c = Expression::Compile(e);
+    ASSERT_TRUE(c.ok()) << e;
+    EXPECT_FALSE((*c)->IsProjection()) << e;
+  }
+}
+
+}  // namespace
+}  // namespace iomt::jmespath

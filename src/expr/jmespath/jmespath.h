@@ -50,6 +50,13 @@ class Expression {
   virtual Result<json::Value> Evaluate(const json::Value& input, json::Arena* arena) const = 0;
 
   [[nodiscard]] virtual const std::string& text() const = 0;
+
+  // Whether results are projections (`Body[?x]`, `a[*].b`, `a[]`, `a[0:2]`,
+  // `x.*`, and pipes ending in one). A device mapping's type match takes each
+  // element of a projection as a match, and any other result as one match;
+  // a single-value field with a projection of several elements is an error
+  // (JmesPath.Net's JmesPathArgument.IsProjection).
+  [[nodiscard]] virtual bool IsProjection() const = 0;
 };
 
 }  // namespace iomt::jmespath

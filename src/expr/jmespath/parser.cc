@@ -66,6 +66,16 @@ class Program final : public Expression {
 
   [[nodiscard]] const std::string& text() const override { return text_; }
 
+  // JmesPath.Net marks a result as a projection when the last step that
+  // produced it projected: a projection node, or a chain (dots, pipes) whose
+  // last link is one.
+  [[nodiscard]] bool IsProjection() const override {
+    const Node* n = root_;
+    while (n != nullptr && n->type == NodeType::kChain && !n->children.empty())
+      n = n->children.back();
+    return n != nullptr && n->type == NodeType::kProjection;
+  }
+
   std::string text_;
   std::deque<Node> nodes_;
   json::Arena strings_;                       // decoded identifiers and raw strings
