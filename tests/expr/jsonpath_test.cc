@@ -248,3 +248,27 @@ TEST(JsonPath, ScanOverDeepDocumentsStaysWithinTheParserDepthLimit) {
 
 }  // namespace
 }  // namespace iomt::jsonpath
+
+namespace iomt::jsonpath {
+namespace {
+
+TEST(JsonPath, ChainedRecursiveStepsStopAtTheWorkLimit) {
+  // Each `..*` multiplies the results; on a deep document this explodes.
+  std::string deep;
+  for (int i = 0; i < 40; ++i)
+    deep += "[";
+  for (int i = 0; i < 40; ++i)
+    deep += "]";
+  std::string path = "$";
+  for (int i = 0; i < 30; ++i)
+    path += "..*";
+  auto p = Path::Parse(path);
+  ASSERT_TRUE(p.ok());
+  std::vector<json::Value> out;
+  Status st = p->SelectTokens(testing::ParseOrDie(deep), &out);
+  EXPECT_EQ(st.code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(st.detail(), "WorkLimitExceeded");
+}
+
+}  // namespace
+}  // namespace iomt::jsonpath

@@ -7,6 +7,8 @@
 // a path on both sides).
 #include "expr/jsonpath/jsonpath.h"
 
+#include <cstdint>
+#include <string>
 #include <utility>
 
 #include "expr/jsonpath/ast.h"
@@ -29,6 +31,13 @@ struct Token {
   bool is_literal = false;  // a literal of a filter: its strings are never dates
 };
 
+// Chained recursive steps multiply their results (`$..*..*..*` on a deep
+// document visits a number of tokens that grows with the power of the
+// number of steps), as they do in Json.NET. A mapping must not be able to
+// stall the service that way, so one evaluation may visit at most this many
+// tokens.
+constexpr std::uint64_t kMaxWork = std::uint64_t{1} << 24;
+
 class Evaluator {
  public:
   explicit Evaluator(const Value& root) : root_(root) {}
@@ -37,6 +46,7 @@ class Evaluator {
   // returns false to stop). Returns false when stopped or failed.
   template <typename Sink>
   bool Run(const std::vector<Step>& steps, std::size_t i, const Token& t, Sink& sink) {
+    if (++work_ > kMaxWork) return WorkExceeded();
     if (i == steps.size()) return sink(t);
     const Step& step = steps[i];
     auto next = [&](const Token& u) { return Run(steps, i + 1, u, sink); };
@@ -143,6 +153,7 @@ class Evaluator {
   // Descendants() enumerates them.
   template <typename F>
   bool Descend(const Token& t, F& f) {
+    if (++work_ > kMaxWork) return WorkExceeded();
     if (t.is_property) {
       Token c{t.value};
       return f(c) && Descend(c, f);
@@ -165,6 +176,7 @@ class Evaluator {
   // and arrays themselves are skipped: they are never passed to `f`).
   template <typename F>
   bool WalkObjects(const Value& v, F& f) {
+    if (++work_ > kMaxWork) return WorkExceeded();
     if (v.is_object()) {
       if (!f(v)) return false;
       for (const Member& m : v.members()) {
@@ -343,8 +355,15 @@ class Evaluator {
     return false;
   }
 
+  bool WorkExceeded() {
+    return Fail(OutOfRange("The path visits more than " + std::to_string(kMaxWork) +
+                           " tokens on this document; simplify it (chained '..' steps multiply their results).")
+                    .WithDetail("WorkLimitExceeded"));
+  }
+
   Value root_;
   Status status_;
+  std::uint64_t work_ = 0;
 };
 
 Status PropertyResult() {
