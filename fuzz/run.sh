@@ -22,7 +22,8 @@ seed() {
   fi
 }
 seed "$work/corpus-jsonpath" "jq -r '.[].selector' ../shared/conformance/jsonpath/newtonsoft_cases.json 2>/dev/null; jq -r '.. | objects | (.typeMatchExpression?, .deviceIdExpression?, .valueExpression?) | strings' conformance/iomt-fhir/sample/templates/*/devicecontent.json"
-seed "$work/corpus-jmespath" "jq -r '.[].cases[].expression' $(ls conformance/jmespath/*.json | grep -v -e schema -e benchmarks); jq -r '.cases[].expression' conformance/iomt-fhir/derived/jmespath_function_cases.json"
+jmespath_suites=$(ls conformance/jmespath/*.json | grep -v -e schema.json -e benchmarks.json | tr '\n' ' ')
+seed "$work/corpus-jmespath" "jq -r '.[].cases[].expression' $jmespath_suites; jq -r '.cases[].expression' conformance/iomt-fhir/derived/jmespath_function_cases.json"
 
 status=0
 pids=()
