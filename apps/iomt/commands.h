@@ -14,5 +14,7 @@ using Runner = std::function<int()>;
 
 // Each returns the function that runs the subcommand once flags are parsed.
 Runner RegisterEval(CLI::App& app);
+Runner RegisterValidate(CLI::App& app);
+Runner RegisterNormalize(CLI::App& app);
 
 }  // namespace iomt::cli

@@ -18,6 +18,10 @@ int Main(int argc, char** argv) {
 
   CLI::App* eval = app.add_subcommand("eval", "Evaluate a JSONPath or JMESPath expression against a JSON document");
   add(eval, iomt::cli::RegisterEval(*eval));
+  CLI::App* validate = app.add_subcommand("validate", "Validate a device mapping and run sample events through it");
+  add(validate, iomt::cli::RegisterValidate(*validate));
+  CLI::App* normalize = app.add_subcommand("normalize", "Turn device events (NDJSON) into measurements");
+  add(normalize, iomt::cli::RegisterNormalize(*normalize));
 
   try {
     app.parse(argc, argv);

@@ -226,6 +226,197 @@ bool ParseJsonNetDate(std::string_view s, std::int64_t* ticks, Zone* zone) {
   return IsoParser(s).Parse(ticks, zone);
 }
 
+namespace {
+
+// A scanner over the text for ParseDateTime.
+class LenientParser {
+ public:
+  explicit LenientParser(std::string_view s) : s_(s) {}
+
+  bool Parse(std::int64_t* ticks) {
+    SkipSpace();
+    SkipWeekday();
+    int year = 0, month = 0, day = 0;
+    if (!ParseDate(&year, &month, &day)) return false;
+    int hour = 0, minute = 0, second = 0;
+    std::int64_t fraction = 0;
+    std::int64_t offset = 0;
+    SkipSpace();
+    if (i_ < s_.size() && (s_[i_] == 'T' || s_[i_] == 't')) ++i_;
+    SkipSpace();
+    if (i_ < s_.size() && Digit(s_[i_])) {
+      if (!ParseTime(&hour, &minute, &second, &fraction)) return false;
+    }
+    SkipSpace();
+    if (!ParseZone(&offset)) return false;
+    SkipSpace();
+    if (i_ != s_.size()) return false;
+    if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return false;
+    if (hour > 23 || minute > 59 || second > 59) return false;
+    *ticks = ToTicks(Civil{year, month, day, hour, minute, second, fraction}) - offset;
+    return true;
+  }
+
+ private:
+  void SkipSpace() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t'))
+      ++i_;
+  }
+  bool Number(int max_digits, int* out, int* ndigits = nullptr) {
+    int n = 0, v = 0;
+    while (i_ < s_.size() && Digit(s_[i_]) && n < max_digits) {
+      v = v * 10 + (s_[i_] - '0');
+      ++i_;
+      ++n;
+    }
+    if (ndigits != nullptr) *ndigits = n;
+    *out = v;
+    return n > 0;
+  }
+  bool Char(char c) {
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  static int MonthFromName(std::string_view name) {
+    static constexpr std::string_view kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                   "jul", "aug", "sep", "oct", "nov", "dec"};
+    if (name.size() < 3) return 0;
+    std::string lower;
+    for (char c : name.substr(0, 3))
+      lower.push_back(static_cast<char>(c | 0x20));
+    for (int m = 0; m < 12; ++m) {
+      if (lower == kMonths[m]) return m + 1;
+    }
+    return 0;
+  }
+  std::string_view Word() {
+    std::size_t b = i_;
+    while (i_ < s_.size() && ((s_[i_] | 0x20) >= 'a' && (s_[i_] | 0x20) <= 'z'))
+      ++i_;
+    return s_.substr(b, i_ - b);
+  }
+  void SkipWeekday() {
+    std::size_t save = i_;
+    std::string_view w = Word();
+    if (w.size() >= 3 && MonthFromName(w) == 0) {
+      Char(',');
+      SkipSpace();
+      return;
+    }
+    i_ = save;
+  }
+  bool ParseDate(int* year, int* month, int* day) {
+    std::size_t save = i_;
+    int a = 0, digits = 0;
+    if (!Number(4, &a, &digits)) {
+      // "Feb 1 2019"? Only the RFC 1123 day-first form is accepted.
+      return false;
+    }
+    if (digits == 4 && (Char('-') || Char('/') || Char('.'))) {  // yyyy-M-d
+      char sep = s_[i_ - 1];
+      *year = a;
+      if (!Number(2, month) || !Char(sep) || !Number(2, day)) return false;
+      return true;
+    }
+    if (Char('/')) {  // M/d/yyyy (invariant culture: month first)
+      *month = a;
+      if (!Number(2, day) || !Char('/') || !Number(4, year, &digits)) return false;
+      if (digits <= 2) *year += 2000;
+      return true;
+    }
+    SkipSpace();
+    int m = MonthFromName(Word());  // "01 Feb 2019"
+    if (m == 0) {
+      i_ = save;
+      return false;
+    }
+    *day = a;
+    *month = m;
+    SkipSpace();
+    return Number(4, year);
+  }
+  bool ParseTime(int* hour, int* minute, int* second, std::int64_t* fraction) {
+    if (!Number(2, hour) || !Char(':') || !Number(2, minute)) return false;
+    if (Char(':')) {
+      if (!Number(2, second)) return false;
+      if (Char('.') || Char(',')) {
+        int n = 0;
+        std::int64_t f = 0;
+        while (i_ < s_.size() && Digit(s_[i_])) {
+          if (n < 7) {
+            f = f * 10 + (s_[i_] - '0');
+            ++n;
+          }
+          ++i_;
+        }
+        if (n == 0) return false;
+        for (int k = n; k < 7; ++k)
+          f *= 10;
+        *fraction = f;
+      }
+    }
+    SkipSpace();
+    std::size_t save = i_;
+    std::string_view w = Word();
+    std::string lower;
+    for (char c : w)
+      lower.push_back(static_cast<char>(c | 0x20));
+    if (lower == "am" || lower == "pm") {
+      if (*hour < 1 || *hour > 12) return false;
+      if (lower == "am" && *hour == 12) *hour = 0;
+      if (lower == "pm" && *hour != 12) *hour += 12;
+    } else {
+      i_ = save;
+    }
+    return true;
+  }
+  bool ParseZone(std::int64_t* offset) {
+    if (i_ >= s_.size()) return true;
+    if (Char('Z') || Char('z')) return true;
+    std::size_t save = i_;
+    std::string_view w = Word();
+    if (w == "GMT" || w == "UTC") {
+      if (i_ >= s_.size()) return true;
+    } else {
+      i_ = save;
+    }
+    int sign = 0;
+    if (Char('+'))
+      sign = 1;
+    else if (Char('-'))
+      sign = -1;
+    else
+      return i_ == s_.size();
+    int hh = 0, mm = 0, digits = 0;
+    if (!Number(2, &hh, &digits)) return false;
+    if (Char(':')) {
+      if (!Number(2, &mm)) return false;
+    } else if (i_ < s_.size() && Digit(s_[i_])) {
+      if (!Number(2, &mm)) return false;
+    }
+    if (hh > 14 || mm > 59) return false;
+    *offset = sign * (hh * kTicksPerHour + mm * kTicksPerMinute);
+    return true;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+bool ParseDateTime(std::string_view s, std::int64_t* ticks) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  if (ParseJsonNetDate(s, ticks)) return true;
+  return LenientParser(s).Parse(ticks);
+}
+
 void AppendGeneral(std::string* out, std::int64_t ticks) {
   Civil c = FromTicks(ticks);
   Append2(out, c.month);

@@ -45,6 +45,14 @@ inline bool MayBeJsonNetDate(std::string_view s) {
   return s.size() >= 19 && s.size() <= 40 && s[0] >= '0' && s[0] <= '9' && s[10] == 'T';
 }
 
+// DateTime.Parse(s, CultureInfo.InvariantCulture) on a UTC host, for the
+// formats devices send: ISO 8601 with 'T' or a space ("2019-02-01 22:46:01",
+// "2019-02-01T22:46Z", a date alone), the invariant culture's
+// "MM/dd/yyyy HH:mm:ss" with optional AM/PM, and RFC 1123
+// ("Fri, 01 Feb 2019 22:46:01 GMT"); an offset or Z/GMT/UTC gives the
+// instant, no zone is taken as UTC. False when the text is none of these.
+bool ParseDateTime(std::string_view s, std::int64_t* ticks);
+
 // DateTime.ToString(CultureInfo.InvariantCulture): "MM/dd/yyyy HH:mm:ss".
 std::string FormatGeneral(std::int64_t ticks);
 void AppendGeneral(std::string* out, std::int64_t ticks);

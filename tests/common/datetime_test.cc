@@ -66,3 +66,31 @@ TEST(DateTime, FormatsLikeDotNet) {
 
 }  // namespace
 }  // namespace iomt::datetime
+
+namespace iomt::datetime {
+namespace {
+
+TEST(DateTime, ParsesWhatDateTimeParseAcceptsFromDevices) {
+  std::int64_t t = 0;
+  const std::int64_t want = ToTicks(Civil{2019, 2, 1, 22, 46, 1, 0});
+  for (const char* s :
+       {"2019-02-01T22:46:01Z", "2019-02-01 22:46:01", "2019-02-01 22:46:01Z", " 2019-02-01T22:46:01 ",
+        "02/01/2019 22:46:01", "2/1/2019 10:46:01 PM", "Fri, 01 Feb 2019 22:46:01 GMT", "01 Feb 2019 22:46:01",
+        "2019-02-01T23:46:01+01:00", "2019-02-01 21:46:01 -01:00", "2019/02/01 22:46:01"}) {
+    ASSERT_TRUE(ParseDateTime(s, &t)) << s;
+    EXPECT_EQ(t, want) << s;
+  }
+  ASSERT_TRUE(ParseDateTime("2019-02-01", &t));
+  EXPECT_EQ(t, ToTicks(Civil{2019, 2, 1}));
+  ASSERT_TRUE(ParseDateTime("2019-02-01T22:46Z", &t));
+  EXPECT_EQ(t, ToTicks(Civil{2019, 2, 1, 22, 46, 0}));
+  ASSERT_TRUE(ParseDateTime("2019-02-01 22:46:01.123456789", &t));
+  EXPECT_EQ(t, want + 1234567);
+  for (const char* s : {"", "hello", "2019-13-01", "2019-02-30 00:00:00", "1626799080000", "12:00",
+                        "2019-02-01 25:00:00", "2019-02-01T22:46:01 nonsense"}) {
+    EXPECT_FALSE(ParseDateTime(s, &t)) << s;
+  }
+}
+
+}  // namespace
+}  // namespace iomt::datetime

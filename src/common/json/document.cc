@@ -57,6 +57,12 @@ Status MapError(simdjson::error_code code, const ParseOptions& options) {
 
 Status Document::ParsePadded(const char* data, std::size_t len) {
   root_ = Value();
+  // A UTF-8 byte-order mark (Windows tools write one) is not part of the JSON.
+  if (len >= 3 && static_cast<unsigned char>(data[0]) == 0xEF && static_cast<unsigned char>(data[1]) == 0xBB &&
+      static_cast<unsigned char>(data[2]) == 0xBF) {
+    data += 3;
+    len -= 3;
+  }
   if (len > options_.max_bytes) {
     return OutOfRange("JSON document is " + std::to_string(len) + " bytes, larger than the limit of " +
                       std::to_string(options_.max_bytes) + " bytes");

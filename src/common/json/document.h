@@ -36,7 +36,8 @@ class Document {
   Document(const Document&) = delete;
   Document& operator=(const Document&) = delete;
 
-  // Parses `json` (copied into an internal padded buffer).
+  // Parses `json` (copied into an internal padded buffer). A leading UTF-8
+  // byte-order mark is skipped.
   Status Parse(std::string_view json);
   // Parses without copying: `data[len .. len + kPadding)` must be readable.
   Status ParsePadded(const char* data, std::size_t len);

@@ -420,6 +420,12 @@ Status Path::ForEachToken(const json::Value& root, const std::function<bool(cons
 }
 
 Result<json::Value> Path::SelectToken(const json::Value& root) const {
+  auto found = FindToken(root);
+  if (!found.ok()) return found.status();
+  return found->value_or(json::Value());
+}
+
+Result<std::optional<json::Value>> Path::FindToken(const json::Value& root) const {
   Evaluator ev(root);
   json::Value found;
   int count = 0;
@@ -436,7 +442,8 @@ Result<json::Value> Path::SelectToken(const json::Value& root) const {
   if (ev.failed()) return ev.TakeStatus();
   if (property) return PropertyResult();
   if (count > 1) return EvaluationError("Path returned multiple tokens.").WithDetail("JsonException");
-  return found;
+  if (count == 0) return std::optional<json::Value>();
+  return std::optional<json::Value>(found);
 }
 
 Result<bool> Path::Matches(const json::Value& root) const {

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,8 @@ class Path {
   // Json.NET's SelectToken: the single match, or null when nothing matches;
   // an error "Path returned multiple tokens." when more than one does.
   Result<json::Value> SelectToken(const json::Value& root) const;
+  // SelectToken that tells "no match" (nullopt) from a match that is JSON null.
+  Result<std::optional<json::Value>> FindToken(const json::Value& root) const;
   // Whether anything matches (stops at the first match).
   Result<bool> Matches(const json::Value& root) const;
 

@@ -1,0 +1,32 @@
+#include "io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace iomt::cli {
+
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
+}
+
+int OpenForReading(const std::string& path) {
+  if (path == "-") return STDIN_FILENO;
+  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+std::string DisplayName(const std::string& path) { return path == "-" ? "stdin" : path; }
+
+}  // namespace iomt::cli

@@ -1,0 +1,89 @@
+// The error catalogue (../shared/spec/errors.md) and the error record that
+// every failure touching data produces (formats.md, "Error record").
+//
+// Names, types, severities and stages are those of Azure's IoT connector, so
+// that metrics, logs and dead letters read the same as there.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace iomt {
+
+enum class ErrorStage : std::uint8_t { kSetup, kNormalization, kGrouping, kFHIRConversion, kUnknown };
+enum class ErrorSeverity : std::uint8_t { kWarning, kError, kCritical };
+enum class ErrorType : std::uint8_t {
+  kDeviceTemplateError,
+  kDeviceMessageError,
+  kFHIRTemplateError,
+  kFHIRConversionError,
+  kFHIRResourceError,
+  kFHIRServerError,
+  kGeneralError,
+};
+
+// One entry of the catalogue. Where errors.md gives a name two labels (device
+// or FHIR mapping), there are two entries.
+enum class ErrorName : std::uint8_t {
+  kMultipleResourceFound,
+  kDeviceTemplateNotFound,  // TemplateNotFoundException, device mapping
+  kFhirTemplateNotFound,    // TemplateNotFoundException, FHIR mapping
+  kCorrelationIdNotDefined,
+  kPatientDeviceMismatch,
+  kPatientNotFound,
+  kDeviceNotFound,
+  kPatientIdentityNotDefined,
+  kDeviceIdentityNotDefined,
+  kNotSupported,
+  kIncompatibleData,
+  kTemplateExpression,
+  kUnmatchedDeviceMessage,
+  kEncounterNotFound,
+  kEncounterIdentityNotDefined,
+  kInvalidQuantityFhirValue,
+  kFhirDataMapping,
+  kInvalidDeviceTemplate,  // InvalidTemplateException, device mapping
+  kInvalidFhirTemplate,    // InvalidTemplateException, FHIR mapping
+  kFhirServiceAuthorization,
+  kFhirServiceConfiguration,
+  kFhirService,
+  kEventSource,
+};
+
+struct ErrorInfo {
+  std::string_view name;  // the errorName written in records, e.g. "IncompatibleDataException"
+  ErrorType type;
+  ErrorSeverity severity;
+  ErrorStage stage;
+};
+
+const ErrorInfo& Describe(ErrorName name);
+std::string_view ToString(ErrorStage stage);
+std::string_view ToString(ErrorSeverity severity);
+std::string_view ToString(ErrorType type);
+
+// Where the failing event came from: a line of a file, a Kafka partition and
+// offset, or an HTTP request.
+struct InputLocation {
+  std::int64_t line = 0;  // 1-based; 0 when not from a file
+  std::string partition;  // Kafka/Event Hubs
+  std::int64_t offset = -1;
+  std::string request_id;  // HTTP
+  [[nodiscard]] bool known() const { return line > 0 || offset >= 0 || !request_id.empty(); }
+};
+
+struct ErrorRecord {
+  std::int64_t time_ticks = 0;  // when the error happened (datetime ticks)
+  ErrorName name = ErrorName::kNotSupported;
+  std::string message;
+  std::optional<std::string> template_name;
+  std::optional<std::string> device_id;
+  InputLocation input;
+};
+
+// The record as one line of JSON (formats.md), without a trailing newline.
+void AppendErrorRecordJson(std::string* out, const ErrorRecord& record);
+
+}  // namespace iomt

@@ -1,0 +1,38 @@
+// A normalized measurement: what a device mapping makes of a device message,
+// and what grouping and FHIR conversion consume (iomt-fhir's Measurement).
+//
+// The struct holds views: strings point into whatever produced the
+// measurement (the Normalizer's per-event arena), so a consumer that keeps a
+// measurement beyond that must copy it (OwnedMeasurement).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iomt {
+
+struct MeasurementProperty {
+  std::string_view name;
+  std::string_view value;
+};
+
+struct Measurement {
+  std::string_view type;
+  std::int64_t occurrence_ticks = 0;            // UTC, datetime ticks
+  std::optional<std::int64_t> ingestion_ticks;  // when the event was received
+  std::optional<std::string_view> device_id;    // std::nullopt is JSON null
+  std::optional<std::string_view> patient_id;
+  std::optional<std::string_view> encounter_id;
+  std::optional<std::string_view> correlation_id;
+  std::span<const MeasurementProperty> properties;
+};
+
+// The wire format of iomt-fhir's normalized Event Hub (formats.md): members
+// in this order, absent values as null, times ISO 8601 UTC. No newline.
+void AppendMeasurementJson(std::string* out, const Measurement& m);
+
+}  // namespace iomt

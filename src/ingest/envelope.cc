@@ -1,0 +1,94 @@
+#include "ingest/envelope.h"
+
+#include "common/datetime.h"
+
+namespace iomt::ingest {
+
+using json::Value;
+
+Result<EnvelopeMode> ParseEnvelopeMode(std::string_view name) {
+  if (name == "auto") return EnvelopeMode::kAuto;
+  if (name == "event") return EnvelopeMode::kEvent;
+  if (name == "wrap") return EnvelopeMode::kWrap;
+  if (name == "none") return EnvelopeMode::kNone;
+  return InvalidArgument("unknown envelope mode '" + std::string(name) + "' (expected auto, event, wrap or none)");
+}
+
+bool IsEnvelope(const Value& v) {
+  if (!v.is_object()) return false;
+  bool body = false;
+  for (const json::Member& m : v.members()) {
+    if (m.key == "Body") {
+      body = true;
+    } else if (m.key != "Properties" && m.key != "SystemProperties") {
+      return false;
+    }
+  }
+  return body;
+}
+
+namespace {
+
+Status CheckEnvelope(const Value& envelope) {
+  for (const json::Member& m : envelope.members()) {
+    if (m.key == "Body" && !m.value.is_object() && !m.value.is_array()) {
+      return InvalidArgument("The event Body must be a JSON object or array; got " +
+                             std::string(json::KindName(m.value.kind())) + ".");
+    }
+    if ((m.key == "Properties" || m.key == "SystemProperties") && !m.value.is_object() && !m.value.is_null()) {
+      return InvalidArgument("The event " + std::string(m.key) + " must be a JSON object; got " +
+                             std::string(json::KindName(m.value.kind())) + ".");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status MakeEventValue(const Value& line, EnvelopeMode mode, std::int64_t ingestion_ticks, json::Arena* arena,
+                      Value* out) {
+  switch (mode) {
+    case EnvelopeMode::kNone: *out = line; return Status::Ok();
+    case EnvelopeMode::kEvent:
+      if (!IsEnvelope(line)) {
+        return InvalidArgument(
+            "With --envelope event every line must be an envelope: an object with \"Body\" and optionally "
+            "\"Properties\" and \"SystemProperties\".");
+      }
+      *out = line;
+      return CheckEnvelope(line);
+    case EnvelopeMode::kAuto:
+      if (IsEnvelope(line)) {
+        *out = line;
+        return CheckEnvelope(line);
+      }
+      [[fallthrough]];
+    case EnvelopeMode::kWrap: {
+      if (!line.is_object() && !line.is_array()) {
+        return InvalidArgument("The event Body must be a JSON object or array; got " +
+                               std::string(json::KindName(line.kind())) + ".");
+      }
+      json::Member system[] = {{"x-opt-enqueued-time", Value::Date(ingestion_ticks)}};
+      json::Member members[] = {
+          {"Body", line}, {"Properties", arena->MakeObject({})}, {"SystemProperties", arena->MakeObject(system)}};
+      *out = arena->MakeObject(members);
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+std::optional<std::int64_t> EnqueuedTime(const Value& envelope) {
+  Value system;
+  if (!envelope.Find("SystemProperties", &system)) return std::nullopt;
+  for (std::string_view key : {"x-opt-enqueued-time", "iothub-enqueuedtime"}) {
+    Value t;
+    if (!system.Find(key, &t)) continue;
+    if (t.is_date()) return t.date_ticks();
+    std::int64_t ticks = 0;
+    if (t.is_string() && datetime::ParseDateTime(t.string_value(), &ticks)) return ticks;
+  }
+  return std::nullopt;
+}
+
+}  // namespace iomt::ingest

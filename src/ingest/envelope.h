@@ -1,0 +1,42 @@
+// The event envelope: what Azure's IoT connector hands a device mapping is not
+// the bare message but {"Body": message, "Properties": {...},
+// "SystemProperties": {...}} (../shared/spec/formats.md). File and stream
+// inputs choose how a line becomes that value with --envelope.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/json/arena.h"
+#include "common/json/value.h"
+#include "common/status.h"
+
+namespace iomt::ingest {
+
+enum class EnvelopeMode : std::uint8_t {
+  kAuto,   // a line that is an envelope is taken as it is; any other is wrapped
+  kEvent,  // every line must be an envelope
+  kWrap,   // every line is a Body
+  kNone,   // the mapping sees the line itself (as iomt-fhir's unit tests do)
+};
+
+Result<EnvelopeMode> ParseEnvelopeMode(std::string_view name);
+
+// True for an object with a "Body" member and no members other than Body,
+// Properties and SystemProperties.
+bool IsEnvelope(const json::Value& v);
+
+// What the mapping sees for the parsed line `line`. Wrapping adds
+// SystemProperties.x-opt-enqueued-time = the ingestion time (a date, as the
+// Event Hubs SDK gives it). A NotSupportedException-class problem (a Body
+// that is not an object or array, an --envelope event line that is not an
+// envelope) is returned as a kInvalidArgument Status with a clear message.
+Status MakeEventValue(const json::Value& line, EnvelopeMode mode, std::int64_t ingestion_ticks, json::Arena* arena,
+                      json::Value* out);
+
+// The enqueued time an envelope carries (SystemProperties x-opt-enqueued-time
+// or iothub-enqueuedtime), which is the event's ingestion time.
+std::optional<std::int64_t> EnqueuedTime(const json::Value& envelope);
+
+}  // namespace iomt::ingest

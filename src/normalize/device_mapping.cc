@@ -1,0 +1,109 @@
+#include "normalize/device_mapping.h"
+
+#include <algorithm>
+
+namespace iomt::normalize {
+
+std::string_view ToString(TemplateKind kind) {
+  switch (kind) {
+    case TemplateKind::kJsonPathContent: return "JsonPathContent";
+    case TemplateKind::kIotJsonPathContent: return "IotJsonPathContent";
+    case TemplateKind::kIotCentralJsonPathContent: return "IotCentralJsonPathContent";
+    case TemplateKind::kCalculatedContent: return "CalculatedContent";
+  }
+  return "JsonPathContent";
+}
+
+std::string MappingError::ToIomtFhirString() const {
+  if (pos.line == 0) return message;
+  return "Line Number: " + std::to_string(pos.line) + ", Position: " + std::to_string(pos.column) + ". " + message;
+}
+
+TemplateExpression::TemplateExpression(std::string text, Language language, json::SourcePos pos)
+    : text_(std::move(text)), language_(language), pos_(pos) {}
+TemplateExpression::TemplateExpression(TemplateExpression&&) noexcept = default;
+TemplateExpression& TemplateExpression::operator=(TemplateExpression&&) noexcept = default;
+TemplateExpression::~TemplateExpression() = default;
+
+bool TemplateExpression::blank() const {
+  return std::all_of(text_.begin(), text_.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; });
+}
+
+Status TemplateExpression::Compile() {
+  if (blank()) return Status::Ok();  // reported by the caller, or at evaluation
+  if (language_ == Language::kJmesPath) {
+    auto compiled = jmespath::Expression::Compile(text_);
+    if (!compiled.ok()) {
+      return SyntaxError("The following JmesPath expression could not be parsed: " + text_ +
+                         ". Cause: " + compiled.status().message())
+          .WithPosition(compiled.status().position());
+    }
+    jmespath_ = std::move(compiled).value();
+    return Status::Ok();
+  }
+  auto path = jsonpath::Path::Parse(text_);
+  if (!path.ok()) {
+    // iomt-fhir would only fail at the first message; iomt says so at load.
+    return SyntaxError("The following JsonPath expression could not be parsed: " + text_ +
+                       ". Cause: " + path.status().message())
+        .WithPosition(path.status().position());
+  }
+  jsonpath_ = std::make_unique<jsonpath::Path>(std::move(path).value());
+  return Status::Ok();
+}
+
+Status TemplateExpression::SelectTokens(const json::Value& input, json::Arena* arena,
+                                        std::vector<json::Value>* out) const {
+  if (jsonpath_) {
+    Status st = jsonpath_->SelectTokens(input, out);
+    if (!st.ok()) {
+      return EvaluationError("Unable to retrieve JsonTokens using expression " + text_ + ": " + st.message())
+          .WithDetail("TemplateExpressionException");
+    }
+    return Status::Ok();
+  }
+  if (jmespath_) {
+    auto result = jmespath_->Evaluate(input, arena);
+    if (!result.ok()) {
+      return EvaluationError("Unable to evaluate expression " + text_ + ": " + result.status().message())
+          .WithDetail("TemplateExpressionException");
+    }
+    if (jmespath_->IsProjection() && result->is_array()) {
+      for (json::Value e : result->elements())
+        out->push_back(e);
+    } else if (!result->is_null()) {
+      out->push_back(*result);
+    }
+    return Status::Ok();
+  }
+  return Status::Ok();  // blank: nothing matches (the caller reports it)
+}
+
+Result<std::optional<json::Value>> TemplateExpression::SelectToken(const json::Value& input, json::Arena* arena) const {
+  if (jsonpath_) {
+    auto token = jsonpath_->FindToken(input);
+    if (!token.ok()) {
+      return EvaluationError("Unable to retrieve JsonToken using expression " + text_ + ": " + token.status().message())
+          .WithDetail("TemplateExpressionException");
+    }
+    return token;
+  }
+  if (jmespath_) {
+    auto result = jmespath_->Evaluate(input, arena);
+    if (!result.ok()) {
+      return EvaluationError("Unable to evaluate expression " + text_ + ": " + result.status().message())
+          .WithDetail("TemplateExpressionException");
+    }
+    if (jmespath_->IsProjection() && result->is_array() && result->size() > 1) {
+      // The literal '$' before the expression is iomt-fhir's.
+      return EvaluationError("Multiple tokens were returned using expression $" + text_)
+          .WithDetail("TemplateExpressionException");
+    }
+    if (result->is_null()) return std::optional<json::Value>();
+    return std::optional<json::Value>(*result);
+  }
+  return std::optional<json::Value>();
+}
+
+}  // namespace iomt::normalize

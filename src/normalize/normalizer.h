@@ -1,0 +1,62 @@
+// The Normalizer turns one event into measurements with a device mapping, as
+// Azure's IoT connector does: every template in order, every match of its
+// type expression, then device id, timestamp, correlation id, patient id,
+// encounter id and values, converted the way Json.NET converts them.
+//
+// An event either yields all its measurements or none and one error record
+// (iomt-fhir may emit the measurements of the templates before the failing
+// one; iomt dead-letters the event whole, so that replaying it after the
+// mapping is fixed gives the complete set).
+//
+// Not thread-safe (it reuses buffers); use one Normalizer per thread. The
+// DeviceMapping must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/errors.h"
+#include "common/event.h"
+#include "common/json/arena.h"
+#include "common/measurement.h"
+#include "normalize/device_mapping.h"
+
+namespace iomt::normalize {
+
+// What normalizing one event produced. Views into the Normalizer's buffers:
+// valid until its next Normalize call.
+struct NormalizeResult {
+  std::vector<Measurement> measurements;
+  // Set when the event failed (no measurements then), or matched no template
+  // (kUnmatchedDeviceMessage, a warning).
+  std::optional<ErrorRecord> error;
+};
+
+class Normalizer {
+ public:
+  explicit Normalizer(const DeviceMapping& mapping);
+
+  // Normalizes `event`. `now_ticks` stamps the error record.
+  const NormalizeResult& Normalize(const Event& event, std::int64_t now_ticks);
+
+  // Why each template produced nothing for the last event, one line per
+  // template ("heartrate: typeMatchExpression $..[?(@heartrate)] matched
+  // nothing"), for `iomt validate --sample`.
+  [[nodiscard]] std::vector<std::string> ExplainNoMatch(const Event& event);
+
+ private:
+  struct Failure;
+  bool NormalizeTemplate(const ContentTemplate& t, const json::Value& input, const Event& event, Failure* failure);
+  bool BuildMeasurement(const ContentTemplate& t, const json::Value& scope, const Event& event, Failure* failure);
+
+  const DeviceMapping& mapping_;
+  json::Arena arena_;
+  std::vector<json::Value> matches_;
+  std::vector<MeasurementProperty> properties_;
+  std::vector<std::pair<std::size_t, std::size_t>> property_ranges_;  // per measurement: [begin, end) in properties_
+  NormalizeResult result_;
+};
+
+}  // namespace iomt::normalize
