@@ -15,15 +15,26 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
   return q;
 }
 
+inline void Put2(char* p, int v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
 void Append2(std::string* out, int v) {
-  out->push_back(static_cast<char>('0' + v / 10));
-  out->push_back(static_cast<char>('0' + v % 10));
+  char buf[2];
+  Put2(buf, v);
+  out->append(buf, 2);
 }
 
 void Append4(std::string* out, int v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04d", v);
-  out->append(buf);
+  if (v < 0 || v > 9999) {
+    out->append(std::to_string(v));
+    return;
+  }
+  char buf[4];
+  Put2(buf, v / 100);
+  Put2(buf + 2, v % 100);
+  out->append(buf, 4);
 }
 
 // Mirrors Json.NET's DateTimeParser (ISO form) step by step, so that exactly
@@ -198,6 +209,22 @@ std::int64_t ToTicks(const Civil& c) {
 Civil FromTicks(std::int64_t ticks) {
   std::int64_t days = FloorDiv(ticks, kTicksPerDay);
   std::int64_t rem = ticks - days * kTicksPerDay;
+  // Streams of timestamps stay within a day for long: remember the last date.
+  thread_local std::int64_t cached_days = INT64_MIN;
+  thread_local int cached_year = 0, cached_month = 0, cached_day = 0;
+  if (days == cached_days) {
+    Civil c;
+    c.year = cached_year;
+    c.month = cached_month;
+    c.day = cached_day;
+    c.hour = static_cast<int>(rem / kTicksPerHour);
+    rem %= kTicksPerHour;
+    c.minute = static_cast<int>(rem / kTicksPerMinute);
+    rem %= kTicksPerMinute;
+    c.second = static_cast<int>(rem / kTicksPerSecond);
+    c.fraction = rem % kTicksPerSecond;
+    return c;
+  }
   // Inverse of DaysFromCivil.
   std::int64_t z = days + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -209,6 +236,10 @@ Civil FromTicks(std::int64_t ticks) {
   c.day = static_cast<int>(day_of_year - (153 * mp + 2) / 5 + 1);
   c.month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
   c.year = static_cast<int>(year_of_era + era * 400 + (c.month <= 2 ? 1 : 0));
+  cached_days = days;
+  cached_year = c.year;
+  cached_month = c.month;
+  cached_day = c.day;
   c.hour = static_cast<int>(rem / kTicksPerHour);
   rem %= kTicksPerHour;
   c.minute = static_cast<int>(rem / kTicksPerMinute);
@@ -441,28 +472,43 @@ std::string FormatGeneral(std::int64_t ticks) {
 namespace {
 void AppendIsoImpl(std::string* out, std::int64_t ticks, bool trim) {
   Civil c = FromTicks(ticks);
+  // "yyyy-MM-ddTHH:mm:ss" then ".fffffff" (trimmed) and "Z", built in place.
   Append4(out, c.year);
-  out->push_back('-');
-  Append2(out, c.month);
-  out->push_back('-');
-  Append2(out, c.day);
-  out->push_back('T');
-  Append2(out, c.hour);
-  out->push_back(':');
-  Append2(out, c.minute);
-  out->push_back(':');
-  Append2(out, c.second);
+  char buf[32];
+  char* p = buf;
+  *p++ = '-';
+  Put2(p, c.month);
+  p += 2;
+  *p++ = '-';
+  Put2(p, c.day);
+  p += 2;
+  *p++ = 'T';
+  Put2(p, c.hour);
+  p += 2;
+  *p++ = ':';
+  Put2(p, c.minute);
+  p += 2;
+  *p++ = ':';
+  Put2(p, c.second);
+  p += 2;
   if (c.fraction != 0 || !trim) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, ".%07lld", static_cast<long long>(c.fraction));
-    std::string_view frac(buf);
-    if (trim) {
-      while (frac.back() == '0')
-        frac.remove_suffix(1);
+    *p++ = '.';
+    std::int64_t f = c.fraction;
+    char digits[7];
+    for (int i = 6; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + f % 10);
+      f /= 10;
     }
-    out->append(frac);
+    int n = 7;
+    if (trim) {
+      while (n > 0 && digits[n - 1] == '0')
+        --n;
+    }
+    for (int i = 0; i < n; ++i)
+      *p++ = digits[i];
   }
-  out->push_back('Z');
+  *p++ = 'Z';
+  out->append(buf, static_cast<std::size_t>(p - buf));
 }
 }  // namespace
 

@@ -6,12 +6,15 @@
 // measurement beyond that must copy it (OwnedMeasurement).
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/byte_buffer.h"
 
 namespace iomt {
 
@@ -34,5 +37,24 @@ struct Measurement {
 // The wire format of iomt-fhir's normalized Event Hub (formats.md): members
 // in this order, absent values as null, times ISO 8601 UTC. No newline.
 void AppendMeasurementJson(std::string* out, const Measurement& m);
+
+// The same, for streams: remembers the last timestamps it formatted, which
+// the measurements of one event share. Not thread-safe.
+class MeasurementWriter {
+ public:
+  void Append(ByteBuffer* out, const Measurement& m);
+  void Append(std::string* out, const Measurement& m);
+
+ private:
+  struct CachedTime {
+    std::int64_t ticks = INT64_MIN;
+    std::string text;
+  };
+  // Formats the times (cached) and returns the most bytes `m` can take.
+  std::size_t Prepare(const Measurement& m);
+  char* Write(char* p, const Measurement& m) const;
+  CachedTime occurrence_;
+  CachedTime ingestion_;
+};
 
 }  // namespace iomt

@@ -20,15 +20,14 @@ std::string MappingError::ToIomtFhirString() const {
 }
 
 TemplateExpression::TemplateExpression(std::string text, Language language, json::SourcePos pos)
-    : text_(std::move(text)), language_(language), pos_(pos) {}
+    : text_(std::move(text)), language_(language), pos_(pos) {
+  blank_ = std::all_of(text_.begin(), text_.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  });
+}
 TemplateExpression::TemplateExpression(TemplateExpression&&) noexcept = default;
 TemplateExpression& TemplateExpression::operator=(TemplateExpression&&) noexcept = default;
 TemplateExpression::~TemplateExpression() = default;
-
-bool TemplateExpression::blank() const {
-  return std::all_of(text_.begin(), text_.end(),
-                     [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; });
-}
 
 Status TemplateExpression::Compile() {
   if (blank()) return Status::Ok();  // reported by the caller, or at evaluation
@@ -80,14 +79,16 @@ Status TemplateExpression::SelectTokens(const json::Value& input, json::Arena* a
   return Status::Ok();  // blank: nothing matches (the caller reports it)
 }
 
-Result<std::optional<json::Value>> TemplateExpression::SelectToken(const json::Value& input, json::Arena* arena) const {
+Status TemplateExpression::SelectToken(const json::Value& input, json::Arena* arena,
+                                       std::optional<json::Value>* out) const {
+  out->reset();
   if (jsonpath_) {
-    auto token = jsonpath_->FindToken(input);
-    if (!token.ok()) {
-      return EvaluationError("Unable to retrieve JsonToken using expression " + text_ + ": " + token.status().message())
+    Status st = jsonpath_->FindToken(input, out);
+    if (!st.ok()) {
+      return EvaluationError("Unable to retrieve JsonToken using expression " + text_ + ": " + st.message())
           .WithDetail("TemplateExpressionException");
     }
-    return token;
+    return Status::Ok();
   }
   if (jmespath_) {
     auto result = jmespath_->Evaluate(input, arena);
@@ -100,10 +101,9 @@ Result<std::optional<json::Value>> TemplateExpression::SelectToken(const json::V
       return EvaluationError("Multiple tokens were returned using expression $" + text_)
           .WithDetail("TemplateExpressionException");
     }
-    if (result->is_null()) return std::optional<json::Value>();
-    return std::optional<json::Value>(*result);
+    if (!result->is_null()) *out = *result;
   }
-  return std::optional<json::Value>();
+  return Status::Ok();
 }
 
 }  // namespace iomt::normalize

@@ -50,7 +50,11 @@ class TemplateExpression {
   [[nodiscard]] const json::SourcePos& pos() const { return pos_; }
   // Empty or white space: a template built this way fails at evaluation with
   // "An expression must be set for [...]".
-  [[nodiscard]] bool blank() const;
+  [[nodiscard]] bool blank() const { return blank_; }
+  // Dense number shared by every expression of the mapping with the same text
+  // and language (the Normalizer evaluates each once per event and scope).
+  [[nodiscard]] std::uint32_t id() const { return id_; }
+  void set_id(std::uint32_t id) { id_ = id; }
 
   // All matches (a type match): JSONPath's SelectTokens; for JMESPath each
   // element of a projection, or the result when it is not null.
@@ -59,7 +63,7 @@ class TemplateExpression {
   // the result is null); an error when a JSONPath matches several tokens or
   // a JMESPath projection has several elements (iomt-fhir's
   // TemplateExpressionException).
-  Result<std::optional<json::Value>> SelectToken(const json::Value& input, json::Arena* arena) const;
+  Status SelectToken(const json::Value& input, json::Arena* arena, std::optional<json::Value>* out) const;
 
   [[nodiscard]] const jsonpath::Path* jsonpath() const { return jsonpath_.get(); }
 
@@ -67,6 +71,8 @@ class TemplateExpression {
   std::string text_;
   Language language_;
   json::SourcePos pos_;
+  bool blank_ = false;
+  std::uint32_t id_ = 0;
   std::unique_ptr<jsonpath::Path> jsonpath_;
   std::unique_ptr<const jmespath::Expression> jmespath_;
 };
@@ -95,6 +101,7 @@ struct ContentTemplate {
 
 struct DeviceMapping {
   std::vector<ContentTemplate> templates;
+  std::uint32_t expression_count = 0;  // distinct expression ids
 };
 
 struct MappingError {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "normalize/device_mapping.h"
@@ -492,12 +493,37 @@ class Loader {
   const LoadOptions& options_;
 };
 
+// Numbers the expressions so that identical ones (the fixed device id and
+// timestamp expressions of IoT templates, a shared deviceIdExpression) share
+// an id: the Normalizer evaluates each only once per event and scope.
+void NumberExpressions(DeviceMapping* mapping) {
+  std::map<std::pair<Language, std::string>, std::uint32_t> ids;
+  auto number = [&](std::optional<TemplateExpression>& e) {
+    if (!e) return;
+    auto [it, inserted] = ids.try_emplace({e->language(), e->text()}, static_cast<std::uint32_t>(ids.size()));
+    e->set_id(it->second);
+  };
+  for (ContentTemplate& t : mapping->templates) {
+    number(t.type_match);
+    number(t.device_id);
+    number(t.timestamp);
+    number(t.alternate_timestamp);
+    number(t.patient_id);
+    number(t.encounter_id);
+    number(t.correlation_id);
+    for (ValueTemplate& v : t.values)
+      number(v.expression);
+  }
+  mapping->expression_count = static_cast<std::uint32_t>(ids.size());
+}
+
 }  // namespace
 
 LoadResult LoadDeviceMapping(std::string_view text, const LoadOptions& options) {
   LoadResult result;
   Loader loader(&result.errors, options);
   loader.Load(text, &result.mapping);
+  NumberExpressions(&result.mapping);
   return result;
 }
 

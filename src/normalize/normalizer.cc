@@ -114,15 +114,41 @@ Value WithMatchedToken(const Value& input, const Value& match, json::Arena* aren
 
 }  // namespace
 
-Normalizer::Normalizer(const DeviceMapping& mapping) : mapping_(mapping) {
+Normalizer::Normalizer(const DeviceMapping& mapping)
+    : mapping_(mapping), index_(mapping), memo_(mapping.expression_count) {
   matches_.reserve(16);
   properties_.reserve(32);
 }
 
+Status Normalizer::Select(const TemplateExpression& e, const Value& scope, std::optional<Value>* out) {
+  Memo& m = memo_[e.id()];
+  if (m.epoch == epoch_ && m.scope.SameNode(scope)) {
+    *out = m.token;
+    return Status::Ok();
+  }
+  IOMT_RETURN_IF_ERROR(e.SelectToken(scope, &arena_, out));
+  m.epoch = epoch_;
+  m.scope = scope;
+  m.token = *out;
+  return Status::Ok();
+}
+
+bool Normalizer::CachedTimestamp(const Value& token, std::optional<std::int64_t>* out, std::string* error) {
+  if (time_epoch_ == epoch_ && time_token_.SameNode(token)) {
+    *out = time_value_;
+    return true;
+  }
+  if (!ToTimestamp(token, out, error)) return false;
+  time_epoch_ = epoch_;
+  time_token_ = token;
+  time_value_ = *out;
+  return true;
+}
+
 // MeasurementExtractor.EvalExpression: the first expression that yields a
 // usable value wins; a required field with none fails the event.
-template <typename T, typename Convert>
-static bool EvalField(const Value& scope, json::Arena* arena, std::string_view name, bool required,
+template <typename T, typename SelectFn, typename Convert>
+static bool EvalField(const Value& scope, SelectFn& select, std::string_view name, bool required,
                       std::initializer_list<const TemplateExpression*> expressions, Convert convert, T* out,
                       std::string* failure, bool* expression_error) {
   *out = std::nullopt;
@@ -136,16 +162,16 @@ static bool EvalField(const Value& scope, json::Arena* arena, std::string_view n
   std::string reasons;
   for (const TemplateExpression* e : expressions) {
     if (e == nullptr || e->blank()) continue;
-    auto token = e->SelectToken(scope, arena);
-    if (!token.ok()) {
-      *failure = token.status().message();
+    std::optional<Value> token;
+    if (Status st = select(*e, scope, &token); !st.ok()) {
+      *failure = st.message();
       *expression_error = true;
       return false;
     }
-    if (!token->has_value()) continue;
+    if (!token) continue;
     T value;
     std::string error;
-    if (!convert(**token, &value, &error)) {
+    if (!convert(*token, &value, &error)) {
       reasons += (reasons.empty() ? "" : "; ") + std::string("Encounted an error while extracting value for [") +
                  std::string(name) + "] using expression " + e->text() + ": " + error;
       continue;
@@ -182,6 +208,12 @@ bool Normalizer::BuildMeasurement(const ContentTemplate& t, const Value& scope, 
   auto as_string = [&](const Value& v, std::optional<std::string_view>* out, std::string* error) {
     return ToStringValue(v, &arena_, out, error);
   };
+  auto as_time = [&](const Value& v, std::optional<std::int64_t>* out, std::string* error) {
+    return CachedTimestamp(v, out, error);
+  };
+  auto select = [&](const TemplateExpression& e, const Value& s, std::optional<Value>* out) {
+    return Select(e, s, out);
+  };
   auto fail = [&](ErrorName name, std::string message, bool expression_error) {
     failure->name = expression_error ? ErrorName::kTemplateExpression : name;
     failure->message = std::move(message);
@@ -195,33 +227,33 @@ bool Normalizer::BuildMeasurement(const ContentTemplate& t, const Value& scope, 
   Measurement m;
   m.type = t.type_name;
   m.ingestion_ticks = event.ingestion_ticks;
-  if (!EvalField(scope, &arena_, "DeviceIdExpression", true, {ptr(t.device_id)}, as_string, &m.device_id, &message,
+  if (!EvalField(scope, select, "DeviceIdExpression", true, {ptr(t.device_id)}, as_string, &m.device_id, &message,
                  &expression_error)) {
     return fail(ErrorName::kDeviceIdentityNotDefined, std::move(message), expression_error);
   }
   failure->device_id = std::string(*m.device_id);
   std::optional<std::int64_t> timestamp;
-  if (!EvalField(scope, &arena_, "TimestampExpression", true, {ptr(t.timestamp), ptr(t.alternate_timestamp)},
-                 ToTimestamp, &timestamp, &message, &expression_error)) {
+  if (!EvalField(scope, select, "TimestampExpression", true, {ptr(t.timestamp), ptr(t.alternate_timestamp)}, as_time,
+                 &timestamp, &message, &expression_error)) {
     return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
   }
   m.occurrence_ticks = *timestamp;
   if (t.correlation_id && !t.correlation_id->blank()) {
-    if (!EvalField(scope, &arena_, "CorrelationIdExpression", true, {ptr(t.correlation_id)}, as_string,
+    if (!EvalField(scope, select, "CorrelationIdExpression", true, {ptr(t.correlation_id)}, as_string,
                    &m.correlation_id, &message, &expression_error)) {
       return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
     }
   }
-  if (!EvalField(scope, &arena_, "PatientIdExpression", false, {ptr(t.patient_id)}, as_string, &m.patient_id, &message,
+  if (!EvalField(scope, select, "PatientIdExpression", false, {ptr(t.patient_id)}, as_string, &m.patient_id, &message,
                  &expression_error) ||
-      !EvalField(scope, &arena_, "EncounterIdExpression", false, {ptr(t.encounter_id)}, as_string, &m.encounter_id,
+      !EvalField(scope, select, "EncounterIdExpression", false, {ptr(t.encounter_id)}, as_string, &m.encounter_id,
                  &message, &expression_error)) {
     return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
   }
   std::size_t begin = properties_.size();
   for (const ValueTemplate& v : t.values) {
     std::optional<std::string_view> value;
-    if (!EvalField(scope, &arena_, v.name, v.required, {ptr(v.expression)}, as_string, &value, &message,
+    if (!EvalField(scope, select, v.name, v.required, {ptr(v.expression)}, as_string, &value, &message,
                    &expression_error)) {
       return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
     }
@@ -232,7 +264,8 @@ bool Normalizer::BuildMeasurement(const ContentTemplate& t, const Value& scope, 
   return true;
 }
 
-bool Normalizer::NormalizeTemplate(const ContentTemplate& t, const Value& input, const Event& event, Failure* failure) {
+bool Normalizer::NormalizeTemplate(std::size_t index, const ContentTemplate& t, const Value& input, const Event& event,
+                                   Failure* failure) {
   if (!t.type_match || t.type_match->blank()) {
     failure->name = ErrorName::kIncompatibleData;
     failure->message = "An expression must be set for [TypeMatchExpression]";
@@ -240,11 +273,17 @@ bool Normalizer::NormalizeTemplate(const ContentTemplate& t, const Value& input,
     return false;
   }
   matches_.clear();
-  if (Status st = t.type_match->SelectTokens(input, &arena_, &matches_); !st.ok()) {
-    failure->name = ErrorName::kTemplateExpression;
-    failure->message = st.message();
-    failure->template_name = t.type_name;
-    return false;
+  switch (index_.Match(index, &matches_)) {
+    case TypeMatchIndex::Answer::kNone: return true;
+    case TypeMatchIndex::Answer::kMatches: break;
+    case TypeMatchIndex::Answer::kEvaluate:
+      if (Status st = t.type_match->SelectTokens(input, &arena_, &matches_); !st.ok()) {
+        failure->name = ErrorName::kTemplateExpression;
+        failure->message = st.message();
+        failure->template_name = t.type_name;
+        return false;
+      }
+      break;
   }
   // BuildMeasurement may evaluate expressions that use matches_ no more; a
   // copy keeps the loop safe if a future expression kind does.
@@ -260,6 +299,7 @@ bool Normalizer::NormalizeTemplate(const ContentTemplate& t, const Value& input,
 
 const NormalizeResult& Normalizer::Normalize(const Event& event, std::int64_t now_ticks) {
   arena_.Reset();
+  ++epoch_;  // forget the memos of the previous event
   properties_.clear();
   property_ranges_.clear();
   result_.measurements.clear();
@@ -286,8 +326,10 @@ const NormalizeResult& Normalizer::Normalize(const Event& event, std::int64_t no
     return result_;
   }
   Failure failure;
-  for (const ContentTemplate& t : mapping_.templates) {
-    if (!NormalizeTemplate(t, event.value, event, &failure)) {
+  index_.Prepare(event.value);
+  for (std::size_t i = 0; i < mapping_.templates.size(); ++i) {
+    const ContentTemplate& t = mapping_.templates[i];
+    if (!NormalizeTemplate(i, t, event.value, event, &failure)) {
       set_error(failure.name, std::move(failure.message), std::move(failure.template_name),
                 std::move(failure.device_id));
       return result_;
@@ -314,6 +356,7 @@ std::vector<std::string> Normalizer::ExplainNoMatch(const Event& event) {
     }
     std::vector<Value> matches;
     arena_.Reset();
+    ++epoch_;
     Status st = t.type_match->SelectTokens(event.value, &arena_, &matches);
     if (!st.ok()) {
       lines.push_back(head + st.message());

@@ -22,6 +22,7 @@
 #include "common/json/arena.h"
 #include "common/measurement.h"
 #include "normalize/device_mapping.h"
+#include "normalize/type_match_index.h"
 
 namespace iomt::normalize {
 
@@ -48,10 +49,28 @@ class Normalizer {
 
  private:
   struct Failure;
-  bool NormalizeTemplate(const ContentTemplate& t, const json::Value& input, const Event& event, Failure* failure);
+  bool NormalizeTemplate(std::size_t index, const ContentTemplate& t, const json::Value& input, const Event& event,
+                         Failure* failure);
   bool BuildMeasurement(const ContentTemplate& t, const json::Value& scope, const Event& event, Failure* failure);
 
+  // The token an expression selects, once per event and scope (templates
+  // share device id and timestamp expressions).
+  Status Select(const TemplateExpression& e, const json::Value& scope, std::optional<json::Value>* out);
+  bool CachedTimestamp(const json::Value& token, std::optional<std::int64_t>* out, std::string* error);
+
+  struct Memo {
+    std::uint64_t epoch = 0;
+    json::Value scope;
+    std::optional<json::Value> token;
+  };
+
   const DeviceMapping& mapping_;
+  TypeMatchIndex index_;
+  std::vector<Memo> memo_;
+  std::uint64_t epoch_ = 0;
+  json::Value time_token_;  // the last timestamp token converted, and its value
+  std::optional<std::int64_t> time_value_;
+  std::uint64_t time_epoch_ = 0;
   json::Arena arena_;
   std::vector<json::Value> matches_;
   std::vector<MeasurementProperty> properties_;

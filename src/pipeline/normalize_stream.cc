@@ -16,6 +16,13 @@ namespace {
 
 constexpr std::size_t kFlushBytes = std::size_t{1} << 16;
 
+Status Flush(ByteBuffer* buffer, std::FILE* f) {
+  if (buffer->empty()) return Status::Ok();
+  if (std::fwrite(buffer->view().data(), 1, buffer->size(), f) != buffer->size()) return IoError("write failed");
+  buffer->clear();
+  return Status::Ok();
+}
+
 Status Flush(std::string* buffer, std::FILE* f) {
   if (buffer->empty()) return Status::Ok();
   if (std::fwrite(buffer->data(), 1, buffer->size(), f) != buffer->size()) return IoError("write failed");
@@ -37,9 +44,9 @@ Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineRead
   normalize::Normalizer normalizer(mapping);
   json::Document doc(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine});
   json::Arena arena;
-  std::string out_buffer;
+  MeasurementWriter writer;
+  ByteBuffer out_buffer;
   std::string error_buffer;
-  out_buffer.reserve(kFlushBytes * 2);
 
   auto write_error = [&](const ErrorRecord& record) {
     AppendErrorRecordJson(&error_buffer, record);
@@ -83,8 +90,8 @@ Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineRead
         }
         const normalize::NormalizeResult& result = normalizer.Normalize(event, now);
         for (const Measurement& m : result.measurements) {
-          AppendMeasurementJson(&out_buffer, m);
-          out_buffer.push_back('\n');
+          writer.Append(&out_buffer, m);
+          out_buffer.Push('\n');
         }
         stats->measurements += static_cast<std::int64_t>(result.measurements.size());
         if (result.error) write_error(*result.error);

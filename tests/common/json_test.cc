@@ -43,11 +43,39 @@ TEST(Document, IteratesObjectsInDocumentOrder) {
   EXPECT_FALSE(v.Has("z"));
 }
 
-TEST(Document, DuplicateKeysResolveToTheLastValue) {
+TEST(Document, DuplicateKeysResolveToTheFirstValue) {
+  // Documented difference: Json.NET keeps the last; lookups stop at the first.
   Value v = ParseOrDie(R"({"a": 1, "a": 2})");
   Value a;
   ASSERT_TRUE(v.Find("a", &a));
-  EXPECT_EQ(a.int_value(), 2);
+  EXPECT_EQ(a.int_value(), 1);
+  EXPECT_EQ(v.size(), 2u);
+}
+
+TEST(Value, ForEachChildVisitsMemberValuesAndElements) {
+  Value v = ParseOrDie(R"({"a": [1, {"b": 2}], "c": "x"})");
+  std::string seen;
+  EXPECT_TRUE(v.ForEachChild([&](const Value& c) {
+    seen += c.is_array() ? "A" : c.is_string() ? "S" : "?";
+    return true;
+  }));
+  Value a;
+  ASSERT_TRUE(v.Find("a", &a));
+  a.ForEachChild([&](const Value& c) {
+    seen += c.is_object() ? "O" : "N";
+    return true;
+  });
+  EXPECT_EQ(seen, "ASNO");
+  std::string containers;
+  v.ForEachContainerChild([&](const Value& c) {
+    containers += c.is_array() ? "A" : "O";
+    return true;
+  });
+  a.ForEachContainerChild([&](const Value& c) {
+    containers += c.is_array() ? "A" : "O";
+    return true;
+  });
+  EXPECT_EQ(containers, "AO");
 }
 
 TEST(Document, RefusesNestingDeeperThanTheLimit) {

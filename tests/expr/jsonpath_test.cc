@@ -272,3 +272,30 @@ TEST(JsonPath, ChainedRecursiveStepsStopAtTheWorkLimit) {
 
 }  // namespace
 }  // namespace iomt::jsonpath
+
+namespace iomt::jsonpath {
+namespace {
+
+TEST(JsonPath, NamesTheMembersARecursiveFilterNeeds) {
+  auto names = [](const char* path) {
+    auto p = Path::Parse(path);
+    EXPECT_TRUE(p.ok()) << path;
+    std::string out;
+    for (const std::string& n : p->RequiredMemberNames()) out += n + ",";
+    return out;
+  };
+  EXPECT_EQ(names("$..[?(@heartrate)]"), "heartrate,");
+  EXPECT_EQ(names("$..[?(@Body.heartRate)]"), "heartRate,");
+  EXPECT_EQ(names("$..[?(@systolic && @diastolic)]"), "systolic,");
+  EXPECT_EQ(names("$..[?(@heartrate || @steps)]"), "heartrate,steps,");
+  EXPECT_EQ(names("$..[?(@.unit == 'inches')]"), "unit,");
+  EXPECT_EQ(names("$..[?(@['a','b'])]"), "a,b,");
+  // Other shapes have no such names.
+  EXPECT_EQ(names("$.Body"), "");
+  EXPECT_EQ(names("$..[?(@)]"), "");
+  EXPECT_EQ(names("$..[?(@.a || @)]"), "");
+  EXPECT_EQ(names("$[?(@.a)]"), "");
+}
+
+}  // namespace
+}  // namespace iomt::jsonpath

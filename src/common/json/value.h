@@ -136,8 +136,9 @@ class Value {
 
   // Element `i` of an array (null when out of range). O(i) for document arrays.
   [[nodiscard]] Value ElementAt(std::size_t i) const;
-  // The value of member `key` of an object. With duplicate keys the last one
-  // wins (as Json.NET's default duplicate handling keeps the last value).
+  // The value of member `key` of an object. With duplicate keys the first
+  // one is found (docs/jsonpath-dialect.md: Json.NET keeps the last; a
+  // lookup that stops at the first match is what keeps field access fast).
   [[nodiscard]] bool Find(std::string_view key, Value* out) const;
   [[nodiscard]] bool Has(std::string_view key) const;
 
@@ -149,6 +150,14 @@ class Value {
   struct MemberRange;
   [[nodiscard]] ElementRange elements() const;
   [[nodiscard]] MemberRange members() const;
+  // Calls f(value) for each member value of an object (keys not decoded),
+  // or each element of an array, until f returns false.
+  template <typename F>
+  bool ForEachChild(F&& f) const;
+  // The same, for the children that are arrays or objects only (scalars are
+  // skipped without being decoded).
+  template <typename F>
+  bool ForEachContainerChild(F&& f) const;
 
   // Identity of the underlying node (same token of the same document, or the
   // same arena storage). Used where Json.NET compares token references.
@@ -341,24 +350,23 @@ inline Value::MemberIterator Value::MemberRange::end() const {
 
 inline bool Value::Find(std::string_view key, Value* out) const {
   if (!is_object()) return false;
-  bool found = false;
   if (on_tape()) {
     const std::uint64_t* end = tape::Close(doc_, p_.tape);
     for (const std::uint64_t* w = p_.tape + 1; w != end; w = tape::Next(doc_, w + 1)) {
       if (tape::String(doc_, w) == key) {
         *out = FromTape(doc_, w + 1);
-        found = true;
+        return true;
       }
     }
-    return found;
+    return false;
   }
   for (std::uint32_t i = 0; i < len_; ++i) {
     if (p_.members[i].key == key) {
       *out = p_.members[i].value;
-      found = true;
+      return true;
     }
   }
-  return found;
+  return false;
 }
 
 inline bool Value::Has(std::string_view key) const {
@@ -374,6 +382,55 @@ inline bool Value::Has(std::string_view key) const {
     if (p_.members[i].key == key) return true;
   }
   return false;
+}
+
+template <typename F>
+bool Value::ForEachChild(F&& f) const {
+  if (is_object()) {
+    if (on_tape()) {
+      const std::uint64_t* end = tape::Close(doc_, p_.tape);
+      for (const std::uint64_t* w = p_.tape + 1; w != end;) {
+        const std::uint64_t* v = w + 1;
+        if (!f(FromTape(doc_, v))) return false;
+        w = tape::Next(doc_, v);
+      }
+      return true;
+    }
+    for (std::uint32_t i = 0; i < len_; ++i) {
+      if (!f(p_.members[i].value)) return false;
+    }
+    return true;
+  }
+  if (is_array()) {
+    if (on_tape()) {
+      const std::uint64_t* end = tape::Close(doc_, p_.tape);
+      for (const std::uint64_t* w = p_.tape + 1; w != end; w = tape::Next(doc_, w)) {
+        if (!f(FromTape(doc_, w))) return false;
+      }
+      return true;
+    }
+    for (std::uint32_t i = 0; i < len_; ++i) {
+      if (!f(p_.items[i])) return false;
+    }
+  }
+  return true;
+}
+
+template <typename F>
+bool Value::ForEachContainerChild(F&& f) const {
+  if (!is_container()) return true;
+  if (on_tape()) {
+    const std::uint64_t* end = tape::Close(doc_, p_.tape);
+    const bool object = is_object();
+    for (const std::uint64_t* w = p_.tape + 1; w != end;) {
+      const std::uint64_t* v = object ? w + 1 : w;
+      const std::uint8_t type = tape::Type(v);
+      if ((type == '{' || type == '[') && !f(FromTape(doc_, v))) return false;
+      w = tape::Next(doc_, v);
+    }
+    return true;
+  }
+  return ForEachChild([&](const Value& c) { return !c.is_container() || f(c); });
 }
 
 inline bool Value::SameNode(const Value& other) const {

@@ -2,36 +2,69 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "common/datetime.h"
 
 namespace iomt::json {
 
-void AppendQuoted(std::string* out, std::string_view s) {
+namespace {
+// Bytes that must be escaped in a JSON string: controls, '"' and '\\'.
+constexpr bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+}  // namespace
+
+char* WriteQuoted(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  std::size_t run = 0;  // start of the pending run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
-    run = i + 1;
+  *p++ = '"';
+  const char* in = s.data();
+  const char* end = in + s.size();
+  while (in < end) {
+    // Eight bytes at a time while none needs escaping: a byte needs it when
+    // it is below 0x20, '"' or '\\' (the classic "has a zero byte" tricks).
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    while (end - in >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, in, 8);
+      std::uint64_t below = (w - kOnes * 0x20) & ~w;
+      std::uint64_t q = w ^ (kOnes * '"');
+      std::uint64_t b = w ^ (kOnes * '\\');
+      if (((below | ((q - kOnes) & ~q) | ((b - kOnes) & ~b)) & kHighs) != 0) break;
+      std::memcpy(p, in, 8);
+      p += 8;
+      in += 8;
+    }
+    while (in < end && !NeedsEscape(static_cast<unsigned char>(*in)))
+      *p++ = *in++;
+    if (in == end) break;
+    auto c = static_cast<unsigned char>(*in++);
+    *p++ = '\\';
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
       default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 15]);
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 15];
     }
   }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
+  *p++ = '"';
+  return p;
+}
+
+void AppendQuoted(std::string* out, std::string_view s) {
+  std::size_t old = out->size();
+  out->resize(old + QuotedBound(s));
+  char* end = WriteQuoted(out->data() + old, s);
+  out->resize(static_cast<std::size_t>(end - out->data()));
 }
 
 namespace {

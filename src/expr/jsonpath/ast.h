@@ -78,14 +78,21 @@ struct QueryExpr {
   // True when this expression can only be true for an object (its left
   // path starts by selecting a member); `..[?(...)]` then visits objects only.
   bool only_objects = false;
-  // `@name` alone: an existence test answered by one member lookup.
-  const std::string* exists_member = nullptr;
+  // `@a.b` alone: an existence test answered by member lookups.
+  std::vector<const std::string*> exists_path;
 };
 
 struct Path::Compiled {
   std::string text;
   std::vector<Step> steps;
   std::deque<std::string> strings;  // storage for literal strings (stable addresses)
+  // For paths made only of member names ($.Body.heartRate), the names: they
+  // are answered by lookups alone, without the general evaluator.
+  std::vector<const std::string*> member_chain;
+  bool is_member_chain = false;
+  // For `$..[?(@a.b)]` (a scan whose filter is an existence test of a member
+  // chain), that filter: answered by a direct walk.
+  const QueryExpr* scan_exists = nullptr;
 };
 
 }  // namespace iomt::jsonpath

@@ -177,17 +177,8 @@ class Evaluator {
   template <typename F>
   bool WalkObjects(const Value& v, F& f) {
     if (++work_ > kMaxWork) return WorkExceeded();
-    if (v.is_object()) {
-      if (!f(v)) return false;
-      for (const Member& m : v.members()) {
-        if (m.value.is_container() && !WalkObjects(m.value, f)) return false;
-      }
-    } else if (v.is_array()) {
-      for (Value e : v.elements()) {
-        if (e.is_container() && !WalkObjects(e, f)) return false;
-      }
-    }
-    return true;
+    if (v.is_object() && !f(v)) return false;
+    return v.ForEachContainerChild([&](const Value& c) { return WalkObjects(c, f); });
   }
 
   template <typename Next>
@@ -260,7 +251,15 @@ class Evaluator {
         return false;
       case QueryExpr::Kind::kCompare: break;
     }
-    if (q.exists_member != nullptr) return !t.is_property && t.value.Has(*q.exists_member);
+    if (!q.exists_path.empty()) {
+      // `@a.b.c` alone: member lookups, no enumeration.
+      if (t.is_property) return false;
+      Value v = t.value;
+      for (const std::string* name : q.exists_path) {
+        if (!v.Find(*name, &v)) return false;
+      }
+      return true;
+    }
     bool matched = false;
     if (q.op == QueryOp::kExists) {
       auto any = [&](const Token&) {
@@ -386,7 +385,96 @@ Result<Path> Path::Parse(std::string_view text) {
 
 const std::string& Path::text() const { return compiled_->text; }
 
+namespace {
+
+// Names of which one must occur in the document for `q` to be true on some
+// object; empty when there are none (see Path::RequiredMemberNames).
+std::vector<std::string> RequiredNames(const QueryExpr& q) {
+  switch (q.kind) {
+    case QueryExpr::Kind::kAnd:
+      // Every child must hold: any child's names will do; take the fewest.
+      {
+        std::vector<std::string> best;
+        for (const auto& c : q.children) {
+          std::vector<std::string> names = RequiredNames(*c);
+          if (!names.empty() && (best.empty() || names.size() < best.size())) best = std::move(names);
+        }
+        return best;
+      }
+    case QueryExpr::Kind::kOr: {
+      // One child must hold: the union, if every child has names.
+      std::vector<std::string> all;
+      for (const auto& c : q.children) {
+        std::vector<std::string> names = RequiredNames(*c);
+        if (names.empty()) return {};
+        all.insert(all.end(), names.begin(), names.end());
+      }
+      return all;
+    }
+    case QueryExpr::Kind::kCompare: {
+      // A left path of names (@a.b.c) yields nothing unless each name is a
+      // member somewhere; the last is the most telling.
+      const Operand& left = q.left;
+      if (!left.is_path || left.path.empty()) return {};
+      const Step& first = left.path.front();
+      if (first.type == StepType::kFields) return first.names;
+      if (first.type != StepType::kField || !first.name) return {};
+      const std::string* last = &*first.name;
+      for (const Step& s : left.path) {
+        if (s.type != StepType::kField || !s.name) break;
+        last = &*s.name;
+      }
+      return {*last};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::vector<const std::string*>* Path::ExistsScanChain() const {
+  return compiled_->scan_exists != nullptr ? &compiled_->scan_exists->exists_path : nullptr;
+}
+
+std::vector<std::string> Path::RequiredMemberNames() const {
+  const std::vector<Step>& steps = compiled_->steps;
+  if (steps.size() != 1 || steps[0].type != StepType::kQueryScan || !steps[0].query->only_objects) return {};
+  return RequiredNames(*steps[0].query);
+}
+
+namespace {
+
+// `$..[?(@a.b)]`: every object (the start included, document order) where
+// the member chain exists. The same result as the general evaluator, with
+// nothing but lookups (how device mappings find their messages).
+bool ScanExists(const json::Value& v, const std::vector<const std::string*>& chain, std::vector<json::Value>* out,
+                std::uint64_t* work) {
+  if (++*work > kMaxWork) return false;
+  if (v.is_object()) {
+    json::Value x = v;
+    bool found = true;
+    for (const std::string* name : chain) {
+      if (!x.Find(*name, &x)) {
+        found = false;
+        break;
+      }
+    }
+    if (found) out->push_back(v);
+  }
+  return v.ForEachContainerChild([&](const json::Value& c) { return ScanExists(c, chain, out, work); });
+}
+
+}  // namespace
+
 Status Path::SelectTokens(const json::Value& root, std::vector<json::Value>* out) const {
+  if (compiled_->scan_exists != nullptr) {
+    std::uint64_t work = 0;
+    if (!ScanExists(root, compiled_->scan_exists->exists_path, out, &work)) {
+      return OutOfRange("The path visits more than " + std::to_string(kMaxWork) + " tokens on this document.")
+          .WithDetail("WorkLimitExceeded");
+    }
+    return Status::Ok();
+  }
   Evaluator ev(root);
   bool property = false;
   auto sink = [&](const Token& t) {
@@ -426,6 +514,22 @@ Result<json::Value> Path::SelectToken(const json::Value& root) const {
 }
 
 Result<std::optional<json::Value>> Path::FindToken(const json::Value& root) const {
+  std::optional<json::Value> out;
+  if (Status st = FindToken(root, &out); !st.ok()) return st;
+  return out;
+}
+
+Status Path::FindToken(const json::Value& root, std::optional<json::Value>* out) const {
+  out->reset();
+  if (compiled_->is_member_chain) {
+    // A chain of names yields at most one token: lookups are enough.
+    json::Value v = root;
+    for (const std::string* name : compiled_->member_chain) {
+      if (!v.Find(*name, &v)) return Status::Ok();
+    }
+    *out = v;
+    return Status::Ok();
+  }
   Evaluator ev(root);
   json::Value found;
   int count = 0;
@@ -442,8 +546,8 @@ Result<std::optional<json::Value>> Path::FindToken(const json::Value& root) cons
   if (ev.failed()) return ev.TakeStatus();
   if (property) return PropertyResult();
   if (count > 1) return EvaluationError("Path returned multiple tokens.").WithDetail("JsonException");
-  if (count == 0) return std::optional<json::Value>();
-  return std::optional<json::Value>(found);
+  if (count == 1) *out = found;
+  return Status::Ok();
 }
 
 Result<bool> Path::Matches(const json::Value& root) const {

@@ -50,10 +50,24 @@ class Path {
   Result<json::Value> SelectToken(const json::Value& root) const;
   // SelectToken that tells "no match" (nullopt) from a match that is JSON null.
   Result<std::optional<json::Value>> FindToken(const json::Value& root) const;
+  // The same with an out-parameter: no Result to build on the hot path.
+  Status FindToken(const json::Value& root, std::optional<json::Value>* out) const;
   // Whether anything matches (stops at the first match).
   Result<bool> Matches(const json::Value& root) const;
 
   [[nodiscard]] const std::string& text() const;
+
+  // For a path of the form `$..[?(expr)]` (how device mappings find their
+  // messages): member names of which at least one must occur somewhere in a
+  // document for the path to match anything in it. Empty when the path has
+  // another form or no such names exist. Lets a mapping skip, with one look
+  // at a message's member names, the templates that cannot match it.
+  [[nodiscard]] std::vector<std::string> RequiredMemberNames() const;
+
+  // For a path of the form `$..[?(@a.b.c)]`, the member chain (a, b, c): the
+  // path selects, in document order, every object where the chain exists.
+  // Null for any other form. Lets several such paths share one walk.
+  [[nodiscard]] const std::vector<const std::string*>* ExistsScanChain() const;
 
   struct Compiled;  // the parsed form (jsonpath.cc)
 

@@ -693,8 +693,11 @@ void Classify(QueryExpr* expr) {
                                      first.type == StepType::kIndex || first.type == StepType::kIndexes ||
                                      first.type == StepType::kSlice;
       expr->only_objects = first.type == StepType::kField || first.type == StepType::kFields;
-      if (expr->op == QueryOp::kExists && left.path.size() == 1 && first.type == StepType::kField && first.name) {
-        expr->exists_member = &*first.name;
+      if (expr->op == QueryOp::kExists && std::all_of(left.path.begin(), left.path.end(), [](const Step& s) {
+            return s.type == StepType::kField && s.name.has_value();
+          })) {
+        for (const Step& s : left.path)
+          expr->exists_path.push_back(&*s.name);
       }
       return;
     }
@@ -724,6 +727,16 @@ Status ParseInto(std::string_view text, Path::Compiled* out) {
   Parser parser(out->text, out);
   IOMT_RETURN_IF_ERROR(parser.ParseMain());
   Annotate(&out->steps);
+  out->is_member_chain = std::all_of(out->steps.begin(), out->steps.end(),
+                                     [](const Step& s) { return s.type == StepType::kField && s.name.has_value(); });
+  if (out->is_member_chain) {
+    for (const Step& s : out->steps)
+      out->member_chain.push_back(&*s.name);
+  }
+  if (out->steps.size() == 1 && out->steps[0].type == StepType::kQueryScan &&
+      out->steps[0].query->kind == QueryExpr::Kind::kCompare && !out->steps[0].query->exists_path.empty()) {
+    out->scan_exists = out->steps[0].query.get();
+  }
   return Status::Ok();
 }
 
