@@ -38,9 +38,9 @@ std::size_t MeasurementWriter::Prepare(const Measurement& m) {
     ingestion_.text.clear();
     datetime::AppendIso(&ingestion_.text, *m.ingestion_ticks);
   }
-  std::size_t bound = 160 + json::QuotedBound(m.type) + occurrence_.text.size() + ingestion_.text.size() +
-                      OptionalBound(m.device_id) + OptionalBound(m.patient_id) + OptionalBound(m.encounter_id) +
-                      OptionalBound(m.correlation_id);
+  std::size_t bound = 160 + json::QuotedBound(m.type) + m.quoted_type.size() + occurrence_.text.size() +
+                      ingestion_.text.size() + OptionalBound(m.device_id) + OptionalBound(m.patient_id) +
+                      OptionalBound(m.encounter_id) + OptionalBound(m.correlation_id);
   for (const MeasurementProperty& p : m.properties)
     bound += 24 + json::QuotedBound(p.name) + json::QuotedBound(p.value);
   return bound;
@@ -48,7 +48,7 @@ std::size_t MeasurementWriter::Prepare(const Measurement& m) {
 
 char* MeasurementWriter::Write(char* p, const Measurement& m) const {
   p = Put(p, "{\"Type\":");
-  p = json::WriteQuoted(p, m.type);
+  p = m.quoted_type.empty() ? json::WriteQuoted(p, m.type) : Put(p, m.quoted_type);
   p = Put(p, ",\"OccurrenceTimeUtc\":\"");
   p = Put(p, occurrence_.text);
   p = Put(p, "\",\"IngestionTimeUtc\":");
@@ -73,7 +73,7 @@ char* MeasurementWriter::Write(char* p, const Measurement& m) const {
     if (!first) *p++ = ',';
     first = false;
     p = Put(p, "{\"Name\":");
-    p = json::WriteQuoted(p, prop.name);
+    p = prop.quoted_name.empty() ? json::WriteQuoted(p, prop.name) : Put(p, prop.quoted_name);
     p = Put(p, ",\"Value\":");
     p = json::WriteQuoted(p, prop.value);
     *p++ = '}';

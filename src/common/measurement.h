@@ -21,11 +21,16 @@ namespace iomt {
 struct MeasurementProperty {
   std::string_view name;
   std::string_view value;
+  // Optional: `name` already written as a JSON string (with its quotes), so
+  // that writers need not escape it again; producers with constant names
+  // (a mapping's value names) fill it.
+  std::string_view quoted_name;
 };
 
 struct Measurement {
   std::string_view type;
-  std::int64_t occurrence_ticks = 0;            // UTC, datetime ticks
+  std::string_view quoted_type;       // optional: `type` as a JSON string (see MeasurementProperty::quoted_name)
+  std::int64_t occurrence_ticks = 0;  // UTC, datetime ticks
   std::optional<std::int64_t> ingestion_ticks;  // when the event was received
   std::optional<std::string_view> device_id;    // std::nullopt is JSON null
   std::optional<std::string_view> patient_id;

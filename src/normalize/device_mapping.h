@@ -79,6 +79,7 @@ class TemplateExpression {
 
 struct ValueTemplate {
   std::string name;
+  std::string quoted_name;  // `name` as a JSON string, for writers
   std::optional<TemplateExpression> expression;
   bool required = false;
   json::SourcePos pos;
@@ -87,6 +88,7 @@ struct ValueTemplate {
 struct ContentTemplate {
   TemplateKind kind = TemplateKind::kJsonPathContent;
   std::string type_name;
+  std::string quoted_type_name;  // `type_name` as a JSON string, for writers
   std::optional<TemplateExpression> type_match;
   std::optional<TemplateExpression> device_id;
   std::optional<TemplateExpression> timestamp;

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "common/json/writer.h"
 #include "normalize/device_mapping.h"
 
 namespace iomt::normalize {
@@ -497,6 +498,14 @@ class Loader {
 // timestamp expressions of IoT templates, a shared deviceIdExpression) share
 // an id: the Normalizer evaluates each only once per event and scope.
 void NumberExpressions(DeviceMapping* mapping) {
+  for (ContentTemplate& t : mapping->templates) {
+    t.quoted_type_name.clear();
+    json::AppendQuoted(&t.quoted_type_name, t.type_name);
+    for (ValueTemplate& v : t.values) {
+      v.quoted_name.clear();
+      json::AppendQuoted(&v.quoted_name, v.name);
+    }
+  }
   std::map<std::pair<Language, std::string>, std::uint32_t> ids;
   auto number = [&](std::optional<TemplateExpression>& e) {
     if (!e) return;

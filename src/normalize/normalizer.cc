@@ -17,7 +17,7 @@ struct Normalizer::Failure {
   ErrorName name = ErrorName::kIncompatibleData;
   std::string message;
   std::string template_name;
-  std::optional<std::string> device_id;
+  std::optional<std::string_view> device_id;
 };
 
 namespace {
@@ -226,12 +226,27 @@ bool Normalizer::BuildMeasurement(const ContentTemplate& t, const Value& scope, 
 
   Measurement m;
   m.type = t.type_name;
+  m.quoted_type = t.quoted_type_name;
   m.ingestion_ticks = event.ingestion_ticks;
+  // Templates of one mapping usually read the device, time and ids with the
+  // same expressions; on the same match they give the same answer.
+  auto id_of = [](const std::optional<TemplateExpression>& e) { return e ? e->id() : UINT32_MAX; };
+  const IdentityKey key{id_of(t.device_id),  id_of(t.timestamp),    id_of(t.alternate_timestamp),
+                        id_of(t.patient_id), id_of(t.encounter_id), id_of(t.correlation_id)};
+  if (identity_.epoch == epoch_ && identity_.key == key && identity_.scope.SameNode(scope)) {
+    m.device_id = identity_.measurement.device_id;
+    m.occurrence_ticks = identity_.measurement.occurrence_ticks;
+    m.patient_id = identity_.measurement.patient_id;
+    m.encounter_id = identity_.measurement.encounter_id;
+    m.correlation_id = identity_.measurement.correlation_id;
+    failure->device_id = m.device_id;
+    return BuildValues(t, scope, m, failure);
+  }
   if (!EvalField(scope, select, "DeviceIdExpression", true, {ptr(t.device_id)}, as_string, &m.device_id, &message,
                  &expression_error)) {
     return fail(ErrorName::kDeviceIdentityNotDefined, std::move(message), expression_error);
   }
-  failure->device_id = std::string(*m.device_id);
+  failure->device_id = m.device_id;
   std::optional<std::int64_t> timestamp;
   if (!EvalField(scope, select, "TimestampExpression", true, {ptr(t.timestamp), ptr(t.alternate_timestamp)}, as_time,
                  &timestamp, &message, &expression_error)) {
@@ -250,14 +265,34 @@ bool Normalizer::BuildMeasurement(const ContentTemplate& t, const Value& scope, 
                  &message, &expression_error)) {
     return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
   }
+  identity_.epoch = epoch_;
+  identity_.key = key;
+  identity_.scope = scope;
+  identity_.measurement = m;
+  return BuildValues(t, scope, m, failure);
+}
+
+bool Normalizer::BuildValues(const ContentTemplate& t, const Value& scope, Measurement m, Failure* failure) {
+  auto as_string = [&](const Value& v, std::optional<std::string_view>* out, std::string* error) {
+    return ToStringValue(v, &arena_, out, error);
+  };
+  auto select = [&](const TemplateExpression& e, const Value& s, std::optional<Value>* out) {
+    return Select(e, s, out);
+  };
+  auto ptr = [](const std::optional<TemplateExpression>& e) { return e ? &*e : nullptr; };
+  std::string message;
+  bool expression_error = false;
   std::size_t begin = properties_.size();
   for (const ValueTemplate& v : t.values) {
     std::optional<std::string_view> value;
     if (!EvalField(scope, select, v.name, v.required, {ptr(v.expression)}, as_string, &value, &message,
                    &expression_error)) {
-      return fail(ErrorName::kIncompatibleData, std::move(message), expression_error);
+      failure->name = expression_error ? ErrorName::kTemplateExpression : ErrorName::kIncompatibleData;
+      failure->message = std::move(message);
+      failure->template_name = t.type_name;
+      return false;
     }
-    if (value) properties_.push_back({v.name, *value});
+    if (value) properties_.push_back({v.name, *value, v.quoted_name});
   }
   property_ranges_.emplace_back(begin, properties_.size());
   result_.measurements.push_back(m);
@@ -331,7 +366,7 @@ const NormalizeResult& Normalizer::Normalize(const Event& event, std::int64_t no
     const ContentTemplate& t = mapping_.templates[i];
     if (!NormalizeTemplate(i, t, event.value, event, &failure)) {
       set_error(failure.name, std::move(failure.message), std::move(failure.template_name),
-                std::move(failure.device_id));
+                failure.device_id ? std::optional<std::string>(*failure.device_id) : std::nullopt);
       return result_;
     }
   }

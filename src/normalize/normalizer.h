@@ -12,6 +12,7 @@
 // DeviceMapping must outlive it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,11 +53,23 @@ class Normalizer {
   bool NormalizeTemplate(std::size_t index, const ContentTemplate& t, const json::Value& input, const Event& event,
                          Failure* failure);
   bool BuildMeasurement(const ContentTemplate& t, const json::Value& scope, const Event& event, Failure* failure);
+  bool BuildValues(const ContentTemplate& t, const json::Value& scope, Measurement m, Failure* failure);
 
   // The token an expression selects, once per event and scope (templates
   // share device id and timestamp expressions).
   Status Select(const TemplateExpression& e, const json::Value& scope, std::optional<json::Value>* out);
   bool CachedTimestamp(const json::Value& token, std::optional<std::int64_t>* out, std::string* error);
+
+  // The device id, time and ids of the last measurement, by the expressions
+  // that gave them and the match they were read from.
+  using IdentityKey = std::array<std::uint32_t, 6>;
+  struct Identity {
+    std::uint64_t epoch = 0;
+    IdentityKey key{};
+    json::Value scope;
+    Measurement measurement;
+  };
+  Identity identity_;
 
   struct Memo {
     std::uint64_t epoch = 0;

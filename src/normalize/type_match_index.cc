@@ -82,7 +82,9 @@ void TypeMatchIndex::Visit(const json::Value& v, int depth) {
         for (std::uint32_t t : slot->templates)
           candidates_[t] = 1;
         // Objects are visited in document order, so the lists are too.
-        if (slot->first_of_chain >= 0) chain_objects_[static_cast<std::size_t>(slot->first_of_chain)].push_back(v);
+        if (slot->first_of_chain >= 0) {
+          chain_objects_[static_cast<std::size_t>(slot->first_of_chain)].emplace_back(v, m.value);
+        }
       }
     }
   }
@@ -105,10 +107,10 @@ TypeMatchIndex::Answer TypeMatchIndex::Match(std::size_t template_index, std::ve
   if (candidates_[template_index] == 0) return Answer::kNone;
   if (plan.kind == Plan::kIndexed) return Answer::kEvaluate;
   // `$..[?(@a.b.c)]`: the objects that have `a`, and then b.c below it.
-  for (const json::Value& object : chain_objects_[static_cast<std::size_t>(plan.chain)]) {
-    json::Value x = object;
+  for (const auto& [object, first] : chain_objects_[static_cast<std::size_t>(plan.chain)]) {
+    json::Value x = first;  // the first name's value, found by the walk
     bool found = true;
-    for (std::size_t k = 0; k < plan.names->size() && found; ++k)
+    for (std::size_t k = 1; k < plan.names->size() && found; ++k)
       found = x.Find(*(*plan.names)[k], &x);
     if (found) matches->push_back(object);
   }

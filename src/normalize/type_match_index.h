@@ -62,7 +62,8 @@ class TypeMatchIndex {
 
   // Per input.
   std::vector<std::uint8_t> candidates_;
-  std::vector<std::vector<json::Value>> chain_objects_;  // per chain group: objects with its first name
+  // Per chain group: the objects having its first name, with that member's value.
+  std::vector<std::vector<std::pair<json::Value, json::Value>>> chain_objects_;
 };
 
 }  // namespace iomt::normalize

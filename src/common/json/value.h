@@ -348,12 +348,19 @@ inline Value::MemberIterator Value::MemberRange::end() const {
   return {nullptr, self.p_.members + self.len_};
 }
 
+namespace tape {
+// Key comparison for lookups: length, then first byte, then the rest.
+inline bool KeyEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+}  // namespace tape
+
 inline bool Value::Find(std::string_view key, Value* out) const {
   if (!is_object()) return false;
   if (on_tape()) {
     const std::uint64_t* end = tape::Close(doc_, p_.tape);
     for (const std::uint64_t* w = p_.tape + 1; w != end; w = tape::Next(doc_, w + 1)) {
-      if (tape::String(doc_, w) == key) {
+      if (tape::KeyEquals(tape::String(doc_, w), key)) {
         *out = FromTape(doc_, w + 1);
         return true;
       }
@@ -361,7 +368,7 @@ inline bool Value::Find(std::string_view key, Value* out) const {
     return false;
   }
   for (std::uint32_t i = 0; i < len_; ++i) {
-    if (p_.members[i].key == key) {
+    if (tape::KeyEquals(p_.members[i].key, key)) {
       *out = p_.members[i].value;
       return true;
     }
