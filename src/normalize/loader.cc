@@ -142,6 +142,23 @@ struct ReadObject {
   std::vector<const SourceMember*> fields;  // by FieldSpec index; nullptr when absent
 };
 
+// The line and column (in characters) of a byte offset, for syntax errors.
+SourcePos PositionOf(std::string_view text, long offset) {
+  if (offset < 0) return {};
+  std::size_t end = std::min(static_cast<std::size_t>(offset), text.size());
+  SourcePos pos{1, 1};
+  std::size_t start = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  for (std::size_t i = start; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++pos.column;
+    }
+  }
+  return pos;
+}
+
 class Loader {
  public:
   Loader(std::vector<MappingError>* errors, const LoadOptions& options) : errors_(errors), options_(options) {}
@@ -149,7 +166,7 @@ class Loader {
   void Load(std::string_view text, DeviceMapping* mapping) {
     auto doc = json::ParseSource(text);
     if (!doc.ok()) {
-      Error(doc.status().message(), {});
+      Error(doc.status().message(), PositionOf(text, doc.status().position()));
       return;
     }
     const SourceNode& root = doc->root;

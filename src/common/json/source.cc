@@ -329,6 +329,12 @@ class Parser {
       SkipSpace();
       if (AtEnd()) return Error("Unexpected end when reading JSON.");
       path_.resize(path_len);
+      // Json.NET's path names an element only once its value starts.
+      char c = Peek();
+      if (c != '{' && c != '[' && c != '"' && c != '\'' && c != 't' && c != 'f' && c != 'n' && c != '-' &&
+          !(c >= '0' && c <= '9')) {
+        return Error(std::string("Unexpected character encountered while parsing value: ") + Char() + ".");
+      }
       path_.push_back('[');
       path_.append(std::to_string(index));
       path_.push_back(']');
