@@ -42,3 +42,5 @@ PROGRAMS
 } > "$out/jq.json"
 
 node bench/report.js "$out/expr.json" "$out/node.json" "$out/jq.json"
+
+./bench/normalize.sh

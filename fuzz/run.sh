@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for $1 seconds (default 600), both at once (one per
-# core), starting from seed corpora made from the conformance suites.
+# Runs every fuzz target for $1 seconds (default 600), all at once (they share
+# the cores), starting from seed corpora made from the conformance data.
 # Fails if any target finds a crash, leak or sanitizer report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,24 @@ seed "$work/corpus-jsonpath" "jq -r '.[].selector' ../shared/conformance/jsonpat
 jmespath_suites=$(ls conformance/jmespath/*.json | grep -v -e schema.json -e benchmarks.json | tr '\n' ' ')
 seed "$work/corpus-jmespath" "jq -r '.[].cases[].expression' $jmespath_suites; jq -r '.cases[].expression' conformance/iomt-fhir/derived/jmespath_function_cases.json"
 
+# Mappings: the fixtures and samples; messages: the payloads and examples.
+seed_files() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  if [ -z "$(ls -A "$dir")" ]; then
+    local i=0
+    for f in "$@"; do i=$((i + 1)); cp "$f" "$dir/seed$i"; done
+  fi
+}
+seed_files "$work/corpus-mapping" conformance/iomt-fhir/test/*/TestInput/*.json conformance/iomt-fhir/sample/templates/*/devicecontent.json
+seed_files "$work/corpus-normalize" conformance/iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Template.UnitTests/TestInput/*Payload*.json \
+  examples/messages/*.json bench/data/*.json
+
+targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz)
 status=0
 pids=()
-for target in jsonpath_fuzz jmespath_fuzz; do
+for target in "${targets[@]}"; do
   corpus="$work/corpus-${target%_fuzz}"
   log="$work/$target.log"
   echo "fuzz: $target for ${seconds}s (log: $log)"
@@ -38,7 +53,7 @@ done
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then status=1; fi
 done
-for target in jsonpath_fuzz jmespath_fuzz; do
+for target in "${targets[@]}"; do
   tail -n 3 "$work/$target.log" | sed "s/^/  $target: /"
 done
 if ls "$work"/*-crash-* "$work"/*-leak-* "$work"/*-timeout-* >/dev/null 2>&1; then
