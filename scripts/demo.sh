@@ -29,5 +29,20 @@ show jsonpath '$..[?(@heartrate)]' "$msg" "the heartrate template matches the me
 show jsonpath '$..[?(@deviceWorn)]' "$msg" "an existence test: true even though deviceWorn is false"
 show jsonpath '$.measurementdatetime' "$msg" "the timestamp"
 
+mapping=conformance/iomt-fhir/sample/templates/basic/devicecontent.json
+events=examples/events/wearables.ndjson
+echo
+echo "Device mapping $mapping (iomt-fhir's basic sample), unchanged:"
+"$iomt" validate --device-mapping "$mapping" | sed 's/^/  /'
+echo
+echo "Normalizing $events (8 messages; one has no device id, one no template matches, one is not JSON):"
+"$iomt" normalize --device-mapping "$mapping" --input "$events" --errors build/demo-errors.ndjson \
+  --ingestion-time 2023-10-09T19:30:00Z | sed 's/^/  /' || true
+echo
+echo "Error records (build/demo-errors.ndjson) — the stream went on after each:"
+sed 's/^/  /' build/demo-errors.ndjson
+echo
+echo "Why did a message produce nothing? iomt validate --sample tells:"
+"$iomt" validate --device-mapping "$mapping" --sample "$events" | tail -n 12 | sed 's/^/  /'
 echo
 echo "Try your own: $iomt eval --jsonpath '<expr>' <file.json>   (or --jmespath; see $iomt eval --help)"
