@@ -1,6 +1,8 @@
 #include "normalize/normalizer.h"
 
+#include <array>
 #include <charconv>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 
@@ -34,6 +36,32 @@ std::string_view DotNetTypeName(const Value& v) {
   }
 }
 
+// .NET's text of a double. Device readings have a limited resolution and
+// range, so the same few hundred values recur: a small direct-mapped cache
+// of the last text per value saves most of the formatting. The view is valid
+// until the next call (callers copy it).
+std::string_view FormatDoubleCached(double d) {
+  struct Entry {
+    std::uint64_t bits = 0;
+    std::uint8_t len = 0;
+    bool used = false;
+    char text[30];
+  };
+  thread_local std::array<Entry, 1024> cache;
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  Entry& e = cache[(bits * 0x9E3779B97F4A7C15ULL) >> 54];  // high bits of a multiplicative hash: 1024 slots
+  if (!e.used || e.bits != bits) {
+    std::string text = netfmt::FormatDouble(d);
+    if (text.size() > sizeof e.text) return {};  // cannot happen: at most 24 characters
+    std::memcpy(e.text, text.data(), text.size());
+    e.len = static_cast<std::uint8_t>(text.size());
+    e.bits = bits;
+    e.used = true;
+  }
+  return {e.text, e.len};
+}
+
 // Json.NET's JToken.Value<string>(): how iomt-fhir turns a selected token into
 // a measurement value or an id. Strings that Json.NET read as dates print as
 // "MM/dd/yyyy HH:mm:ss"; floats print as .NET prints doubles; booleans as
@@ -61,7 +89,8 @@ bool ToStringValue(const Value& v, json::Arena* arena, std::optional<std::string
       *out = arena->CopyString(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
       return true;
     }
-    case Kind::kDouble: *out = arena->CopyString(netfmt::FormatDouble(v.double_value())); return true;
+    // Copied: a later value may take the cache entry within the same event.
+    case Kind::kDouble: *out = arena->CopyString(FormatDoubleCached(v.double_value())); return true;
     default: *error = "Cannot cast " + std::string(DotNetTypeName(v)) + " to String."; return false;
   }
 }

@@ -3,12 +3,14 @@
 namespace iomt::normalize {
 
 std::uint64_t TypeMatchIndex::HashName(std::string_view s) {
-  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a: member names are short
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
+  // Member names are short and mostly differ early or in length: the length
+  // and the first eight bytes, mixed, are a good enough hash and cheap.
+  std::uint64_t w = 0;
+  const std::size_t n = s.size() < 8 ? s.size() : 8;
+  for (std::size_t i = 0; i < n; ++i)
+    w |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
+  std::uint64_t h = (w ^ (s.size() * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
+  return h ^ (h >> 31);
 }
 
 const TypeMatchIndex::Slot* TypeMatchIndex::Lookup(std::string_view name) const {

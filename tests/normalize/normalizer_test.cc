@@ -194,3 +194,29 @@ TEST(Normalizer, SkipsTemplatesThatCannotMatchWithoutChangingResults) {
 
 }  // namespace
 }  // namespace iomt::normalize
+
+namespace iomt::normalize {
+namespace {
+
+TEST(Normalizer, ManyFloatValuesInOneEventKeepTheirOwnText) {
+  // Float texts are cached between events; values of one event must not
+  // share (or overwrite) each other's text.
+  std::string values, message = R"({"d": "dev", "t": "2023-10-09T19:00:00Z")";
+  for (int i = 0; i < 300; ++i) {
+    if (i > 0) values += ",";
+    values += R"({"valueName": "v)" + std::to_string(i) + R"(", "valueExpression": "$.v)" + std::to_string(i) + R"("})";
+    message += ", \"v" + std::to_string(i) + "\": " + std::to_string(i) + ".25";
+  }
+  message += "}";
+  DeviceMapping mapping = Load(R"({"templateType": "JsonPathContent", "template": {"typeName": "t",
+      "typeMatchExpression": "$..[?(@d)]", "deviceIdExpression": "$.d", "timestampExpression": "$.t", "values": [)" +
+                               values + "]}}");
+  std::string out = NormalizeLine(mapping, message);
+  for (int i = 0; i < 300; ++i) {
+    std::string want = R"({"Name":"v)" + std::to_string(i) + R"(","Value":")" + std::to_string(i) + R"(.25"})";
+    ASSERT_NE(out.find(want), std::string::npos) << want;
+  }
+}
+
+}  // namespace
+}  // namespace iomt::normalize
