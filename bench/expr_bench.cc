@@ -53,7 +53,8 @@ BENCHMARK(BM_Parse)->Arg(0)->Arg(1);
 // A 1 MiB array of iothub messages: throughput on a large document.
 void BM_ParseLarge(benchmark::State& state) {
   std::string text = "[";
-  while (text.size() < (1u << 20)) text += Message(1) + ",";
+  while (text.size() < (1u << 20))
+    text += Message(1) + ",";
   text.back() = ']';
   std::string padded = text + std::string(Document::kPadding, '\0');
   Document doc;
@@ -111,7 +112,8 @@ void JmesPathOnMatchedToken(benchmark::State& state, const char* expr) {
   Document token;
   if (!token.Parse(R"({"ts":1626799080000,"heartRate":78})").ok()) state.SkipWithError("bad token");
   std::vector<iomt::json::Member> members;
-  for (const iomt::json::Member& m : doc.root().members()) members.push_back(m);
+  for (const iomt::json::Member& m : doc.root().members())
+    members.push_back(m);
   members.push_back({"matchedToken", token.root()});
   Value root = Value::Object(members.data(), members.size());
   auto compiled = iomt::jmespath::Expression::Compile(expr);
@@ -127,7 +129,9 @@ void JmesPathOnMatchedToken(benchmark::State& state, const char* expr) {
   }
   Label(state, which);
 }
-BENCHMARK_CAPTURE(JmesPathOnMatchedToken, from_unix_timestamp_ms, "fromUnixTimestampMs(matchedToken.ts)")->Arg(0)->Arg(1);
+BENCHMARK_CAPTURE(JmesPathOnMatchedToken, from_unix_timestamp_ms, "fromUnixTimestampMs(matchedToken.ts)")
+    ->Arg(0)
+    ->Arg(1);
 BENCHMARK_CAPTURE(JmesPathOnMatchedToken, body_heartrate, "Body.heartRate")->Arg(0)->Arg(1);
 
 }  // namespace

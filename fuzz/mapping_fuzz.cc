@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   iomt::normalize::LoadOptions lenient;
   lenient.keep_incomplete_templates = true;
   iomt::normalize::LoadResult kept = iomt::normalize::LoadDeviceMapping(text, lenient);
-  for (const auto& e : strict.errors) (void)e.ToIomtFhirString();
+  for (const auto& e : strict.errors)
+    (void)e.ToIomtFhirString();
   (void)kept;
   return 0;
 }

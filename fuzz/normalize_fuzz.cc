@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!iomt::ingest::MakeEventValue(doc.root(), mode, 0, &arena, &event.value).ok()) continue;
     const iomt::normalize::NormalizeResult& r = normalizer.Normalize(event, 0);
     std::string out;
-    for (const iomt::Measurement& m : r.measurements) iomt::AppendMeasurementJson(&out, m);
+    for (const iomt::Measurement& m : r.measurements)
+      iomt::AppendMeasurementJson(&out, m);
     if (r.error) iomt::AppendErrorRecordJson(&out, *r.error);
   }
   return 0;

@@ -281,7 +281,8 @@ TEST(JsonPath, NamesTheMembersARecursiveFilterNeeds) {
     auto p = Path::Parse(path);
     EXPECT_TRUE(p.ok()) << path;
     std::string out;
-    for (const std::string& n : p->RequiredMemberNames()) out += n + ",";
+    for (const std::string& n : p->RequiredMemberNames())
+      out += n + ",";
     return out;
   };
   EXPECT_EQ(names("$..[?(@heartrate)]"), "heartrate,");
