@@ -12,6 +12,7 @@
 #include "common/json/writer.h"
 #include "expr/jmespath/jmespath.h"
 #include "expr/jsonpath/jsonpath.h"
+#include "io.h"
 
 namespace iomt::cli {
 namespace {
@@ -24,21 +25,6 @@ struct EvalFlags {
   bool single = false;
 };
 
-bool ReadInput(const std::string& file, std::string* out) {
-  if (file == "-") {
-    std::stringstream ss;
-    ss << std::cin.rdbuf();
-    *out = ss.str();
-    return true;
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
 // "expression: message" followed by the expression and a caret under the
 // offending character, like a compiler would show it.
 void PrintExpressionError(const char* language, const std::string& expr, const Status& st) {
@@ -50,11 +36,12 @@ void PrintExpressionError(const char* language, const std::string& expr, const S
 }
 
 int Run(const EvalFlags& flags) {
-  std::string text;
-  if (!ReadInput(flags.file, &text)) {
+  auto input = ReadWholeFile(flags.file);
+  if (!input) {
     std::fprintf(stderr, "error: cannot read %s\n", flags.file.c_str());
     return kExitUsage;
   }
+  std::string text = std::move(*input);
   // A UTF-8 byte-order mark is accepted, as for mapping files.
   if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
   json::Document doc;

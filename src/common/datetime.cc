@@ -206,6 +206,18 @@ std::int64_t ToTicks(const Civil& c) {
          c.second * kTicksPerSecond + c.fraction;
 }
 
+namespace {
+// The time of day of `c` from the ticks since midnight.
+void SetTimeOfDay(std::int64_t rem, Civil* c) {
+  c->hour = static_cast<int>(rem / kTicksPerHour);
+  rem %= kTicksPerHour;
+  c->minute = static_cast<int>(rem / kTicksPerMinute);
+  rem %= kTicksPerMinute;
+  c->second = static_cast<int>(rem / kTicksPerSecond);
+  c->fraction = rem % kTicksPerSecond;
+}
+}  // namespace
+
 Civil FromTicks(std::int64_t ticks) {
   std::int64_t days = FloorDiv(ticks, kTicksPerDay);
   std::int64_t rem = ticks - days * kTicksPerDay;
@@ -217,12 +229,7 @@ Civil FromTicks(std::int64_t ticks) {
     c.year = cached_year;
     c.month = cached_month;
     c.day = cached_day;
-    c.hour = static_cast<int>(rem / kTicksPerHour);
-    rem %= kTicksPerHour;
-    c.minute = static_cast<int>(rem / kTicksPerMinute);
-    rem %= kTicksPerMinute;
-    c.second = static_cast<int>(rem / kTicksPerSecond);
-    c.fraction = rem % kTicksPerSecond;
+    SetTimeOfDay(rem, &c);
     return c;
   }
   // Inverse of DaysFromCivil.
@@ -240,12 +247,7 @@ Civil FromTicks(std::int64_t ticks) {
   cached_year = c.year;
   cached_month = c.month;
   cached_day = c.day;
-  c.hour = static_cast<int>(rem / kTicksPerHour);
-  rem %= kTicksPerHour;
-  c.minute = static_cast<int>(rem / kTicksPerMinute);
-  rem %= kTicksPerMinute;
-  c.second = static_cast<int>(rem / kTicksPerSecond);
-  c.fraction = rem % kTicksPerSecond;
+  SetTimeOfDay(rem, &c);
   return c;
 }
 

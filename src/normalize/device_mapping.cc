@@ -52,6 +52,20 @@ Status TemplateExpression::Compile() {
   return Status::Ok();
 }
 
+namespace {
+
+Result<json::Value> EvaluateJmesPath(const jmespath::Expression& e, const std::string& text, const json::Value& input,
+                                     json::Arena* arena) {
+  auto result = e.Evaluate(input, arena);
+  if (!result.ok()) {
+    return EvaluationError("Unable to evaluate expression " + text + ": " + result.status().message())
+        .WithDetail("TemplateExpressionException");
+  }
+  return result;
+}
+
+}  // namespace
+
 Status TemplateExpression::SelectTokens(const json::Value& input, json::Arena* arena,
                                         std::vector<json::Value>* out) const {
   if (jsonpath_) {
@@ -63,11 +77,8 @@ Status TemplateExpression::SelectTokens(const json::Value& input, json::Arena* a
     return Status::Ok();
   }
   if (jmespath_) {
-    auto result = jmespath_->Evaluate(input, arena);
-    if (!result.ok()) {
-      return EvaluationError("Unable to evaluate expression " + text_ + ": " + result.status().message())
-          .WithDetail("TemplateExpressionException");
-    }
+    auto result = EvaluateJmesPath(*jmespath_, text_, input, arena);
+    if (!result.ok()) return result.status();
     if (jmespath_->IsProjection() && result->is_array()) {
       for (json::Value e : result->elements())
         out->push_back(e);
@@ -91,11 +102,8 @@ Status TemplateExpression::SelectToken(const json::Value& input, json::Arena* ar
     return Status::Ok();
   }
   if (jmespath_) {
-    auto result = jmespath_->Evaluate(input, arena);
-    if (!result.ok()) {
-      return EvaluationError("Unable to evaluate expression " + text_ + ": " + result.status().message())
-          .WithDetail("TemplateExpressionException");
-    }
+    auto result = EvaluateJmesPath(*jmespath_, text_, input, arena);
+    if (!result.ok()) return result.status();
     if (jmespath_->IsProjection() && result->is_array() && result->size() > 1) {
       // The literal '$' before the expression is iomt-fhir's.
       return EvaluationError("Multiple tokens were returned using expression $" + text_)

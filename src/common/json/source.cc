@@ -1,5 +1,7 @@
 #include "common/json/source.h"
 
+#include "common/utf8.h"
+
 #include <charconv>
 #include <cmath>
 
@@ -179,24 +181,6 @@ class Parser {
     return Status::Ok();
   }
 
-  static void AppendUtf8(std::string* out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   Status ReadHex4(std::uint32_t* out) {
     if (i_ + 4 > s_.size()) return Error("Unexpected end while parsing Unicode escape sequence.");
     std::uint32_t v = 0;
@@ -250,7 +234,7 @@ class Parser {
                 column_ = save_col;
               }
             }
-            AppendUtf8(out, cp);
+            utf8::Append(out, cp);
             break;
           }
           default: return Error(std::string("Bad JSON escape sequence: \\") + e + ".");

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/utf8.h"
+
 namespace iomt::jmespath::internal {
 
 namespace {
@@ -19,24 +21,6 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-void AppendUtf8(std::string* out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // Offset of the first byte that is not part of well-formed UTF-8, or npos.
@@ -236,7 +220,7 @@ class Lexer {
             if (low < 0xDC00 || low > 0xDFFF) return LexError(esc, "invalid \\u escape: unpaired high surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           }
-          AppendUtf8(&decoded, cp);
+          utf8::Append(&decoded, cp);
           break;
         }
         default: return LexError(esc, "invalid escape in a quoted identifier (only JSON escapes are allowed)");

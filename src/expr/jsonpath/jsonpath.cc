@@ -466,32 +466,12 @@ bool ScanExists(const json::Value& v, const std::vector<const std::string*>& cha
 
 }  // namespace
 
-Status Path::SelectTokens(const json::Value& root, std::vector<json::Value>* out) const {
-  if (compiled_->scan_exists != nullptr) {
-    std::uint64_t work = 0;
-    if (!ScanExists(root, compiled_->scan_exists->exists_path, out, &work)) {
-      return OutOfRange("The path visits more than " + std::to_string(kMaxWork) + " tokens on this document.")
-          .WithDetail("WorkLimitExceeded");
-    }
-    return Status::Ok();
-  }
-  Evaluator ev(root);
-  bool property = false;
-  auto sink = [&](const Token& t) {
-    if (t.is_property) {
-      property = true;
-      return false;
-    }
-    out->push_back(t.value);
-    return true;
-  };
-  ev.Run(compiled_->steps, 0, Token{root}, sink);
-  if (ev.failed()) return ev.TakeStatus();
-  if (property) return PropertyResult();
-  return Status::Ok();
-}
+namespace {
 
-Status Path::ForEachToken(const json::Value& root, const std::function<bool(const json::Value&)>& fn) const {
+// Runs the general evaluator, handing each result value to `fn`; property
+// tokens (see Token) cannot be results.
+template <typename Fn>
+Status RunToValues(const std::vector<Step>& steps, const json::Value& root, Fn&& fn) {
   Evaluator ev(root);
   bool property = false;
   auto sink = [&](const Token& t) {
@@ -501,10 +481,31 @@ Status Path::ForEachToken(const json::Value& root, const std::function<bool(cons
     }
     return fn(t.value);
   };
-  ev.Run(compiled_->steps, 0, Token{root}, sink);
+  ev.Run(steps, 0, Token{root}, sink);
   if (ev.failed()) return ev.TakeStatus();
   if (property) return PropertyResult();
   return Status::Ok();
+}
+
+}  // namespace
+
+Status Path::SelectTokens(const json::Value& root, std::vector<json::Value>* out) const {
+  if (compiled_->scan_exists != nullptr) {
+    std::uint64_t work = 0;
+    if (!ScanExists(root, compiled_->scan_exists->exists_path, out, &work)) {
+      return OutOfRange("The path visits more than " + std::to_string(kMaxWork) + " tokens on this document.")
+          .WithDetail("WorkLimitExceeded");
+    }
+    return Status::Ok();
+  }
+  return RunToValues(compiled_->steps, root, [&](const json::Value& v) {
+    out->push_back(v);
+    return true;
+  });
+}
+
+Status Path::ForEachToken(const json::Value& root, const std::function<bool(const json::Value&)>& fn) const {
+  return RunToValues(compiled_->steps, root, fn);
 }
 
 Result<json::Value> Path::SelectToken(const json::Value& root) const {

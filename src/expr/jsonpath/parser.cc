@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/utf8.h"
 #include "expr/jsonpath/ast.h"
 #include "expr/jsonpath/parser.h"
 
@@ -335,7 +336,7 @@ class Parser {
             unsigned code = 0;
             auto res = std::from_chars(s_.data() + i_ + 1, s_.data() + i_ + 5, code, 16);
             if (res.ptr != s_.data() + i_ + 5) return JsonError(std::string("Invalid Unicode escape in path: \\") + c);
-            AppendUtf8(out, code);
+            utf8::Append(out, code);
             i_ += 4;
             break;
           }
@@ -351,19 +352,6 @@ class Parser {
       }
     }
     return JsonError("Path ended with an open string.");
-  }
-
-  static void AppendUtf8(std::string* out, unsigned cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
   }
 
   Status ParseQuotedField(char close, bool scan, Step* out) {
