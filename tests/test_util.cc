@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -9,7 +10,16 @@
 namespace iomt::testing {
 
 std::string SourcePath(std::string_view relative) { return std::string(IOMT_SOURCE_DIR) + "/" + std::string(relative); }
-std::string SharedPath(std::string_view relative) { return std::string(IOMT_SHARED_DIR) + "/" + std::string(relative); }
+// ../shared beside the checkout; else $IOMT_SHARED_DIR; else the workplace's /work/shared.
+std::string SharedPath(std::string_view relative) {
+  std::string candidates[] = {std::string(IOMT_SHARED_DIR),
+                              std::getenv("IOMT_SHARED_DIR") ? std::getenv("IOMT_SHARED_DIR") : "", "/work/shared"};
+  for (const std::string& dir : candidates) {
+    if (!dir.empty() && std::ifstream(dir + "/" + std::string(relative)).good())
+      return dir + "/" + std::string(relative);
+  }
+  return std::string(IOMT_SHARED_DIR) + "/" + std::string(relative);
+}
 
 bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
 
