@@ -14,11 +14,6 @@ std::string_view ToString(TemplateKind kind) {
   return "JsonPathContent";
 }
 
-std::string MappingError::ToIomtFhirString() const {
-  if (pos.line == 0) return message;
-  return "Line Number: " + std::to_string(pos.line) + ", Position: " + std::to_string(pos.column) + ". " + message;
-}
-
 TemplateExpression::TemplateExpression(std::string text, Language language, json::SourcePos pos)
     : text_(std::move(text)), language_(language), pos_(pos) {
   blank_ = std::all_of(text_.begin(), text_.end(), [](char c) {

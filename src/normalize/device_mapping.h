@@ -16,6 +16,7 @@
 
 #include "common/json/arena.h"
 #include "common/json/source.h"
+#include "common/json/strict_reader.h"
 #include "common/json/value.h"
 #include "common/status.h"
 #include "expr/jmespath/jmespath.h"
@@ -106,12 +107,7 @@ struct DeviceMapping {
   std::uint32_t expression_count = 0;  // distinct expression ids
 };
 
-struct MappingError {
-  std::string message;  // iomt-fhir's text
-  json::SourcePos pos;  // line 0 when the error has no position
-  // iomt-fhir's rendering: "Line Number: 13, Position: 40. <message>".
-  [[nodiscard]] std::string ToIomtFhirString() const;
-};
+using MappingError = iomt::MappingError;
 
 struct LoadOptions {
   // Keep templates whose required members are missing or null (their
