@@ -20,10 +20,14 @@ demo: build
 test: test-release test-asan
 
 test-release: build
+	@./scripts/install-deps.sh node
+	@./scripts/npm-install.sh tests/fhir_schema
 	@ctest --preset release -j $(JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
+	@./scripts/install-deps.sh node
+	@./scripts/npm-install.sh tests/fhir_schema
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)

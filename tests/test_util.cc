@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "common/json/compare.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -46,6 +48,50 @@ json::Value ParseOrDie(std::string_view text, json::ParseOptions options) {
   json::Value root = doc->root();
   keep.push_back(std::move(doc));
   return root;
+}
+
+bool JsonContains(const json::Value& actual, const json::Value& expected, std::string* where) {
+  if (expected.is_object()) {
+    if (!actual.is_object()) {
+      *where = " (not an object)";
+      return false;
+    }
+    for (auto [key, value] : expected.members()) {
+      json::Value a;
+      if (!actual.Find(key, &a)) {
+        where->assign(".").append(key).append(" (missing)");
+        return false;
+      }
+      if (!JsonContains(a, value, where)) {
+        std::string prefix(".");
+        prefix.append(key);
+        where->insert(0, prefix);
+        return false;
+      }
+    }
+    return true;
+  }
+  if (expected.is_array()) {
+    if (!actual.is_array() || actual.size() != expected.size()) {
+      *where = " (array length " + std::to_string(actual.is_array() ? actual.size() : 0) + ", expected " +
+               std::to_string(expected.size()) + ")";
+      return false;
+    }
+    std::size_t i = 0;
+    for (json::Value e : expected.elements()) {
+      if (!JsonContains(actual.ElementAt(i), e, where)) {
+        where->insert(0, "[" + std::to_string(i) + "]");
+        return false;
+      }
+      ++i;
+    }
+    return true;
+  }
+  if (!json::DeepEquals(actual, expected)) {
+    *where = " (differs)";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace iomt::testing

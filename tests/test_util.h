@@ -21,4 +21,9 @@ std::string ReadFile(const std::string& path);
 // program, so the returned Value stays valid. Fails the test on bad JSON.
 json::Value ParseOrDie(std::string_view text, json::ParseOptions options = {});
 
+// Whether `actual` has everything `expected` has: objects may have more
+// members, arrays must have the same length, scalars must be equal (numbers
+// by value). On a difference, *where gets the path of the first one.
+bool JsonContains(const json::Value& actual, const json::Value& expected, std::string* where);
+
 }  // namespace iomt::testing
