@@ -50,10 +50,10 @@ const defs = schema.definitions;
 // the whole schema (a oneOf over all 146 resource types) and stops at the
 // first error. Its own "concise" mode (validate(r, false)) recompiles the
 // whole 3 MB schema for every invalid resource (~1 s each) and rewrites the
-// shared schema object, so we use verbose mode, and for the message compile,
-// only when something is invalid, one validator per resource type with
-// allErrors to list every error of the resource.
-const verdict = new JSONSchemaValidator();
+// shared schema object, so we call it in verbose mode. For the message, once
+// something is invalid, a second instance with allErrors gives a validator
+// per resource type that lists every error of the resource.
+let verdict = null;
 let detail = null;
 function detailErrors(resource) {
   if (!detail) {
@@ -176,6 +176,7 @@ function check(resource) {
     return ['not a JSON object'];
   }
   const errors = [];
+  if (!verdict) verdict = new JSONSchemaValidator();
   const found = verdict.validate(resource, true);
   if (found.length > 0) {
     if (typeof found[0] === 'string') {
