@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   clang libclang-rt-14-dev           # fuzz targets (libFuzzer) and sanitizers
   libsimdjson-dev libre2-dev libcli11-dev
+  libssl-dev                         # SHA-256 of resource ids (libcrypto)
   libgtest-dev libgmock-dev libbenchmark-dev
   jq                                 # baseline in bench/, and the CLI tests
 )

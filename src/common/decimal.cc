@@ -21,7 +21,8 @@ bool LessOrEqual(std::string_view a, std::string_view b) {
 
 std::string_view StripLeadingZeros(std::string_view s) {
   std::size_t i = 0;
-  while (i < s.size() && s[i] == '0') ++i;
+  while (i < s.size() && s[i] == '0')
+    ++i;
   return s.substr(i);
 }
 
@@ -42,7 +43,8 @@ std::string RoundOff(std::string_view digits, std::size_t drop) {
   }
   if (up) {
     int i = static_cast<int>(kept.size()) - 1;
-    while (i >= 0 && kept[static_cast<std::size_t>(i)] == '9') kept[static_cast<std::size_t>(i--)] = '0';
+    while (i >= 0 && kept[static_cast<std::size_t>(i)] == '9')
+      kept[static_cast<std::size_t>(i--)] = '0';
     if (i < 0) {
       kept.insert(kept.begin(), '1');
     } else {
@@ -87,9 +89,12 @@ bool Canonical(bool negative, std::string_view int_digits, std::string_view frac
 
 bool ParseNumber(std::string_view s, std::string* json) {
   std::size_t i = 0, n = s.size();
-  while (n > 0 && s[n - 1] == '\0') --n;  // .NET ignores trailing NULs
-  while (i < n && IsWhite(s[i])) ++i;
-  while (n > i && IsWhite(s[n - 1])) --n;
+  while (n > 0 && s[n - 1] == '\0')
+    --n;  // .NET ignores trailing NULs
+  while (i < n && IsWhite(s[i]))
+    ++i;
+  while (n > i && IsWhite(s[n - 1]))
+    --n;
   bool negative = false, signed_ = false;
   if (i < n && (s[i] == '+' || s[i] == '-')) {
     negative = s[i] == '-';
@@ -101,7 +106,8 @@ bool ParseNumber(std::string_view s, std::string* json) {
     negative = s[n - 1] == '-';
     --n;
     // White space may separate the digits from a trailing sign.
-    while (n > i && IsWhite(s[n - 1])) --n;
+    while (n > i && IsWhite(s[n - 1]))
+      --n;
   }
   std::string int_digits, frac_digits;
   bool point = false, any_digit = false;
@@ -161,7 +167,8 @@ bool FromJsonNumber(std::string_view lexeme, std::string* json) {
     digits.pop_back();
     --scale;
   }
-  if (static_cast<long long>(digits.size()) < scale) digits.insert(0, static_cast<std::size_t>(scale) - digits.size(), '0');
+  if (static_cast<long long>(digits.size()) < scale)
+    digits.insert(0, static_cast<std::size_t>(scale) - digits.size(), '0');
   std::string_view all(digits);
   return Canonical(negative, all.substr(0, all.size() - static_cast<std::size_t>(scale)),
                    all.substr(all.size() - static_cast<std::size_t>(scale)), json);

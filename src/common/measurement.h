@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/byte_buffer.h"
+#include "common/json/value.h"
+#include "common/status.h"
 
 namespace iomt {
 
@@ -61,5 +63,32 @@ class MeasurementWriter {
   CachedTime occurrence_;
   CachedTime ingestion_;
 };
+
+// A measurement that owns its strings: what grouping keeps across a batch,
+// and what `iomt transform` reads back from the wire format.
+struct OwnedMeasurement {
+  struct Property {
+    std::string name;
+    std::string value;
+  };
+  std::string type;
+  std::int64_t occurrence_ticks = 0;
+  std::optional<std::int64_t> ingestion_ticks;
+  std::optional<std::string> device_id;
+  std::optional<std::string> patient_id;
+  std::optional<std::string> encounter_id;
+  std::optional<std::string> correlation_id;
+  std::vector<Property> properties;
+
+  static OwnedMeasurement From(const Measurement& m);
+};
+
+// Reads a measurement in the wire format (formats.md). Member names match
+// ignoring case, as Json.NET reads them (so the mapping debugger's camelCase
+// works too); times are any ISO 8601 instant (no zone: UTC). `Type` and
+// `OccurrenceTimeUtc` are required; property values are strings, and numbers
+// and booleans are taken as their text. A property whose value is null is
+// left out (it carries no reading).
+Status ReadMeasurementJson(const json::Value& v, OwnedMeasurement* out);
 
 }  // namespace iomt

@@ -134,3 +134,14 @@ class [[nodiscard]] Result {
     ::iomt::Status iomt_status_ = (expr);        \
     if (!iomt_status_.ok()) return iomt_status_; \
   } while (0)
+
+#define IOMT_STATUS_CONCAT_INNER_(a, b) a##b
+#define IOMT_STATUS_CONCAT_(a, b) IOMT_STATUS_CONCAT_INNER_(a, b)
+// `IOMT_ASSIGN_OR_RETURN(T x, ResultExpr)`: declares x from a Result's value,
+// or returns its Status.
+#define IOMT_ASSIGN_OR_RETURN(decl, expr) \
+  IOMT_ASSIGN_OR_RETURN_IMPL_(IOMT_STATUS_CONCAT_(iomt_result_, __LINE__), decl, expr)
+#define IOMT_ASSIGN_OR_RETURN_IMPL_(tmp, decl, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return std::move(tmp).TakeStatus(); \
+  decl = std::move(tmp).value()

@@ -55,9 +55,9 @@ struct ValueTemplate {
   // fails with FhirDataMappingException, as in iomt-fhir).
   std::string default_period;
   std::int64_t period_ticks = 0;
-  std::string unit;    // SampledData, Quantity
-  std::string system;  // Quantity
-  std::string code;    // Quantity
+  std::string unit;                  // SampledData, Quantity
+  std::string system;                // Quantity
+  std::string code;                  // Quantity
   CodeableConceptTemplate concept_;  // CodeableConcept: the value written
   json::SourcePos pos;
 };

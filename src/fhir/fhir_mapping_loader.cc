@@ -39,7 +39,8 @@ bool IsKnownPeriod(long long v) { return v == -1 || v == 0 || v == 60 || v == 14
 
 std::string Folded(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -70,7 +71,8 @@ class Loader {
             templates == nullptr ? root->pos : templates->value.pos);
       return;
     }
-    for (const SourceNode& entry : templates->value.items) LoadEntry(entry, /*single=*/false);
+    for (const SourceNode& entry : templates->value.items)
+      LoadEntry(entry, /*single=*/false);
   }
 
   void LoadSingle(std::string_view text) {
@@ -193,9 +195,7 @@ class Loader {
       case Kind::kNull:
         Error("Error converting value {null} to type '" + std::string(kPeriodIntervalType) + "'.", v.pos);
         return;
-      default:
-        Error("Unexpected token " + std::string(json::TokenName(v)) + " when parsing enum.", v.pos);
-        return;
+      default: Error("Unexpected token " + std::string(json::TokenName(v)) + " when parsing enum.", v.pos); return;
     }
     if (value < -32768 || value > 32767) {
       Error("Error converting value " + std::to_string(value) + " to type '" + std::string(kPeriodIntervalType) + "'.",
@@ -362,10 +362,11 @@ class Loader {
     long long ticks = 0;
     if (!decimal::ToScaledInt(text, 4, &ticks) || ticks <= 0) {
       // iomt-fhir would loop forever building the stream; iomt refuses.
-      Error("The defaultPeriod of a SampledData value must be a number of milliseconds greater than 0 (at least "
-            "0.0001), got " +
-                text + ".",
-            v.pos);
+      Error(
+          "The defaultPeriod of a SampledData value must be a number of milliseconds greater than 0 (at least "
+          "0.0001), got " +
+              text + ".",
+          v.pos);
       return;
     }
     out->default_period = std::move(text);
@@ -427,7 +428,8 @@ const FhirTemplate* FhirMapping::Find(std::string_view type_name) const {
 
 void FhirMapping::Index() {
   by_folded_name_.clear();
-  for (std::size_t i = 0; i < templates.size(); ++i) by_folded_name_.emplace(Folded(templates[i].type_name), i);
+  for (std::size_t i = 0; i < templates.size(); ++i)
+    by_folded_name_.emplace(Folded(templates[i].type_name), i);
 }
 
 FhirLoadResult LoadFhirMapping(std::string_view text) {

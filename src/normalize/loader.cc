@@ -78,7 +78,8 @@ const ClassSpec& CalculatedContentSpec() {
 
 // Both value classes have these three members in this order.
 const ClassSpec& JsonPathValueSpec() {
-  static const ClassSpec kSpec{"JsonPathValueExpression", {{"ValueName", true}, {"ValueExpression", true}, {"Required"}}};
+  static const ClassSpec kSpec{"JsonPathValueExpression",
+                               {{"ValueName", true}, {"ValueExpression", true}, {"Required"}}};
   return kSpec;
 }
 
@@ -309,8 +310,7 @@ class Loader {
       ValueTemplate v;
       v.pos = item.pos;
       reader_.String(read[0], &v.name);
-      v.expression = calculated ? ReadExpression(read[1], language)
-                                                                   : ReadLegacyExpression(read[1]);
+      v.expression = calculated ? ReadExpression(read[1], language) : ReadLegacyExpression(read[1]);
       reader_.Bool(read[2], &v.required);
       t->values.push_back(std::move(v));
     }

@@ -28,8 +28,8 @@ TEST(Decimal, ParsesWhatDecimalParseAcceptsWithNumberStyleNumber) {
 }
 
 TEST(Decimal, RejectsWhatDecimalParseRejects) {
-  for (std::string_view s : {"", " ", "NaN", "Infinity", "1e3", "1E-2", "0x10", "(5)", "$5", "+-5", "-5-", ",5", "1.2.3",
-                             "--1", "5 5", "abc", "."}) {
+  for (std::string_view s : {"", " ", "NaN", "Infinity", "1e3", "1E-2", "0x10", "(5)", "$5", "+-5", "-5-", ",5",
+                             "1.2.3", "--1", "5 5", "abc", "."}) {
     EXPECT_EQ(Parse(s), "<error>") << s;
   }
 }

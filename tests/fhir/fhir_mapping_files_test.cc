@@ -23,7 +23,8 @@ bool Bool(const Value& obj, std::string_view key) {
 }
 
 TEST(FhirMappingFiles, LoadAsIomtFhirsTestsExpect) {
-  Value cases = testing::ParseOrDie(testing::ReadFile(testing::SourcePath("conformance/cases/fhir-mapping-files.json")));
+  Value cases =
+      testing::ParseOrDie(testing::ReadFile(testing::SourcePath("conformance/cases/fhir-mapping-files.json")));
   Value files;
   ASSERT_TRUE(cases.Find("files", &files));
   int checked = 0;
@@ -50,16 +51,19 @@ TEST(FhirMappingFiles, LoadAsIomtFhirsTestsExpect) {
       }
       if (Bool(f, "exact")) {
         EXPECT_EQ(r.errors.size(), i);
-        for (std::size_t j = i; j < r.errors.size(); ++j) ADD_FAILURE() << "unexpected: " << r.errors[j].message;
+        for (std::size_t j = i; j < r.errors.size(); ++j)
+          ADD_FAILURE() << "unexpected: " << r.errors[j].message;
       }
     } else {
-      for (const MappingError& e : r.errors) ADD_FAILURE() << "unexpected: " << e.ToIomtFhirString();
+      for (const MappingError& e : r.errors)
+        ADD_FAILURE() << "unexpected: " << e.ToIomtFhirString();
     }
     Value types, count, templates;
     if (f.Find("types", &types)) {
       ASSERT_EQ(r.mapping.templates.size(), types.size());
       std::size_t i = 0;
-      for (Value t : types.elements()) EXPECT_EQ(r.mapping.templates[i++].type_name, t.string_value());
+      for (Value t : types.elements())
+        EXPECT_EQ(r.mapping.templates[i++].type_name, t.string_value());
     }
     if (f.Find("count", &count)) {
       EXPECT_EQ(r.mapping.templates.size(), static_cast<std::size_t>(count.int_value()));

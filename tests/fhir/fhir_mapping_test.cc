@@ -17,7 +17,8 @@ FhirLoadResult LoadOne(const std::string& body) {
 
 std::string Errors(const FhirLoadResult& r) {
   std::string out;
-  for (const MappingError& e : r.errors) out += e.message + "\n";
+  for (const MappingError& e : r.errors)
+    out += e.message + "\n";
   return out;
 }
 
@@ -28,8 +29,8 @@ TEST(FhirMapping, PeriodIntervalAsNumberOrName) {
   };
   for (const Case& c : {Case{"60", PeriodInterval::kHourly}, Case{"\"Hourly\"", PeriodInterval::kHourly},
                         Case{"\"daily\"", PeriodInterval::kDaily}, Case{"-1", PeriodInterval::kCorrelationId},
-                        Case{"\"CorrelationId\"", PeriodInterval::kCorrelationId}, Case{"\"1440\"", PeriodInterval::kDaily},
-                        Case{"0", PeriodInterval::kSingle}}) {
+                        Case{"\"CorrelationId\"", PeriodInterval::kCorrelationId},
+                        Case{"\"1440\"", PeriodInterval::kDaily}, Case{"0", PeriodInterval::kSingle}}) {
     FhirLoadResult r = LoadOne(R"({"typeName":"t","codes":[],"periodInterval":)" + c.json + "}");
     ASSERT_TRUE(r.ok()) << c.json << ": " << Errors(r);
     EXPECT_EQ(r.mapping.templates[0].period, c.expect) << c.json;
@@ -48,8 +49,9 @@ TEST(FhirMapping, UnsupportedPeriodLoadsWithAWarning) {
   EXPECT_EQ(static_cast<int>(r.mapping.templates[0].period), 30);
 
   FhirLoadResult bad = LoadOne(R"({"typeName":"t","codes":[],"periodInterval":"Weekly"})");
-  EXPECT_EQ(Errors(bad),
-            "Error converting value \"Weekly\" to type 'Microsoft.Health.Fhir.Ingest.Template.ObservationPeriodInterval'.\n");
+  EXPECT_EQ(
+      Errors(bad),
+      "Error converting value \"Weekly\" to type 'Microsoft.Health.Fhir.Ingest.Template.ObservationPeriodInterval'.\n");
 }
 
 TEST(FhirMapping, LookupIgnoresCase) {
@@ -101,8 +103,9 @@ TEST(FhirMapping, RequiredMembers) {
             "Required property 'Codes' not found in JSON.\n");
   EXPECT_EQ(Errors(LoadOne(R"({"typeName":"t","codes":[],"category":[{"text":"x"}]})")),
             "Required property 'Codes' not found in JSON.\n");
-  EXPECT_EQ(Errors(LoadOne(R"({"codes":null})")),
-            "Required property 'Codes' expects a value but got null.\nRequired property 'TypeName' not found in JSON.\n");
+  EXPECT_EQ(
+      Errors(LoadOne(R"({"codes":null})")),
+      "Required property 'Codes' expects a value but got null.\nRequired property 'TypeName' not found in JSON.\n");
   EXPECT_EQ(Errors(LoadOne(R"({"typeName":"","codes":[]})")), "Empty type name is not allowed: ''\n");
 }
 
@@ -113,7 +116,8 @@ TEST(FhirMapping, DefaultPeriod) {
   EXPECT_EQ(r.mapping.templates[0].value->default_period, "1000.5");
   EXPECT_EQ(r.mapping.templates[0].value->period_ticks, 10'005'000);
 
-  FhirLoadResult missing = LoadOne(R"({"typeName":"t","codes":[],"value":{"valueType":"SampledData","valueName":"v"}})");
+  FhirLoadResult missing =
+      LoadOne(R"({"typeName":"t","codes":[],"value":{"valueType":"SampledData","valueName":"v"}})");
   ASSERT_TRUE(missing.ok());
   ASSERT_EQ(missing.warnings.size(), 1u);
   EXPECT_NE(missing.warnings[0].message.find("has no defaultPeriod"), std::string::npos);
@@ -128,9 +132,10 @@ TEST(FhirMapping, DefaultPeriod) {
 }
 
 TEST(FhirMapping, EveryErrorHasAPosition) {
-  FhirLoadResult r = LoadFhirMapping("{\"templateType\":\"CollectionFhir\",\"template\":[\n"
-                                     "{\"templateType\":\"CodeValueFhir\",\"template\":{\"typeName\":\"a\",\n"
-                                     "\"codes\":[], \"value\": {\"valueType\":\"Nope\"}}}]}");
+  FhirLoadResult r = LoadFhirMapping(
+      "{\"templateType\":\"CollectionFhir\",\"template\":[\n"
+      "{\"templateType\":\"CodeValueFhir\",\"template\":{\"typeName\":\"a\",\n"
+      "\"codes\":[], \"value\": {\"valueType\":\"Nope\"}}}]}");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].pos.line, 3);
   EXPECT_EQ(r.errors[0].ToIomtFhirString(), "Line Number: 3, Position: 40. Nope");

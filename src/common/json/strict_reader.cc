@@ -118,9 +118,7 @@ bool StrictReader::String(const SourceMember* m, std::string* out) {
     case Kind::kBool:
     case Kind::kInt:
     case Kind::kDouble: *out = ScalarText(v); return true;
-    default:
-      Error("Error reading string. Unexpected token: " + std::string(TokenName(v)) + ".", v.pos);
-      return false;
+    default: Error("Error reading string. Unexpected token: " + std::string(TokenName(v)) + ".", v.pos); return false;
   }
 }
 
@@ -131,7 +129,8 @@ bool StrictReader::Bool(const SourceMember* m, bool* out) {
     case Kind::kBool: *out = v.boolean; return true;
     case Kind::kString: {
       std::string s = v.text;
-      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+        s.pop_back();
       if (EqualsIgnoreCase(s, "true") || EqualsIgnoreCase(s, "false")) {
         *out = EqualsIgnoreCase(s, "true");
         return true;
@@ -142,9 +141,7 @@ bool StrictReader::Bool(const SourceMember* m, bool* out) {
     case Kind::kInt:
     case Kind::kDouble: *out = v.number != 0; return true;
     case Kind::kNull: Error("Error converting value {null} to type 'System.Boolean'.", v.pos); return false;
-    default:
-      Error("Error reading boolean. Unexpected token: " + std::string(TokenName(v)) + ".", v.pos);
-      return false;
+    default: Error("Error reading boolean. Unexpected token: " + std::string(TokenName(v)) + ".", v.pos); return false;
   }
 }
 
