@@ -330,19 +330,24 @@ std::string ResourceIdForIdentifier(std::string_view system, std::string_view va
   return Sha256Hex(input);
 }
 
-Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
-                                         const ObservationRefs& refs, std::int64_t issued_ticks) {
-  NewObservation obs;
-  obs.identifier_value = ObservationIdentifierValue(refs, type, group.id_segment);
-  obs.id = ResourceIdForIdentifier(kServiceSystem, obs.identifier_value);
-  std::string& out = obs.json;
+namespace {
+
+// The Observation; without `refs` (a preview) no id, identifier or references.
+Status AppendObservation(std::string* out_json, const FhirTemplate& t, const ObservationGroup& group,
+                         std::string_view type, const ObservationRefs* refs, std::string_view id,
+                         std::string_view identifier_value, std::int64_t issued_ticks) {
+  std::string& out = *out_json;
   out.reserve(512);
-  out.append(R"({"resourceType":"Observation","id":")").append(obs.id);
-  out.append(R"(","identifier":[{"system":)");
-  json::AppendQuoted(&out, kServiceSystem);
-  out.append(",\"value\":");
-  json::AppendQuoted(&out, obs.identifier_value);
-  out.append(R"(}],"status":"final")");
+  out.append(R"({"resourceType":"Observation")");
+  if (refs != nullptr) {
+    out.append(R"(,"id":")").append(id);
+    out.append(R"(","identifier":[{"system":)");
+    json::AppendQuoted(&out, kServiceSystem);
+    out.append(",\"value\":");
+    json::AppendQuoted(&out, identifier_value);
+    out.append("}]");
+  }
+  out.append(R"(,"status":"final")");
   bool first = false;
   std::string categories;
   for (const CodeableConceptTemplate& c : t.category) {
@@ -358,8 +363,10 @@ Result<NewObservation> CreateObservation(const FhirTemplate& t, const Observatio
   }
   Key(&out, &first, "code");
   AppendConcept(&out, t.codes, type, type);
-  AppendReference(&out, &first, "subject", "Patient", refs.patient_id);
-  if (refs.encounter_id) AppendReference(&out, &first, "encounter", "Encounter", *refs.encounter_id);
+  if (refs != nullptr) {
+    AppendReference(&out, &first, "subject", "Patient", refs->patient_id);
+    if (refs->encounter_id) AppendReference(&out, &first, "encounter", "Encounter", *refs->encounter_id);
+  }
   Key(&out, &first, "effectivePeriod");
   AppendPeriod(&out, group.start, group.end);
   Key(&out, &first, "issued");
@@ -369,7 +376,7 @@ Result<NewObservation> CreateObservation(const FhirTemplate& t, const Observatio
       IOMT_RETURN_IF_ERROR(AppendValue(&out, &first, *t.value, *values, group.start, group.end));
     }
   }
-  AppendReference(&out, &first, "device", "Device", refs.device_id);
+  if (refs != nullptr) AppendReference(&out, &first, "device", "Device", refs->device_id);
   std::string components;
   bool first_component = true;
   for (const ComponentTemplate& c : t.components) {
@@ -382,7 +389,26 @@ Result<NewObservation> CreateObservation(const FhirTemplate& t, const Observatio
     out.push_back(']');
   }
   out.push_back('}');
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
+                                         const ObservationRefs& refs, std::int64_t issued_ticks) {
+  NewObservation obs;
+  obs.identifier_value = ObservationIdentifierValue(refs, type, group.id_segment);
+  obs.id = ResourceIdForIdentifier(kServiceSystem, obs.identifier_value);
+  IOMT_RETURN_IF_ERROR(
+      AppendObservation(&obs.json, t, group, type, &refs, obs.id, obs.identifier_value, issued_ticks));
   return obs;
+}
+
+Result<std::string> CreateObservationPreview(const FhirTemplate& t, const ObservationGroup& group,
+                                             std::string_view type, std::int64_t issued_ticks) {
+  std::string json;
+  IOMT_RETURN_IF_ERROR(AppendObservation(&json, t, group, type, nullptr, {}, {}, issued_ticks));
+  return json;
 }
 
 Result<MergedObservation> MergeObservation(const FhirTemplate& t, const ObservationGroup& group,

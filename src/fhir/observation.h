@@ -52,6 +52,12 @@ struct NewObservation {
 Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
                                          const ObservationRefs& refs, std::int64_t issued_ticks);
 
+// The Observation as the mapping alone makes it, before identity resolution:
+// no id, identifier, subject, encounter or device (iomt-fhir's mapping
+// validator shows this; `iomt validate --sample` does too).
+Result<std::string> CreateObservationPreview(const FhirTemplate& t, const ObservationGroup& group,
+                                             std::string_view type, std::int64_t issued_ticks);
+
 struct MergedObservation {
   bool changed = false;  // false: the merge changed nothing and nothing is to be written
   std::string json;      // with status "amended" when changed

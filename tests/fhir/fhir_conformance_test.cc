@@ -412,6 +412,14 @@ TEST(FhirConformance, DerivedObservations) {
     expected.Erase("issued");
     EXPECT_TRUE(json::DeepEquals(WithoutIssued(obs->json), testing::ParseOrDie(expected.ToJson()))) << obs->json;
     EXPECT_EQ(obs->id, "dc8f419e8d492524e55eb1ecdd0081b4e23ce2994efb9fa2f9732353f4c56c4f");
+    // What the mapping validator shows: the same without identity.
+    auto preview = CreateObservationPreview(*t, (*observation_groups)[0], groups[0].type, 0);
+    ASSERT_TRUE(preview.ok());
+    Value template_only;
+    ASSERT_TRUE(c.Find("expectObservation_templateOnly", &template_only));
+    json::Node expected_preview = json::Node::From(template_only);
+    expected_preview.Erase("issued");
+    EXPECT_TRUE(json::DeepEquals(WithoutIssued(*preview), testing::ParseOrDie(expected_preview.ToJson()))) << *preview;
   }
   {
     // A SampledData reading merged into an hourly Observation.
