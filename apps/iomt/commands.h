@@ -16,5 +16,6 @@ using Runner = std::function<int()>;
 Runner RegisterEval(CLI::App& app);
 Runner RegisterValidate(CLI::App& app);
 Runner RegisterNormalize(CLI::App& app);
+Runner RegisterTransform(CLI::App& app);
 
 }  // namespace iomt::cli

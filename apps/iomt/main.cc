@@ -22,6 +22,9 @@ int Main(int argc, char** argv) {
   add(validate, iomt::cli::RegisterValidate(*validate));
   CLI::App* normalize = app.add_subcommand("normalize", "Turn device events (NDJSON) into measurements");
   add(normalize, iomt::cli::RegisterNormalize(*normalize));
+  CLI::App* transform =
+      app.add_subcommand("transform", "Turn measurements (NDJSON) into FHIR resources with a FHIR mapping");
+  add(transform, iomt::cli::RegisterTransform(*transform));
 
   try {
     app.parse(argc, argv);

@@ -45,6 +45,20 @@ constexpr std::array<ErrorInfo, 23> kCatalogue = {{
 
 const ErrorInfo& Describe(ErrorName name) { return kCatalogue[static_cast<std::size_t>(name)]; }
 
+std::optional<ErrorName> FindErrorName(std::string_view name, bool fhir) {
+  std::optional<ErrorName> found;
+  for (std::size_t i = 0; i < kCatalogue.size(); ++i) {
+    if (kCatalogue[i].name != name) continue;
+    bool fhir_entry = kCatalogue[i].type == kFHIRTemplateError;
+    bool device_entry = kCatalogue[i].type == kDeviceTemplateError &&
+                        (name == "TemplateNotFoundException" || name == "InvalidTemplateException");
+    if ((fhir && device_entry) || (!fhir && fhir_entry)) continue;
+    found = static_cast<ErrorName>(i);
+    break;
+  }
+  return found;
+}
+
 std::string_view ToString(ErrorStage stage) {
   switch (stage) {
     case kSetup: return "Setup";

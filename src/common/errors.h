@@ -60,6 +60,10 @@ struct ErrorInfo {
 };
 
 const ErrorInfo& Describe(ErrorName name);
+// The entry whose errorName is `name` (a Status::detail() on the data path).
+// The two names that appear twice resolve to their FHIR-mapping entry when
+// `fhir` is true, else to the device-mapping one.
+std::optional<ErrorName> FindErrorName(std::string_view name, bool fhir = true);
 std::string_view ToString(ErrorStage stage);
 std::string_view ToString(ErrorSeverity severity);
 std::string_view ToString(ErrorType type);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/byte_buffer.h"
+#include "common/errors.h"
 #include "common/json/value.h"
 #include "common/status.h"
 
@@ -79,6 +80,8 @@ struct OwnedMeasurement {
   std::optional<std::string> encounter_id;
   std::optional<std::string> correlation_id;
   std::vector<Property> properties;
+  // Where the event it came from was read (for error records and dead letters).
+  InputLocation source;
 
   static OwnedMeasurement From(const Measurement& m);
 };

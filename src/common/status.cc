@@ -13,6 +13,8 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kNotFound: return "NotFound";
     case StatusCode::kIoError: return "IoError";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kConflict: return "Conflict";
+    case StatusCode::kUnavailable: return "Unavailable";
   }
   return "Unknown";
 }

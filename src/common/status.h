@@ -24,6 +24,8 @@ enum class StatusCode : unsigned char {
   kNotFound,
   kIoError,
   kInternal,
+  kConflict,     // a write lost a race: the resource changed since it was read (HTTP 409/412)
+  kUnavailable,  // an external system (FHIR server, broker) could not be reached or failed
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -97,6 +99,8 @@ inline Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArg
 inline Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
 inline Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
 inline Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+inline Status Conflict(std::string msg) { return {StatusCode::kConflict, std::move(msg)}; }
+inline Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
 
 // Either a T or a non-OK Status.
 template <typename T>

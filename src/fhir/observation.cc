@@ -53,7 +53,8 @@ void AppendCoding(std::string* out, std::string_view system, std::string_view co
 // iomt-fhir's own coding {ServiceSystem, name, name} when `name` is given,
 // then the text. Returns false (and writes nothing) when it would be empty.
 bool AppendConcept(std::string* out, const std::vector<Coding>& codes, std::string_view name, std::string_view text) {
-  bool any_coding = !name.empty() || std::any_of(codes.begin(), codes.end(), [](const Coding& c) { return !c.empty(); });
+  bool any_coding =
+      !name.empty() || std::any_of(codes.begin(), codes.end(), [](const Coding& c) { return !c.empty(); });
   if (!any_coding && text.empty()) return false;
   out->push_back('{');
   bool first = true;
@@ -205,7 +206,7 @@ Status AppendComponent(std::string* out, bool* first, const ComponentTemplate& c
 // ---- Merging -----------------------------------------------------------------
 
 constexpr std::array<std::string_view, 11> kValueKeys = {
-    "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger",  "valueRange",
+    "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",  "valueInteger", "valueRange",
     "valueRatio",    "valueSampledData",     "valueTime",   "valueDateTime", "valuePeriod"};
 
 // The value[x] member of an Observation or component, or nullptr.
@@ -241,8 +242,9 @@ Status MergeValue(json::Node* holder, const ValueTemplate& v, const std::vector<
   json::Node::Member* existing = FindValueMember(holder);
   std::string_view key = ValueKey(v.kind);
   if (existing != nullptr && existing->first != key) {
-    return Failure(kDataMapping, "The existing Observation has a " + existing->first + ", and the FHIR template maps [" +
-                                     v.value_name + "] to a " + std::string(ToString(v.kind)) +
+    return Failure(kDataMapping, "The existing Observation has a " + existing->first +
+                                     ", and the FHIR template maps [" + v.value_name + "] to a " +
+                                     std::string(ToString(v.kind)) +
                                      " value: iomt does not change the type of a value.");
   }
   if (existing == nullptr || v.kind != ValueKind::kSampledData) {
@@ -399,8 +401,7 @@ Result<NewObservation> CreateObservation(const FhirTemplate& t, const Observatio
   NewObservation obs;
   obs.identifier_value = ObservationIdentifierValue(refs, type, group.id_segment);
   obs.id = ResourceIdForIdentifier(kServiceSystem, obs.identifier_value);
-  IOMT_RETURN_IF_ERROR(
-      AppendObservation(&obs.json, t, group, type, &refs, obs.id, obs.identifier_value, issued_ticks));
+  IOMT_RETURN_IF_ERROR(AppendObservation(&obs.json, t, group, type, &refs, obs.id, obs.identifier_value, issued_ticks));
   return obs;
 }
 
@@ -488,21 +489,59 @@ Result<std::string> ValueJson(const ValueTemplate& v, const std::vector<TimeValu
 }
 
 void SortObservationMembers(json::Node* observation) {
-  static constexpr std::string_view kOrder[] = {
-      "resourceType", "id",          "meta",          "implicitRules",     "language",         "text",
-      "contained",    "extension",   "modifierExtension", "identifier",    "basedOn",          "partOf",
-      "status",       "category",    "code",          "subject",           "focus",            "encounter",
-      "effectiveDateTime", "effectivePeriod", "effectiveTiming", "effectiveInstant", "issued", "performer",
-      "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRange",
-      "valueRatio",   "valueSampledData", "valueTime", "valueDateTime",     "valuePeriod",      "dataAbsentReason",
-      "interpretation", "note",      "bodySite",      "method",            "specimen",         "device",
-      "referenceRange", "hasMember", "derivedFrom",   "component"};
+  static constexpr std::string_view kOrder[] = {"resourceType",
+                                                "id",
+                                                "meta",
+                                                "implicitRules",
+                                                "language",
+                                                "text",
+                                                "contained",
+                                                "extension",
+                                                "modifierExtension",
+                                                "identifier",
+                                                "basedOn",
+                                                "partOf",
+                                                "status",
+                                                "category",
+                                                "code",
+                                                "subject",
+                                                "focus",
+                                                "encounter",
+                                                "effectiveDateTime",
+                                                "effectivePeriod",
+                                                "effectiveTiming",
+                                                "effectiveInstant",
+                                                "issued",
+                                                "performer",
+                                                "valueQuantity",
+                                                "valueCodeableConcept",
+                                                "valueString",
+                                                "valueBoolean",
+                                                "valueInteger",
+                                                "valueRange",
+                                                "valueRatio",
+                                                "valueSampledData",
+                                                "valueTime",
+                                                "valueDateTime",
+                                                "valuePeriod",
+                                                "dataAbsentReason",
+                                                "interpretation",
+                                                "note",
+                                                "bodySite",
+                                                "method",
+                                                "specimen",
+                                                "device",
+                                                "referenceRange",
+                                                "hasMember",
+                                                "derivedFrom",
+                                                "component"};
   auto rank = [](const std::string& key) {
     auto it = std::find(std::begin(kOrder), std::end(kOrder), key);
     return static_cast<std::size_t>(it - std::begin(kOrder));
   };
-  std::stable_sort(observation->members().begin(), observation->members().end(),
-                   [&](const json::Node::Member& a, const json::Node::Member& b) { return rank(a.first) < rank(b.first); });
+  std::stable_sort(
+      observation->members().begin(), observation->members().end(),
+      [&](const json::Node::Member& a, const json::Node::Member& b) { return rank(a.first) < rank(b.first); });
 }
 
 }  // namespace iomt::fhir

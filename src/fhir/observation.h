@@ -33,8 +33,7 @@ struct ObservationRefs {
 };
 
 // "{patientId}.{deviceId}.{type}.{idSegment}".
-std::string ObservationIdentifierValue(const ObservationRefs& refs, std::string_view type,
-                                       std::string_view id_segment);
+std::string ObservationIdentifierValue(const ObservationRefs& refs, std::string_view type, std::string_view id_segment);
 
 // The logical id iomt-fhir gives a resource with this identifier: lowercase
 // hex SHA-256 of "{system}_{value}" (an absent system is "").

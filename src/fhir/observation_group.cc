@@ -98,8 +98,8 @@ Result<std::vector<ObservationGroup>> BuildObservationGroups(const group::Measur
     case PeriodInterval::kHourly: unit = datetime::kTicksPerHour; break;
     case PeriodInterval::kDaily: unit = datetime::kTicksPerDay; break;
     default:
-      return Status(StatusCode::kInvalidArgument, "ObservationPeriodInterval " +
-                                                      std::to_string(static_cast<int>(period)) + " is not supported.")
+      return Status(StatusCode::kInvalidArgument,
+                    "ObservationPeriodInterval " + std::to_string(static_cast<int>(period)) + " is not supported.")
           .WithDetail("FhirDataMappingException");
   }
   // Groups in order of first appearance, keyed by their start.
@@ -116,7 +116,8 @@ Result<std::vector<ObservationGroup>> BuildObservationGroups(const group::Measur
     }
     Add(&out[it->second], m);
   }
-  for (ObservationGroup& g : out) Finish(&g);
+  for (ObservationGroup& g : out)
+    Finish(&g);
   return out;
 }
 

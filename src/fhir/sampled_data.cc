@@ -43,7 +43,8 @@ void SampledDataToTimeValues(std::string_view stream, std::int64_t start, std::i
   }
 }
 
-void MergeTimeValues(std::span<const TimeValue> existing, std::span<const TimeValue> newer, std::vector<TimeValue>* out) {
+void MergeTimeValues(std::span<const TimeValue> existing, std::span<const TimeValue> newer,
+                     std::vector<TimeValue>* out) {
   out->reserve(out->size() + existing.size() + newer.size());
   std::size_t i = 0, j = 0;
   while (i < existing.size() || j < newer.size()) {

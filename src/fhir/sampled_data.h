@@ -28,6 +28,7 @@ void SampledDataToTimeValues(std::string_view stream, std::int64_t start, std::i
                              std::vector<TimeValue>* out);
 
 // Merges two time-sorted series; on equal times the value from `newer` wins.
-void MergeTimeValues(std::span<const TimeValue> existing, std::span<const TimeValue> newer, std::vector<TimeValue>* out);
+void MergeTimeValues(std::span<const TimeValue> existing, std::span<const TimeValue> newer,
+                     std::vector<TimeValue>* out);
 
 }  // namespace iomt::fhir

@@ -1,0 +1,62 @@
+// Saving Observations into the FHIR server as iomt-fhir's
+// R4FhirImportService.SaveObservationAsync does (reference study, section
+// 2.7): find the Observation by its identifier (a cache first, then a
+// search), create it with PUT to its deterministic id, or merge into it and
+// PUT it only when the merge changed something, with If-Match on the version
+// it was read at; a lost race is retried twice from a fresh read.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "fhir/fhir_mapping.h"
+#include "fhir/observation.h"
+#include "fhir/observation_group.h"
+#include "store/fhir_client.h"
+
+namespace iomt::fhir {
+
+enum class SaveOutcome : std::uint8_t { kCreated, kUpdated, kUnchanged };
+
+struct SaveResult {
+  SaveOutcome outcome = SaveOutcome::kCreated;
+  std::string id;
+};
+
+class ObservationWriter {
+ public:
+  // `cache_entries`: Observations kept in memory, most recently used first
+  // (iomt-fhir keeps 5000 for an hour).
+  explicit ObservationWriter(store::FhirClient* client, std::size_t cache_entries = 10'000);
+
+  // Creates or merges the Observation of `group`. Failures: the builder's
+  // (InvalidQuantityFhirValueException, FhirDataMappingException),
+  // MultipleResourceFoundException when two Observations have the
+  // identifier, and the client's. Thread-safe for different identifiers;
+  // callers serialize the groups of one device (as iomt-fhir does).
+  Result<SaveResult> Save(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
+                          const ObservationRefs& refs, std::int64_t now_ticks);
+
+  [[nodiscard]] std::int64_t conflicts() const { return conflicts_; }
+
+ private:
+  std::optional<store::Resource> Cached(const std::string& key);
+  void Remember(const std::string& key, store::Resource resource);
+  void Forget(const std::string& key);
+
+  store::FhirClient* client_;
+  std::size_t cache_entries_;
+  std::mutex mu_;
+  // Least recently used last.
+  std::list<std::pair<std::string, store::Resource>> lru_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, store::Resource>>::iterator> index_;
+  std::int64_t conflicts_ = 0;
+};
+
+}  // namespace iomt::fhir

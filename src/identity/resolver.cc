@@ -1,0 +1,294 @@
+#include "identity/resolver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+
+#include "common/json/document.h"
+#include "common/json/writer.h"
+#include "common/sha256.h"
+
+namespace iomt::identity {
+namespace {
+
+Status Failure(std::string_view name, std::string message) {
+  return Status(StatusCode::kNotFound, std::move(message)).WithDetail(std::string(name));
+}
+
+// iomt-fhir's message for a resource it could not find, with what was looked for.
+std::string NotFound(std::string_view type, std::string_view detail) {
+  return "Fhir resource of type " + std::string(type) + " not found. " + std::string(detail);
+}
+
+bool IsBlank(const std::optional<std::string>& s) {
+  return !s || std::all_of(s->begin(), s->end(), [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x - 'A' + 'a' : x) == (y >= 'A' && y <= 'Z' ? y - 'A' + 'a' : y);
+         });
+}
+
+// The `patient.reference` of a Device, or "" when it has none.
+std::string PatientReference(const store::Resource& device) {
+  json::Document doc;
+  if (!doc.Parse(device.json).ok()) return {};
+  json::Value patient, reference;
+  if (doc.root().Find("patient", &patient) && patient.Find("reference", &reference) && reference.is_string()) {
+    return std::string(reference.string_value());
+  }
+  return {};
+}
+
+std::string IdentifierJson(std::string_view system, std::string_view value) {
+  std::string out = "[{";
+  if (!system.empty()) {
+    out.append("\"system\":");
+    json::AppendQuoted(&out, system);
+    out.push_back(',');
+  }
+  out.append("\"value\":");
+  json::AppendQuoted(&out, value);
+  out.append("}]");
+  return out;
+}
+
+std::string DeviceJson(std::string_view id, std::string_view system, std::string_view device_id,
+                       std::string_view patient_id) {
+  std::string out = R"({"resourceType":"Device","id":)";
+  json::AppendQuoted(&out, id);
+  out.append(",\"identifier\":").append(IdentifierJson(system, device_id));
+  out.append(",\"patient\":{\"reference\":");
+  json::AppendQuoted(&out, "Patient/" + std::string(patient_id));
+  out.append("}}");
+  return out;
+}
+
+// The Device with its `patient` set (the rest kept).
+Result<std::string> WithPatient(const store::Resource& device, std::string_view patient_id) {
+  json::Document doc;
+  IOMT_RETURN_IF_ERROR(doc.Parse(device.json));
+  std::string out = "{";
+  bool first = true;
+  for (auto [key, value] : doc.root().members()) {
+    if (key == "patient") continue;
+    if (!first) out.push_back(',');
+    first = false;
+    json::AppendQuoted(&out, key);
+    out.push_back(':');
+    json::AppendJson(&out, value);
+  }
+  if (!first) out.push_back(',');
+  out.append("\"patient\":{\"reference\":");
+  json::AppendQuoted(&out, "Patient/" + std::string(patient_id));
+  out.append("}}");
+  return out;
+}
+
+}  // namespace
+
+Result<Mode> ParseMode(std::string_view name) {
+  struct Name {
+    std::string_view name;
+    Mode mode;
+  };
+  static constexpr Name kNames[] = {
+      {"Lookup", Mode::kLookup},
+      {"LookupWithEncounter", Mode::kLookupWithEncounter},
+      {"Create", Mode::kCreate},
+      {"R4DeviceAndPatientLookupIdentityService", Mode::kLookup},
+      {"R4DeviceAndPatientWithEncounterLookupIdentityService", Mode::kLookupWithEncounter},
+      {"R4DeviceAndPatientCreateIdentityService", Mode::kCreate},
+  };
+  for (const Name& n : kNames) {
+    if (EqualsIgnoreCase(name, n.name)) return n.mode;
+  }
+  return InvalidArgument("unknown identity resolution '" + std::string(name) +
+                         "': use Create, Lookup or LookupWithEncounter");
+}
+
+std::string_view ToString(Mode mode) {
+  switch (mode) {
+    case Mode::kLookup: return "Lookup";
+    case Mode::kLookupWithEncounter: return "LookupWithEncounter";
+    case Mode::kCreate: return "Create";
+  }
+  return "Create";
+}
+
+std::optional<std::string> PatientIdFromReference(std::string_view reference) {
+  constexpr std::string_view kPrefix = "Patient/";
+  if (reference.size() <= kPrefix.size() || !EqualsIgnoreCase(reference.substr(0, kPrefix.size()), kPrefix)) {
+    return std::nullopt;
+  }
+  std::string_view id = reference.substr(kPrefix.size());
+  for (char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-' || c == '~' || c == '#';
+    if (!ok) return std::nullopt;
+  }
+  return std::string(id);
+}
+
+IdentityResolver::IdentityResolver(store::FhirClient* client, ResolverOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+std::int64_t IdentityResolver::Now() const {
+  if (options_.clock) return options_.clock();
+  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count() / 100;
+}
+
+Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_view type, std::string_view system,
+                                                                 std::string_view value) {
+  IOMT_ASSIGN_OR_RETURN(std::vector<store::Resource> found, client_->SearchByIdentifier(type, system, value, 2));
+  if (found.empty()) return std::optional<store::Resource>();
+  if (found.size() > 1) {
+    std::string message = "Multiple resources " + std::to_string(found.size()) + " of type " + std::string(type) +
+                          " found, expected one. Resource metadata: ";
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      if (i > 0) message += ", ";
+      message += "[Resource Id:" + found[i].id + "; VersionId:" + found[i].version_id + "]";
+    }
+    message += ". Identifier: " + std::string(value) + ".";
+    return Status(StatusCode::kInvalidArgument, message).WithDetail("MultipleResourceFoundException");
+  }
+  return std::optional<store::Resource>(std::move(found.front()));
+}
+
+Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std::optional<std::string>& encounter_id) {
+  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> device, FindOne("Device", options_.device_system, device_id));
+  if (!device) {
+    return Failure("DeviceNotFoundException",
+                   NotFound("Device", "No Device has the identifier " +
+                                          (options_.device_system.empty() ? "" : options_.device_system + "|") +
+                                          std::string(device_id) + "."));
+  }
+  std::string reference = PatientReference(*device);
+  std::optional<std::string> patient_id = PatientIdFromReference(reference);
+  if (!patient_id) {
+    return Failure(
+        "PatientNotFoundException",
+        NotFound("Patient", reference.empty() ? "Device/" + device->id + " has no patient reference."
+                                              : "Device/" + device->id + " refers to '" + reference +
+                                                    "', which is not a reference of the form Patient/{id}."));
+  }
+  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> patient, client_->Read("Patient", *patient_id));
+  if (!patient) {
+    return Failure("PatientNotFoundException", NotFound("Patient", "Device/" + device->id + " refers to Patient/" +
+                                                                       *patient_id + ", which does not exist."));
+  }
+  Identity identity{*patient_id, device->id, std::nullopt};
+  if (!IsBlank(encounter_id)) {
+    IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> encounter, FindOne("Encounter", "", *encounter_id));
+    if (!encounter) {
+      return Failure("EncounterNotFoundException",
+                     NotFound("Encounter", "No Encounter has the identifier " + *encounter_id + "."));
+    }
+    identity.encounter_id = encounter->id;
+  }
+  return identity;
+}
+
+Result<Identity> IdentityResolver::Create(std::string_view device_id, const std::string& patient_id) {
+  std::size_t stripe = std::hash<std::string>{}(patient_id) % create_locks_.size();
+  std::lock_guard lock(create_locks_[stripe]);
+
+  // The Patient: found by its identifier value in any system, or created
+  // with iomt-fhir's deterministic id.
+  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> patient, FindOne("Patient", "", patient_id));
+  if (!patient) {
+    std::string id = Sha256Hex("_" + patient_id);
+    std::string json = R"({"resourceType":"Patient","id":)";
+    json::AppendQuoted(&json, id);
+    json.append(",\"identifier\":").append(IdentifierJson("", patient_id)).push_back('}');
+    IOMT_ASSIGN_OR_RETURN(store::Resource created, client_->Put("Patient", id, std::move(json), std::nullopt));
+    ++patients_created_;
+    patient = std::move(created);
+  }
+
+  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> device, FindOne("Device", options_.device_system, device_id));
+  if (!device) {
+    std::string id = Sha256Hex(options_.device_system + "_" + std::string(device_id));
+    IOMT_ASSIGN_OR_RETURN(
+        store::Resource created,
+        client_->Put("Device", id, DeviceJson(id, options_.device_system, device_id, patient->id), std::nullopt));
+    ++devices_created_;
+    return Identity{patient->id, created.id, std::nullopt};
+  }
+  std::string reference = PatientReference(*device);
+  if (reference.empty()) {
+    IOMT_ASSIGN_OR_RETURN(std::string linked, WithPatient(*device, patient->id));
+    IOMT_RETURN_IF_ERROR(client_->Put("Device", device->id, std::move(linked), device->version_id).status());
+    return Identity{patient->id, device->id, std::nullopt};
+  }
+  std::optional<std::string> linked = PatientIdFromReference(reference);
+  if (!linked || *linked != patient->id) {
+    return Failure("PatientDeviceMismatchException", "Device/" + device->id + " is linked to '" + reference +
+                                                         "', and the message names patient " + patient_id +
+                                                         " (Patient/" + patient->id + ").");
+  }
+  return Identity{patient->id, device->id, std::nullopt};
+}
+
+Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std::optional<std::string>& patient_id,
+                                           const std::optional<std::string>& encounter_id) {
+  std::string key(device_id);
+  key.push_back('\0');
+  if (patient_id) key.append(*patient_id);
+  key.push_back('\0');
+  if (encounter_id) key.append(*encounter_id);
+  const std::int64_t now = Now();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.expires > now) {
+      ++cache_hits_;
+      return it->second.identity;
+    }
+  }
+
+  Result<Identity> resolved = Status(StatusCode::kInternal, "unreachable");
+  if (options_.mode == Mode::kLookupWithEncounter && IsBlank(encounter_id)) {
+    return Failure("EncounterIdentityNotDefinedException",
+                   NotFound("Encounter", "LookupWithEncounter needs an encounter id, and the measurement has none."));
+  }
+  resolved = Lookup(device_id, encounter_id);
+  if (options_.mode == Mode::kCreate) {
+    if (resolved.ok()) {
+      // The seed's rule: the Device's Patient must be the one the message names.
+      if (!IsBlank(patient_id)) {
+        IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> named, FindOne("Patient", "", *patient_id));
+        if (!named || named->id != resolved->patient_id) {
+          return Failure("PatientDeviceMismatchException",
+                         "Device/" + resolved->device_id + " is linked to Patient/" + resolved->patient_id +
+                             ", and the message names patient " + *patient_id +
+                             (named ? " (Patient/" + named->id + ")." : ", which has no Patient yet."));
+        }
+      }
+    } else if (resolved.status().detail() == "DeviceNotFoundException" ||
+               resolved.status().detail() == "PatientNotFoundException") {
+      if (IsBlank(patient_id)) {
+        return Failure("PatientIdentityNotDefinedException",
+                       NotFound("Patient",
+                                "Create mode needs a patient id to create the Patient, and the measurement "
+                                "of device " +
+                                    std::string(device_id) + " has none."));
+      }
+      // As in iomt-fhir, the encounter is not resolved on the create path.
+      resolved = Create(device_id, *patient_id);
+    }
+  }
+  if (!resolved.ok()) return resolved;
+
+  std::lock_guard lock(cache_mu_);
+  if (cache_.size() >= options_.cache_entries) {
+    std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
+    if (cache_.size() >= options_.cache_entries) cache_.clear();
+  }
+  cache_[key] = CacheEntry{*resolved, now + options_.cache_ttl_ticks};
+  return resolved;
+}
+
+}  // namespace iomt::identity

@@ -1,0 +1,103 @@
+// Identity resolution: which Patient, Device (and Encounter) in the FHIR
+// server a group of measurements belongs to, as iomt-fhir resolves them
+// (reference study, section 4), with two corrections the seed asks for:
+//
+// - Create mode compares the Patient the message names with the Patient the
+//   Device is linked to, and fails with PatientDeviceMismatchException when
+//   they differ (iomt-fhir writes the data to the linked Patient).
+// - Lookup checks that the linked Patient exists.
+//
+// Create mode is race-free: concurrent groups of one new patient create one
+// Patient (iomt-fhir #188). Resolved identities are cached by device,
+// patient and encounter id, so a device that moves to another patient is
+// resolved again.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "store/fhir_client.h"
+
+namespace iomt::identity {
+
+enum class Mode : std::uint8_t { kLookup, kLookupWithEncounter, kCreate };
+
+// "Lookup", "LookupWithEncounter", "Create" in any case, or iomt-fhir's class
+// names (R4DeviceAndPatientLookupIdentityService, ...).
+Result<Mode> ParseMode(std::string_view name);
+std::string_view ToString(Mode mode);
+
+// The logical ids of the resources, for the Observation's references.
+struct Identity {
+  std::string patient_id;
+  std::string device_id;
+  std::optional<std::string> encounter_id;
+};
+
+// The id in a `Patient/{id}` reference (iomt-fhir's rule: "Patient/" in any
+// case, then [A-Za-z0-9_.-~#]+); nullopt for anything else (absolute URLs,
+// queries, other types).
+std::optional<std::string> PatientIdFromReference(std::string_view reference);
+
+struct ResolverOptions {
+  Mode mode = Mode::kCreate;
+  // The identifier system of devices (iomt-fhir's
+  // ResourceIdentity:DefaultDeviceIdentifierSystem); empty: none.
+  std::string device_system;
+  // How long a resolved identity is reused without asking the server again.
+  std::int64_t cache_ttl_ticks = 10LL * 60 * 10'000'000;
+  std::size_t cache_entries = 100'000;
+  // The clock (datetime ticks), for tests; default: the system clock.
+  std::function<std::int64_t()> clock;
+};
+
+class IdentityResolver {
+ public:
+  IdentityResolver(store::FhirClient* client, ResolverOptions options);
+
+  // Resolves the identity of a group. Failures carry the catalogue name in
+  // Status::detail() (DeviceNotFoundException, PatientNotFoundException,
+  // EncounterNotFoundException, PatientIdentityNotDefinedException,
+  // EncounterIdentityNotDefinedException, PatientDeviceMismatchException,
+  // MultipleResourceFoundException) or come from the FhirClient (kUnavailable).
+  // Thread-safe.
+  Result<Identity> Resolve(std::string_view device_id, const std::optional<std::string>& patient_id,
+                           const std::optional<std::string>& encounter_id);
+
+  [[nodiscard]] std::int64_t patients_created() const { return patients_created_.load(); }
+  [[nodiscard]] std::int64_t devices_created() const { return devices_created_.load(); }
+  [[nodiscard]] std::int64_t cache_hits() const { return cache_hits_.load(); }
+
+ private:
+  Result<Identity> Lookup(std::string_view device_id, const std::optional<std::string>& encounter_id);
+  Result<Identity> Create(std::string_view device_id, const std::string& patient_id);
+  Result<std::optional<store::Resource>> FindOne(std::string_view type, std::string_view system,
+                                                 std::string_view value);
+  std::int64_t Now() const;
+
+  store::FhirClient* client_;
+  ResolverOptions options_;
+  std::atomic<std::int64_t> patients_created_{0};
+  std::atomic<std::int64_t> devices_created_{0};
+  std::atomic<std::int64_t> cache_hits_{0};
+
+  struct CacheEntry {
+    Identity identity;
+    std::int64_t expires = 0;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+  // Creating a patient's resources happens under the lock of its stripe, so
+  // two groups of one new patient never both create it.
+  std::array<std::mutex, 64> create_locks_;
+};
+
+}  // namespace iomt::identity
