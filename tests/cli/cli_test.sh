@@ -78,6 +78,136 @@ expect validate-sample-why-not 0 "template 'heartrate' (JsonPathContent): typeMa
 expect validate-sample-error 0 'sample line 4: no measurements' -- "$IOMT" validate --device-mapping "$basic" --sample "$tmp/samples.ndjson"
 expect validate-sample-json 0 '"samples":[{"line":1,"measurements":[{"Type":"heartrate"' -- "$IOMT" validate --json --device-mapping "$basic" --sample "$tmp/samples.ndjson"
 
+# --- validate with the FHIR mapping: iomt-fhir's MappingValidator cases ----
+# (conformance/iomt-fhir/MANIFEST.md section 3). The fixture events are bare
+# messages, as the validator hands them to the mapping: --envelope none.
+
+# expect_json NAME WANT_RC JQ_FILTER [JQ_ARGS...] -- command...: the exit code,
+# and the filter must be true on the command's stdout.
+expect_json() {
+  local name=$1 want_rc=$2 filter=$3
+  shift 3
+  local jq_args=()
+  while [ "$1" != "--" ]; do
+    jq_args+=("$1")
+    shift
+  done
+  shift
+  local rc
+  "$@" >"$tmp/out.json" 2>"$tmp/stderr"
+  rc=$?
+  if [ "$rc" = "$want_rc" ] && jq -e ${jq_args[@]+"${jq_args[@]}"} "$filter" "$tmp/out.json" >/dev/null 2>&1; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name: rc=$rc (want $want_rc), output:"
+    cat "$tmp/out.json" "$tmp/stderr"
+    echo "  (wanted jq to hold: $filter)"
+    failures=$((failures + 1))
+  fi
+}
+
+V=$C/test/Microsoft.Health.Fhir.Ingest.Validation.UnitTests/TestInput
+vdev=$V/data_CollectionContentTemplateHrAndBloodPressureValid.json
+vfhir=$V/data_CollectionFhirTemplateValid.json
+vdev_bad=$V/data_CollectionContentTemplateInvalid.json
+vfhir_bad=$V/data_CodeValueFhirTemplateInvalid_MissingFields.json
+vfhir_type=$V/data_CollectionFhirTemplateMissingTypeInvalid.json
+vfhir_value=$V/data_CollectionFhirTemplateIncorrectValueNameInvalid.json
+echo '{"systolic":"60","diastolic":"80","device":"abc","date":"2019-01-01T00:30:00Z","session":"abcdefg","patient":"patient123"}' >"$tmp/bp.ndjson"
+{
+  echo '{"systolic":"60","diastolic":"80","device":"abc","date":"2019-01-01T00:30:00Z","session":"abcdefg","patient":"patient123"}'
+  echo '{"systolic":"160","diastolic":"180","device":"abc","date":"2019-01-01T00:31:00Z","session":"abcdefg","patient":"patient123"}'
+} >"$tmp/bp2.ndjson"
+echo '{"pulse":"60","device":"abc","date":"2019-01-01T00:30:00Z","session":"abcdefg","patient":"patient123"}' >"$tmp/nothing.ndjson"
+{
+  for i in 1 2 3 4 5; do echo '{"systolic":"60","diastolic":"80","date":"2019-01-01T00:30:00Z","patient":"patient123"}'; done
+  for i in 1 2 3 4 5; do echo '{"systolic":"60","diastolic":"80","device":"abc","patient":"patient123"}'; done
+} >"$tmp/bad-events.ndjson"
+
+# At least one mapping; --sample needs the device mapping.
+expect validate-no-mapping 2 'give --device-mapping, --fhir-mapping or both' -- "$IOMT" validate
+expect validate-sample-without-device 2 '--sample requires --device-mapping' -- "$IOMT" validate --fhir-mapping "$vfhir" --sample "$tmp/bp.ndjson"
+expect validate-fhir-missing-file 2 'cannot read' -- "$IOMT" validate --device-mapping "$vdev" --fhir-mapping "$tmp/none.json"
+expect validate-fhir-only 0 'data_CollectionFhirTemplateValid.json: valid FHIR mapping (2 templates)' -- "$IOMT" validate --fhir-mapping "$vfhir"
+expect validate-fhir-sample-mapping 0 'fhirmapping.json: valid FHIR mapping (6 templates)' -- "$IOMT" validate --device-mapping "$basic" --fhir-mapping "$C/sample/templates/basic/fhirmapping.json"
+expect_json validate-fhir-only-json 0 '.valid and .errors == [] and .warnings == [] and .samples == []' -- "$IOMT" validate --json --fhir-mapping "$vfhir"
+# Given_ValidMappingFiles_And_No_DeviceMapping: no errors, no warnings, no sample results.
+expect_json validate-pair-valid 0 '.valid and .errors == [] and .warnings == [] and .samples == []' -- "$IOMT" validate --json --device-mapping "$vdev" --fhir-mapping "$vfhir"
+# When_Only_InvalidDeviceMapping_Provided: exactly 3 errors, NORMALIZATION.
+expect_json validate-device-invalid-only 1 '(.valid | not) and ([.errors[] | [.line, .category]] == [[6, "NORMALIZATION"], [6, "NORMALIZATION"], [20, "NORMALIZATION"]]) and (.errors[0].message | contains("Required property '"'"'DeviceIdExpression'"'"' not found in JSON")) and (.errors[1].message | contains("TimestampExpression")) and (.errors[2].message | contains("TypeMatchExpression"))' -- "$IOMT" validate --json --device-mapping "$vdev_bad"
+# When_Only_InvalidFhirMapping_Provided: a single CodeValueFhir is not a CollectionFhir.
+expect validate-fhir-not-collection 1 'data_CodeValueFhirTemplateInvalid_MissingFields.json:2:33: error: Expected TemplateType value CollectionFhirTemplate, actual CodeValueFhir.' -- "$IOMT" validate --fhir-mapping "$vfhir_bad"
+expect_json validate-fhir-not-collection-json 1 '(.valid | not) and (.errors | length) == 1 and .errors[0].category == "FHIRTRANSFORMATION" and .errors[0].line == 2 and (.errors[0].message | startswith("Expected TemplateType value CollectionFhirTemplate, actual CodeValueFhir"))' -- "$IOMT" validate --json --fhir-mapping "$vfhir_bad"
+# Given_InvalidMappingFiles_Exceptions_Found: the 3 device errors, then the FHIR error at line 2; no cross-checks.
+want="$vdev_bad:6:19: error: Required property 'DeviceIdExpression' not found in JSON.
+$vdev_bad:6:19: error: Required property 'TimestampExpression' not found in JSON.
+$vdev_bad:20:19: error: Required property 'TypeMatchExpression' not found in JSON.
+$vdev_bad: invalid device mapping (3 errors)
+$vfhir_bad:2:33: error: Expected TemplateType value CollectionFhirTemplate, actual CodeValueFhir.
+$vfhir_bad: invalid FHIR mapping (1 error)"
+expect validate-both-invalid 1 "$want" -- "$IOMT" validate --device-mapping "$vdev_bad" --fhir-mapping "$vfhir_bad"
+expect_json validate-both-invalid-json 1 '(.valid | not) and ([.errors[] | [.line, .category]] == [[6, "NORMALIZATION"], [6, "NORMALIZATION"], [20, "NORMALIZATION"], [2, "FHIRTRANSFORMATION"]]) and .warnings == [] and .samples == []' -- "$IOMT" validate --json --device-mapping "$vdev_bad" --fhir-mapping "$vfhir_bad" --sample "$tmp/bp.ndjson"
+# Given_ValidDeviceMapping_And_FhirMapping_WithMissingTypeName: one warning (heartrate matches), valid;
+# the sample's measurement gets TemplateNotFoundException and no Observation.
+expect validate-missing-type 0 "$vdev:22:19: warning: No matching Fhir Template exists for Device Mapping [bloodpressure]. Ensure case matches. Available Fhir Templates: [heartrate ,bloodpressureBadTypeName]." -- "$IOMT" validate --device-mapping "$vdev" --fhir-mapping "$vfhir_type"
+expect_json validate-missing-type-json 0 '.valid and .errors == [] and (.warnings | length) == 1 and .warnings[0].category == "FHIRTRANSFORMATION" and (.warnings[0].message | startswith("No matching Fhir Template exists for Device Mapping [bloodpressure]")) and (.samples | length) == 1 and (.samples[0].measurements | length) == 1 and .samples[0].observations == [] and .samples[0].warnings == [] and (.samples[0].errors | length) == 1 and .samples[0].errors[0].errorName == "TemplateNotFoundException" and .samples[0].errors[0].stage == "FHIRConversion" and (.samples[0].errors[0].message | startswith("No Fhir Template exists with the type name [bloodpressure]. Ensure that all Fhir Template type names match Device Mapping type names (including casing)"))' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir_type" --sample "$tmp/bp.ndjson"
+expect validate-missing-type-sample 0 '    -> TemplateNotFoundException: No Fhir Template exists with the type name [bloodpressure].' -- "$IOMT" validate --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir_type" --sample "$tmp/bp.ndjson"
+# Given_ValidDeviceMapping_And_FhirMapping_WithIncorrectValueName: one warning, at the value's line;
+# two events, each an Observation with only the diastolic component.
+expect validate-value-name 0 "$vdev:29:11: warning: The value [systolic] in Device Mapping [bloodpressure] is not represented within the Fhir Template of type [bloodpressure]. Available values are: [diastolic ,systolicBadValueName]. No value will appear inside of Observations." -- "$IOMT" validate --device-mapping "$vdev" --fhir-mapping "$vfhir_value"
+expect_json validate-value-name-json 0 '.valid and .errors == [] and (.warnings | length) == 1 and (.warnings[0].message | startswith("The value [systolic] in Device Mapping [bloodpressure] is not represented within the Fhir Template")) and (.samples | length) == 2 and all(.samples[]; (.measurements | length) == 1 and .errors == [] and .warnings == [] and (.observations | length) == 1 and ([.observations[0].component[].code.text] == ["diastolic"])) and (.samples[0].observations[0].component[0].valueSampledData.data | split(" ") | index("80") != null) and (.samples[1].observations[0].component[0].valueSampledData.data | split(" ") | index("180") != null)' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir_value" --sample "$tmp/bp2.ndjson"
+# Given_ValidMappingFiles_And_Valid_DeviceMapping_No_Exceptions_And_MeasurementsAreCreated: one measurement,
+# one Observation (components diastolic then systolic), exactly derived/fhir_cases.json's template-only resource.
+expect_json validate-observation 0 '.valid and (.samples | length) == 1 and .samples[0].errors == [] and .samples[0].warnings == [] and .samples[0].measurements == [{"Type":"bloodpressure","OccurrenceTimeUtc":"2019-01-01T00:30:00Z","IngestionTimeUtc":.samples[0].measurements[0].IngestionTimeUtc,"DeviceId":"abc","PatientId":"patient123","EncounterId":null,"CorrelationId":null,"Properties":[{"Name":"systolic","Value":"60"},{"Name":"diastolic","Value":"80"}]}] and (.samples[0].observations | length) == 1 and .samples[0].observations[0].code.text == "bloodpressure" and [.samples[0].observations[0].component[].code.text] == ["diastolic", "systolic"] and (.samples[0].observations[0].component[0].valueSampledData.data | split(" ") | index("80") != null) and (.samples[0].observations[0].component[1].valueSampledData.data | split(" ") | index("60") != null)' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bp.ndjson"
+expect_json validate-observation-derived 0 '(.samples[0].observations[0] | del(.issued)) == ($derived[0].derivedObservationCases[0].expectObservation_templateOnly | del(.issued)) and (.samples[0].observations[0].issued | test("^[0-9]{4}-"))' --slurpfile derived "$C/derived/fhir_cases.json" -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bp.ndjson"
+expect validate-observation-text 0 '       component diastolic [8867-4, diastolic]: SampledData every 1000 ms, 1 of 3600 slots set: 80' -- "$IOMT" validate --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bp.ndjson"
+expect validate-observation-auto-envelope 0 'effective 2019-01-01T00:00:00.0000000Z .. 2019-01-01T00:59:59.9999999Z' -- "$IOMT" validate --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bp.ndjson"
+# ..._NoMeasurementsAreCreated_With_Bad_DeviceData: exactly one warning (NORMALIZATION), no error.
+expect_json validate-no-measurements 0 '.valid and (.samples | length) == 1 and .samples[0].warnings == [{"category":"NORMALIZATION","message":"No measurements were produced for the given device data."}] and .samples[0].errors == [] and .samples[0].measurements == [] and .samples[0].observations == []' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/nothing.ndjson"
+expect validate-no-measurements-text 0 $'sample line 1: no measurements\n  warning: No measurements were produced for the given device data.' -- "$IOMT" validate --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/nothing.ndjson"
+# ..._When_BadDataIsSupplied_ErrorsAreAggregated: iomt does not aggregate; each event has its error.
+expect_json validate-bad-events 0 '.valid and (.samples | length) == 10 and ([.samples[] | .errors | length] | unique) == [1] and ([.samples[].errors[0].message] | unique) == ["Unable to extract required value for [DeviceIdExpression] using $.device", "Unable to extract required value for [TimestampExpression] using $.date"] and ([.samples[:5][].errors[0].message] | unique | length) == 1 and all(.samples[]; .measurements == [] and .observations == [])' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bad-events.ndjson"
+# ..._ValidDeviceData_When_Aggregating_NoErrorsAreAggregated: valid events have no errors.
+expect_json validate-good-events 0 '.valid and all(.samples[]; .errors == [] and .warnings == [] and (.observations | length) == 1)' -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$vfhir" --sample "$tmp/bp2.ndjson"
+
+# The FHIR lookup ignores case (no cross-check warning for HeartRate vs heartrate); the FHIR
+# loader's warnings are printed at their line; conversion failures carry their catalogue name.
+cat >"$tmp/fhir-case.json" <<'JSON'
+{
+  "templateType": "CollectionFhir",
+  "template": [
+    {
+      "templateType": "CodeValueFhir",
+      "template": {
+        "typeName": "HeartRate",
+        "codes": [{ "code": "8867-4", "system": "http://loinc.org" }],
+        "value": { "valueName": "hr", "valueType": "SampledData", "unit": "count/min" }
+      }
+    },
+    {
+      "templateType": "CodeValueFhir",
+      "template": {
+        "typeName": "BloodPressure",
+        "codes": [{ "code": "85354-9", "system": "http://loinc.org" }],
+        "components": [
+          { "codes": [], "value": { "valueName": "systolic", "valueType": "Quantity", "unit": "mmHg" } },
+          { "codes": [], "value": { "valueName": "diastolic", "valueType": "Quantity", "unit": "mmHg" } }
+        ]
+      }
+    }
+  ]
+}
+JSON
+{
+  echo '{"heartrate":"61","device":"abc","date":"2019-01-01T00:30:00Z"}'
+  echo '{"systolic":"120","diastolic":"x","device":"abc","date":"2019-01-01T00:30:00Z","patient":"p"}'
+  echo '{"systolic":"120","diastolic":"80","device":"abc","date":"2019-01-01T00:30:00Z","patient":"p"}'
+} >"$tmp/case.ndjson"
+expect validate-fhir-loader-warning 0 "$tmp/fhir-case.json:9:18: warning: The SampledData value [hr] of Fhir Template [HeartRate] has no defaultPeriod" -- "$IOMT" validate --device-mapping "$vdev" --fhir-mapping "$tmp/fhir-case.json"
+expect_json validate-case-insensitive 0 '.valid and ([.warnings[] | select(.message | startswith("No matching") or startswith("The value"))] == []) and (.warnings | length) == 1 and .warnings[0].file == $f and .samples[0].errors[0].errorName == "FhirDataMappingException" and .samples[1].errors[0].errorName == "InvalidQuantityFhirValueException" and (.samples[1].errors[0].message | contains("x")) and .samples[2].errors == [] and .samples[2].observations[0].code.text == "bloodpressure" and [.samples[2].observations[0].component[].valueQuantity.value] == [120, 80]' --arg f "$tmp/fhir-case.json" -- "$IOMT" validate --json --envelope none --device-mapping "$vdev" --fhir-mapping "$tmp/fhir-case.json" --sample "$tmp/case.ndjson"
+expect validate-quantity-text 0 '    -> Observation "bloodpressure" [85354-9, bloodpressure], effective 2019-01-01T00:30:00.0000000Z .. 2019-01-01T00:30:00.0000000Z' -- "$IOMT" validate --envelope none --device-mapping "$vdev" --fhir-mapping "$tmp/fhir-case.json" --sample "$tmp/case.ndjson"
+# --- end of validate with the FHIR mapping --------------------------------
+
 expect normalize-ok 1 '{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:18:23Z","IngestionTimeUtc":"2020-01-01T00:00:00Z","DeviceId":"watch-1","PatientId":"p-1","EncounterId":null,"CorrelationId":null,"Properties":[{"Name":"hr","Value":"65"}]}' -- "$IOMT" normalize --device-mapping "$basic" --input "$tmp/samples.ndjson" --ingestion-time 2020-01-01T00:00:00Z --errors "$tmp/errors.ndjson"
 expect normalize-error-records 0 '"errorName":"UnmatchedDeviceMessage"' -- cat "$tmp/errors.ndjson"
 expect normalize-error-line 0 '"errorName":"DeviceIdentityNotDefinedException","message":"Unable to extract required value for [DeviceIdExpression] using $.deviceid","template":"heartrate","input":{"line":4}}' -- cat "$tmp/errors.ndjson"
