@@ -32,8 +32,9 @@ ErrorRecord GroupConverter::Failure(const group::MeasurementGroup& group, const 
 std::optional<ErrorRecord> GroupConverter::Convert(const group::MeasurementGroup& group, std::int64_t now_ticks) {
   ++stats_.groups;
   stats_.measurements += static_cast<std::int64_t>(group.data.size());
-  // The template and the observation groups come first: a group that cannot
-  // be converted creates no Patient or Device.
+  // The template and the observation groups come first, so a group whose
+  // template or grouping fails creates no Patient or Device. (Values are
+  // checked when the Observation is built, after identity, as in iomt-fhir.)
   const fhir::FhirTemplate* t = mapping_.Find(group.type);
   if (t == nullptr) {
     return Failure(group,

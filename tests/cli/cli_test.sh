@@ -238,6 +238,57 @@ else
   failures=$((failures + 1))
 fi
 
+# --- transform ----------------------------------------------------------------
+# Measurements to FHIR resources; identities resolved in memory (Create mode).
+basic_fhir=$C/sample/templates/basic/fhirmapping.json
+"$IOMT" normalize --device-mapping "$basic" --input "$tmp/samples.ndjson" --ingestion-time 2023-10-09T20:00:00Z \
+  > "$tmp/measurements.ndjson" 2>/dev/null
+expect_json transform-create 0 \
+  '(map(.resourceType) | group_by(.) | map({(.[0]): length}) | add) as $n
+   | $n.Patient == 1 and $n.Device == 1 and $n.Observation >= 1
+   and (map(select(.resourceType == "Observation"))[0] | .status == "final" and (.id | length) == 64
+        and .subject.reference == "Patient/" + (.identifier[0].value | split(".")[0]))' -s \
+  -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/measurements.ndjson" --now 2023-10-09T20:00:00Z
+expect_json transform-deterministic 0 \
+  'map(select(.resourceType == "Patient"))[0].id == "'"$(printf '_p-1' | sha256sum | cut -c1-64)"'"' -s \
+  -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/measurements.ndjson"
+expect transform-stdin 0 '"resourceType":"Observation"' -- sh -c "\"$IOMT\" transform --fhir-mapping \"$basic_fhir\" < \"$tmp/measurements.ndjson\""
+# Readings of one hour merge into one SampledData Observation.
+cat > "$tmp/hr.ndjson" <<'NDJSON'
+{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:00:00Z","DeviceId":"w","PatientId":"p","Properties":[{"Name":"hr","Value":"60"}]}
+{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:00:02Z","DeviceId":"w","PatientId":"p","Properties":[{"Name":"hr","Value":"62"}]}
+{"type":"HEARTRATE","occurrenceTimeUtc":"2023-10-09T19:00:01Z","deviceId":"w","patientId":"p","properties":[{"name":"hr","value":"61"}]}
+NDJSON
+expect_json transform-sampleddata 0 \
+  'map(select(.resourceType == "Observation")) | length == 2 and (.[0].valueSampledData.data | startswith("60 E 62 E"))
+   and (.[1].valueSampledData.data | startswith("E 61 E")) and .[1].code.text == "HEARTRATE"' -s \
+  -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/hr.ndjson"
+# Bad input: each failing group gets its record, the rest is written.
+cat > "$tmp/mixed.ndjson" <<'NDJSON'
+{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:00:00Z","DeviceId":"w","PatientId":"p","Properties":[{"Name":"hr","Value":"60"}]}
+{"Type":"nosuchtype","OccurrenceTimeUtc":"2023-10-09T19:00:00Z","DeviceId":"w","PatientId":"p","Properties":[]}
+not a measurement
+{"Type":"heartrate","DeviceId":"w"}
+{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:00:00Z","DeviceId":"w2","Properties":[{"Name":"hr","Value":"60"}]}
+NDJSON
+"$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/mixed.ndjson" --errors "$tmp/mixed-errors.ndjson" > "$tmp/mixed-out.ndjson" 2>/dev/null
+rc=$?
+if [ "$rc" = 1 ] && [ "$(grep -c '"resourceType":"Observation"' "$tmp/mixed-out.ndjson")" = 1 ] \
+   && jq -se 'map(.errorName) == ["IncompatibleDataException","IncompatibleDataException","TemplateNotFoundException","PatientIdentityNotDefinedException"]
+             and .[0].input.line == 3 and .[1].input.line == 4 and .[2].input.line == 2 and .[2].template == "nosuchtype"
+             and .[2].severity == "Critical" and .[2].errorType == "FHIRTemplateError" and .[3].deviceId == "w2"' \
+        "$tmp/mixed-errors.ndjson" >/dev/null; then
+  echo "ok   transform-bad-input"
+else
+  echo "FAIL transform-bad-input: rc=$rc"; cat "$tmp/mixed-errors.ndjson" "$tmp/mixed-out.ndjson"
+  failures=$((failures + 1))
+fi
+expect transform-lookup-empty 1 'DeviceNotFoundException' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --resolution Lookup --input "$tmp/hr.ndjson"
+expect transform-bad-resolution 2 'unknown identity resolution' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --resolution Guess --input "$tmp/hr.ndjson"
+expect transform-invalid-mapping 1 'invalid FHIR mapping' -- "$IOMT" transform --fhir-mapping "$T/data_CollectionFhirTemplateInvalid.json" --input "$tmp/hr.ndjson"
+expect transform-missing-mapping 2 'cannot read' -- "$IOMT" transform --fhir-mapping "$tmp/none.json" --input "$tmp/hr.ndjson"
+expect transform-missing-input 2 'cannot read' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/none.ndjson"
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

@@ -1,0 +1,171 @@
+// Saving Observations (reference study, section 2.7): create, merge, no
+// write when nothing changed, If-Match retries.
+#include "fhir/observation_writer.h"
+
+#include <gtest/gtest.h>
+
+#include "common/datetime.h"
+#include "store/memory/memory_client.h"
+
+namespace iomt::fhir {
+namespace {
+
+FhirTemplate Load(const std::string& template_json) {
+  FhirLoadResult r = LoadCodeValueFhirTemplate(R"({"templateType":"CodeValueFhir","template":)" + template_json + "}");
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].message);
+  return r.mapping.templates.at(0);
+}
+
+std::int64_t T(std::string_view iso) {
+  std::int64_t t = 0;
+  EXPECT_TRUE(datetime::ParseDateTime(iso, &t));
+  return t;
+}
+
+group::MeasurementGroup Group(const std::string& type, std::vector<std::pair<std::string, std::string>> readings,
+                              const std::string& name = "hr") {
+  group::MeasurementGroup g;
+  g.type = type;
+  g.device_id = "dev";
+  for (auto& [time, value] : readings) {
+    OwnedMeasurement m;
+    m.type = type;
+    m.occurrence_ticks = T(time);
+    m.properties.push_back({name, value});
+    g.data.push_back(std::move(m));
+  }
+  return g;
+}
+
+const ObservationRefs kRefs{"pat", "dev", std::nullopt};
+
+// A FhirClient that makes the first N writes lose a race.
+class RacyClient : public store::FhirClient {
+ public:
+  explicit RacyClient(int conflicts) : conflicts_(conflicts) {}
+  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                          std::string_view value, std::size_t limit) override {
+    return inner.SearchByIdentifier(type, system, value, limit);
+  }
+  Result<std::optional<store::Resource>> Read(std::string_view type, std::string_view id) override {
+    ++reads;
+    return inner.Read(type, id);
+  }
+  Result<store::Resource> Put(std::string_view type, std::string_view id, std::string json,
+                              std::optional<std::string_view> if_match) override {
+    if (if_match && conflicts_ > 0) {
+      --conflicts_;
+      return Conflict("412 Precondition Failed");
+    }
+    return inner.Put(type, id, std::move(json), if_match);
+  }
+  store::MemoryFhirClient inner;
+  int reads = 0;
+
+ private:
+  int conflicts_;
+};
+
+const char* kHourly = R"({"typeName":"hr","codes":[],"periodInterval":60,
+  "value":{"valueType":"SampledData","valueName":"hr","defaultPeriod":60000,"unit":"count/min"}})";
+
+TEST(ObservationWriter, CreateThenMergeThenNothing) {
+  store::MemoryFhirClient client;
+  ObservationWriter writer(&client);
+  FhirTemplate t = Load(kHourly);
+  auto g1 = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto og1 = BuildObservationGroups(g1, t.period);
+  auto created = writer.Save(t, og1->at(0), "hr", kRefs, 0);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->outcome, SaveOutcome::kCreated);
+
+  auto g2 = Group("hr", {{"2019-01-01T00:02:00Z", "62"}});
+  auto og2 = BuildObservationGroups(g2, t.period);
+  auto updated = writer.Save(t, og2->at(0), "hr", kRefs, 1);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(updated->id, created->id);
+  auto stored = client.Read("Observation", created->id);
+  EXPECT_EQ((*stored)->version_id, "2");
+  EXPECT_NE((*stored)->json.find(R"("status":"amended")"), std::string::npos);
+  EXPECT_NE((*stored)->json.find(R"("data":"60 E 62 E)"), std::string::npos);
+  // issued is the creation's: a merge keeps it.
+  EXPECT_NE((*stored)->json.find(R"("issued":"1970-01-01T00:00:00.0000000Z")"), std::string::npos);
+
+  // The same reading again: nothing changes, nothing is written.
+  auto again = writer.Save(t, og2->at(0), "hr", kRefs, 2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome, SaveOutcome::kUnchanged);
+  EXPECT_EQ((*client.Read("Observation", created->id))->version_id, "2");
+
+  // A writer that starts cold finds the Observation by its identifier.
+  ObservationWriter cold(&client);
+  auto replay = cold.Save(t, og1->at(0), "hr", kRefs, 3);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->outcome, SaveOutcome::kUnchanged);
+}
+
+TEST(ObservationWriter, RetriesALostRaceTwice) {
+  FhirTemplate t = Load(kHourly);
+  // Observation groups point into their measurement group, which must live.
+  auto g1 = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto g2 = Group("hr", {{"2019-01-01T00:01:00Z", "61"}});
+  auto og1 = *BuildObservationGroups(g1, t.period);
+  auto og2 = *BuildObservationGroups(g2, t.period);
+  {
+    RacyClient client(2);
+    ObservationWriter writer(&client);
+    ASSERT_TRUE(writer.Save(t, og1[0], "hr", kRefs, 0).ok());
+    auto saved = writer.Save(t, og2[0], "hr", kRefs, 0);
+    ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+    EXPECT_EQ(saved->outcome, SaveOutcome::kUpdated);
+    EXPECT_EQ(writer.conflicts(), 2);
+    EXPECT_EQ(client.reads, 2);  // re-read before each retry
+  }
+  {
+    RacyClient client(3);
+    ObservationWriter writer(&client);
+    ASSERT_TRUE(writer.Save(t, og1[0], "hr", kRefs, 0).ok());
+    auto saved = writer.Save(t, og2[0], "hr", kRefs, 0);
+    ASSERT_FALSE(saved.ok());
+    EXPECT_EQ(saved.status().code(), StatusCode::kConflict);
+  }
+}
+
+TEST(ObservationWriter, TwoObservationsWithTheIdentifier) {
+  store::MemoryFhirClient client;
+  FhirTemplate t = Load(kHourly);
+  auto g = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto og = *BuildObservationGroups(g, t.period);
+  std::string value = ObservationIdentifierValue(kRefs, "hr", og[0].id_segment);
+  for (const char* id : {"x1", "x2"}) {
+    ASSERT_TRUE(client
+                    .Put("Observation", id,
+                         std::string(R"({"resourceType":"Observation","id":")") + id +
+                             R"(","identifier":[{"system":"https://azure.microsoft.com/en-us/services/iomt-fhir-connector/","value":")" +
+                             value + R"("}]})",
+                         std::nullopt)
+                    .ok());
+  }
+  ObservationWriter writer(&client);
+  EXPECT_EQ(writer.Save(t, og[0], "hr", kRefs, 0).status().detail(), "MultipleResourceFoundException");
+}
+
+TEST(ObservationWriter, AnExistingObservationOfAnotherValueType) {
+  store::MemoryFhirClient client;
+  FhirTemplate quantity = Load(R"({"typeName":"hr","codes":[],"periodInterval":60,
+    "value":{"valueType":"Quantity","valueName":"hr","unit":"count/min"}})");
+  auto g = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto og = *BuildObservationGroups(g, quantity.period);
+  ObservationWriter writer(&client);
+  ASSERT_TRUE(writer.Save(quantity, og[0], "hr", kRefs, 0).ok());
+  // The mapping changed to SampledData: the Observation written as Quantity
+  // is not turned into another type.
+  FhirTemplate sampled = Load(kHourly);
+  auto failed = writer.Save(sampled, og[0], "hr", kRefs, 0);
+  EXPECT_EQ(failed.status().detail(), "FhirDataMappingException");
+  EXPECT_NE(failed.status().message().find("valueQuantity"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iomt::fhir
