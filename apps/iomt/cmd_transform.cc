@@ -26,6 +26,7 @@ struct TransformFlags {
   std::string errors;
   std::string now;
   std::string device_system;
+  std::size_t batch_size = 100'000;
 };
 
 int Run(const TransformFlags& flags) {
@@ -41,6 +42,7 @@ int Run(const TransformFlags& flags) {
     return kExitUsage;
   }
   pipeline::TransformStreamOptions options;
+  options.batch_size = flags.batch_size;
   if (!flags.now.empty()) {
     std::int64_t ticks = 0;
     if (!datetime::ParseDateTime(flags.now, &ticks)) {
@@ -130,6 +132,10 @@ Runner RegisterTransform(CLI::App& app) {
   app.add_option("--now", flags->now, "Use this time as now (Observation.issued), for reproducible output");
   app.add_option("--device-system", flags->device_system,
                  "Identifier system of devices (iomt-fhir's DefaultDeviceIdentifierSystem; default none)");
+  app.add_option("--batch-size", flags->batch_size,
+                 "Measurements grouped together at most (default 100000); a later batch merges into the "
+                 "Observations of an earlier one")
+      ->check(CLI::PositiveNumber);
   app.footer(
       "Groups the measurements, resolves identities in memory and prints every resource it would write\n"
       "(Patients, Devices, Observations), one a line, in the order each was first written. A group that\n"

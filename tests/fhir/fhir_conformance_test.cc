@@ -27,7 +27,9 @@ using json::Value;
 
 const std::string kDerived = "conformance/iomt-fhir/derived/";
 
-Value Load(const std::string& file) { return testing::ParseOrDie(testing::ReadFile(testing::SourcePath(kDerived + file))); }
+Value Load(const std::string& file) {
+  return testing::ParseOrDie(testing::ReadFile(testing::SourcePath(kDerived + file)));
+}
 
 std::string Str(const Value& obj, std::string_view key) {
   Value v;
@@ -69,7 +71,8 @@ group::MeasurementGroup GroupFrom(const Value& g) {
       o.occurrence_ticks = Ticks(Str(m, "OccurrenceTimeUtc"));
       Value props;
       if (m.Find("Properties", &props)) {
-        for (Value p : props.elements()) o.properties.push_back({Str(p, "Name"), Str(p, "Value")});
+        for (Value p : props.elements())
+          o.properties.push_back({Str(p, "Name"), Str(p, "Value")});
       }
       group.data.push_back(std::move(o));
     }
@@ -211,7 +214,8 @@ TEST(FhirConformance, SampledDataStreams) {
       ASSERT_TRUE(c.Find("existing", &existing));
       ASSERT_TRUE(c.Find("new", &newer));
       ASSERT_TRUE(c.Find("expect", &expect));
-      std::vector<TimeValue> a = TimeValues(existing, &keep), b = TimeValues(newer, &keep), e = TimeValues(expect, &keep);
+      std::vector<TimeValue> a = TimeValues(existing, &keep), b = TimeValues(newer, &keep),
+                             e = TimeValues(expect, &keep);
       std::vector<TimeValue> out;
       MergeTimeValues(a, b, &out);
       ASSERT_EQ(out.size(), e.size());
@@ -296,10 +300,11 @@ TEST(FhirConformance, ValueProcessors) {
         g.start = Ticks(data_period.ElementAt(0));
         g.end = Ticks(data_period.ElementAt(1));
         g.properties.push_back({"v", {{g.start, "1"}}});
-        json::Node obs = *json::ParseNode(R"({"resourceType":"Observation","status":"final","effectivePeriod":{"start":")" +
-                                          std::string(obs_period.ElementAt(0).string_value()) + R"(","end":")" +
-                                          std::string(obs_period.ElementAt(1).string_value()) +
-                                          R"("},"valueSampledData":{"origin":{"value":0},"period":3600000,"dimensions":1,"data":"E"}})");
+        json::Node obs = *json::ParseNode(
+            R"({"resourceType":"Observation","status":"final","effectivePeriod":{"start":")" +
+            std::string(obs_period.ElementAt(0).string_value()) + R"(","end":")" +
+            std::string(obs_period.ElementAt(1).string_value()) +
+            R"("},"valueSampledData":{"origin":{"value":0},"period":3600000,"dimensions":1,"data":"E"}})");
         auto merged = MergeObservation(daily, g, obs);
         ASSERT_TRUE(merged.ok()) << merged.status().ToString();
         json::Node out = *json::ParseNode(merged->json);
@@ -322,8 +327,10 @@ TEST(FhirConformance, ValueProcessors) {
     ASSERT_TRUE(c.Find("expect", &expect));
     Result<std::string> produced = std::string();
     if (c.Find("existing", &existing)) {
-      json::Node obs = *json::ParseNode(R"({"resourceType":"Observation","status":"final","effectivePeriod":{"start":"2019-01-01T00:00:00.0000000Z","end":"2019-01-01T00:59:59.9999999Z"}})");
-      for (auto [key, value] : existing.members()) obs.Set(key, json::Node::From(value));
+      json::Node obs = *json::ParseNode(
+          R"({"resourceType":"Observation","status":"final","effectivePeriod":{"start":"2019-01-01T00:00:00.0000000Z","end":"2019-01-01T00:59:59.9999999Z"}})");
+      for (auto [key, value] : existing.members())
+        obs.Set(key, json::Node::From(value));
       auto merged = MergeObservation(t, g, obs);
       produced = merged.ok() ? Result<std::string>(merged->json) : Result<std::string>(merged.status());
     } else {
@@ -382,9 +389,11 @@ TEST(FhirConformance, DerivedObservations) {
     Value c = cases.ElementAt(0);
     SCOPED_TRACE(Str(c, "id"));
     std::string root = "conformance/iomt-fhir/";
-    auto device = normalize::LoadDeviceMapping(testing::ReadFile(testing::SourcePath(root + Str(c, "deviceMappingFile"))));
+    auto device =
+        normalize::LoadDeviceMapping(testing::ReadFile(testing::SourcePath(root + Str(c, "deviceMappingFile"))));
     ASSERT_TRUE(device.ok());
-    FhirLoadResult fhir_mapping = LoadFhirMapping(testing::ReadFile(testing::SourcePath(root + Str(c, "fhirMappingFile"))));
+    FhirLoadResult fhir_mapping =
+        LoadFhirMapping(testing::ReadFile(testing::SourcePath(root + Str(c, "fhirMappingFile"))));
     ASSERT_TRUE(fhir_mapping.ok());
     Value input;
     ASSERT_TRUE(c.Find("input", &input));
@@ -449,7 +458,8 @@ TEST(FhirConformance, DerivedObservations) {
     EXPECT_TRUE(testing::JsonContains(testing::ParseOrDie(merged->json), expect, &where)) << where << "\n"
                                                                                           << merged->json;
     // Merging the same reading again changes nothing: nothing to write.
-    auto again = MergeObservation(loaded.mapping.templates[0], (*observation_groups)[0], *json::ParseNode(merged->json));
+    auto again =
+        MergeObservation(loaded.mapping.templates[0], (*observation_groups)[0], *json::ParseNode(merged->json));
     ASSERT_TRUE(again.ok());
     EXPECT_FALSE(again->changed);
   }

@@ -139,13 +139,15 @@ TEST(ObservationWriter, TwoObservationsWithTheIdentifier) {
   auto og = *BuildObservationGroups(g, t.period);
   std::string value = ObservationIdentifierValue(kRefs, "hr", og[0].id_segment);
   for (const char* id : {"x1", "x2"}) {
-    ASSERT_TRUE(client
-                    .Put("Observation", id,
-                         std::string(R"({"resourceType":"Observation","id":")") + id +
-                             R"(","identifier":[{"system":"https://azure.microsoft.com/en-us/services/iomt-fhir-connector/","value":")" +
-                             value + R"("}]})",
-                         std::nullopt)
-                    .ok());
+    ASSERT_TRUE(
+        client
+            .Put(
+                "Observation", id,
+                std::string(R"({"resourceType":"Observation","id":")") + id +
+                    R"(","identifier":[{"system":"https://azure.microsoft.com/en-us/services/iomt-fhir-connector/","value":")" +
+                    value + R"("}]})",
+                std::nullopt)
+            .ok());
   }
   ObservationWriter writer(&client);
   EXPECT_EQ(writer.Save(t, og[0], "hr", kRefs, 0).status().detail(), "MultipleResourceFoundException");

@@ -16,16 +16,18 @@ namespace {
 using store::MemoryFhirClient;
 
 void PutPatient(MemoryFhirClient* c, const std::string& id, const std::string& identifier) {
-  ASSERT_TRUE(c->Put("Patient", id,
-                     R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"value":")" + identifier + R"("}]})",
-                     std::nullopt)
-                  .ok());
+  ASSERT_TRUE(
+      c->Put("Patient", id,
+             R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"value":")" + identifier + R"("}]})",
+             std::nullopt)
+          .ok());
 }
 
-void PutDevice(MemoryFhirClient* c, const std::string& id, const std::string& identifier, const std::string& patient_ref,
-               const std::string& system = "") {
+void PutDevice(MemoryFhirClient* c, const std::string& id, const std::string& identifier,
+               const std::string& patient_ref, const std::string& system = "") {
   std::string json = R"({"resourceType":"Device","id":")" + id + R"(","identifier":[{)" +
-                     (system.empty() ? "" : R"("system":")" + system + R"(",)") + R"("value":")" + identifier + R"("}])";
+                     (system.empty() ? "" : R"("system":")" + system + R"(",)") + R"("value":")" + identifier +
+                     R"("}])";
   if (!patient_ref.empty()) json += R"(,"patient":{"reference":")" + patient_ref + R"("})";
   json += "}";
   ASSERT_TRUE(c->Put("Device", id, json, std::nullopt).ok());
@@ -40,8 +42,8 @@ ResolverOptions Options(Mode mode) {
 const std::optional<std::string> kNone;
 
 TEST(PatientReference, IomtFhirsRule) {
-  json::Value misc = testing::ParseOrDie(
-      testing::ReadFile(testing::SourcePath("conformance/iomt-fhir/derived/misc_vectors.json")));
+  json::Value misc =
+      testing::ParseOrDie(testing::ReadFile(testing::SourcePath("conformance/iomt-fhir/derived/misc_vectors.json")));
   json::Value section, list;
   ASSERT_TRUE(misc.Find("patientReferenceParsing", &section) && section.Find("cases", &list));
   for (json::Value c : list.elements()) {
@@ -202,10 +204,13 @@ TEST(Resolver, CreateIsRaceFree) {
     std::vector<std::thread> threads;
     std::vector<Result<Identity>> results(8, Status(StatusCode::kInternal, "not run"));
     for (int i = 0; i < 8; ++i) {
-      threads.emplace_back([&, i] { results[i] = r.Resolve("device-" + std::to_string(i), std::string("new"), kNone); });
+      threads.emplace_back(
+          [&, i] { results[i] = r.Resolve("device-" + std::to_string(i), std::string("new"), kNone); });
     }
-    for (std::thread& t : threads) t.join();
-    for (const auto& res : results) ASSERT_TRUE(res.ok()) << res.status().ToString();
+    for (std::thread& t : threads)
+      t.join();
+    for (const auto& res : results)
+      ASSERT_TRUE(res.ok()) << res.status().ToString();
     EXPECT_EQ(c.SearchByIdentifier("Patient", "", "new", 10)->size(), 1u);
     EXPECT_EQ(r.patients_created(), 1);
     EXPECT_EQ(r.devices_created(), 8);
@@ -233,7 +238,8 @@ TEST(Resolver, CacheKeyIncludesThePatient) {
   }());
   ASSERT_TRUE(lookup.Resolve("watch", kNone, kNone).ok());
   std::string device_id = Sha256Hex("_watch");
-  ASSERT_TRUE(c.Put("Device", device_id, R"({"resourceType":"Device","id":")" + device_id + R"("})", std::nullopt).ok());
+  ASSERT_TRUE(
+      c.Put("Device", device_id, R"({"resourceType":"Device","id":")" + device_id + R"("})", std::nullopt).ok());
   EXPECT_TRUE(lookup.Resolve("watch", kNone, kNone).ok());  // cached
   now += 101;
   EXPECT_EQ(lookup.Resolve("watch", kNone, kNone).status().detail(), "DeviceNotFoundException");

@@ -56,18 +56,18 @@ TEST(GroupConverter, BadGroupsFailAloneAndTheRestIsWritten) {
   Fixture f;
   ASSERT_TRUE(f.mapping.ok());
   std::vector<std::string> results = f.Run({
-      M("hr", "2019-01-01T00:00:00Z", "hr", "78"),                                    // fine
-      M("hr", "2019-01-01T00:00:01Z", "hr", "seventy", "dev-2"),                      // not a number
-      M("hourlyhr", "2019-01-01T00:00:00Z", "hr", "70", "dev-3"),                     // two readings
-      M("hourlyhr", "2019-01-01T00:10:00Z", "hr", "71", "dev-3"),                     //   in one hour
-      M("note", "2019-01-01T00:00:00Z", "text", "a", "dev-4"),                        // two strings
-      M("note", "2019-01-01T00:01:00Z", "text", "b", "dev-4"),                        //   in one hour
-      M("stream", "2019-01-01T00:00:00Z", "v", "1", "dev-5"),                         // no defaultPeriod
-      M("session", "2019-01-01T00:00:00Z", "text", "x", "dev-6"),                     // no correlation id
-      M("weekly", "2019-01-01T00:00:00Z", "text", "x", "dev-7"),                      // unsupported period
-      M("bloodpressure", "2019-01-01T00:00:00Z", "sys", "120", "dev-8"),             // no template
-      M("hr", "2019-01-01T00:00:00Z", "hr", "80", "dev-9", std::nullopt),             // no patient in Create
-      M("hr", "2019-01-01T00:00:02Z", "hr", "1,234.50", "dev-1"),                     // fine: decimal.Parse
+      M("hr", "2019-01-01T00:00:00Z", "hr", "78"),                         // fine
+      M("hr", "2019-01-01T00:00:01Z", "hr", "seventy", "dev-2"),           // not a number
+      M("hourlyhr", "2019-01-01T00:00:00Z", "hr", "70", "dev-3"),          // two readings
+      M("hourlyhr", "2019-01-01T00:10:00Z", "hr", "71", "dev-3"),          //   in one hour
+      M("note", "2019-01-01T00:00:00Z", "text", "a", "dev-4"),             // two strings
+      M("note", "2019-01-01T00:01:00Z", "text", "b", "dev-4"),             //   in one hour
+      M("stream", "2019-01-01T00:00:00Z", "v", "1", "dev-5"),              // no defaultPeriod
+      M("session", "2019-01-01T00:00:00Z", "text", "x", "dev-6"),          // no correlation id
+      M("weekly", "2019-01-01T00:00:00Z", "text", "x", "dev-7"),           // unsupported period
+      M("bloodpressure", "2019-01-01T00:00:00Z", "sys", "120", "dev-8"),   // no template
+      M("hr", "2019-01-01T00:00:00Z", "hr", "80", "dev-9", std::nullopt),  // no patient in Create
+      M("hr", "2019-01-01T00:00:02Z", "hr", "1,234.50", "dev-1"),          // fine: decimal.Parse
   });
   // Groups in order of first appearance; the two hr readings of dev-1 are
   // one group (two Observations: periodInterval 0).

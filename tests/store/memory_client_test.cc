@@ -7,13 +7,13 @@ namespace {
 
 TEST(MemoryFhirClient, TokenSearchOnIdentifier) {
   MemoryFhirClient c;
-  ASSERT_TRUE(c.Put("Patient", "a", R"({"resourceType":"Patient","id":"a","identifier":[{"system":"s1","value":"p1"}]})",
-                    std::nullopt)
+  ASSERT_TRUE(c.Put("Patient", "a",
+                    R"({"resourceType":"Patient","id":"a","identifier":[{"system":"s1","value":"p1"}]})", std::nullopt)
                   .ok());
-  ASSERT_TRUE(c.Put("Patient", "b", R"({"resourceType":"Patient","id":"b","identifier":[{"value":"p1"}]})", std::nullopt)
-                  .ok());
-  ASSERT_TRUE(c.Put("Device", "d", R"({"resourceType":"Device","id":"d","identifier":[{"value":"p1"}]})", std::nullopt)
-                  .ok());
+  ASSERT_TRUE(
+      c.Put("Patient", "b", R"({"resourceType":"Patient","id":"b","identifier":[{"value":"p1"}]})", std::nullopt).ok());
+  ASSERT_TRUE(
+      c.Put("Device", "d", R"({"resourceType":"Device","id":"d","identifier":[{"value":"p1"}]})", std::nullopt).ok());
   // No system: any system matches (identifier=p1); only Patients are returned.
   auto any = c.SearchByIdentifier("Patient", "", "p1", 10);
   ASSERT_TRUE(any.ok());
