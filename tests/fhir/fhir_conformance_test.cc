@@ -12,6 +12,7 @@
 #include "common/json/compare.h"
 #include "common/json/node.h"
 #include "common/json/writer.h"
+#include "common/partition_key.h"
 #include "fhir/observation.h"
 #include "fhir/observation_group.h"
 #include "fhir/sampled_data.h"
@@ -492,6 +493,20 @@ TEST(FhirConformance, DerivedObservations) {
         << where << "\n"
         << obs->json;
   }
+}
+
+TEST(FhirConformance, PartitionKeyHash) {
+  Value section, cases;
+  ASSERT_TRUE(Load("misc_vectors.json").Find("partitionKeyHash", &section) && section.Find("cases", &cases));
+  int n = 0;
+  for (Value c : cases.elements()) {
+    Value range;
+    ASSERT_TRUE(c.Find("range", &range));
+    EXPECT_EQ(HashKey(Str(c, "input"), static_cast<int>(range.int_value())), Str(c, "expect")) << Str(c, "input");
+    ++n;
+  }
+  EXPECT_EQ(n, 5);
+  EXPECT_EQ(DevicePartitionKey("ABBA"), "32");  // lowered first
 }
 
 TEST(FhirConformance, IdentifiersAndIds) {
