@@ -3,6 +3,13 @@
 //   node bench/gen.js w2 COUNT [SEED]   IoT Hub envelopes (~700 B), six vitals in Body
 //   node bench/gen.js mapping N         an IotJsonPathContent device mapping for W2 with N templates
 //                                       (six that match, N - 6 that never do)
+//   node bench/gen.js mq COUNT [SEED] [DEVICES]
+//                                       normalized measurements (the wire format iomt transform reads):
+//                                       COUNT "heartrate" readings over DEVICES devices (default 100), each
+//                                       device one every second, for bench/mappings/fhir (Quantity)
+//   node bench/gen.js ms SECONDS [SEED] [DEVICES]
+//                                       the same, type "hrstream" (SampledData, hourly): each of DEVICES
+//                                       devices one reading a second for SECONDS seconds, in time order
 // Output is NDJSON on stdout. The same seed gives the same bytes.
 'use strict';
 
@@ -17,7 +24,7 @@ function rng(seed) {  // mulberry32
   };
 }
 
-const [kind, countArg, seedArg] = process.argv.slice(2);
+const [kind, countArg, seedArg, devicesArg] = process.argv.slice(2);
 const count = Number(countArg || 0);
 const rand = rng(Number(seedArg || 42));
 const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
@@ -73,8 +80,22 @@ if (kind === 'w1') {
       values: [{required: true, valueExpression: `$.Body.${field}`, valueName: type}]}});
   }
   process.stdout.write(JSON.stringify({templateType: 'CollectionContent', template: templates}, null, 2) + '\n');
+} else if (kind === 'mq' || kind === 'ms') {
+  const n = Number(devicesArg || 100);
+  const total = kind === 'mq' ? count : count * n;
+  const type = kind === 'mq' ? 'heartrate' : 'hrstream';
+  for (let i = 0; i < total; i++) {
+    const d = i % n;
+    // Device d reads at d ms past each second: distinct times per device.
+    const at = start + Math.floor(i / n) * 1000 + d;
+    out.push(`{"Type":"${type}","OccurrenceTimeUtc":"${new Date(at).toISOString()}",` +
+      `"IngestionTimeUtc":"${new Date(at + int(200, 900)).toISOString()}","DeviceId":"device-${pad(d, 6)}",` +
+      `"PatientId":"patient-${pad(d, 6)}","EncounterId":null,"CorrelationId":null,` +
+      `"Properties":[{"Name":"hr","Value":"${int(50, 120)}"}]}`);
+    if (out.length === 10000) flush();
+  }
 } else {
-  console.error('usage: gen.js w1|w2 COUNT [SEED] | gen.js mapping N');
+  console.error('usage: gen.js w1|w2 COUNT [SEED] | gen.js mapping N | gen.js mq|ms COUNT [SEED] [DEVICES]');
   process.exit(2);
 }
 flush();

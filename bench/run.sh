@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs the benchmarks and, in the same run, the baselines
-# (Node.js jmespath / jsonpath-plus, jq), then prints the ratios.
+# (Node.js jmespath / jsonpath-plus, jq; Node.js for FHIR conversion), then
+# prints the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/bench-results
@@ -44,3 +45,15 @@ PROGRAMS
 node bench/report.js "$out/expr.json" "$out/node.json" "$out/jq.json"
 
 ./bench/normalize.sh
+
+# FHIR conversion: fhir_bench against the same work in Node.js. The check
+# first: both sides must build the same Observations.
+mkdir -p "$out/fhir-samples"
+build/release/bench/fhir_bench --dump="$out/fhir-samples"
+node bench/fhir_baseline.js --check "$out/fhir-samples"
+build/release/bench/fhir_bench --benchmark_repetitions=3 --benchmark_min_time=0.5 \
+  --benchmark_display_aggregates_only=true --benchmark_out="$out/fhir.json" --benchmark_out_format=json
+node bench/fhir_baseline.js > "$out/fhir_node.json"
+node bench/fhir_report.js "$out/fhir.json" "$out/fhir_node.json"
+
+./bench/transform.sh
