@@ -23,6 +23,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -500,6 +501,8 @@ int Dump(const std::string& dir) {
     std::fprintf(stderr, "error: %s\n", F().error.c_str());
     return 1;
   }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
   bool ok = true;
   for (std::int64_t i : {0, 1, 3661}) {
     group::MeasurementGroup g = QuantityGroup(0);
