@@ -528,4 +528,19 @@ std::string FormatRoundTrip(std::int64_t ticks) {
   return s;
 }
 
+void AppendRoundTrip(std::string* out, std::int64_t ticks) { AppendIsoImpl(out, ticks, false); }
+
+void AppendCompactUtc(std::string* out, std::int64_t ticks) {
+  Civil c = FromTicks(ticks);
+  Append4(out, c.year);
+  char buf[11];
+  Put2(buf, c.month);
+  Put2(buf + 2, c.day);
+  Put2(buf + 4, c.hour);
+  Put2(buf + 6, c.minute);
+  Put2(buf + 8, c.second);
+  buf[10] = 'Z';
+  out->append(buf, sizeof(buf));
+}
+
 }  // namespace iomt::datetime

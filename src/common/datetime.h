@@ -65,5 +65,10 @@ void AppendIso(std::string* out, std::int64_t ticks);
 // .NET's round-trip format "o" for a UTC DateTime: always 7 fractional digits,
 // "2019-01-01T00:59:59.9999999Z" (what iomt-fhir writes in effectivePeriod).
 std::string FormatRoundTrip(std::int64_t ticks);
+void AppendRoundTrip(std::string* out, std::int64_t ticks);
+
+// "yyyyMMddHHmmssZ" (seconds precision, a literal Z): iomt-fhir's
+// Observation identifier segments.
+void AppendCompactUtc(std::string* out, std::int64_t ticks);
 
 }  // namespace iomt::datetime

@@ -60,11 +60,18 @@ struct ValueTemplate {
   std::string code;                  // Quantity
   CodeableConceptTemplate concept_;  // CodeableConcept: the value written
   json::SourcePos pos;
+  // The JSON that depends on the template alone, written once when the
+  // mapping is loaded (fhir/observation.h, PrepareFragments): Quantity: what
+  // follows the number; SampledData: what precedes the stream;
+  // CodeableConcept: the concept (empty when it would be empty).
+  std::string fragment;
+  bool prepared = false;
 };
 
 struct ComponentTemplate {
   std::vector<Coding> codes;
   std::optional<ValueTemplate> value;
+  std::string code_fragment;  // the component's code, prepared (see ValueTemplate::fragment)
 };
 
 struct FhirTemplate {
@@ -75,6 +82,12 @@ struct FhirTemplate {
   std::optional<ValueTemplate> value;
   std::vector<ComponentTemplate> components;
   json::SourcePos pos;  // the template object
+  // Prepared JSON (see ValueTemplate::fragment): the category array (empty
+  // when there is none) and the code for a measurement type spelled as
+  // `type_name`.
+  std::string category_fragment;
+  std::string code_fragment;
+  bool prepared = false;
 };
 
 struct FhirMapping {

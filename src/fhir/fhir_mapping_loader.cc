@@ -11,6 +11,7 @@
 #include "common/json/strict_reader.h"
 #include "common/json/writer.h"
 #include "fhir/fhir_mapping.h"
+#include "fhir/observation.h"
 
 namespace iomt::fhir {
 namespace {
@@ -147,6 +148,7 @@ class Loader {
       return;
     }
     WarnAboutRuntimeFailures(t);
+    PrepareFragments(&t);
     result_->mapping.templates.push_back(std::move(t));
   }
 

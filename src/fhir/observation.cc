@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 #include "common/datetime.h"
 #include "common/decimal.h"
@@ -35,8 +37,9 @@ void StringMember(std::string* out, bool* first, std::string_view key, std::stri
 void Key(std::string* out, bool* first, std::string_view key) {
   if (!*first) out->push_back(',');
   *first = false;
-  json::AppendQuoted(out, key);
-  out->push_back(':');
+  out->push_back('"');
+  out->append(key);  // keys are constants without characters to escape
+  out->append("\":");
 }
 
 // A Coding in R4 order (system, code, display).
@@ -79,6 +82,19 @@ bool AppendConcept(std::string* out, const std::vector<Coding>& codes, std::stri
   return true;
 }
 
+// `[{...},...]` of the template's categories; empty when none would be written.
+std::string CategoryArray(const FhirTemplate& t) {
+  std::string categories = "[";
+  for (const CodeableConceptTemplate& c : t.category) {
+    std::size_t before = categories.size();
+    if (categories.size() > 1) categories.push_back(',');
+    if (!AppendConcept(&categories, c.codes, {}, c.text)) categories.resize(before);
+  }
+  if (categories.size() == 1) return {};
+  categories.push_back(']');
+  return categories;
+}
+
 void AppendReference(std::string* out, bool* first, std::string_view key, std::string_view type, std::string_view id) {
   Key(out, first, key);
   out->append("{\"reference\":");
@@ -91,9 +107,9 @@ void AppendReference(std::string* out, bool* first, std::string_view key, std::s
 
 void AppendPeriod(std::string* out, std::int64_t start, std::int64_t end) {
   out->append("{\"start\":\"");
-  out->append(datetime::FormatRoundTrip(start));
+  datetime::AppendRoundTrip(out, start);
   out->append("\",\"end\":\"");
-  out->append(datetime::FormatRoundTrip(end));
+  datetime::AppendRoundTrip(out, end);
   out->append("\"}");
 }
 
@@ -109,32 +125,85 @@ std::string_view ValueKey(ValueKind kind) {
   return "value";
 }
 
+// The fixed part of a value (see ValueTemplate::fragment).
+std::string ValueFragment(const ValueTemplate& v) {
+  std::string out;
+  bool first = false;
+  switch (v.kind) {
+    case ValueKind::kQuantity:
+      StringMember(&out, &first, "unit", v.unit);
+      StringMember(&out, &first, "system", v.system);
+      StringMember(&out, &first, "code", v.code);
+      out.push_back('}');
+      break;
+    case ValueKind::kSampledData:
+      out.append("{\"origin\":{\"value\":0");
+      StringMember(&out, &first, "unit", v.unit);
+      out.append("},\"period\":").append(v.default_period).append(",\"dimensions\":1,\"data\":");
+      break;
+    case ValueKind::kCodeableConcept: AppendConcept(&out, v.concept_.codes, {}, v.concept_.text); break;
+    case ValueKind::kString: break;
+  }
+  return out;
+}
+
+// A stream longer than this is refused: it would take more memory than a
+// FHIR server accepts in a resource (4,000,000 slots is 4 hours at 250 Hz).
+// Only a far outlier timestamp, or a correlation id spanning days at a short
+// period, gets there.
+constexpr std::int64_t kMaxSlots = 4'000'000;
+
+Status CheckSlots(const ValueTemplate& v, std::int64_t start, std::int64_t end) {
+  if (end < start || (end - start) / v.period_ticks < kMaxSlots) return Status::Ok();
+  std::string message = "The SampledData stream of [";
+  message.append(v.value_name).append("] from ").append(datetime::FormatIso(start));
+  message.append(" to ").append(datetime::FormatIso(end)).append(" every ").append(v.default_period);
+  message.append(" ms would have more than ").append(std::to_string(kMaxSlots)).append(" slots.");
+  return Failure(kDataMapping, std::move(message));
+}
+
 Status NeedsPeriod(const ValueTemplate& v) {
   if (!v.default_period.empty()) return Status::Ok();
   return Failure(kDataMapping, "The SampledData value [" + v.value_name +
                                    "] has no defaultPeriod, so its readings cannot be placed in a stream.");
 }
 
-// Appends `"value[x]":{...}` for `values` (non-empty), within [start, end].
-// Returns false in *written when the value would be empty.
+// Appends `data` as the body of a JSON string (with its quotes). Readings
+// are copied verbatim into streams, as iomt-fhir copies them; almost always
+// nothing needs escaping, which is checked first.
+void AppendQuotedStream(std::string* out, std::string_view data) {
+  bool plain = std::none_of(data.begin(), data.end(),
+                            [](char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; });
+  if (!plain) {
+    json::AppendQuoted(out, data);
+    return;
+  }
+  out->push_back('"');
+  out->append(data);
+  out->push_back('"');
+}
+
+// Appends `"value[x]":{...}` for `values` (non-empty), within [start, end];
+// nothing when the value would be empty.
 Status AppendValue(std::string* out, bool* first, const ValueTemplate& v, const std::vector<TimeValue>& values,
                    std::int64_t start, std::int64_t end) {
+  std::string computed;
+  auto fragment = [&]() -> const std::string& {
+    if (v.prepared) return v.fragment;
+    computed = ValueFragment(v);
+    return computed;
+  };
   switch (v.kind) {
     case ValueKind::kQuantity: {
       if (values.size() != 1) {
         return Failure(kInvalidQuantity, "Expected 1 value. Received " + std::to_string(values.size()) + ".");
       }
-      std::string number;
+      thread_local std::string number;
       if (!decimal::ParseNumber(values[0].value, &number)) {
         return Failure(kInvalidQuantity, "Error encountered processing value: " + std::string(values[0].value) + ".");
       }
       Key(out, first, "valueQuantity");
-      out->append("{\"value\":").append(number);
-      bool inner_first = false;
-      StringMember(out, &inner_first, "unit", v.unit);
-      StringMember(out, &inner_first, "system", v.system);
-      StringMember(out, &inner_first, "code", v.code);
-      out->push_back('}');
+      out->append("{\"value\":").append(number).append(fragment());
       return Status::Ok();
     }
     case ValueKind::kString:
@@ -149,29 +218,21 @@ Status AppendValue(std::string* out, bool* first, const ValueTemplate& v, const 
       return Status::Ok();
     case ValueKind::kCodeableConcept: {
       // The reading itself is not used: that there is one is what counts.
-      std::string concept_json;
-      if (!AppendConcept(&concept_json, v.concept_.codes, {}, v.concept_.text)) return Status::Ok();
+      const std::string& concept_json = fragment();
+      if (concept_json.empty()) return Status::Ok();
       Key(out, first, "valueCodeableConcept");
       out->append(concept_json);
       return Status::Ok();
     }
     case ValueKind::kSampledData: {
       IOMT_RETURN_IF_ERROR(NeedsPeriod(v));
+      IOMT_RETURN_IF_ERROR(CheckSlots(v, start, end));
       Key(out, first, "valueSampledData");
-      out->append("{\"origin\":{\"value\":0");
-      if (!v.unit.empty()) {
-        out->append(",\"unit\":");
-        json::AppendQuoted(out, v.unit);
-      }
-      out->append("},\"period\":").append(v.default_period).append(",\"dimensions\":1,\"data\":\"");
-      std::string data;
-      data.reserve(values.size() * 4 + 64);
+      out->append(fragment());
+      thread_local std::string data;
+      data.clear();
       BuildSampledData(values, start, end, v.period_ticks, &data);
-      // Readings are copied verbatim, as iomt-fhir copies them; quote them
-      // as JSON needs.
-      std::size_t at = out->size();
-      json::AppendQuoted(out, data);
-      out->erase(at, 1);  // the opening quote is already there
+      AppendQuotedStream(out, data);
       out->push_back('}');
       return Status::Ok();
     }
@@ -186,6 +247,14 @@ const std::vector<TimeValue>* ValuesFor(const ValueTemplate& v, const Observatio
   return values == nullptr || values->empty() ? nullptr : values;
 }
 
+void AppendComponentCode(std::string* out, const ComponentTemplate& c) {
+  if (c.value->prepared) {
+    out->append(c.code_fragment);
+  } else {
+    AppendConcept(out, c.codes, c.value->value_name, c.value->value_name);
+  }
+}
+
 // Appends one component for `c`; nothing when the group has no data for it.
 Status AppendComponent(std::string* out, bool* first, const ComponentTemplate& c, const ObservationGroup& group) {
   if (!c.value) return Status::Ok();
@@ -194,7 +263,7 @@ Status AppendComponent(std::string* out, bool* first, const ComponentTemplate& c
   std::string component = "{";
   bool inner_first = true;
   Key(&component, &inner_first, "code");
-  AppendConcept(&component, c.codes, c.value->value_name, c.value->value_name);
+  AppendComponentCode(&component, c);
   IOMT_RETURN_IF_ERROR(AppendValue(&component, &inner_first, *c.value, *values, group.start, group.end));
   component.push_back('}');
   if (!*first) out->push_back(',');
@@ -235,10 +304,101 @@ struct Span {
   std::int64_t end;
 };
 
-// Merges the values of `v` into `holder` (an Observation or a component).
-// `obs` is the existing Observation's effective period.
+// The slots [0, count) of a stream whose slot 0 starts at `start`: the old
+// tokens, with each slot that has new readings taking the last of them (a
+// new reading wins over the old token of its slot, which sits at the slot's
+// start). `readings` are sorted and all within the slots. This is the merge
+// of SampledDataToTimeValues, MergeTimeValues and BuildSampledData when the
+// slot grid does not move, in one pass that copies runs of untouched slots.
+void SpliceSampledData(std::string_view old, std::int64_t start, std::int64_t period,
+                       const std::vector<TimeValue>& readings, std::int64_t count, std::string* out) {
+  out->reserve(old.size() + readings.size() * 4 + 16);
+  constexpr std::size_t kEnd = std::string_view::npos;
+  std::size_t pos = 0;  // the start of old token `slot`; kEnd past the last
+  std::int64_t slot = 0;
+  bool first = true;
+  auto separate = [&] {
+    if (!first) out->push_back(' ');
+    first = false;
+  };
+  // Moves `pos` past `n` old tokens. Tokens are short, so whole words of
+  // 8 bytes are skipped while they hold fewer spaces than are left to pass
+  // (one memchr call per token costs several times more).
+  auto skip = [&](std::int64_t n) {
+    const char* p = old.data() + pos;
+    const char* end = old.data() + old.size();
+    while (n > 8 && pos != kEnd && end - p >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      std::uint64_t x = word ^ 0x2020202020202020ULL;  // a zero byte where there is a space
+      std::uint64_t high = ~(((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | x | 0x7F7F7F7F7F7F7F7FULL);
+      // One bit a space at the top of its byte: the multiply sums them (no
+      // popcount instruction needed on a baseline x86-64 build).
+      auto spaces = static_cast<std::int64_t>(((high >> 7) * 0x0101010101010101ULL) >> 56);
+      if (spaces >= n) break;
+      n -= spaces;
+      slot += spaces;
+      p += 8;
+      pos = static_cast<std::size_t>(p - old.data());
+    }
+    while (n > 0 && pos != kEnd) {
+      while (p != end && *p != ' ')
+        ++p;
+      if (p == end) {
+        pos = kEnd;
+      } else {
+        ++p;
+        pos = static_cast<std::size_t>(p - old.data());
+      }
+      --n;
+      ++slot;
+    }
+    slot += n;  // tokens past the end of the old stream
+  };
+  // Copies old tokens [slot, until) in one piece, then E where the old
+  // stream has ended.
+  auto copy_until = [&](std::int64_t until) {
+    if (slot >= until) return;
+    std::size_t from = pos;
+    std::int64_t first_slot = slot;
+    skip(until - slot);
+    std::int64_t copied = until - first_slot;
+    if (from != kEnd) {
+      separate();
+      std::size_t to = pos == kEnd ? old.size() : pos - 1;
+      out->append(old.substr(from, to - from));
+      // How many tokens that was: all, or those up to the old stream's end.
+      if (pos == kEnd) {
+        copied = 1 + std::count(old.begin() + static_cast<std::ptrdiff_t>(from), old.end(), ' ');
+      }
+    } else {
+      copied = 0;
+    }
+    for (std::int64_t k = first_slot + copied; k < until; ++k) {
+      separate();
+      out->push_back('E');
+    }
+  };
+  std::size_t i = 0;
+  while (i < readings.size()) {
+    std::int64_t target = (readings[i].ticks - start) / period;
+    std::string_view value = readings[i].value;
+    while (++i < readings.size() && (readings[i].ticks - start) / period == target)
+      value = readings[i].value;
+    if (target >= count) break;
+    copy_until(target);
+    separate();
+    out->append(value);
+    skip(1);
+  }
+  copy_until(count);
+}
+
+// Merges the values of `v` into `holder` (an Observation or a component);
+// sets *changed when the holder changed. `obs` is the existing
+// Observation's effective period.
 Status MergeValue(json::Node* holder, const ValueTemplate& v, const std::vector<TimeValue>& values,
-                  const ObservationGroup& group, Span obs) {
+                  const ObservationGroup& group, Span obs, bool* changed) {
   json::Node::Member* existing = FindValueMember(holder);
   std::string_view key = ValueKey(v.kind);
   if (existing != nullptr && existing->first != key) {
@@ -249,7 +409,11 @@ Status MergeValue(json::Node* holder, const ValueTemplate& v, const std::vector<
   }
   if (existing == nullptr || v.kind != ValueKind::kSampledData) {
     IOMT_ASSIGN_OR_RETURN(auto built, BuildValueNode(v, values, group.start, group.end));
-    if (built) holder->Set(built->first, std::move(built->second));
+    if (!built) return Status::Ok();
+    if (existing == nullptr || !json::Equals(existing->second, built->second)) {
+      holder->Set(built->first, std::move(built->second));
+      *changed = true;
+    }
     return Status::Ok();
   }
   IOMT_RETURN_IF_ERROR(NeedsPeriod(v));
@@ -260,16 +424,28 @@ Status MergeValue(json::Node* holder, const ValueTemplate& v, const std::vector<
                                      (dimensions->is_number() ? dimensions->text() : std::string("unknown")) +
                                      " dimensions; iomt merges SampledData of 1 dimension only.");
   }
-  std::string old_data;
-  if (const json::Node* data = sampled.Find("data"); data != nullptr && data->is_string()) old_data = data->text();
-  std::vector<TimeValue> decoded;
-  SampledDataToTimeValues(old_data, obs.start, v.period_ticks, &decoded);
-  std::vector<TimeValue> merged;
-  MergeTimeValues(decoded, values, &merged);
+  const std::int64_t start = std::min(group.start, obs.start);
+  const std::int64_t end = std::max(group.end, obs.end);
+  IOMT_RETURN_IF_ERROR(CheckSlots(v, start, end));
+  json::Node* data_node = sampled.Find("data");
+  std::string_view old_data = data_node != nullptr && data_node->is_string() ? data_node->text() : std::string_view();
   std::string data;
-  data.reserve(old_data.size() + values.size() * 4 + 16);
-  BuildSampledData(merged, std::min(group.start, obs.start), std::max(group.end, obs.end), v.period_ticks, &data);
+  if (start == obs.start) {
+    // The slots stay where they were: splice the new readings in.
+    SpliceSampledData(old_data, start, v.period_ticks, values, (end - start) / v.period_ticks + 1, &data);
+  } else {
+    // The stream grows at its front: decode, merge and rebuild (iomt-fhir's
+    // algorithm, which the splice reproduces for the common case).
+    std::vector<TimeValue> decoded;
+    SampledDataToTimeValues(old_data, obs.start, v.period_ticks, &decoded);
+    std::vector<TimeValue> merged;
+    MergeTimeValues(decoded, values, &merged);
+    data.reserve(old_data.size() + values.size() * 4 + 16);
+    BuildSampledData(merged, start, end, v.period_ticks, &data);
+  }
+  if (data_node != nullptr && data_node->is_string() && data_node->text() == data) return Status::Ok();
   sampled.Set("data", json::Node::String(std::move(data)));
+  *changed = true;
   return Status::Ok();
 }
 
@@ -309,9 +485,85 @@ Result<Span> ExistingEffective(const json::Node& observation, const ObservationG
   return Span{group.start, group.end};
 }
 
-Result<json::Node> ParsePiece(const std::string& text) { return json::ParseNode(text); }
+// The Observation; without `refs` (a preview) no id, identifier or references.
+Status AppendObservation(std::string* out_json, const FhirTemplate& t, const ObservationGroup& group,
+                         std::string_view type, const ObservationRefs* refs, std::string_view id,
+                         std::string_view identifier_value, std::int64_t issued_ticks) {
+  std::string& out = *out_json;
+  out.reserve(768);
+  out.append(R"({"resourceType":"Observation")");
+  if (refs != nullptr) {
+    out.append(R"(,"id":")").append(id);
+    out.append(R"(","identifier":[{"system":")").append(kServiceSystem).append("\",\"value\":");
+    json::AppendQuoted(&out, identifier_value);
+    out.append("}]");
+  }
+  out.append(R"(,"status":"final")");
+  bool first = false;
+  const std::string category = t.prepared ? std::string() : CategoryArray(t);
+  const std::string& categories = t.prepared ? t.category_fragment : category;
+  if (!categories.empty()) {
+    Key(&out, &first, "category");
+    out.append(categories);
+  }
+  Key(&out, &first, "code");
+  if (t.prepared && type == t.type_name) {
+    out.append(t.code_fragment);
+  } else {
+    AppendConcept(&out, t.codes, type, type);
+  }
+  if (refs != nullptr) {
+    AppendReference(&out, &first, "subject", "Patient", refs->patient_id);
+    if (refs->encounter_id) AppendReference(&out, &first, "encounter", "Encounter", *refs->encounter_id);
+  }
+  Key(&out, &first, "effectivePeriod");
+  AppendPeriod(&out, group.start, group.end);
+  Key(&out, &first, "issued");
+  out.push_back('"');
+  datetime::AppendRoundTrip(&out, issued_ticks);
+  out.push_back('"');
+  if (t.value) {
+    if (const std::vector<TimeValue>* values = ValuesFor(*t.value, group)) {
+      IOMT_RETURN_IF_ERROR(AppendValue(&out, &first, *t.value, *values, group.start, group.end));
+    }
+  }
+  if (refs != nullptr) AppendReference(&out, &first, "device", "Device", refs->device_id);
+  if (!t.components.empty()) {
+    std::string components;
+    bool first_component = true;
+    for (const ComponentTemplate& c : t.components) {
+      IOMT_RETURN_IF_ERROR(AppendComponent(&components, &first_component, c, group));
+    }
+    if (!components.empty()) {
+      Key(&out, &first, "component");
+      out.push_back('[');
+      out.append(components);
+      out.push_back(']');
+    }
+  }
+  out.push_back('}');
+  return Status::Ok();
+}
 
 }  // namespace
+
+void PrepareFragments(FhirTemplate* t) {
+  t->category_fragment = CategoryArray(*t);
+  t->code_fragment.clear();
+  AppendConcept(&t->code_fragment, t->codes, t->type_name, t->type_name);
+  auto prepare = [](ValueTemplate* v) {
+    v->fragment = ValueFragment(*v);
+    v->prepared = true;
+  };
+  if (t->value) prepare(&*t->value);
+  for (ComponentTemplate& c : t->components) {
+    if (!c.value) continue;
+    c.code_fragment.clear();
+    AppendConcept(&c.code_fragment, c.codes, c.value->value_name, c.value->value_name);
+    prepare(&*c.value);
+  }
+  t->prepared = true;
+}
 
 std::string ObservationIdentifierValue(const ObservationRefs& refs, std::string_view type,
                                        std::string_view id_segment) {
@@ -332,75 +584,19 @@ std::string ResourceIdForIdentifier(std::string_view system, std::string_view va
   return Sha256Hex(input);
 }
 
-namespace {
-
-// The Observation; without `refs` (a preview) no id, identifier or references.
-Status AppendObservation(std::string* out_json, const FhirTemplate& t, const ObservationGroup& group,
-                         std::string_view type, const ObservationRefs* refs, std::string_view id,
-                         std::string_view identifier_value, std::int64_t issued_ticks) {
-  std::string& out = *out_json;
-  out.reserve(512);
-  out.append(R"({"resourceType":"Observation")");
-  if (refs != nullptr) {
-    out.append(R"(,"id":")").append(id);
-    out.append(R"(","identifier":[{"system":)");
-    json::AppendQuoted(&out, kServiceSystem);
-    out.append(",\"value\":");
-    json::AppendQuoted(&out, identifier_value);
-    out.append("}]");
-  }
-  out.append(R"(,"status":"final")");
-  bool first = false;
-  std::string categories;
-  for (const CodeableConceptTemplate& c : t.category) {
-    std::size_t before = categories.size();
-    if (!categories.empty()) categories.push_back(',');
-    if (!AppendConcept(&categories, c.codes, {}, c.text)) categories.resize(before);
-  }
-  if (!categories.empty()) {
-    Key(&out, &first, "category");
-    out.push_back('[');
-    out.append(categories);
-    out.push_back(']');
-  }
-  Key(&out, &first, "code");
-  AppendConcept(&out, t.codes, type, type);
-  if (refs != nullptr) {
-    AppendReference(&out, &first, "subject", "Patient", refs->patient_id);
-    if (refs->encounter_id) AppendReference(&out, &first, "encounter", "Encounter", *refs->encounter_id);
-  }
-  Key(&out, &first, "effectivePeriod");
-  AppendPeriod(&out, group.start, group.end);
-  Key(&out, &first, "issued");
-  json::AppendQuoted(&out, datetime::FormatRoundTrip(issued_ticks));
-  if (t.value) {
-    if (const std::vector<TimeValue>* values = ValuesFor(*t.value, group)) {
-      IOMT_RETURN_IF_ERROR(AppendValue(&out, &first, *t.value, *values, group.start, group.end));
-    }
-  }
-  if (refs != nullptr) AppendReference(&out, &first, "device", "Device", refs->device_id);
-  std::string components;
-  bool first_component = true;
-  for (const ComponentTemplate& c : t.components) {
-    IOMT_RETURN_IF_ERROR(AppendComponent(&components, &first_component, c, group));
-  }
-  if (!components.empty()) {
-    Key(&out, &first, "component");
-    out.push_back('[');
-    out.append(components);
-    out.push_back(']');
-  }
-  out.push_back('}');
-  return Status::Ok();
-}
-
-}  // namespace
-
 Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
                                          const ObservationRefs& refs, std::int64_t issued_ticks) {
+  std::string value = ObservationIdentifierValue(refs, type, group.id_segment);
+  std::string id = ResourceIdForIdentifier(kServiceSystem, value);
+  return CreateObservation(t, group, type, refs, issued_ticks, std::move(value), std::move(id));
+}
+
+Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
+                                         const ObservationRefs& refs, std::int64_t issued_ticks,
+                                         std::string identifier_value, std::string id) {
   NewObservation obs;
-  obs.identifier_value = ObservationIdentifierValue(refs, type, group.id_segment);
-  obs.id = ResourceIdForIdentifier(kServiceSystem, obs.identifier_value);
+  obs.identifier_value = std::move(identifier_value);
+  obs.id = std::move(id);
   IOMT_RETURN_IF_ERROR(AppendObservation(&obs.json, t, group, type, &refs, obs.id, obs.identifier_value, issued_ticks));
   return obs;
 }
@@ -412,28 +608,27 @@ Result<std::string> CreateObservationPreview(const FhirTemplate& t, const Observ
   return json;
 }
 
-Result<MergedObservation> MergeObservation(const FhirTemplate& t, const ObservationGroup& group,
-                                           const json::Node& existing) {
-  json::Node obs = existing;
-  IOMT_ASSIGN_OR_RETURN(Span span, ExistingEffective(existing, group));
+Result<MergedObservation> MergeObservation(const FhirTemplate& t, const ObservationGroup& group, json::Node existing) {
+  json::Node& obs = existing;
+  IOMT_ASSIGN_OR_RETURN(Span span, ExistingEffective(obs, group));
+  bool changed = false;
 
   // The category is the template's, or none.
-  std::string categories;
-  for (const CodeableConceptTemplate& c : t.category) {
-    std::size_t before = categories.size();
-    if (!categories.empty()) categories.push_back(',');
-    if (!AppendConcept(&categories, c.codes, {}, c.text)) categories.resize(before);
-  }
+  const std::string categories = t.prepared ? t.category_fragment : CategoryArray(t);
   if (categories.empty()) {
-    obs.Erase("category");
+    changed |= obs.Erase("category");
   } else {
-    IOMT_ASSIGN_OR_RETURN(json::Node parsed, ParsePiece("[" + categories + "]"));
-    obs.Set("category", std::move(parsed));
+    IOMT_ASSIGN_OR_RETURN(json::Node parsed, json::ParseNode(categories));
+    const json::Node* old = obs.Find("category");
+    if (old == nullptr || !json::Equals(*old, parsed)) {
+      obs.Set("category", std::move(parsed));
+      changed = true;
+    }
   }
 
   if (t.value) {
     if (const std::vector<TimeValue>* values = ValuesFor(*t.value, group)) {
-      IOMT_RETURN_IF_ERROR(MergeValue(&obs, *t.value, *values, group, span));
+      IOMT_RETURN_IF_ERROR(MergeValue(&obs, *t.value, *values, group, span, &changed));
     }
   }
 
@@ -452,28 +647,38 @@ Result<MergedObservation> MergeObservation(const FhirTemplate& t, const Observat
       }
     }
     if (target != nullptr) {
-      IOMT_RETURN_IF_ERROR(MergeValue(target, *c.value, *values, group, span));
+      IOMT_RETURN_IF_ERROR(MergeValue(target, *c.value, *values, group, span, &changed));
       continue;
     }
     std::string text;
     bool first = true;
     IOMT_RETURN_IF_ERROR(AppendComponent(&text, &first, c, group));
     if (text.empty()) continue;
-    IOMT_ASSIGN_OR_RETURN(json::Node component, ParsePiece(text));
+    IOMT_ASSIGN_OR_RETURN(json::Node component, json::ParseNode(text));
     if (list == nullptr || !list->is_array()) list = &obs.Set("component", json::Node::Array());
     list->items().push_back(std::move(component));
+    changed = true;
   }
 
   // The effective period covers the old and the new readings.
-  std::string period;
-  AppendPeriod(&period, std::min(span.start, group.start), std::max(span.end, group.end));
-  IOMT_ASSIGN_OR_RETURN(json::Node period_node, ParsePiece(period));
-  obs.Erase("effectiveDateTime");
-  obs.Set("effectivePeriod", std::move(period_node));
+  std::string start = datetime::FormatRoundTrip(std::min(span.start, group.start));
+  std::string end = datetime::FormatRoundTrip(std::max(span.end, group.end));
+  changed |= obs.Erase("effectiveDateTime");
+  json::Node* period = obs.Find("effectivePeriod");
+  const json::Node* old_start = period != nullptr ? period->Find("start") : nullptr;
+  const json::Node* old_end = period != nullptr ? period->Find("end") : nullptr;
+  bool same_period = period != nullptr && period->members().size() == 2 && old_start != nullptr &&
+                     old_start->is_string() && old_start->text() == start && old_end != nullptr &&
+                     old_end->is_string() && old_end->text() == end;
+  if (!same_period) {
+    obs.Set("effectivePeriod", json::Node::Object({{"start", json::Node::String(std::move(start))},
+                                                   {"end", json::Node::String(std::move(end))}}));
+    changed = true;
+  }
 
   MergedObservation result;
-  result.changed = !json::Equals(obs, existing);
-  if (result.changed) obs.Set("status", json::Node::String("amended"));
+  result.changed = changed;
+  if (changed) obs.Set("status", json::Node::String("amended"));
   SortObservationMembers(&obs);
   result.json = obs.ToJson();
   return result;

@@ -50,6 +50,10 @@ struct NewObservation {
 // for it ignoring case). `issued_ticks`: when it was built.
 Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
                                          const ObservationRefs& refs, std::int64_t issued_ticks);
+// The same, with the identifier value and id already computed.
+Result<NewObservation> CreateObservation(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
+                                         const ObservationRefs& refs, std::int64_t issued_ticks,
+                                         std::string identifier_value, std::string id);
 
 // The Observation as the mapping alone makes it, before identity resolution:
 // no id, identifier, subject, encounter or device (iomt-fhir's mapping
@@ -66,14 +70,19 @@ struct MergedObservation {
 // category is replaced or removed, values replaced (SampledData merged slot
 // by slot), components merged by their iomt coding, the effective period
 // widened. Members iomt does not manage are kept.
-Result<MergedObservation> MergeObservation(const FhirTemplate& t, const ObservationGroup& group,
-                                           const json::Node& existing);
+Result<MergedObservation> MergeObservation(const FhirTemplate& t, const ObservationGroup& group, json::Node existing);
 
 // iomt-fhir's value processors on their own: `{"value[x]": ...}` for
 // `values` (sorted by time) within [start, end]; `{}` when the value would be
 // empty. CreateObservation does this for each value the group has data for.
 Result<std::string> ValueJson(const ValueTemplate& v, const std::vector<TimeValue>& values, std::int64_t start,
                               std::int64_t end);
+
+// Writes the template's fixed JSON once (FhirTemplate::code_fragment and the
+// others), so that building an Observation only splices it in. The loader
+// calls it; an unprepared template is written the slow way, with the same
+// result.
+void PrepareFragments(FhirTemplate* t);
 
 // Orders the members of a resource as the R4 JSON serialization does
 // (resourceType, id, meta, ..., identifier, status, category, code, ...);

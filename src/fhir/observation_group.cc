@@ -8,13 +8,6 @@
 namespace iomt::fhir {
 namespace {
 
-void AppendCompact(std::string* out, std::int64_t ticks) {
-  datetime::Civil c = datetime::FromTicks(ticks);
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%04d%02d%02d%02d%02d%02dZ", c.year, c.month, c.day, c.hour, c.minute, c.second);
-  out->append(buf);
-}
-
 std::int64_t FloorTo(std::int64_t ticks, std::int64_t unit) {
   std::int64_t q = ticks / unit;
   if (ticks % unit != 0 && ticks < 0) --q;
@@ -63,9 +56,9 @@ const std::vector<TimeValue>* ObservationGroup::Values(std::string_view name) co
 std::string TimeIdSegment(std::int64_t start, std::int64_t end) {
   std::string out;
   out.reserve(32);
-  AppendCompact(&out, start);
+  datetime::AppendCompactUtc(&out, start);
   out.push_back('.');
-  AppendCompact(&out, end);
+  datetime::AppendCompactUtc(&out, end);
   return out;
 }
 

@@ -70,7 +70,7 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
       return SaveResult{SaveOutcome::kCreated, saved.id};
     }
     IOMT_ASSIGN_OR_RETURN(json::Node node, json::ParseNode(existing->json));
-    IOMT_ASSIGN_OR_RETURN(MergedObservation merged, MergeObservation(t, group, node));
+    IOMT_ASSIGN_OR_RETURN(MergedObservation merged, MergeObservation(t, group, std::move(node)));
     if (!merged.changed) {
       Remember(key, std::move(*existing));
       return SaveResult{SaveOutcome::kUnchanged, id};
@@ -79,8 +79,9 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
     Result<store::Resource> saved =
         client_->Put("Observation", target_id, std::move(merged.json), existing->version_id);
     if (saved.ok()) {
-      Remember(key, *saved);
-      return SaveResult{SaveOutcome::kUpdated, saved->id};
+      std::string saved_id = saved->id;
+      Remember(key, std::move(*saved));
+      return SaveResult{SaveOutcome::kUpdated, std::move(saved_id)};
     }
     if (saved.status().code() != StatusCode::kConflict || attempt >= 2) return std::move(saved).TakeStatus();
     ++conflicts_;

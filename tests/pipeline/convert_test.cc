@@ -105,5 +105,25 @@ TEST(GroupConverter, BadGroupsFailAloneAndTheRestIsWritten) {
   EXPECT_TRUE(found);
 }
 
+TEST(GroupConverter, RefusesAGiantSampledDataStream) {
+  // A correlation id over two years at 1 s would be 63 million slots.
+  fhir::FhirLoadResult mapping = fhir::LoadFhirMapping(R"({"templateType":"CollectionFhir","template":[
+    {"templateType":"CodeValueFhir","template":{"typeName":"run","codes":[],"periodInterval":-1,
+      "value":{"valueType":"SampledData","valueName":"v","defaultPeriod":1000}}}]})");
+  ASSERT_TRUE(mapping.ok());
+  store::MemoryFhirClient client;
+  identity::IdentityResolver resolver(&client, {});
+  fhir::ObservationWriter writer(&client);
+  GroupConverter converter(mapping.mapping, &resolver, &writer);
+  std::vector<OwnedMeasurement> batch{M("run", "2020-01-01T00:00:00Z", "v", "1"), M("run", "2021-12-31T00:00:00Z", "v", "2")};
+  for (OwnedMeasurement& m : batch) m.correlation_id = "c";
+  std::vector<group::MeasurementGroup> groups = group::GroupBatch(std::move(batch));
+  ASSERT_EQ(groups.size(), 1u);
+  std::optional<ErrorRecord> e = converter.Convert(groups[0], 0);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->name, ErrorName::kFhirDataMapping);
+  EXPECT_NE(e->message.find("more than 4000000 slots"), std::string::npos) << e->message;
+}
+
 }  // namespace
 }  // namespace iomt::pipeline

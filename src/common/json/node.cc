@@ -52,13 +52,15 @@ Node Node::From(const Value& v) {
     case Kind::kArray: {
       std::vector<Node> items;
       items.reserve(v.size());
-      for (Value e : v.elements()) items.push_back(From(e));
+      for (Value e : v.elements())
+        items.push_back(From(e));
       return Array(std::move(items));
     }
     case Kind::kObject: {
       std::vector<Member> members;
       members.reserve(v.size());
-      for (auto [key, value] : v.members()) members.emplace_back(std::string(key), From(value));
+      for (auto [key, value] : v.members())
+        members.emplace_back(std::string(key), From(value));
       return Object(std::move(members));
     }
     default: return Number(json::ToJson(v));
@@ -129,7 +131,8 @@ std::string Node::ToJson() const {
 }
 
 Result<Node> ParseNode(std::string_view text) {
-  Document doc;
+  // simdjson's buffers are kept from one parse to the next.
+  thread_local Document doc;
   IOMT_RETURN_IF_ERROR(doc.Parse(text));
   return Node::From(doc.root());
 }

@@ -54,7 +54,7 @@ Result<std::optional<Resource>> MemoryFhirClient::Read(std::string_view type, st
 
 Result<Resource> MemoryFhirClient::Put(std::string_view type, std::string_view id, std::string json,
                                        std::optional<std::string_view> if_match) {
-  json::Document doc;
+  thread_local json::Document doc;  // simdjson's buffers are kept from one Put to the next
   IOMT_RETURN_IF_ERROR(doc.Parse(json));
   std::vector<Identifier> identifiers;
   json::Value list;
