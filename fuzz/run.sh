@@ -39,7 +39,14 @@ seed_files "$work/corpus-mapping" conformance/iomt-fhir/test/*/TestInput/*.json 
 seed_files "$work/corpus-normalize" conformance/iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Template.UnitTests/TestInput/*Payload*.json \
   examples/messages/*.json bench/data/*.json
 
-targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz)
+seed_files "$work/corpus-fhir_mapping" conformance/iomt-fhir/test/*/TestInput/*Fhir*.json \
+  conformance/iomt-fhir/sample/templates/*/fhirmapping.json tests/fhir/data/all-types-mapping.json
+mkdir -p "$work/corpus-transform"
+if [ -z "$(ls -A "$work/corpus-transform")" ]; then
+  cp tests/fhir/data/all-types.ndjson "$work/corpus-transform/seed1"
+fi
+
+targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz fhir_mapping_fuzz transform_fuzz)
 status=0
 pids=()
 for target in "${targets[@]}"; do

@@ -97,13 +97,13 @@ int Run(const TransformFlags& flags) {
   }
   // The resources as they end up, in the order each was first written.
   std::string out;
-  for (const auto& [type, resource] : store.All()) {
+  store.ForEach([&](std::string_view, const store::Resource& resource) {
     out.append(resource.json).push_back('\n');
     if (out.size() > (1u << 20)) {
       std::fwrite(out.data(), 1, out.size(), stdout);
       out.clear();
     }
-  }
+  });
   std::fwrite(out.data(), 1, out.size(), stdout);
   const pipeline::ConvertStats& stats = converter.stats();
   if (errors_file) {

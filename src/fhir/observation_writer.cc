@@ -5,34 +5,55 @@ namespace iomt::fhir {
 ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries)
     : client_(client), cache_entries_(cache_entries == 0 ? 1 : cache_entries) {}
 
-std::optional<store::Resource> ObservationWriter::Cached(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return std::nullopt;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  return it->second->second;
+namespace {
+
+// The first 64 bits of a hex id (any text works: other characters count as 0).
+std::uint64_t Prefix(const std::string& id) {
+  std::uint64_t key = 0;
+  for (std::size_t i = 0; i < 16 && i < id.size(); ++i) {
+    char c = id[i];
+    std::uint64_t nibble = c >= '0' && c <= '9'   ? static_cast<std::uint64_t>(c - '0')
+                           : c >= 'a' && c <= 'f' ? static_cast<std::uint64_t>(c - 'a' + 10)
+                                                  : 0;
+    key = key << 4 | nibble;
+  }
+  return key;
 }
 
-void ObservationWriter::Remember(const std::string& key, store::Resource resource) {
+}  // namespace
+
+std::optional<store::Resource> ObservationWriter::Cached(const std::string& id) {
   std::lock_guard lock(mu_);
+  auto it = index_.find(Prefix(id));
+  if (it == index_.end() || it->second->id != id) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->resource;
+}
+
+void ObservationWriter::Remember(const std::string& id, store::Resource resource) {
+  std::lock_guard lock(mu_);
+  std::uint64_t key = Prefix(id);
   auto it = index_.find(key);
   if (it != index_.end()) {
-    it->second->second = std::move(resource);
+    // The same id, or (never seen in practice) another with the same first
+    // 64 bits, which it replaces.
+    it->second->id = id;
+    it->second->resource = std::move(resource);
     lru_.splice(lru_.begin(), lru_, it->second);
     return;
   }
-  lru_.emplace_front(key, std::move(resource));
-  index_[key] = lru_.begin();
+  lru_.push_front(CacheEntry{id, std::move(resource)});
+  index_.emplace(key, lru_.begin());
   if (lru_.size() > cache_entries_) {
-    index_.erase(lru_.back().first);
+    index_.erase(Prefix(lru_.back().id));
     lru_.pop_back();
   }
 }
 
-void ObservationWriter::Forget(const std::string& key) {
+void ObservationWriter::Forget(const std::string& id) {
   std::lock_guard lock(mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return;
+  auto it = index_.find(Prefix(id));
+  if (it == index_.end() || it->second->id != id) return;
   lru_.erase(it->second);
   index_.erase(it);
 }
@@ -41,9 +62,7 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
                                            const ObservationRefs& refs, std::int64_t now_ticks) {
   const std::string value = ObservationIdentifierValue(refs, type, group.id_segment);
   const std::string id = ResourceIdForIdentifier(kServiceSystem, value);
-  std::string key(kServiceSystem);
-  key.push_back('|');
-  key.append(value);
+  const std::string& key = id;
 
   std::optional<store::Resource> existing = Cached(key);
   if (!existing) {
@@ -63,11 +82,15 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
   // A write that loses a race is retried from a fresh read, twice.
   for (int attempt = 0;; ++attempt) {
     if (!existing) {
-      IOMT_ASSIGN_OR_RETURN(NewObservation obs, CreateObservation(t, group, type, refs, now_ticks));
+      IOMT_ASSIGN_OR_RETURN(NewObservation obs, CreateObservation(t, group, type, refs, now_ticks, value, id));
       IOMT_ASSIGN_OR_RETURN(store::Resource saved,
                             client_->Put("Observation", obs.id, std::move(obs.json), std::nullopt));
-      Remember(key, saved);
-      return SaveResult{SaveOutcome::kCreated, saved.id};
+      std::string saved_id = saved.id;
+      // An Observation of one instant (periodInterval 0) is merged into
+      // again only when a reading of the same second comes back; it is not
+      // kept in the cache (a later merge finds it by its identifier).
+      if (t.period != PeriodInterval::kSingle) Remember(key, std::move(saved));
+      return SaveResult{SaveOutcome::kCreated, std::move(saved_id)};
     }
     IOMT_ASSIGN_OR_RETURN(json::Node node, json::ParseNode(existing->json));
     IOMT_ASSIGN_OR_RETURN(MergedObservation merged, MergeObservation(t, group, std::move(node)));

@@ -46,16 +46,21 @@ class ObservationWriter {
   [[nodiscard]] std::int64_t conflicts() const { return conflicts_; }
 
  private:
-  std::optional<store::Resource> Cached(const std::string& key);
-  void Remember(const std::string& key, store::Resource resource);
-  void Forget(const std::string& key);
+  // The cache is keyed by the Observation's deterministic id (the SHA-256 of
+  // its identifier): the map by its first 64 bits, the entry holds all of it.
+  std::optional<store::Resource> Cached(const std::string& id);
+  void Remember(const std::string& id, store::Resource resource);
+  void Forget(const std::string& id);
 
+  struct CacheEntry {
+    std::string id;
+    store::Resource resource;
+  };
   store::FhirClient* client_;
   std::size_t cache_entries_;
   std::mutex mu_;
-  // Least recently used last.
-  std::list<std::pair<std::string, store::Resource>> lru_;
-  std::unordered_map<std::string, std::list<std::pair<std::string, store::Resource>>::iterator> index_;
+  std::list<CacheEntry> lru_;  // least recently used last
+  std::unordered_map<std::uint64_t, std::list<CacheEntry>::iterator> index_;
   std::int64_t conflicts_ = 0;
 };
 

@@ -99,9 +99,9 @@ TEST(GroupConverter, BadGroupsFailAloneAndTheRestIsWritten) {
   EXPECT_EQ(f.resolver.devices_created(), 5);
   // The value with group separators was read as decimal.Parse reads it.
   bool found = false;
-  for (const auto& [type, r] : f.client.All()) {
+  f.client.ForEach([&](std::string_view, const store::Resource& r) {
     if (r.json.find(R"("valueQuantity":{"value":1234.50,"unit":"count/min"})") != std::string::npos) found = true;
-  }
+  });
   EXPECT_TRUE(found);
 }
 
@@ -115,8 +115,10 @@ TEST(GroupConverter, RefusesAGiantSampledDataStream) {
   identity::IdentityResolver resolver(&client, {});
   fhir::ObservationWriter writer(&client);
   GroupConverter converter(mapping.mapping, &resolver, &writer);
-  std::vector<OwnedMeasurement> batch{M("run", "2020-01-01T00:00:00Z", "v", "1"), M("run", "2021-12-31T00:00:00Z", "v", "2")};
-  for (OwnedMeasurement& m : batch) m.correlation_id = "c";
+  std::vector<OwnedMeasurement> batch{M("run", "2020-01-01T00:00:00Z", "v", "1"),
+                                      M("run", "2021-12-31T00:00:00Z", "v", "2")};
+  for (OwnedMeasurement& m : batch)
+    m.correlation_id = "c";
   std::vector<group::MeasurementGroup> groups = group::GroupBatch(std::move(batch));
   ASSERT_EQ(groups.size(), 1u);
   std::optional<ErrorRecord> e = converter.Convert(groups[0], 0);

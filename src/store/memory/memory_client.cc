@@ -5,38 +5,36 @@
 #include "common/json/document.h"
 
 namespace iomt::store {
-namespace {
 
-std::string Key(std::string_view type, std::string_view id) {
-  std::string key(type);
-  key.push_back('/');
-  key.append(id);
-  return key;
+std::uint64_t MemoryFhirClient::Hash(std::string_view type, std::string_view key) {
+  std::uint64_t h = std::hash<std::string_view>{}(key);
+  return h ^ (std::hash<std::string_view>{}(type)*0x9e3779b97f4a7c15ULL);
 }
 
-std::string IdentifierKey(std::string_view type, std::string_view value) {
-  std::string key(type);
-  key.push_back('|');
-  key.append(value);
-  return key;
+MemoryFhirClient::Entry* MemoryFhirClient::FindEntry(std::string_view type, std::string_view id) const {
+  auto [begin, end] = by_id_.equal_range(Hash(type, id));
+  for (auto it = begin; it != end; ++it) {
+    if (it->second->type == type && it->second->resource.id == id) return it->second;
+  }
+  return nullptr;
 }
-
-}  // namespace
 
 Result<std::vector<Resource>> MemoryFhirClient::SearchByIdentifier(std::string_view type, std::string_view system,
                                                                    std::string_view value, std::size_t limit) {
   std::lock_guard lock(mu_);
   std::vector<const Entry*> found;
-  auto [begin, end] = by_identifier_.equal_range(IdentifierKey(type, value));
+  auto [begin, end] = by_identifier_.equal_range(Hash(type, value));
   for (auto it = begin; it != end; ++it) {
-    const Entry& e = resources_.at(it->second);
-    bool match = std::any_of(e.identifiers.begin(), e.identifiers.end(), [&](const Identifier& i) {
+    const Entry* e = it->second;
+    if (e->type != type) continue;
+    bool match = std::any_of(e->identifiers.begin(), e->identifiers.end(), [&](const Identifier& i) {
       return i.value == value && (system.empty() || i.system == system);
     });
-    if (match && std::find(found.begin(), found.end(), &e) == found.end()) found.push_back(&e);
+    if (match && std::find(found.begin(), found.end(), e) == found.end()) found.push_back(e);
   }
-  // A server returns matches in a stable order; so does this one.
-  std::sort(found.begin(), found.end(), [](const Entry* a, const Entry* b) { return a->order < b->order; });
+  // A server returns matches in a stable order; so does this one: the order
+  // of first writes (entries are in that order in the deque).
+  std::sort(found.begin(), found.end());
   std::vector<Resource> out;
   for (const Entry* e : found) {
     if (out.size() >= limit) break;
@@ -47,9 +45,9 @@ Result<std::vector<Resource>> MemoryFhirClient::SearchByIdentifier(std::string_v
 
 Result<std::optional<Resource>> MemoryFhirClient::Read(std::string_view type, std::string_view id) {
   std::lock_guard lock(mu_);
-  auto it = resources_.find(Key(type, id));
-  if (it == resources_.end()) return std::optional<Resource>();
-  return std::optional<Resource>(it->second.resource);
+  const Entry* e = FindEntry(type, id);
+  if (e == nullptr) return std::optional<Resource>();
+  return std::optional<Resource>(e->resource);
 }
 
 Result<Resource> MemoryFhirClient::Put(std::string_view type, std::string_view id, std::string json,
@@ -70,52 +68,43 @@ Result<Resource> MemoryFhirClient::Put(std::string_view type, std::string_view i
   }
 
   std::lock_guard lock(mu_);
-  std::string key = Key(type, id);
-  auto it = resources_.find(key);
-  if (if_match && (it == resources_.end() || it->second.resource.version_id != *if_match)) {
-    return Conflict("The resource " + key + " is not at version " + std::string(*if_match) + ".");
+  Entry* e = FindEntry(type, id);
+  if (if_match && (e == nullptr || e->resource.version_id != *if_match)) {
+    std::string message = "The resource ";
+    message.append(type).append("/").append(id).append(" is not at version ").append(*if_match).append(".");
+    return Conflict(std::move(message));
   }
-  if (it == resources_.end()) {
-    it = resources_.emplace(key, Entry{}).first;
-    it->second.order = next_order_++;
-    it->second.resource.id = id;
-    it->second.resource.version_id = "0";
+  if (e == nullptr) {
+    e = &entries_.emplace_back();
+    e->type = type;
+    e->resource.id = id;
+    e->resource.version_id = "1";
+    by_id_.emplace(Hash(type, id), e);
   } else {
     // Drop the old identifiers from the index.
-    for (const Identifier& i : it->second.identifiers) {
-      auto [begin, end] = by_identifier_.equal_range(IdentifierKey(type, i.value));
-      for (auto j = begin; j != end;) {
-        j = j->second == key ? by_identifier_.erase(j) : std::next(j);
-      }
+    for (const Identifier& i : e->identifiers) {
+      auto [begin, end] = by_identifier_.equal_range(Hash(type, i.value));
+      for (auto j = begin; j != end;)
+        j = j->second == e ? by_identifier_.erase(j) : std::next(j);
     }
+    e->resource.version_id = std::to_string(std::stoll(e->resource.version_id) + 1);
   }
-  Entry& e = it->second;
-  e.resource.version_id = std::to_string(std::stoll(e.resource.version_id) + 1);
-  e.resource.json = std::move(json);
-  e.identifiers = std::move(identifiers);
-  for (const Identifier& i : e.identifiers)
-    by_identifier_.emplace(IdentifierKey(type, i.value), key);
-  return e.resource;
+  e->resource.json = std::move(json);
+  e->identifiers = std::move(identifiers);
+  for (const Identifier& i : e->identifiers)
+    by_identifier_.emplace(Hash(type, i.value), e);
+  return e->resource;
 }
 
-std::vector<std::pair<std::string, Resource>> MemoryFhirClient::All() const {
+void MemoryFhirClient::ForEach(const std::function<void(std::string_view type, const Resource&)>& f) const {
   std::lock_guard lock(mu_);
-  std::vector<std::pair<std::size_t, std::pair<std::string, Resource>>> ordered;
-  ordered.reserve(resources_.size());
-  for (const auto& [key, e] : resources_) {
-    ordered.push_back({e.order, {key.substr(0, key.find('/')), e.resource}});
-  }
-  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<std::string, Resource>> out;
-  out.reserve(ordered.size());
-  for (auto& [order, item] : ordered)
-    out.push_back(std::move(item));
-  return out;
+  for (const Entry& e : entries_)
+    f(e.type, e.resource);
 }
 
 std::size_t MemoryFhirClient::size() const {
   std::lock_guard lock(mu_);
-  return resources_.size();
+  return entries_.size();
 }
 
 }  // namespace iomt::store

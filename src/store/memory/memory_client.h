@@ -4,7 +4,9 @@
 // FHIR server's does.
 #pragma once
 
-#include <map>
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -23,8 +25,9 @@ class MemoryFhirClient : public FhirClient {
   Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
                        std::optional<std::string_view> if_match) override;
 
-  // Every resource, as (type, resource), in the order each was first written.
-  [[nodiscard]] std::vector<std::pair<std::string, Resource>> All() const;
+  // Calls f(type, resource) for every resource, in the order each was first
+  // written.
+  void ForEach(const std::function<void(std::string_view type, const Resource&)>& f) const;
   [[nodiscard]] std::size_t size() const;
 
  private:
@@ -33,15 +36,21 @@ class MemoryFhirClient : public FhirClient {
     std::string value;
   };
   struct Entry {
+    std::string type;
     Resource resource;
     std::vector<Identifier> identifiers;
-    std::size_t order = 0;
   };
-  // "type/id" -> entry.
-  std::unordered_map<std::string, Entry> resources_;
-  // "type|identifier value" -> "type/id" of the resources that have it.
-  std::unordered_multimap<std::string, std::string> by_identifier_;
-  std::size_t next_order_ = 0;
+  // Entries never move (a deque grows at its end), so the indexes hold
+  // pointers. The indexes are keyed by a hash of (type, id) and of (type,
+  // identifier value), so no key string is built per call; a lookup checks
+  // the entries it finds.
+  using Index = std::unordered_multimap<std::uint64_t, Entry*>;
+  Entry* FindEntry(std::string_view type, std::string_view id) const;
+  static std::uint64_t Hash(std::string_view type, std::string_view key);
+
+  std::deque<Entry> entries_;
+  Index by_id_;
+  Index by_identifier_;
   mutable std::mutex mu_;
 };
 
