@@ -118,7 +118,7 @@ TEST(GroupConverter, RefusesAGiantSampledDataStream) {
   std::vector<OwnedMeasurement> batch{M("run", "2020-01-01T00:00:00Z", "v", "1"),
                                       M("run", "2021-12-31T00:00:00Z", "v", "2")};
   for (OwnedMeasurement& m : batch)
-    m.correlation_id = "c";
+    m.correlation_id.emplace(1, 'c');
   std::vector<group::MeasurementGroup> groups = group::GroupBatch(std::move(batch));
   ASSERT_EQ(groups.size(), 1u);
   std::optional<ErrorRecord> e = converter.Convert(groups[0], 0);
