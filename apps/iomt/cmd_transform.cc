@@ -81,7 +81,11 @@ int Run(const TransformFlags& flags) {
     errors = errors_file.get();
   }
 
-  store::MemoryFhirClient store;
+  // Never destroyed: the process ends right after, and freeing every
+  // resource one by one would cost a good part of the run (the OS takes the
+  // memory back at once). Held by a static, so leak checkers see it as live.
+  static store::MemoryFhirClient* const kept = new store::MemoryFhirClient;
+  store::MemoryFhirClient& store = *kept;
   identity::ResolverOptions resolver_options;
   resolver_options.mode = *mode;
   resolver_options.device_system = flags.device_system;
