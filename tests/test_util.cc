@@ -50,6 +50,44 @@ json::Value ParseOrDie(std::string_view text, json::ParseOptions options) {
   return root;
 }
 
+std::string Str(const json::Value& obj, std::string_view key) {
+  json::Value v;
+  return obj.Find(key, &v) && v.is_string() ? std::string(v.string_value()) : std::string();
+}
+
+bool Bool(const json::Value& obj, std::string_view key) {
+  json::Value v;
+  return obj.Find(key, &v) && v.is_bool() && v.bool_value();
+}
+
+void ExpectMappingErrors(const std::vector<MappingError>& errors, const json::Value& file_case) {
+  json::Value expected;
+  if (!file_case.Find("errors", &expected)) {
+    for (const MappingError& e : errors)
+      ADD_FAILURE() << "unexpected: " << e.ToIomtFhirString();
+    return;
+  }
+  std::size_t i = 0;
+  for (json::Value e : expected.elements()) {
+    if (i >= errors.size()) {
+      ADD_FAILURE() << "missing error: " << Str(e, "contains");
+      return;
+    }
+    EXPECT_NE(errors[i].message.find(Str(e, "contains")), std::string::npos)
+        << errors[i].message << "\n  does not contain\n"
+        << Str(e, "contains");
+    json::Value line;
+    if (e.Find("line", &line)) {
+      EXPECT_EQ(errors[i].pos.line, line.int_value()) << errors[i].message;
+    }
+    ++i;
+  }
+  if (Bool(file_case, "exact")) {
+    for (std::size_t j = i; j < errors.size(); ++j)
+      ADD_FAILURE() << "unexpected: " << errors[j].message;
+  }
+}
+
 bool JsonContains(const json::Value& actual, const json::Value& expected, std::string* where) {
   if (expected.is_object()) {
     if (!actual.is_object()) {

@@ -6,7 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
 #include "common/json/document.h"
+#include "common/json/strict_reader.h"
 #include "common/json/value.h"
 
 namespace iomt::testing {
@@ -20,6 +23,16 @@ std::string ReadFile(const std::string& path);
 // Parses `text` and keeps the Document alive for the rest of the test
 // program, so the returned Value stays valid. Fails the test on bad JSON.
 json::Value ParseOrDie(std::string_view text, json::ParseOptions options = {});
+
+// A member of a case object: its string (or ""), its boolean (or false).
+std::string Str(const json::Value& obj, std::string_view key);
+bool Bool(const json::Value& obj, std::string_view key);
+
+// Checks the errors a mapping loaded with against a case of
+// conformance/cases/*-mapping-files.json: "errors" (each by a substring of
+// its message and optionally its line, in order) and "exact" (no others).
+// Without "errors", any error is a failure.
+void ExpectMappingErrors(const std::vector<MappingError>& errors, const json::Value& file_case);
 
 // Whether `actual` has everything `expected` has: objects may have more
 // members, arrays must have the same length, scalars must be equal (numbers

@@ -44,24 +44,16 @@ int Run(const NormalizeFlags& flags) {
     std::fprintf(stderr, "error: cannot read %s\n", flags.input.c_str());
     return kExitUsage;
   }
-  std::FILE* errors = stderr;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> errors_file(nullptr, &std::fclose);
-  if (!flags.errors.empty() && flags.errors != "-") {
-    errors_file.reset(std::fopen(flags.errors.c_str(), "w"));
-    if (!errors_file) {
-      std::fprintf(stderr, "error: cannot write %s\n", flags.errors.c_str());
-      return kExitUsage;
-    }
-    errors = errors_file.get();
-  }
+  ErrorsOutput errors;
+  if (!errors.Open(flags.errors)) return kExitUsage;
   ingest::LineReader reader(fd);
   pipeline::NormalizeStreamStats stats;
-  Status st = pipeline::NormalizeStream(mapping.result.mapping, &reader, stdout, errors, options, &stats);
+  Status st = pipeline::NormalizeStream(mapping.result.mapping, &reader, stdout, errors.get(), options, &stats);
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return kExitUsage;
   }
-  if (errors_file) {
+  if (errors.to_file()) {
     std::fprintf(stderr, "%lld events, %lld measurements, %lld failed, %lld unmatched\n",
                  static_cast<long long>(stats.events), static_cast<long long>(stats.measurements),
                  static_cast<long long>(stats.failed_events), static_cast<long long>(stats.warnings));

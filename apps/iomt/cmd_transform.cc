@@ -70,16 +70,8 @@ int Run(const TransformFlags& flags) {
     std::fprintf(stderr, "error: cannot read %s\n", flags.input.c_str());
     return kExitUsage;
   }
-  std::FILE* errors = stderr;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> errors_file(nullptr, &std::fclose);
-  if (!flags.errors.empty() && flags.errors != "-") {
-    errors_file.reset(std::fopen(flags.errors.c_str(), "w"));
-    if (!errors_file) {
-      std::fprintf(stderr, "error: cannot write %s\n", flags.errors.c_str());
-      return kExitUsage;
-    }
-    errors = errors_file.get();
-  }
+  ErrorsOutput errors;
+  if (!errors.Open(flags.errors)) return kExitUsage;
 
   // Never destroyed: the process ends right after, and freeing every
   // resource one by one would cost a good part of the run (the OS takes the
@@ -94,7 +86,7 @@ int Run(const TransformFlags& flags) {
   pipeline::GroupConverter converter(mapping.mapping, &resolver, &writer);
   ingest::LineReader reader(fd);
   std::int64_t bad_lines = 0;
-  Status st = pipeline::TransformStream(&reader, &converter, errors, options, &bad_lines);
+  Status st = pipeline::TransformStream(&reader, &converter, errors.get(), options, &bad_lines);
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return kExitUsage;
@@ -110,7 +102,7 @@ int Run(const TransformFlags& flags) {
   });
   std::fwrite(out.data(), 1, out.size(), stdout);
   const pipeline::ConvertStats& stats = converter.stats();
-  if (errors_file) {
+  if (errors.to_file()) {
     std::fprintf(stderr,
                  "%lld measurements, %lld groups, observations %lld created %lld updated %lld unchanged, "
                  "%lld patients and %lld devices created, %lld failed groups, %lld bad lines\n",

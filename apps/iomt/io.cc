@@ -29,4 +29,11 @@ int OpenForReading(const std::string& path) {
 
 std::string DisplayName(const std::string& path) { return path == "-" ? "stdin" : path; }
 
+bool ErrorsOutput::Open(const std::string& path) {
+  if (path.empty() || path == "-") return true;
+  file_.reset(std::fopen(path.c_str(), "w"));
+  if (!file_) std::fprintf(stderr, "error: cannot write %s\n", path.c_str());
+  return file_ != nullptr;
+}
+
 }  // namespace iomt::cli

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -12,6 +13,19 @@ std::optional<std::string> ReadWholeFile(const std::string& path);
 
 // A file descriptor to read from ('-' is stdin), or -1.
 int OpenForReading(const std::string& path);
+
+// Where error records go: `path`, or stderr when it is empty or '-'.
+class ErrorsOutput {
+ public:
+  // False (and a message printed) when the file cannot be created.
+  bool Open(const std::string& path);
+  [[nodiscard]] std::FILE* get() const { return file_ ? file_.get() : stderr; }
+  // True when the records go to a file (so stderr is free for a summary).
+  [[nodiscard]] bool to_file() const { return file_ != nullptr; }
+
+ private:
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
+};
 
 // "stdin" for '-', else the path: for messages.
 std::string DisplayName(const std::string& path);

@@ -37,9 +37,10 @@ void AppendSha256Hex(std::string* out, std::string_view data) {
     std::abort();
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t at = out->size();
-  out->resize(at + 2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
+  const std::size_t at = out->size();
+  const std::size_t n = len;
+  out->resize(at + 2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
     (*out)[at + 2 * i] = kHex[digest[i] >> 4];
     (*out)[at + 2 * i + 1] = kHex[digest[i] & 15];
   }

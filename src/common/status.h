@@ -145,7 +145,10 @@ class [[nodiscard]] Result {
 // or returns its Status.
 #define IOMT_ASSIGN_OR_RETURN(decl, expr) \
   IOMT_ASSIGN_OR_RETURN_IMPL_(IOMT_STATUS_CONCAT_(iomt_result_, __LINE__), decl, expr)
+// `tmp` and `decl` cannot take parentheses: they name and declare.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define IOMT_ASSIGN_OR_RETURN_IMPL_(tmp, decl, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).TakeStatus(); \
   decl = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

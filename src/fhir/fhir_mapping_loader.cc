@@ -57,27 +57,16 @@ class Loader {
   explicit Loader(FhirLoadResult* result) : result_(result), reader_(&result->errors) {}
 
   void LoadCollection(std::string_view text) {
-    const SourceNode* root = Parse(text);
+    const SourceNode* root = reader_.ParseContainer(text, &doc_);
     if (root == nullptr) return;
-    const SourceMember* type = json::FindMember(*root, "templateType");
-    const SourceMember* templates = json::FindMember(*root, "template");
-    std::string type_name = type == nullptr ? "Not Found" : json::ScalarText(type->value);
-    if (type == nullptr || !json::MatchTemplateName(type_name, "CollectionFhirTemplate")) {
-      Error("Expected TemplateType value CollectionFhirTemplate, actual " + type_name + ".",
-            type == nullptr ? root->pos : type->value.pos);
-      return;
-    }
-    if (templates == nullptr || templates->value.kind != Kind::kArray) {
-      Error("Expected an array for the template property value for template type CollectionFhirTemplate.",
-            templates == nullptr ? root->pos : templates->value.pos);
-      return;
-    }
-    for (const SourceNode& entry : templates->value.items)
+    const std::vector<SourceNode>* entries = reader_.CollectionEntries(*root, "CollectionFhirTemplate");
+    if (entries == nullptr) return;
+    for (const SourceNode& entry : *entries)
       LoadEntry(entry, /*single=*/false);
   }
 
   void LoadSingle(std::string_view text) {
-    const SourceNode* root = Parse(text);
+    const SourceNode* root = reader_.ParseContainer(text, &doc_);
     if (root != nullptr) LoadEntry(*root, /*single=*/true);
   }
 
@@ -85,33 +74,12 @@ class Loader {
   void Error(std::string message, SourcePos pos) { reader_.Error(std::move(message), pos); }
   void Warning(std::string message, SourcePos pos) { result_->warnings.push_back({std::move(message), pos}); }
 
-  const SourceNode* Parse(std::string_view text) {
-    auto doc = json::ParseSource(text);
-    if (!doc.ok()) {
-      Error(doc.status().message(), json::PositionOf(text, doc.status().position()));
-      return nullptr;
-    }
-    doc_ = std::move(*doc);
-    const SourceNode& root = doc_.root;
-    if (root.kind != Kind::kObject) {
-      Error("Cannot deserialize the current JSON " + std::string(root.kind == Kind::kArray ? "array" : "value") +
-                " into type 'TemplateContainer' because the type requires a JSON object (e.g. {\"name\":\"value\"}) "
-                "to deserialize correctly.",
-            root.pos);
-      return nullptr;
-    }
-    return &root;
-  }
-
   void LoadEntry(const SourceNode& entry, bool single) {
-    if (entry.kind != Kind::kObject) {
-      Error("Error converting value to type 'TemplateContainer': a template entry must be a JSON object.", entry.pos);
-      return;
-    }
-    const SourceMember* type = json::FindMember(entry, "templateType");
-    const SourceMember* body = json::FindMember(entry, "template");
-    std::string type_name = type == nullptr ? "" : json::ScalarText(type->value);
-    SourcePos type_pos = type == nullptr ? entry.pos : type->value.pos;
+    json::StrictReader::Container container;
+    if (!reader_.ReadContainer(entry, &container)) return;
+    const std::string& type_name = container.type_name;
+    const SourcePos type_pos = container.type_pos;
+    const SourceMember* body = container.body;
     if (!json::MatchTemplateName(type_name, "CodeValueFhirTemplate")) {
       // CodeValueFhir is the only FHIR template type. In a collection the
       // factory chain finds no factory for the name; a template loaded on its

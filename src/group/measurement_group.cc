@@ -7,7 +7,10 @@
 namespace iomt::group {
 namespace {
 
-std::string_view Field(const std::optional<std::string>& v) { return v ? std::string_view(*v) : std::string_view(); }
+std::string_view Field(const std::optional<std::string>& v) {
+  if (!v) return {};
+  return *v;
+}
 
 struct KeyView {
   std::string_view device, type, patient, encounter, correlation;
@@ -73,7 +76,8 @@ std::vector<MeasurementGroup> GroupBatch(std::vector<OwnedMeasurement> batch) {
       }
     }
     group.data.reserve(chosen.size());
-    for (std::size_t i : chosen) group.data.push_back(std::move(batch[i]));
+    for (std::size_t i : chosen)
+      group.data.push_back(std::move(batch[i]));
   }
   return groups;
 }

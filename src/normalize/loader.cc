@@ -100,33 +100,12 @@ class Loader {
       : errors_(errors), reader_(errors), options_(options) {}
 
   void Load(std::string_view text, DeviceMapping* mapping) {
-    auto doc = json::ParseSource(text);
-    if (!doc.ok()) {
-      Error(doc.status().message(), json::PositionOf(text, doc.status().position()));
-      return;
-    }
-    const SourceNode& root = doc->root;
-    if (root.kind != Kind::kObject) {
-      Error("Cannot deserialize the current JSON " + std::string(root.kind == Kind::kArray ? "array" : "value") +
-                " into type 'TemplateContainer' because the type requires a JSON object (e.g. {\"name\":\"value\"}) "
-                "to deserialize correctly.",
-            root.pos);
-      return;
-    }
-    const SourceMember* type = json::FindMember(root, "templateType");
-    const SourceMember* templates = json::FindMember(root, "template");
-    std::string type_name = type == nullptr ? "Not Found" : json::ScalarText(type->value);
-    if (type == nullptr || !json::MatchTemplateName(type_name, "CollectionContentTemplate")) {
-      Error("Expected TemplateType value CollectionContentTemplate, actual " + type_name + ".",
-            type == nullptr ? root.pos : type->value.pos);
-      return;
-    }
-    if (templates == nullptr || templates->value.kind != Kind::kArray) {
-      Error("Expected an array for the template property value for template type CollectionContentTemplate.",
-            templates == nullptr ? root.pos : templates->value.pos);
-      return;
-    }
-    for (const SourceNode& entry : templates->value.items) {
+    json::SourceDocument doc;
+    const SourceNode* root = reader_.ParseContainer(text, &doc);
+    if (root == nullptr) return;
+    const std::vector<SourceNode>* entries = reader_.CollectionEntries(*root, "CollectionContentTemplate");
+    if (entries == nullptr) return;
+    for (const SourceNode& entry : *entries) {
       LoadEntry(entry, mapping);
     }
   }
@@ -135,14 +114,11 @@ class Loader {
   void Error(std::string message, SourcePos pos) { reader_.Error(std::move(message), pos); }
 
   void LoadEntry(const SourceNode& entry, DeviceMapping* mapping) {
-    if (entry.kind != Kind::kObject) {
-      Error("Error converting value to type 'TemplateContainer': a template entry must be a JSON object.", entry.pos);
-      return;
-    }
-    const SourceMember* type = json::FindMember(entry, "templateType");
-    const SourceMember* body = json::FindMember(entry, "template");
-    std::string type_name = type == nullptr ? "" : json::ScalarText(type->value);
-    SourcePos type_pos = type == nullptr ? entry.pos : type->value.pos;
+    json::StrictReader::Container container;
+    if (!reader_.ReadContainer(entry, &container)) return;
+    const std::string& type_name = container.type_name;
+    const SourcePos type_pos = container.type_pos;
+    const SourceMember* body = container.body;
 
     // The factories, in iomt-fhir's order; the first that accepts the name wins.
     struct Factory {

@@ -12,15 +12,8 @@ namespace iomt::fhir {
 namespace {
 
 using json::Value;
-
-std::string Str(const Value& obj, std::string_view key) {
-  Value v;
-  return obj.Find(key, &v) && v.is_string() ? std::string(v.string_value()) : std::string();
-}
-bool Bool(const Value& obj, std::string_view key) {
-  Value v;
-  return obj.Find(key, &v) && v.is_bool() && v.bool_value();
-}
+using testing::Bool;
+using testing::Str;
 
 TEST(FhirMappingFiles, LoadAsIomtFhirsTestsExpect) {
   Value cases =
@@ -35,29 +28,7 @@ TEST(FhirMappingFiles, LoadAsIomtFhirsTestsExpect) {
     std::string text = testing::ReadFile(testing::SourcePath("conformance/iomt-fhir/" + path));
     FhirLoadResult r = Bool(f, "single") ? LoadCodeValueFhirTemplate(text) : LoadFhirMapping(text);
     EXPECT_EQ(r.ok(), Bool(f, "valid"));
-    Value errors;
-    if (f.Find("errors", &errors)) {
-      std::size_t i = 0;
-      for (Value e : errors.elements()) {
-        ASSERT_LT(i, r.errors.size()) << "missing error: " << Str(e, "contains");
-        EXPECT_NE(r.errors[i].message.find(Str(e, "contains")), std::string::npos)
-            << r.errors[i].message << "\n  does not contain\n"
-            << Str(e, "contains");
-        Value line;
-        if (e.Find("line", &line)) {
-          EXPECT_EQ(r.errors[i].pos.line, line.int_value()) << r.errors[i].message;
-        }
-        ++i;
-      }
-      if (Bool(f, "exact")) {
-        EXPECT_EQ(r.errors.size(), i);
-        for (std::size_t j = i; j < r.errors.size(); ++j)
-          ADD_FAILURE() << "unexpected: " << r.errors[j].message;
-      }
-    } else {
-      for (const MappingError& e : r.errors)
-        ADD_FAILURE() << "unexpected: " << e.ToIomtFhirString();
-    }
+    testing::ExpectMappingErrors(r.errors, f);
     Value types, count, templates;
     if (f.Find("types", &types)) {
       ASSERT_EQ(r.mapping.templates.size(), types.size());

@@ -110,6 +110,54 @@ std::vector<const SourceMember*> StrictReader::Read(const SourceNode& object, st
   return read;
 }
 
+const SourceNode* StrictReader::ParseContainer(std::string_view text, SourceDocument* doc) {
+  auto parsed = ParseSource(text);
+  if (!parsed.ok()) {
+    Error(parsed.status().message(), PositionOf(text, parsed.status().position()));
+    return nullptr;
+  }
+  *doc = std::move(*parsed);
+  const SourceNode& root = doc->root;
+  if (root.kind != Kind::kObject) {
+    Error("Cannot deserialize the current JSON " + std::string(root.kind == Kind::kArray ? "array" : "value") +
+              " into type 'TemplateContainer' because the type requires a JSON object (e.g. {\"name\":\"value\"}) "
+              "to deserialize correctly.",
+          root.pos);
+    return nullptr;
+  }
+  return &root;
+}
+
+const std::vector<SourceNode>* StrictReader::CollectionEntries(const SourceNode& root,
+                                                               std::string_view collection_type) {
+  const SourceMember* type = FindMember(root, "templateType");
+  const SourceMember* templates = FindMember(root, "template");
+  std::string type_name = type == nullptr ? "Not Found" : ScalarText(type->value);
+  if (type == nullptr || !MatchTemplateName(type_name, collection_type)) {
+    Error("Expected TemplateType value " + std::string(collection_type) + ", actual " + type_name + ".",
+          type == nullptr ? root.pos : type->value.pos);
+    return nullptr;
+  }
+  if (templates == nullptr || templates->value.kind != Kind::kArray) {
+    Error("Expected an array for the template property value for template type " + std::string(collection_type) + ".",
+          templates == nullptr ? root.pos : templates->value.pos);
+    return nullptr;
+  }
+  return &templates->value.items;
+}
+
+bool StrictReader::ReadContainer(const SourceNode& entry, Container* out) {
+  if (entry.kind != Kind::kObject) {
+    Error("Error converting value to type 'TemplateContainer': a template entry must be a JSON object.", entry.pos);
+    return false;
+  }
+  const SourceMember* type = FindMember(entry, "templateType");
+  out->type_name = type == nullptr ? "" : ScalarText(type->value);
+  out->type_pos = type == nullptr ? entry.pos : type->value.pos;
+  out->body = FindMember(entry, "template");
+  return true;
+}
+
 bool StrictReader::String(const SourceMember* m, std::string* out) {
   if (m == nullptr || m->value.kind == Kind::kNull) return false;
   const SourceNode& v = m->value;

@@ -69,6 +69,23 @@ class StrictReader {
   // A boolean member: true/false, "true"/"false" in any case, numbers (non-zero).
   bool Bool(const SourceMember* m, bool* out);
 
+  // iomt-fhir's TemplateContainer documents: `{"templateType": ..., "template": ...}`.
+  //
+  // Parses `text` into *doc and returns its root when it is a JSON object
+  // (else reports the syntax error or Newtonsoft's message, and returns null).
+  const SourceNode* ParseContainer(std::string_view text, SourceDocument* doc);
+  // The entries of a collection container whose templateType must match
+  // `collection_type` (e.g. "CollectionContentTemplate"); null (reported)
+  // when it does not, or when `template` is not an array.
+  const std::vector<SourceNode>* CollectionEntries(const SourceNode& root, std::string_view collection_type);
+  struct Container {
+    std::string type_name;               // "" when absent
+    SourcePos type_pos;                  // the templateType value, or the entry
+    const SourceMember* body = nullptr;  // `template`, or null
+  };
+  // One entry of a collection: false (reported) when it is not an object.
+  bool ReadContainer(const SourceNode& entry, Container* out);
+
   void Error(std::string message, SourcePos pos) { errors_->push_back({std::move(message), pos}); }
   [[nodiscard]] std::size_t error_count() const { return errors_->size(); }
 
