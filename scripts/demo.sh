@@ -44,5 +44,22 @@ sed 's/^/  /' build/demo-errors.ndjson
 echo
 echo "Why did a message produce nothing? iomt validate --sample tells:"
 "$iomt" validate --device-mapping "$mapping" --sample "$events" | tail -n 12 | sed 's/^/  /'
+fhir_mapping=conformance/iomt-fhir/sample/templates/basic/fhirmapping.json
+echo
+echo "FHIR mapping $fhir_mapping, unchanged; the measurements above become FHIR resources"
+echo "(iomt transform: grouped, Patient and Device created as Create mode does, Observations with"
+echo "iomt-fhir's ids; one resource a line, abridged here: SampledData streams as their filled slots):"
+"$iomt" normalize --device-mapping "$mapping" --input "$events" --ingestion-time 2023-10-09T19:30:00Z 2>/dev/null |
+  "$iomt" transform --fhir-mapping "$fhir_mapping" --now 2023-10-09T19:30:00Z > build/demo-resources.ndjson || true
+jq -c 'def stream: (.data | split(" ")) as $s
+         | ($s | to_entries | map(select(.value != "E") | "slot \(.key)=\(.value)") | join(", "))
+           + " (of \($s | length) slots)";
+       if .resourceType == "Observation" then
+         {resourceType, id: (.id[0:12] + "…"), code: .code.text, effective: .effectivePeriod,
+          value: ((.valueSampledData | select(.) | stream) // .valueCodeableConcept.text // .valueQuantity.value
+                  // ([.component[]? | {(.code.text): (.valueSampledData | stream)}] | add))}
+       else {resourceType, id: (.id[0:12] + "…"), identifier: .identifier[0].value} end' build/demo-resources.ndjson |
+  sed 's/^/  /'
+echo "  (all of them, unabridged: build/demo-resources.ndjson)"
 echo
 echo "Try your own: $iomt eval --jsonpath '<expr>' <file.json>   (or --jmespath; see $iomt eval --help)"
