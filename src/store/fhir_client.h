@@ -22,6 +22,13 @@ struct Resource {
   std::string json;
 };
 
+struct PutRequest {
+  std::string type;
+  std::string id;
+  std::string json;
+  std::optional<std::string> if_match;  // the version the write is based on
+};
+
 class FhirClient {
  public:
   virtual ~FhirClient() = default;
@@ -43,6 +50,19 @@ class FhirClient {
   // the stored resource with its new version.
   virtual Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
                                std::optional<std::string_view> if_match) = 0;
+
+  // Several writes in one round trip (a FHIR `batch`): one result per
+  // request, in order, each succeeding or failing on its own (kConflict for
+  // a lost If-Match). The outer Result fails only when the round trip as a
+  // whole did (the server could not be reached). When it returns, the
+  // successful writes are durable. The default makes one Put each.
+  virtual Result<std::vector<Result<Resource>>> PutMany(std::vector<PutRequest> requests);
+
+  // The resources of `type` with an identifier `system|value` for any of
+  // `values` (one search: `identifier=s|a,s|b,...`), in no particular order.
+  // The default makes one SearchByIdentifier each.
+  virtual Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                            const std::vector<std::string>& values);
 };
 
 }  // namespace iomt::store

@@ -53,3 +53,11 @@ TEST(MemoryFhirClient, VersionsAndIfMatch) {
 
 }  // namespace
 }  // namespace iomt::store
+
+#include "fhir_client_contract.h"
+
+namespace iomt::store::testing {
+INSTANTIATE_TEST_SUITE_P(Memory, FhirClientContract,
+                         ::testing::Values(ClientFactory{"memory",
+                                                         [] { return std::make_unique<MemoryFhirClient>(); }}));
+}  // namespace iomt::store::testing
