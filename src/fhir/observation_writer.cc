@@ -1,5 +1,9 @@
 #include "fhir/observation_writer.h"
 
+#include <algorithm>
+
+#include "common/json/document.h"
+
 namespace iomt::fhir {
 
 ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries)
@@ -56,6 +60,173 @@ void ObservationWriter::Forget(const std::string& id) {
   if (it == index_.end() || it->second->id != id) return;
   lru_.erase(it->second);
   index_.erase(it);
+}
+
+namespace {
+
+Status MultipleFound(const std::vector<const store::Resource*>& found) {
+  std::string message = "Multiple resources " + std::to_string(found.size()) +
+                        " of type Observation found, expected one. Resource metadata: ";
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    if (i > 0) message += ", ";
+    message.append("[Resource Id:").append(found[i]->id).append("; VersionId:").append(found[i]->version_id);
+    message.push_back(']');
+  }
+  message.push_back('.');
+  return Status(StatusCode::kInvalidArgument, std::move(message)).WithDetail("MultipleResourceFoundException");
+}
+
+// The identifier value of an Observation in the connector's system, or "".
+std::string IdentifierValueOf(const std::string& resource_json) {
+  thread_local json::Document doc;
+  if (!doc.Parse(resource_json).ok()) return {};
+  json::Value list;
+  if (!doc.root().Find("identifier", &list) || !list.is_array()) return {};
+  for (json::Value i : list.elements()) {
+    json::Value system, value;
+    if (i.Find("system", &system) && system.is_string() && system.string_value() == kServiceSystem &&
+        i.Find("value", &value) && value.is_string()) {
+      return std::string(value.string_value());
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<Result<SaveResult>> ObservationWriter::SaveMany(const std::vector<SaveRequest>& requests,
+                                                            std::int64_t now_ticks) {
+  std::vector<Result<SaveResult>> results(requests.size(), Status(StatusCode::kInternal, "not saved"));
+  std::vector<std::string> values(requests.size()), ids(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const SaveRequest& r = requests[i];
+    values[i] = ObservationIdentifierValue(*r.refs, r.type, r.group->id_segment);
+    ids[i] = ResourceIdForIdentifier(kServiceSystem, values[i]);
+  }
+  // Rounds: a request whose Observation an earlier request of the batch
+  // also writes waits for the next round, so it merges into that write.
+  std::vector<std::size_t> pending(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    pending[i] = i;
+  while (!pending.empty()) {
+    std::vector<std::size_t> round, later;
+    std::unordered_map<std::string_view, bool> taken;
+    for (std::size_t i : pending)
+      (taken.try_emplace(ids[i], true).second ? round : later).push_back(i);
+
+    // What exists: the cache, then one search for the rest.
+    std::vector<std::optional<store::Resource>> existing(requests.size());
+    std::vector<std::string> unknown;
+    for (std::size_t i : round) {
+      existing[i] = Cached(ids[i]);
+      if (!existing[i]) unknown.push_back(values[i]);
+    }
+    std::unordered_map<std::string, std::vector<store::Resource>> found;
+    bool search_failed = false;
+    Status search_status;
+    constexpr std::size_t kChunk = 200;
+    for (std::size_t at = 0; at < unknown.size() && !search_failed; at += kChunk) {
+      std::vector<std::string> chunk(
+          unknown.begin() + static_cast<std::ptrdiff_t>(at),
+          unknown.begin() + static_cast<std::ptrdiff_t>(std::min(unknown.size(), at + kChunk)));
+      auto got = client_->SearchByIdentifiers("Observation", kServiceSystem, chunk);
+      if (!got.ok()) {
+        search_failed = true;
+        search_status = got.status();
+        break;
+      }
+      for (store::Resource& r : *got) {
+        std::string value = IdentifierValueOf(r.json);
+        if (!value.empty()) found[value].push_back(std::move(r));
+      }
+    }
+
+    // Build or merge each; collect the writes.
+    std::vector<store::PutRequest> puts;
+    std::vector<std::size_t> put_of;  // request index of each write
+    std::vector<bool> creates;
+    for (std::size_t i : round) {
+      const SaveRequest& r = requests[i];
+      if (search_failed && !existing[i]) {
+        results[i] = search_status;
+        continue;
+      }
+      if (!existing[i]) {
+        auto it = found.find(values[i]);
+        if (it != found.end()) {
+          // Distinct resources only (a resource may carry the identifier twice).
+          std::vector<const store::Resource*> distinct;
+          for (const store::Resource& res : it->second) {
+            bool seen = std::any_of(distinct.begin(), distinct.end(),
+                                    [&](const store::Resource* d) { return d->id == res.id; });
+            if (!seen) distinct.push_back(&res);
+          }
+          if (distinct.size() > 1) {
+            results[i] = MultipleFound(distinct);
+            continue;
+          }
+          existing[i] = *distinct.front();
+        }
+      }
+      if (!existing[i]) {
+        auto obs = CreateObservation(*r.t, *r.group, r.type, *r.refs, now_ticks, values[i], ids[i]);
+        if (!obs.ok()) {
+          results[i] = obs.status();
+          continue;
+        }
+        puts.push_back({"Observation", ids[i], std::move(obs->json), std::nullopt});
+        put_of.push_back(i);
+        creates.push_back(true);
+        continue;
+      }
+      auto node = json::ParseNode(existing[i]->json);
+      if (!node.ok()) {
+        results[i] = node.status();
+        continue;
+      }
+      auto merged = MergeObservation(*r.t, *r.group, std::move(*node));
+      if (!merged.ok()) {
+        results[i] = merged.status();
+        continue;
+      }
+      if (!merged->changed) {
+        Remember(ids[i], std::move(*existing[i]));
+        results[i] = SaveResult{SaveOutcome::kUnchanged, ids[i]};
+        continue;
+      }
+      const std::string target = existing[i]->id.empty() ? ids[i] : existing[i]->id;
+      puts.push_back({"Observation", target, std::move(merged->json), existing[i]->version_id});
+      put_of.push_back(i);
+      creates.push_back(false);
+    }
+
+    if (!puts.empty()) {
+      auto written = client_->PutMany(std::move(puts));
+      for (std::size_t k = 0; k < put_of.size(); ++k) {
+        std::size_t i = put_of[k];
+        const SaveRequest& r = requests[i];
+        if (!written.ok()) {
+          results[i] = written.status();
+          continue;
+        }
+        Result<store::Resource>& w = (*written)[k];
+        if (w.ok()) {
+          std::string saved_id = w->id;
+          if (!creates[k] || r.t->period != PeriodInterval::kSingle) Remember(ids[i], std::move(*w));
+          results[i] = SaveResult{creates[k] ? SaveOutcome::kCreated : SaveOutcome::kUpdated, std::move(saved_id)};
+        } else if (w.status().code() == StatusCode::kConflict) {
+          // Lost a race: from a fresh read, one at a time.
+          ++conflicts_;
+          Forget(ids[i]);
+          results[i] = Save(*r.t, *r.group, r.type, *r.refs, now_ticks);
+        } else {
+          results[i] = w.status();
+        }
+      }
+    }
+    pending = std::move(later);
+  }
+  return results;
 }
 
 Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,

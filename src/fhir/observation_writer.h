@@ -43,6 +43,19 @@ class ObservationWriter {
   Result<SaveResult> Save(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,
                           const ObservationRefs& refs, std::int64_t now_ticks);
 
+  struct SaveRequest {
+    const FhirTemplate* t = nullptr;
+    const ObservationGroup* group = nullptr;
+    std::string_view type;
+    const ObservationRefs* refs = nullptr;
+  };
+  // Saves many Observations with few round trips: one search for the
+  // identifiers the cache does not know, one PutMany (the embedded store
+  // commits it at once; a server gets a batch Bundle) for everything that
+  // changed. A write that loses a race goes the way of Save. Results in
+  // request order. Requests for the same Observation are applied in order.
+  std::vector<Result<SaveResult>> SaveMany(const std::vector<SaveRequest>& requests, std::int64_t now_ticks);
+
   [[nodiscard]] std::int64_t conflicts() const { return conflicts_; }
 
  private:

@@ -24,47 +24,92 @@ ErrorRecord GroupConverter::Failure(const group::MeasurementGroup& group, const 
   record.template_name = group.type;
   record.device_id = group.device_id;
   if (!group.data.empty()) record.input = group.data.front().source;
+  if (status.code() == StatusCode::kUnavailable) unavailable_ = true;
   ++stats_.failed_groups;
   ++stats_.errors[std::string(Describe(record.name).name)];
   return record;
 }
 
 std::optional<ErrorRecord> GroupConverter::Convert(const group::MeasurementGroup& group, std::int64_t now_ticks) {
-  ++stats_.groups;
-  stats_.measurements += static_cast<std::int64_t>(group.data.size());
-  // The template and the observation groups come first, so a group whose
-  // template or grouping fails creates no Patient or Device. (Values are
-  // checked when the Observation is built, after identity, as in iomt-fhir.)
-  const fhir::FhirTemplate* t = mapping_.Find(group.type);
-  if (t == nullptr) {
-    return Failure(group,
-                   Status(StatusCode::kNotFound, "No Fhir Template exists with the type name [" + group.type +
-                                                     "]. Ensure that all Fhir Template type names match Device "
-                                                     "Mapping type names (including casing)")
-                       .WithDetail("TemplateNotFoundException"),
-                   now_ticks);
+  std::vector<const group::MeasurementGroup*> one{&group};
+  return std::move(ConvertMany(one, now_ticks).front());
+}
+
+std::vector<std::optional<ErrorRecord>> GroupConverter::ConvertMany(
+    const std::vector<const group::MeasurementGroup*>& groups, std::int64_t now_ticks) {
+  std::vector<std::optional<ErrorRecord>> out(groups.size());
+  struct Prepared {
+    const fhir::FhirTemplate* t = nullptr;
+    std::vector<fhir::ObservationGroup> observation_groups;
+    fhir::ObservationRefs refs;
+  };
+  std::vector<Prepared> prepared(groups.size());
+  std::vector<fhir::ObservationWriter::SaveRequest> requests;
+  std::vector<std::size_t> group_of;  // the group of each request
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const group::MeasurementGroup& group = *groups[g];
+    ++stats_.groups;
+    stats_.measurements += static_cast<std::int64_t>(group.data.size());
+    // The template and the observation groups come first, so a group whose
+    // template or grouping fails creates no Patient or Device. (Values are
+    // checked when the Observation is built, after identity, as in iomt-fhir.)
+    const fhir::FhirTemplate* t = mapping_.Find(group.type);
+    if (t == nullptr) {
+      out[g] = Failure(group,
+                       Status(StatusCode::kNotFound, "No Fhir Template exists with the type name [" + group.type +
+                                                         "]. Ensure that all Fhir Template type names match Device "
+                                                         "Mapping type names (including casing)")
+                           .WithDetail("TemplateNotFoundException"),
+                       now_ticks);
+      continue;
+    }
+    auto observation_groups = fhir::BuildObservationGroups(group, t->period);
+    if (!observation_groups.ok()) {
+      out[g] = Failure(group, observation_groups.status(), now_ticks);
+      continue;
+    }
+    if (!group.device_id || group.device_id->empty()) {
+      out[g] = Failure(group,
+                       Status(StatusCode::kInvalidArgument, "The measurement has no DeviceId.")
+                           .WithDetail("DeviceIdentityNotDefinedException"),
+                       now_ticks);
+      continue;
+    }
+    auto identity = resolver_->Resolve(*group.device_id, group.patient_id, group.encounter_id);
+    if (!identity.ok()) {
+      out[g] = Failure(group, identity.status(), now_ticks);
+      continue;
+    }
+    Prepared& p = prepared[g];
+    p.t = t;
+    p.observation_groups = std::move(*observation_groups);
+    p.refs = {identity->patient_id, identity->device_id, identity->encounter_id};
   }
-  auto observation_groups = fhir::BuildObservationGroups(group, t->period);
-  if (!observation_groups.ok()) return Failure(group, observation_groups.status(), now_ticks);
-  if (!group.device_id || group.device_id->empty()) {
-    return Failure(group,
-                   Status(StatusCode::kInvalidArgument, "The measurement has no DeviceId.")
-                       .WithDetail("DeviceIdentityNotDefinedException"),
-                   now_ticks);
+  // The requests point into `prepared`, which no longer grows.
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Prepared& p = prepared[g];
+    if (p.t == nullptr) continue;
+    for (const fhir::ObservationGroup& og : p.observation_groups) {
+      requests.push_back({p.t, &og, groups[g]->type, &p.refs});
+      group_of.push_back(g);
+    }
   }
-  auto identity = resolver_->Resolve(*group.device_id, group.patient_id, group.encounter_id);
-  if (!identity.ok()) return Failure(group, identity.status(), now_ticks);
-  fhir::ObservationRefs refs{identity->patient_id, identity->device_id, identity->encounter_id};
-  for (const fhir::ObservationGroup& og : *observation_groups) {
-    auto saved = writer_->Save(*t, og, group.type, refs, now_ticks);
-    if (!saved.ok()) return Failure(group, saved.status(), now_ticks);
-    switch (saved->outcome) {
+  std::vector<Result<fhir::SaveResult>> saved = writer_->SaveMany(requests, now_ticks);
+  for (std::size_t k = 0; k < saved.size(); ++k) {
+    std::size_t g = group_of[k];
+    if (!saved[k].ok()) {
+      // The first failure of a group names it; the group's other
+      // Observations may be written (a replay merges into them unchanged).
+      if (!out[g]) out[g] = Failure(*groups[g], saved[k].status(), now_ticks);
+      continue;
+    }
+    switch (saved[k]->outcome) {
       case fhir::SaveOutcome::kCreated: ++stats_.created; break;
       case fhir::SaveOutcome::kUpdated: ++stats_.updated; break;
       case fhir::SaveOutcome::kUnchanged: ++stats_.unchanged; break;
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 namespace {

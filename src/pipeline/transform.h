@@ -43,7 +43,18 @@ class GroupConverter {
   // gives the same ids and merges into them).
   std::optional<ErrorRecord> Convert(const group::MeasurementGroup& group, std::int64_t now_ticks);
 
+  // The same for many groups at once, with few round trips to the FHIR
+  // service (ObservationWriter::SaveMany): one error record or none per
+  // group, in order. Here a group's Observations are written together, so
+  // when one fails the others may be written (a replay of the group merges
+  // into them without change).
+  std::vector<std::optional<ErrorRecord>> ConvertMany(const std::vector<const group::MeasurementGroup*>& groups,
+                                                      std::int64_t now_ticks);
+
   [[nodiscard]] const ConvertStats& stats() const { return stats_; }
+  // True once a write failed because the FHIR service could not be reached
+  // (after the client's retries): the run stops converting.
+  [[nodiscard]] bool unavailable() const { return unavailable_; }
 
  private:
   ErrorRecord Failure(const group::MeasurementGroup& group, const Status& status, std::int64_t now_ticks);
@@ -52,6 +63,7 @@ class GroupConverter {
   identity::IdentityResolver* resolver_;
   fhir::ObservationWriter* writer_;
   ConvertStats stats_;
+  bool unavailable_ = false;
 };
 
 struct TransformStreamOptions {

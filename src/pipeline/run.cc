@@ -1,0 +1,281 @@
+#include "pipeline/run.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <unordered_map>
+#include <utility>
+
+#include "common/json/arena.h"
+#include "common/json/document.h"
+#include "common/json/writer.h"
+#include "group/measurement_group.h"
+#include "normalize/normalizer.h"
+#include "pipeline/normalize_stream.h"
+
+namespace iomt::pipeline {
+
+std::string RunSummaryJson(const RunSummary& s) {
+  std::string out = "{\"events\":" + std::to_string(s.events);
+  out.append(",\"measurements\":").append(std::to_string(s.measurements));
+  out.append(",\"groups\":").append(std::to_string(s.groups));
+  out.append(",\"observations\":{\"created\":").append(std::to_string(s.created));
+  out.append(",\"updated\":").append(std::to_string(s.updated));
+  out.append(",\"unchanged\":").append(std::to_string(s.unchanged)).append("}");
+  out.append(",\"patientsCreated\":").append(std::to_string(s.patients_created));
+  out.append(",\"devicesCreated\":").append(std::to_string(s.devices_created));
+  out.append(",\"deadLettered\":").append(std::to_string(s.dead_lettered));
+  out.append(",\"errors\":{");
+  bool first = true;
+  for (const auto& [name, count] : s.errors) {
+    if (!first) out.push_back(',');
+    first = false;
+    json::AppendQuoted(&out, name);
+    out.push_back(':');
+    out.append(std::to_string(count));
+  }
+  char seconds[32];
+  std::snprintf(seconds, sizeof(seconds), "%.3f", s.seconds);
+  out.append("},\"seconds\":").append(seconds).append("}");
+  return out;
+}
+
+DeadLetterFile::~DeadLetterFile() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+Status DeadLetterFile::Write(std::string_view record_json) {
+  if (file_ == nullptr) {
+    file_ = std::fopen(path_.c_str(), "a");
+    if (file_ == nullptr) return IoError("cannot write the dead-letter file " + path_);
+  }
+  if (std::fwrite(record_json.data(), 1, record_json.size(), file_) != record_json.size() ||
+      std::fputc('\n', file_) == EOF) {
+    return IoError("cannot write the dead-letter file " + path_);
+  }
+  return Status::Ok();
+}
+
+Status DeadLetterFile::Sync() {
+  if (file_ == nullptr) return Status::Ok();
+  if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0)
+    return IoError("cannot sync the dead-letter file " + path_);
+  return Status::Ok();
+}
+
+namespace {
+
+bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
+
+// One event of the batch being processed.
+struct PendingEvent {
+  std::string text;  // the line as read
+  std::int64_t line = 0;
+  std::int64_t ingestion = 0;
+  bool dead = false;  // dead-lettered already (each event once)
+};
+
+class Runner {
+ public:
+  Runner(const normalize::DeviceMapping& mapping, GroupConverter* converter, const identity::IdentityResolver& resolver,
+         DeadLetters* dead_letters, const RunOptions& options, RunSummary* summary)
+      : normalizer_(mapping),
+        converter_(converter),
+        resolver_(resolver),
+        dead_letters_(dead_letters),
+        options_(options),
+        summary_(summary),
+        doc_(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine}) {}
+
+  Status Run(ingest::LineReader* reader) {
+    ingest::LineReader::Line line;
+    while (reader->Next(&line)) {
+      if (!line.too_long && Blank(line.text)) continue;
+      ++summary_->events;
+      IOMT_RETURN_IF_ERROR(Accept(line));
+      if (events_.size() >= options_.batch_events) IOMT_RETURN_IF_ERROR(Flush());
+    }
+    IOMT_RETURN_IF_ERROR(reader->status());
+    return Flush();
+  }
+
+ private:
+  std::int64_t Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
+
+  // The event as the mapping sees it, for the record: the envelope, or the
+  // line itself when it never became one.
+  std::string EventJson(const PendingEvent& e) {
+    json::Document doc(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine});
+    if (!doc.Parse(e.text).ok()) {
+      std::string quoted;
+      json::AppendQuoted(&quoted, e.text);
+      return quoted;
+    }
+    json::Arena arena;
+    json::Value value;
+    if (!EventValue(doc.root(), e.ingestion, &arena, &value).ok()) return json::ToJson(doc.root());
+    return json::ToJson(value);
+  }
+
+  // What the mapping sees for a parsed line: a dead-letter record's event, or
+  // the line through the envelope mode.
+  Status EventValue(const json::Value& root, std::int64_t ingestion, json::Arena* arena, json::Value* out) const {
+    json::Value replayed;
+    if (root.is_object() && root.Has("errorName") && root.Find("event", &replayed)) {
+      if (!replayed.is_object() && !replayed.is_array()) {
+        return InvalidArgument("The dead-letter record's event is not a JSON document, so it cannot be replayed.");
+      }
+      *out = replayed;
+      return Status::Ok();
+    }
+    return ingest::MakeEventValue(root, options_.envelope, ingestion, arena, out);
+  }
+
+  // Writes the dead-letter record of an event (once per event).
+  Status WriteDeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
+    if (e->dead) return Status::Ok();
+    e->dead = true;
+    ++summary_->dead_lettered;
+    record.input.line = e->line;
+    std::string json;
+    AppendErrorRecordJson(&json, record);
+    json.pop_back();  // the closing brace: the event goes in
+    json.append(",\"event\":");
+    json.append(event_json != nullptr ? *event_json : EventJson(*e));
+    json.push_back('}');
+    return dead_letters_->Write(json);
+  }
+
+  // An event that failed on its own: its error is counted and it is
+  // dead-lettered.
+  Status DeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
+    ++summary_->errors[std::string(Describe(record.name).name)];
+    return WriteDeadLetter(e, std::move(record), event_json);
+  }
+
+  Status NotSupported(PendingEvent* e, std::string message) {
+    ErrorRecord record;
+    record.time_ticks = Now();
+    record.name = ErrorName::kNotSupported;
+    record.message = std::move(message);
+    return DeadLetter(e, std::move(record));
+  }
+
+  Status Accept(const ingest::LineReader::Line& line) {
+    std::size_t index = events_.size();
+    PendingEvent& e = events_.emplace_back();
+    e.line = line.number;
+    const std::int64_t now = Now();
+    e.ingestion = options_.ingestion_ticks.value_or(now);
+    if (line.too_long) {
+      return NotSupported(
+          &e, "The message is larger than " + std::to_string(ingest::LineReader::kDefaultMaxLine) + " bytes.");
+    }
+    e.text.assign(line.text);
+    if (unavailable_) return NotAttempted(&e);
+    if (Status st = doc_.ParsePadded(line.text.data(), line.text.size()); !st.ok()) {
+      return NotSupported(&e, st.message());
+    }
+    arena_.Reset();
+    Event event;
+    event.location.line = line.number;
+    if (Status st = EventValue(doc_.root(), e.ingestion, &arena_, &event.value); !st.ok()) {
+      return NotSupported(&e, st.message());
+    }
+    event.ingestion_ticks = e.ingestion;
+    if (!options_.ingestion_ticks) {
+      if (auto enqueued = ingest::EnqueuedTime(event.value)) event.ingestion_ticks = *enqueued;
+    }
+    e.ingestion = event.ingestion_ticks;
+    const normalize::NormalizeResult& result = normalizer_.Normalize(event, now);
+    if (result.error) {
+      // A message no template matches is dead-lettered too (iomt-fhir drops
+      // it): after the mapping is fixed, replaying the file brings it in.
+      std::string event_json = json::ToJson(event.value);
+      return DeadLetter(&e, *result.error, &event_json);
+    }
+    summary_->measurements += static_cast<std::int64_t>(result.measurements.size());
+    for (const Measurement& m : result.measurements) {
+      OwnedMeasurement owned = OwnedMeasurement::From(m);
+      owned.source.line = line.number;
+      batch_.push_back(std::move(owned));
+    }
+    event_of_line_[line.number] = index;
+    return Status::Ok();
+  }
+
+  // After the FHIR service was found unreachable, the rest of the input is
+  // dead-lettered without being tried: replay the file when it is back.
+  Status NotAttempted(PendingEvent* e) {
+    ErrorRecord record;
+    record.time_ticks = Now();
+    record.name = ErrorName::kFhirService;
+    record.message = "Not attempted: the FHIR service could not be reached earlier in this run.";
+    return DeadLetter(e, std::move(record));
+  }
+
+  Status Flush() {
+    if (!batch_.empty()) {
+      const std::int64_t now = Now();
+      std::vector<group::MeasurementGroup> groups = group::GroupBatch(std::move(batch_));
+      batch_.clear();
+      std::vector<const group::MeasurementGroup*> all;
+      all.reserve(groups.size());
+      for (const group::MeasurementGroup& g : groups)
+        all.push_back(&g);
+      std::vector<std::optional<ErrorRecord>> failures = converter_->ConvertMany(all, now);
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        if (!failures[g]) continue;
+        // Every event that gave the group a measurement is not fully carried
+        // through: each is dead-lettered (once), with the group's error.
+        ++summary_->errors[std::string(Describe(failures[g]->name).name)];
+        for (const OwnedMeasurement& m : groups[g].data) {
+          auto it = event_of_line_.find(m.source.line);
+          if (it == event_of_line_.end()) continue;
+          IOMT_RETURN_IF_ERROR(WriteDeadLetter(&events_[it->second], *failures[g]));
+        }
+      }
+      if (converter_->unavailable()) unavailable_ = true;
+    }
+    const ConvertStats& stats = converter_->stats();
+    summary_->groups = stats.groups;
+    summary_->created = stats.created;
+    summary_->updated = stats.updated;
+    summary_->unchanged = stats.unchanged;
+    summary_->patients_created = resolver_.patients_created();
+    summary_->devices_created = resolver_.devices_created();
+    summary_->unavailable = unavailable_;
+    events_.clear();
+    event_of_line_.clear();
+    if (options_.on_batch) options_.on_batch(*summary_);
+    return Status::Ok();
+  }
+
+  normalize::Normalizer normalizer_;
+  GroupConverter* converter_;
+  const identity::IdentityResolver& resolver_;
+  DeadLetters* dead_letters_;
+  const RunOptions& options_;
+  RunSummary* summary_;
+  json::Document doc_;
+  json::Arena arena_;
+  std::vector<PendingEvent> events_;
+  std::unordered_map<std::int64_t, std::size_t> event_of_line_;
+  std::vector<OwnedMeasurement> batch_;
+  bool unavailable_ = false;
+};
+
+}  // namespace
+
+Status RunStream(const normalize::DeviceMapping& mapping, GroupConverter* converter,
+                 const identity::IdentityResolver& resolver, ingest::LineReader* reader, DeadLetters* dead_letters,
+                 const RunOptions& options, RunSummary* summary) {
+  auto start = std::chrono::steady_clock::now();
+  Runner runner(mapping, converter, resolver, dead_letters, options, summary);
+  Status st = runner.Run(reader);
+  summary->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return st;
+}
+
+}  // namespace iomt::pipeline

@@ -1,0 +1,218 @@
+// `iomt run` as a library: every event is carried through or dead-lettered,
+// a second run changes nothing, dead letters replay, an unreachable FHIR
+// service stops the run without losing anything.
+#include "pipeline/run.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "common/datetime.h"
+#include "common/json/document.h"
+#include "common/json/writer.h"
+#include "fhir/fhir_mapping.h"
+#include "store/memory/memory_client.h"
+#include "test_util.h"
+
+namespace iomt::pipeline {
+namespace {
+
+const std::string kBasic = "conformance/iomt-fhir/sample/templates/basic/";
+
+struct Collected : DeadLetters {
+  std::vector<std::string> records;
+  Status Write(std::string_view record_json) override {
+    records.emplace_back(record_json);
+    return Status::Ok();
+  }
+};
+
+// Lines through a LineReader (it reads a file descriptor).
+class Input {
+ public:
+  explicit Input(const std::string& text) {
+    char name[] = "/tmp/iomt-run-test-XXXXXX";
+    fd_ = mkstemp(name);
+    path_ = name;
+    EXPECT_EQ(::write(fd_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::lseek(fd_, 0, SEEK_SET);
+  }
+  ~Input() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
+  [[nodiscard]] int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+struct Pipeline {
+  normalize::LoadResult device =
+      normalize::LoadDeviceMapping(testing::ReadFile(testing::SourcePath(kBasic + "devicecontent.json")));
+  fhir::FhirLoadResult fhir =
+      fhir::LoadFhirMapping(testing::ReadFile(testing::SourcePath(kBasic + "fhirmapping.json")));
+  store::FhirClient* client;
+  identity::IdentityResolver resolver;
+  fhir::ObservationWriter writer;
+  GroupConverter converter;
+
+  explicit Pipeline(store::FhirClient* c, const std::string& fhir_text = "")
+      : client(c), resolver(c, {}), writer(c), converter(Fhir(fhir_text), &resolver, &writer) {}
+
+  const fhir::FhirMapping& Fhir(const std::string& text) {
+    if (!text.empty()) fhir = fhir::LoadFhirMapping(text);
+    EXPECT_TRUE(fhir.ok());
+    return fhir.mapping;
+  }
+
+  RunSummary Run(const std::string& input, Collected* dead, std::size_t batch = 10'000) {
+    EXPECT_TRUE(device.ok());
+    Input in(input);
+    ingest::LineReader reader(in.fd());
+    RunOptions options;
+    options.batch_events = batch;
+    options.ingestion_ticks = 0;
+    RunSummary summary;
+    Status st = RunStream(device.mapping, &converter, resolver, &reader, dead, options, &summary);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return summary;
+  }
+};
+
+std::string Events() {
+  return R"({"heartrate": 65, "deviceid": "watch-1", "patientid": "p-1", "measurementdatetime": "2023-10-09T19:18:23Z"}
+{"steps": 112, "deviceid": "watch-1", "patientid": "p-1", "measurementdatetime": "2023-10-09T19:19:00Z"}
+{"systolic": 121, "diastolic": 79, "deviceid": "cuff-1", "patientid": "p-1", "measurementdatetime": "2023-10-09T19:20:10Z"}
+{"temperature": 36.6, "deviceid": "watch-1", "measurementdatetime": "2023-10-09T19:21:00Z"}
+not json
+
+{"heartrate": 70, "patientid": "p-1", "measurementdatetime": "2023-10-09T19:22:00Z"}
+{"heartrate": 66, "deviceid": "watch-1", "patientid": "p-1", "measurementdatetime": "2023-10-09T19:18:24Z"}
+)";
+}
+
+std::string Field(const std::string& record, std::string_view key) {
+  json::Document doc;
+  if (!doc.Parse(record).ok()) return "<bad>";
+  json::Value v;
+  if (!doc.root().Find(key, &v)) return "<absent>";
+  return v.is_string() ? std::string(v.string_value()) : json::ToJson(v);
+}
+
+TEST(Run, EveryEventIsCarriedOrDeadLettered) {
+  store::MemoryFhirClient client;
+  Pipeline p(&client);
+  Collected dead;
+  RunSummary s = p.Run(Events(), &dead);
+  EXPECT_EQ(s.events, 7);  // the blank line is not an event
+  EXPECT_EQ(s.measurements, 4);
+  EXPECT_EQ(s.dead_lettered, 3);
+  ASSERT_EQ(dead.records.size(), 3u);
+  // The unmatched message, the non-JSON line, the message without a device id.
+  EXPECT_EQ(Field(dead.records[0], "errorName"), "UnmatchedDeviceMessage");
+  EXPECT_EQ(Field(dead.records[0], "input"), R"({"line":4})");
+  EXPECT_NE(Field(dead.records[0], "event").find("\"Body\":{\"temperature\":36.6"), std::string::npos);
+  EXPECT_EQ(Field(dead.records[1], "errorName"), "NotSupportedException");
+  EXPECT_EQ(Field(dead.records[1], "event"), "not json");  // a JSON string: the line as it was
+  EXPECT_EQ(Field(dead.records[2], "errorName"), "DeviceIdentityNotDefinedException");
+  EXPECT_EQ(s.errors.at("UnmatchedDeviceMessage"), 1);
+  EXPECT_EQ(s.errors.at("NotSupportedException"), 1);
+  // heartrate (2 readings, one hour), steps, bloodpressure: 3 Observations.
+  EXPECT_EQ(s.created, 3);
+  EXPECT_EQ(s.patients_created, 1);
+  EXPECT_EQ(s.devices_created, 2);
+  const std::string summary = RunSummaryJson(s);
+  EXPECT_NE(summary.find(R"("observations":{"created":3,"updated":0,"unchanged":0})"), std::string::npos) << summary;
+}
+
+TEST(Run, ASecondRunChangesNothing) {
+  store::MemoryFhirClient client;
+  Pipeline p(&client);
+  Collected dead;
+  p.Run(Events(), &dead);
+  std::size_t resources = client.size();
+  Pipeline again(&client);
+  Collected dead2;
+  RunSummary s = again.Run(Events(), &dead2);
+  EXPECT_EQ(s.created, 0);
+  EXPECT_EQ(s.updated, 0);
+  EXPECT_EQ(s.unchanged, 3);
+  EXPECT_EQ(s.dead_lettered, 3);
+  EXPECT_EQ(client.size(), resources);
+}
+
+TEST(Run, SmallBatchesMergeIntoTheSameObservations) {
+  store::MemoryFhirClient one_batch_client, small_client;
+  Pipeline one(&one_batch_client), small(&small_client);
+  Collected d1, d2;
+  one.Run(Events(), &d1);
+  RunSummary s = small.Run(Events(), &d2, /*batch=*/1);
+  EXPECT_EQ(s.created, 3);
+  EXPECT_EQ(s.updated, 1);  // the second heartrate reading merged into the hour
+  // The same resources in the end (ids and content), whatever the batching.
+  std::vector<std::string> a, b;
+  one_batch_client.ForEach([&](std::string_view, const store::Resource& r) { a.push_back(r.id); });
+  small_client.ForEach([&](std::string_view, const store::Resource& r) { b.push_back(r.id); });
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(a, b);
+}
+
+TEST(Run, DeadLettersReplayAfterTheMappingIsFixed) {
+  // A FHIR mapping without the steps template: those events are dead-lettered.
+  std::string fhir = testing::ReadFile(testing::SourcePath(kBasic + "fhirmapping.json"));
+  std::string without_steps = fhir;
+  std::size_t at = without_steps.find("\"typeName\": \"steps\"");
+  ASSERT_NE(at, std::string::npos);
+  without_steps.replace(at, 19, "\"typeName\": \"stepz\"");
+  store::MemoryFhirClient client;
+  Pipeline broken(&client, without_steps);
+  Collected dead;
+  RunSummary s = broken.Run(Events(), &dead);
+  EXPECT_EQ(s.dead_lettered, 4);
+  EXPECT_EQ(s.errors.at("TemplateNotFoundException"), 1);
+  // Replay the dead letters with the fixed mapping: the steps event comes
+  // through; the others fail again, the same way.
+  std::string replay;
+  for (const std::string& r : dead.records)
+    replay += r + "\n";
+  Pipeline fixed(&client);
+  Collected dead2;
+  RunSummary r = fixed.Run(replay, &dead2);
+  EXPECT_EQ(r.events, 4);
+  EXPECT_EQ(r.created, 1);
+  EXPECT_EQ(r.dead_lettered, 3);
+  EXPECT_EQ(r.errors.count("TemplateNotFoundException"), 0u);
+}
+
+// A FHIR service that cannot be reached.
+class Down : public store::MemoryFhirClient {
+ public:
+  Result<store::Resource> Put(std::string_view, std::string_view, std::string,
+                              std::optional<std::string_view>) override {
+    return Status(StatusCode::kUnavailable, "503 Service Unavailable after 5 attempts").WithDetail("FHIRServiceError");
+  }
+};
+
+TEST(Run, AnUnreachableServiceStopsTheRunAndLosesNothing) {
+  Down client;
+  Pipeline p(&client);
+  Collected dead;
+  RunSummary s = p.Run(Events() + Events(), &dead, /*batch=*/3);
+  EXPECT_TRUE(s.unavailable);
+  EXPECT_EQ(s.events, 14);
+  EXPECT_EQ(s.dead_lettered, 14);  // every event: failed, or not attempted
+  EXPECT_EQ(s.created, 0);
+  EXPECT_GE(s.errors.at("FHIRServiceError"), 1);
+  EXPECT_NE(dead.records.back().find("Not attempted"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iomt::pipeline
