@@ -169,5 +169,81 @@ TEST(ObservationWriter, AnExistingObservationOfAnotherValueType) {
   EXPECT_NE(failed.status().message().find("valueQuantity"), std::string::npos);
 }
 
+TEST(ObservationWriter, SaveManyCreatesMergesAndKeepsOrder) {
+  store::MemoryFhirClient client;
+  ObservationWriter writer(&client);
+  FhirTemplate hourly = Load(kHourly);
+  FhirTemplate instant = Load(R"({"typeName":"hr","codes":[],"value":{"valueType":"Quantity","valueName":"hr"}})");
+  // Hour 00 exists already; hour 01 is new; two readings of the same second
+  // (instant template) share one Observation: the second merges into the first.
+  auto existing = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  ASSERT_TRUE(writer.Save(hourly, BuildObservationGroups(existing, hourly.period)->at(0), "hr", kRefs, 0).ok());
+  auto g00 = Group("hr", {{"2019-01-01T00:01:00Z", "61"}});
+  auto g01 = Group("hr", {{"2019-01-01T01:00:00Z", "62"}});
+  auto same_second = Group("hr", {{"2019-01-01T02:00:00.100Z", "1"}, {"2019-01-01T02:00:00.900Z", "2"}});
+  auto og00 = *BuildObservationGroups(g00, hourly.period);
+  auto og01 = *BuildObservationGroups(g01, hourly.period);
+  auto og_same = *BuildObservationGroups(same_second, instant.period);
+  ASSERT_EQ(og_same.size(), 2u);
+  std::vector<ObservationWriter::SaveRequest> requests{
+      {&hourly, &og00[0], "hr", &kRefs},     {&hourly, &og01[0], "hr", &kRefs}, {&instant, &og_same[0], "hr", &kRefs},
+      {&instant, &og_same[1], "hr", &kRefs}, {&hourly, &og00[0], "hr", &kRefs},  // the same again: nothing to change
+  };
+  auto results = writer.SaveMany(requests, 1);
+  ASSERT_EQ(results.size(), 5u);
+  for (const auto& r : results)
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(results[0]->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(results[1]->outcome, SaveOutcome::kCreated);
+  EXPECT_EQ(results[2]->outcome, SaveOutcome::kCreated);
+  EXPECT_EQ(results[3]->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(results[4]->outcome, SaveOutcome::kUnchanged);
+  EXPECT_EQ(results[2]->id, results[3]->id);
+  auto merged = client.Read("Observation", results[3]->id);
+  EXPECT_NE((*merged)->json.find(R"("valueQuantity":{"value":2})"), std::string::npos) << (*merged)->json;
+  EXPECT_NE((*client.Read("Observation", results[0]->id))->json.find(R"("data":"60 61 E)"), std::string::npos);
+}
+
+TEST(ObservationWriter, SaveManyRetriesALostRaceAlone) {
+  FhirTemplate t = Load(kHourly);
+  RacyClient client(1);
+  ObservationWriter writer(&client);
+  auto g1 = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto g2 = Group("hr", {{"2019-01-01T00:01:00Z", "61"}});
+  auto og1 = *BuildObservationGroups(g1, t.period);
+  auto og2 = *BuildObservationGroups(g2, t.period);
+  ASSERT_TRUE(writer.Save(t, og1[0], "hr", kRefs, 0).ok());
+  auto results = writer.SaveMany({{&t, &og2[0], "hr", &kRefs}}, 0);
+  ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_EQ(results[0]->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(writer.conflicts(), 1);
+}
+
+TEST(ObservationWriter, SaveManyFailsOnlyTheAmbiguousOne) {
+  store::MemoryFhirClient client;
+  FhirTemplate t = Load(kHourly);
+  auto g = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto other = Group("hr", {{"2019-01-01T05:00:00Z", "60"}});
+  auto og = *BuildObservationGroups(g, t.period);
+  auto og_other = *BuildObservationGroups(other, t.period);
+  std::string value = ObservationIdentifierValue(kRefs, "hr", og[0].id_segment);
+  for (const char* id : {"x1", "x2"}) {
+    ASSERT_TRUE(
+        client
+            .Put(
+                "Observation", id,
+                std::string(R"({"resourceType":"Observation","id":")") + id +
+                    R"(","identifier":[{"system":"https://azure.microsoft.com/en-us/services/iomt-fhir-connector/","value":")" +
+                    value + R"("}]})",
+                std::nullopt)
+            .ok());
+  }
+  ObservationWriter writer(&client);
+  auto results = writer.SaveMany({{&t, &og[0], "hr", &kRefs}, {&t, &og_other[0], "hr", &kRefs}}, 0);
+  EXPECT_EQ(results[0].status().detail(), "MultipleResourceFoundException");
+  ASSERT_TRUE(results[1].ok());
+  EXPECT_EQ(results[1]->outcome, SaveOutcome::kCreated);
+}
+
 }  // namespace
 }  // namespace iomt::fhir
