@@ -22,12 +22,14 @@ test: test-release test-asan
 test-release: build
 	@./scripts/install-deps.sh node
 	@./scripts/npm-install.sh tests/fhir_schema
+	@./scripts/npm-install.sh tests/fhir_server
 	@ctest --preset release -j $(JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	@./scripts/install-deps.sh node
 	@./scripts/npm-install.sh tests/fhir_schema
+	@./scripts/npm-install.sh tests/fhir_server
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)

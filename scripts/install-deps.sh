@@ -8,6 +8,8 @@ packages=(
   clang libclang-rt-14-dev           # fuzz targets (libFuzzer) and sanitizers
   libsimdjson-dev libre2-dev libcli11-dev
   libssl-dev                         # SHA-256 of resource ids (libcrypto)
+  libsqlite3-dev                     # the embedded FHIR store
+  libcurl4-openssl-dev               # the remote FHIR client
   libgtest-dev libgmock-dev libbenchmark-dev
   jq                                 # baseline in bench/, and the CLI tests
 )

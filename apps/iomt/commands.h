@@ -17,5 +17,7 @@ Runner RegisterEval(CLI::App& app);
 Runner RegisterValidate(CLI::App& app);
 Runner RegisterNormalize(CLI::App& app);
 Runner RegisterTransform(CLI::App& app);
+Runner RegisterRun(CLI::App& app);
+Runner RegisterStore(CLI::App& app);
 
 }  // namespace iomt::cli

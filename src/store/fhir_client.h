@@ -63,6 +63,13 @@ class FhirClient {
   // The default makes one SearchByIdentifier each.
   virtual Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
                                                             const std::vector<std::string>& values);
+
+  // Makes every write that has returned durable. A store may hold single
+  // Puts (a created Patient or Device) in an open transaction and commit them
+  // with the next PutMany or here: `iomt run` calls Flush before it reports a
+  // batch as written. A crash before then loses nothing that was reported,
+  // and a rerun recreates the same resources (their ids are deterministic).
+  virtual Status Flush() { return Status::Ok(); }
 };
 
 }  // namespace iomt::store
