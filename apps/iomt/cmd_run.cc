@@ -1,11 +1,232 @@
-// `iomt run`: placeholder until the destinations land (issue 5).
+// `iomt run`: the whole data flow on one input — normalize, group, resolve
+// identities, build or merge Observations, write them — into the embedded
+// store (default) or a remote FHIR server. Every event is carried through or
+// dead-lettered; the run summary (formats.md) is printed last on stdout.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.h"
+#include "common/datetime.h"
+#include "destination.h"
+#include "fhir/fhir_mapping.h"
+#include "io.h"
+#include "mapping_report.h"
+#include "pipeline/run.h"
 
 namespace iomt::cli {
+namespace {
+
+struct RunFlags {
+  std::string device_mapping;
+  std::string fhir_mapping;
+  std::string input = "-";
+  DestinationFlags destination;
+  std::string resolution = "Create";
+  std::string dead_letter = "dead-letters.ndjson";
+  std::string envelope = "auto";
+  std::string now;
+  std::string ingestion_time;
+  std::string device_system;
+  std::size_t batch_events = 10'000;
+  std::string timings;
+};
+
+bool ParseTime(const std::string& flag, const std::string& text, std::optional<std::int64_t>* out) {
+  if (text.empty()) return true;
+  std::int64_t ticks = 0;
+  if (!datetime::ParseDateTime(text, &ticks)) {
+    std::fprintf(stderr, "error: %s: not a date-time: %s\n", flag.c_str(), text.c_str());
+    return false;
+  }
+  *out = ticks;
+  return true;
+}
+
+// True when both paths name the same existing file (a dead-letter file
+// replayed into itself would read its own new records forever).
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa{};
+  struct stat sb{};
+  return a != "-" && ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+// The progress line on a terminal: rewritten in place after each batch.
+class Progress {
+ public:
+  Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  void Update(const pipeline::RunSummary& s) {
+    if (!enabled_) return;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const auto written = static_cast<double>(s.created + s.updated);
+    std::fprintf(stderr, "\r%lld events, %lld measurements, %lld observations written (%.0f/s), %lld dead-lettered ",
+                 static_cast<long long>(s.events), static_cast<long long>(s.measurements),
+                 static_cast<long long>(s.created + s.updated), seconds > 0 ? written / seconds : 0.0,
+                 static_cast<long long>(s.dead_lettered));
+    shown_ = true;
+  }
+  void Clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+int Run(const RunFlags& flags) {
+  auto mode = identity::ParseMode(flags.resolution);
+  if (!mode.ok()) {
+    std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());
+    return kExitUsage;
+  }
+  auto envelope = ingest::ParseEnvelopeMode(flags.envelope);
+  if (!envelope.ok()) {
+    std::fprintf(stderr, "error: --envelope: %s\n", envelope.status().message().c_str());
+    return kExitUsage;
+  }
+  pipeline::RunOptions options;
+  options.envelope = *envelope;
+  options.batch_events = flags.batch_events;
+  if (!ParseTime("--now", flags.now, &options.now_ticks) ||
+      !ParseTime("--ingestion-time", flags.ingestion_time, &options.ingestion_ticks)) {
+    return kExitUsage;
+  }
+  if (SameFile(flags.input, flags.dead_letter)) {
+    std::fprintf(stderr,
+                 "error: --dead-letter %s is the input: a replay writes its dead letters to another file "
+                 "(e.g. --dead-letter dead-letters-2.ndjson)\n",
+                 flags.dead_letter.c_str());
+    return kExitUsage;
+  }
+
+  // Both mappings are checked before anything is read or written.
+  LoadedDeviceMapping device = LoadDeviceMappingOrReport(flags.device_mapping);
+  if (!device.loaded) return device.exit_code;
+  auto fhir_text = ReadWholeFile(flags.fhir_mapping);
+  if (!fhir_text) {
+    std::fprintf(stderr, "error: cannot read %s\n", flags.fhir_mapping.c_str());
+    return kExitUsage;
+  }
+  fhir::FhirLoadResult fhir_mapping = fhir::LoadFhirMapping(*fhir_text);
+  if (!fhir_mapping.ok()) {
+    PrintMappingErrors(DisplayName(flags.fhir_mapping), fhir_mapping.errors);
+    std::fprintf(stderr, "%s: invalid FHIR mapping (%zu error%s)\n", DisplayName(flags.fhir_mapping).c_str(),
+                 fhir_mapping.errors.size(), fhir_mapping.errors.size() == 1 ? "" : "s");
+    return kExitInvalid;
+  }
+  PrintMappingErrors(DisplayName(flags.fhir_mapping), fhir_mapping.warnings, "warning");
+
+  int fd = OpenForReading(flags.input);
+  if (fd < 0) {
+    std::fprintf(stderr, "error: cannot read %s\n", flags.input.c_str());
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  // Never destroyed: the process ends right after, and the store has made
+  // everything durable by then (Flush after each batch).
+  static Destination* const kept = OpenDestination(flags.destination, "iomt-data", &exit_code).release();
+  if (kept == nullptr) return exit_code;
+  store::FhirClient* client = kept->client.get();
+
+  identity::ResolverOptions resolver_options;
+  resolver_options.mode = *mode;
+  resolver_options.device_system = flags.device_system;
+  identity::IdentityResolver resolver(client, resolver_options);
+  fhir::ObservationWriter writer(client);
+  pipeline::GroupConverter converter(fhir_mapping.mapping, &resolver, &writer);
+  pipeline::DeadLetterFile dead_letters(flags.dead_letter);
+
+  // Per batch: the writes are made durable, then the dead letters; only then
+  // is the batch counted as done.
+  std::vector<double> commit_ms;
+  options.commit = [&]() -> Status {
+    auto start = std::chrono::steady_clock::now();
+    IOMT_RETURN_IF_ERROR(client->Flush());
+    IOMT_RETURN_IF_ERROR(dead_letters.Sync());
+    commit_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    return Status::Ok();
+  };
+  Progress progress;
+  options.on_batch = [&](const pipeline::RunSummary& s) { progress.Update(s); };
+
+  ingest::LineReader reader(fd);
+  pipeline::RunSummary summary;
+  Status st = pipeline::RunStream(device.result.mapping, &converter, resolver, &reader, &dead_letters, options,
+                                  &summary);
+  progress.Clear();
+  std::printf("%s\n", pipeline::RunSummaryJson(summary).c_str());
+  std::fflush(stdout);
+  if (!flags.timings.empty()) {
+    if (std::FILE* f = std::fopen(flags.timings.c_str(), "w")) {
+      for (double ms : commit_ms)
+        std::fprintf(f, "%.3f\n", ms);
+      std::fclose(f);
+    }
+  }
+  if (!st.ok()) {
+    // Reading the input, writing dead letters or committing failed: what the
+    // last batch wrote is not vouched for. Running the same input again is
+    // safe (writes are idempotent).
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    std::fprintf(stderr, "the run stopped; run the same input again once this is fixed\n");
+    return st.code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;
+  }
+  if (summary.dead_lettered > 0) {
+    std::fprintf(stderr, "%lld event%s dead-lettered to %s (fix the mapping, then: iomt run --input %s ...)\n",
+                 static_cast<long long>(summary.dead_lettered), summary.dead_lettered == 1 ? "" : "s",
+                 dead_letters.path().c_str(), dead_letters.path().c_str());
+  }
+  if (summary.unavailable) {
+    std::fprintf(stderr,
+                 "the FHIR service could not be reached (%s); the events not attempted are in the dead-letter "
+                 "file\n",
+                 kept->name.c_str());
+    return kExitExternal;
+  }
+  return summary.dead_lettered > 0 ? kExitInvalid : kExitOk;
+}
+
+}  // namespace
 
 Runner RegisterRun(CLI::App& app) {
-  (void)app;
-  return [] { return kExitUsage; };
+  auto flags = std::make_shared<RunFlags>();
+  app.add_option("--device-mapping", flags->device_mapping, "Device mapping (devicecontent.json)")->required();
+  app.add_option("--fhir-mapping", flags->fhir_mapping, "FHIR destination mapping (fhirmapping.json)")->required();
+  app.add_option("--input", flags->input,
+                 "Events, NDJSON, one a line ('-': stdin); a dead-letter file is replayed from its events");
+  AddDestinationFlags(app, &flags->destination, "Embedded FHIR store directory (default ./iomt-data)");
+  app.add_option("--resolution", flags->resolution,
+                 "Identity resolution: Create (default), Lookup, LookupWithEncounter");
+  app.add_option("--dead-letter", flags->dead_letter,
+                 "Where events that could not be carried through go, with their error (default "
+                 "dead-letters.ndjson; appended to, created only when needed)");
+  app.add_option("--envelope", flags->envelope, "How a line becomes an event: auto, event, wrap or none")
+      ->check(CLI::IsMember({"auto", "event", "wrap", "none"}));
+  app.add_option("--now", flags->now, "Use this time as now (Observation.issued), for reproducible output");
+  app.add_option("--ingestion-time", flags->ingestion_time,
+                 "Use this ingestion time for every event, e.g. 2019-01-01T00:00:00Z");
+  app.add_option("--device-system", flags->device_system,
+                 "Identifier system of devices (iomt-fhir's DefaultDeviceIdentifierSystem; default none)");
+  app.add_option("--batch-size", flags->batch_events,
+                 "Events grouped and written together (default 10000)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--timings", flags->timings, "Write each batch's commit time (ms), one a line, to this file")
+      ->group("");
+  app.footer(
+      "Prints the run summary (JSON) on stdout. Every event that was not carried through is in the\n"
+      "dead-letter file with its error; events = carried + dead-lettered. Running the same input again\n"
+      "changes nothing. Exit 0: all written; 1: some events dead-lettered; 3: the FHIR service failed.");
+  return [flags]() { return Run(*flags); };
 }
 
 }  // namespace iomt::cli

@@ -2,6 +2,8 @@
 // cross-checks the two, and shows what sample events become with them (or why
 // they become nothing). This is iomt-fhir's MappingValidator (reference study,
 // section 1.9) on the command line.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -10,6 +12,9 @@
 #include <vector>
 
 #include "commands.h"
+#include "destination.h"
+#include "identity/resolver.h"
+#include "store/overlay_client.h"
 #include "common/datetime.h"
 #include "common/errors.h"
 #include "common/json/arena.h"
@@ -37,6 +42,10 @@ struct ValidateFlags {
   std::string sample;
   std::string envelope = "auto";
   bool json = false;
+  // Troubleshooting against a FHIR store ("why is my data not showing up?").
+  DestinationFlags destination;
+  std::string resolution = "Create";
+  std::string device_system;
 };
 
 // iomt-fhir's ValidationCategory: which mapping a finding concerns.
@@ -62,6 +71,10 @@ struct MeasurementReport {
   std::string text;
   std::optional<std::string> observation;  // the Observation JSON (without identity)
   std::string fhir_error_text;             // "Name: message" when it failed
+  std::string id_segment;                  // of its observation group, when it has one
+  // With --store/--fhir-url: what identity resolution and the store say.
+  std::vector<std::string> identity_text;
+  std::string identity_json;  // one JSON object, or empty
 };
 
 struct SampleReport {
@@ -253,6 +266,7 @@ void ConvertMeasurement(const fhir::FhirMapping& mapping, const Measurement& m, 
       failure = InvalidArgument("The measurement gave no observation group.")
                     .WithDetail(std::string(Describe(ErrorName::kFhirDataMapping).name));
     } else {
+      report->id_segment = groups->front().id_segment;
       auto observation = fhir::CreateObservationPreview(*t, groups->front(), g.type, now);
       if (observation.ok()) {
         report->observation = std::move(observation).value();
@@ -268,10 +282,162 @@ void ConvertMeasurement(const fhir::FhirMapping& mapping, const Measurement& m, 
   report->fhir_error_text = std::string(Describe(record.name).name) + ": " + record.message;
 }
 
+// "Why is my data not showing up?" (the seed's troubleshooting table), asked
+// of a real store: each measurement's identity is resolved as `iomt run`
+// would resolve it, without writing anything (Create mode writes into an
+// in-memory overlay), and the Observation it becomes is looked up.
+class Troubleshooter {
+ public:
+  Troubleshooter(std::unique_ptr<Destination> destination, identity::Mode mode, std::string device_system)
+      : destination_(std::move(destination)),
+        overlay_(destination_->client.get()),
+        mode_(mode),
+        device_system_(std::move(device_system)),
+        resolver_(&overlay_, Options(mode, device_system_)) {}
+
+  void Diagnose(const Measurement& m, bool has_fhir_template, MeasurementReport* report) {
+    if (!m.device_id) return;  // normalization reported it already
+    auto opt = [](const std::optional<std::string_view>& v) {
+      return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+    };
+    const std::int64_t patients = resolver_.patients_created();
+    const std::int64_t devices = resolver_.devices_created();
+    Result<identity::Identity> id = resolver_.Resolve(*m.device_id, opt(m.patient_id), opt(m.encounter_id));
+    std::string& j = report->identity_json;
+    j = "{\"resolution\":";
+    json::AppendQuoted(&j, identity::ToString(mode_));
+    j.append(",\"deviceId\":");
+    json::AppendQuoted(&j, *m.device_id);
+    if (!id.ok()) {
+      const Status& st = id.status();
+      std::string name = st.detail().empty() ? "FHIRServiceError" : st.detail();
+      Advice advice = AdviceFor(name, st.message(), std::string(*m.device_id));
+      report->identity_text.push_back(name + ": " + st.message());
+      report->identity_text.push_back("cause: " + advice.cause);
+      report->identity_text.push_back("fix: " + advice.fix);
+      j.append(",\"ok\":false,\"errorName\":");
+      json::AppendQuoted(&j, name);
+      j.append(",\"message\":");
+      json::AppendQuoted(&j, st.message());
+      j.append(",\"cause\":");
+      json::AppendQuoted(&j, advice.cause);
+      j.append(",\"fix\":");
+      json::AppendQuoted(&j, advice.fix);
+      j.push_back('}');
+      return;
+    }
+    std::string line = "identity (" + std::string(identity::ToString(mode_)) + "): Patient/" + id->patient_id +
+                       ", Device/" + id->device_id;
+    if (id->encounter_id) line.append(", Encounter/").append(*id->encounter_id);
+    report->identity_text.push_back(line);
+    j.append(",\"ok\":true,\"patient\":");
+    json::AppendQuoted(&j, "Patient/" + id->patient_id);
+    j.append(",\"device\":");
+    json::AppendQuoted(&j, "Device/" + id->device_id);
+    std::vector<std::string> created;
+    if (resolver_.patients_created() > patients) created.push_back("Patient/" + id->patient_id);
+    if (resolver_.devices_created() > devices) created.push_back("Device/" + id->device_id);
+    if (!created.empty()) {
+      std::string what = created.size() == 2 ? created[0] + " and " + created[1] : created[0];
+      report->identity_text.push_back("not in " + destination_->name + " yet: `iomt run` would create " + what);
+    }
+    j.append(",\"wouldCreate\":[");
+    for (std::size_t i = 0; i < created.size(); ++i) {
+      if (i > 0) j.push_back(',');
+      json::AppendQuoted(&j, created[i]);
+    }
+    j.push_back(']');
+    if (has_fhir_template && !report->id_segment.empty()) {
+      fhir::ObservationRefs refs{id->patient_id, id->device_id, id->encounter_id};
+      std::string value = fhir::ObservationIdentifierValue(refs, m.type, report->id_segment);
+      std::string obs_id = fhir::ResourceIdForIdentifier(fhir::kServiceSystem, value);
+      Result<std::optional<store::Resource>> found = destination_->client->Read("Observation", obs_id);
+      j.append(",\"observation\":");
+      json::AppendQuoted(&j, "Observation/" + obs_id);
+      if (!found.ok()) {
+        report->identity_text.push_back("Observation/" + obs_id + ": cannot tell (" + found.status().message() + ")");
+      } else if (*found) {
+        report->identity_text.push_back("Observation/" + obs_id + " is in " + destination_->name + " (version " +
+                                        (*found)->version_id + ")");
+        j.append(",\"inStore\":true");
+      } else {
+        report->identity_text.push_back("Observation/" + obs_id + " is not in " + destination_->name +
+                                        " yet: the data is still being processed, or was never sent through "
+                                        "`iomt run`/`iomt serve` with these mappings");
+        j.append(",\"inStore\":false");
+      }
+    }
+    j.push_back('}');
+  }
+
+ private:
+  static identity::ResolverOptions Options(identity::Mode mode, const std::string& device_system) {
+    identity::ResolverOptions options;
+    options.mode = mode;
+    options.device_system = device_system;
+    return options;
+  }
+
+  struct Advice {
+    std::string cause;
+    std::string fix;
+  };
+
+  Advice AdviceFor(const std::string& name, const std::string& message, const std::string& device_id) const {
+    const std::string identifier = (device_system_.empty() ? "" : device_system_ + "|") + device_id;
+    if (name == "DeviceNotFoundException") {
+      return {"A Device resource hasn't been created in the FHIR service (resolution type: Lookup).",
+              "Create a Device resource in " + destination_->name + " with the identifier " + identifier +
+                  " (the device id in the message), or run with --resolution Create."};
+    }
+    if (name == "PatientNotFoundException") {
+      if (message.find("no patient reference") != std::string::npos) {
+        return {"The Device.patient reference isn't set (resolution type: Lookup).",
+                "Set Device.patient of the Device with identifier " + identifier +
+                    " to a reference to its Patient (Patient/{id})."};
+      }
+      if (message.find("not a reference of the form") != std::string::npos) {
+        return {"The Device.patient reference is invalid (resolution type: Lookup).",
+                "Make Device.patient a relative reference to a Patient resource: Patient/{id}."};
+      }
+      return {"A Patient resource hasn't been created in the FHIR service (resolution type: Lookup).",
+              "Create the Patient resource that Device.patient refers to."};
+    }
+    if (name == "PatientIdentityNotDefinedException") {
+      return {"The message has no patient id, and Create resolution needs one to create the Patient.",
+              "Add a patientIdExpression to the device template (one that matches a token of the message), or "
+              "create the Device and its Patient and use --resolution Lookup."};
+    }
+    if (name == "PatientDeviceMismatchException") {
+      return {"The Device is linked to another Patient than the one the message names.",
+              "Correct Device.patient, or the patient id the message carries."};
+    }
+    if (name == "EncounterIdentityNotDefinedException") {
+      return {"LookupWithEncounter resolution needs an encounter id, and the message has none.",
+              "Add an encounterIdExpression to the device template, or use --resolution Lookup."};
+    }
+    if (name == "EncounterNotFoundException") {
+      return {"No Encounter resource has the encounter id of the message.",
+              "Create an Encounter whose identifier is the message's encounter id."};
+    }
+    if (name == "MultipleResourceFoundException") {
+      return {"Several resources have the identifier, so the connector cannot tell which one is meant.",
+              "Remove the duplicates so that one resource has the identifier."};
+    }
+    return {"The FHIR service failed: " + message, "Check the URL, the credentials and that the service is up."};
+  }
+
+  std::unique_ptr<Destination> destination_;
+  store::OverlayFhirClient overlay_;
+  identity::Mode mode_;
+  std::string device_system_;
+  identity::IdentityResolver resolver_;
+};
+
 // Runs every sample through the device mapping and, when there is one, the
 // FHIR mapping.
 bool RunSamples(const ValidateFlags& flags, const normalize::DeviceMapping& device, const fhir::FhirMapping* fhir,
-                std::vector<SampleReport>* out) {
+                Troubleshooter* troubleshooter, std::vector<SampleReport>* out) {
   auto mode = ingest::ParseEnvelopeMode(flags.envelope);
   int fd = OpenForReading(flags.sample);
   if (fd < 0) {
@@ -312,6 +478,7 @@ bool RunSamples(const ValidateFlags& flags, const normalize::DeviceMapping& devi
       AppendMeasurementJson(&mr.json, m);
       mr.text = MeasurementText(m);
       if (fhir != nullptr) ConvertMeasurement(*fhir, m, line.number, now, &mr, &report);
+      if (troubleshooter != nullptr) troubleshooter->Diagnose(m, fhir != nullptr && fhir->Find(m.type), &mr);
       report.measurements.push_back(std::move(mr));
     }
     const bool unmatched = result.error && result.error->name == ErrorName::kUnmatchedDeviceMessage;
@@ -454,6 +621,14 @@ void PrintJson(const Mappings& m, const std::vector<SampleReport>& samples) {
       out += *mr.observation;
       first = false;
     }
+    out += "],\"identity\":[";
+    first = true;
+    for (const MeasurementReport& mr : s.measurements) {
+      if (mr.identity_json.empty()) continue;
+      if (!first) out.push_back(',');
+      out += mr.identity_json;
+      first = false;
+    }
     out += "],\"errors\":[" + s.errors_json + "],\"warnings\":[";
     for (std::size_t k = 0; k < s.warnings.size(); ++k) {
       if (k > 0) out.push_back(',');
@@ -524,6 +699,8 @@ void PrintText(const Mappings& m, const std::vector<SampleReport>& samples) {
       } else if (!mr.fhir_error_text.empty()) {
         std::printf("    -> %s\n", mr.fhir_error_text.c_str());
       }
+      for (const std::string& t : mr.identity_text)
+        std::printf("    %s\n", t.c_str());
     }
     if (!s.error_text.empty()) std::printf("  %s\n", s.error_text.c_str());
     for (const std::string& w : s.warnings)
@@ -540,10 +717,31 @@ int Run(const ValidateFlags& flags) {
   }
   Mappings m;
   if (!LoadMappings(flags, &m)) return kExitUsage;
+  std::unique_ptr<Troubleshooter> troubleshooter;
+  if (!flags.destination.store_dir.empty() || !flags.destination.fhir_url.empty()) {
+    auto mode = identity::ParseMode(flags.resolution);
+    if (!mode.ok()) {
+      std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());
+      return kExitUsage;
+    }
+    // Looking must not create an empty store where there was none.
+    struct stat st{};
+    if (!flags.destination.store_dir.empty() && ::stat(flags.destination.store_dir.c_str(), &st) != 0) {
+      std::fprintf(stderr, "error: --store %s: no such store\n", flags.destination.store_dir.c_str());
+      return kExitUsage;
+    }
+    int exit_code = kExitOk;
+    std::unique_ptr<Destination> destination = OpenDestination(flags.destination, "", &exit_code);
+    if (destination == nullptr) return exit_code;
+    troubleshooter = std::make_unique<Troubleshooter>(std::move(destination), *mode, flags.device_system);
+    if (m.device && !m.fhir && !flags.json) {
+      std::printf("note: no --fhir-mapping: without a FHIR destination mapping nothing reaches the FHIR service\n");
+    }
+  }
   std::vector<SampleReport> samples;
   // As iomt-fhir's validator: samples run only when no mapping has errors.
   if (m.valid() && m.device && !flags.sample.empty() &&
-      !RunSamples(flags, m.device->mapping, m.fhir ? &m.fhir->mapping : nullptr, &samples)) {
+      !RunSamples(flags, m.device->mapping, m.fhir ? &m.fhir->mapping : nullptr, troubleshooter.get(), &samples)) {
     return kExitUsage;
   }
   if (flags.json) {
@@ -565,11 +763,20 @@ Runner RegisterValidate(CLI::App& app) {
   app.add_option("--envelope", flags->envelope, "How a sample line becomes an event: auto, event, wrap or none")
       ->check(CLI::IsMember({"auto", "event", "wrap", "none"}));
   app.add_flag("--json", flags->json, "Print one JSON report");
+  AddDestinationFlags(app, &flags->destination,
+                      "With --sample: an embedded store to troubleshoot against (identities, Observations)");
+  app.add_option("--resolution", flags->resolution,
+                 "With --store/--fhir-url: the identity resolution to check: Create (default), Lookup, "
+                 "LookupWithEncounter");
+  app.add_option("--device-system", flags->device_system, "Identifier system of devices (default none)");
   app.footer(
       "Give --device-mapping, --fhir-mapping or both. Lists every problem of the mappings as file:line:column;\n"
       "with both, also warns about device types without a FHIR template and values no FHIR template reads.\n"
       "With --sample, shows the measurements each sample gives (and, with --fhir-mapping, the Observations\n"
-      "they become), or why it gives none. Exit 0 when the mappings are valid (warnings allowed), 1 when not.");
+      "they become), or why it gives none. With --store DIR or --fhir-url URL as well, each measurement's\n"
+      "identity is resolved against that FHIR store as `iomt run --resolution R` would (nothing is written)\n"
+      "and the Observation it becomes is looked up: why data is not showing up, and what to do.\n"
+      "Exit 0 when the mappings are valid (warnings allowed), 1 when not.");
   return [flags]() { return Run(*flags); };
 }
 

@@ -238,6 +238,7 @@ class Runner {
       }
       if (converter_->unavailable()) unavailable_ = true;
     }
+    if (options_.commit) IOMT_RETURN_IF_ERROR(options_.commit());
     const ConvertStats& stats = converter_->stats();
     summary_->groups = stats.groups;
     summary_->created = stats.created;

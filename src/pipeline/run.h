@@ -30,6 +30,12 @@ struct RunOptions {
   // into one write (an hour of SampledData); a smaller one bounds memory and
   // the time to the first write.
   std::size_t batch_events = 10'000;
+  // Called after each batch's writes, before the batch counts as done: makes
+  // them durable (the store's Flush, the dead-letter file's Sync). A failure
+  // stops the run: what the batch wrote cannot be vouched for, so the caller
+  // must say so (the input is still there to run again; writes are
+  // idempotent).
+  std::function<Status()> commit;
   // Called after each batch (for a progress line).
   std::function<void(const struct RunSummary&)> on_batch;
 };
