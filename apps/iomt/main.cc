@@ -25,8 +25,8 @@ int Main(int argc, char** argv) {
   CLI::App* transform =
       app.add_subcommand("transform", "Turn measurements (NDJSON) into FHIR resources with a FHIR mapping");
   add(transform, iomt::cli::RegisterTransform(*transform));
-  CLI::App* run = app.add_subcommand("run", "Run device events through both mappings into a FHIR store");
-  add(run, iomt::cli::RegisterRun(*run));
+  CLI::App* run_cmd = app.add_subcommand("run", "Run device events through both mappings into a FHIR store");
+  add(run_cmd, iomt::cli::RegisterRun(*run_cmd));
   CLI::App* store = app.add_subcommand("store", "Import, export and search the embedded FHIR store");
   add(store, iomt::cli::RegisterStore(*store));
 

@@ -4,6 +4,10 @@
 // Device would be created" without writing anything.
 #pragma once
 
+#include <map>
+#include <mutex>
+#include <string>
+
 #include "store/fhir_client.h"
 #include "store/memory/memory_client.h"
 
@@ -25,8 +29,14 @@ class OverlayFhirClient : public FhirClient {
   [[nodiscard]] std::size_t writes() const { return overlay_.size(); }
 
  private:
+  // The overlay's copies carry the version the store would have given them
+  // (the store's version plus one per write), not the in-memory client's.
+  void FixVersion(std::string_view type, Resource* r) const;
+
   FhirClient* below_;
   MemoryFhirClient overlay_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::string, std::less<>> versions_;  // "type/id" -> version
 };
 
 }  // namespace iomt::store
