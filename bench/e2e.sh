@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `iomt run` end to end into the embedded store (durable: WAL, synced at every
+# batch commit): W1 wearable messages (bench/gen.js w1, 10,000 devices) with
+# iomt-fhir's basic sample device mapping and
+#   quantity: bench/mappings/w1-quantity/fhirmapping.json, one Observation
+#             per reading (periodInterval 0) — the Observations/s target
+#   sampled:  the basic sample FHIR mapping (hourly SampledData: readings
+#             merged into few Observations)
+# Baseline in the same run: the same messages through `iomt normalize |
+# iomt transform` into the in-memory store (no SQLite, nothing durable), so
+# the ratio is the price of a durable store. Also the rerun of the same input
+# (everything found unchanged) and the p50/p99 time of one batch commit
+# (store Flush + dead-letter sync), from `iomt run --timings`.
+#   COUNT (default 1000000) messages, BATCH (default 10000) events a batch.
+# Writes build/bench-results/e2e.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iomt=build/bin/iomt
+out=build/bench-results
+mkdir -p "$out"
+count=${COUNT:-1000000}
+batch=${BATCH:-10000}
+device=conformance/iomt-fhir/sample/templates/basic/devicecontent.json
+input="$out/w1-$count.ndjson"
+[ -s "$input" ] || node bench/gen.js w1 "$count" 42 > "$input"
+
+percentile() {  # file p
+  sort -n "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; print a[i]}'
+}
+
+json="{"
+for kind in quantity sampled; do
+  if [ $kind = quantity ]; then fhir=bench/mappings/w1-quantity/fhirmapping.json
+  else fhir=conformance/iomt-fhir/sample/templates/basic/fhirmapping.json; fi
+  store="$out/e2e-store-$kind"
+  rm -rf "$store" "$out/e2e-dead-$kind.ndjson"
+  sync
+  "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --store "$store" \
+    --batch-size "$batch" --now 2023-10-10T00:00:00Z --dead-letter "$out/e2e-dead-$kind.ndjson" \
+    --timings "$out/e2e-commits-$kind.txt" > "$out/e2e-summary-$kind.json" || true
+  s=$(jq -r '.seconds' "$out/e2e-summary-$kind.json")
+  created=$(jq -r '.observations.created + .observations.updated' "$out/e2e-summary-$kind.json")
+  meas=$(jq -r '.measurements' "$out/e2e-summary-$kind.json")
+  p50=$(percentile "$out/e2e-commits-$kind.txt" 50)
+  p99=$(percentile "$out/e2e-commits-$kind.txt" 99)
+  # The rerun: same input, nothing changes.
+  "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --store "$store" \
+    --batch-size "$batch" --now 2023-10-10T00:00:00Z --dead-letter "$out/e2e-dead2-$kind.ndjson" \
+    > "$out/e2e-rerun-$kind.json" || true
+  rs=$(jq -r '.seconds' "$out/e2e-rerun-$kind.json")
+  changed=$(jq -r '.observations.created + .observations.updated' "$out/e2e-rerun-$kind.json")
+  # Baseline: in memory, not durable.
+  start=$(date +%s.%N)
+  "$iomt" normalize --device-mapping "$device" --input "$input" --errors /dev/null |
+    "$iomt" transform --fhir-mapping "$fhir" --batch-size "$batch" --now 2023-10-10T00:00:00Z \
+      --errors /dev/null > /dev/null || true
+  bs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+  size=$(du -sm "$store" | cut -f1)
+  awk -v k=$kind -v n="$count" -v s="$s" -v c="$created" -v m="$meas" -v p50="$p50" -v p99="$p99" \
+      -v rs="$rs" -v ch="$changed" -v bs="$bs" -v mb="$size" 'BEGIN {
+    printf "%-8s %d msgs: %.0f msgs/s, %.0f measurements/s, %.0f Observations/s written durably (%d), " \
+           "commit p50 %.1f ms p99 %.1f ms; rerun %.0f msgs/s (%d changed); in-memory baseline %.0f msgs/s " \
+           "(durable/in-memory x%.2f); store %d MB\n",
+           k, n, n/s, m/s, c/s, c, p50, p99, n/rs, ch, n/bs, bs/s, mb }'
+  json+="\"$kind\":{\"messages\":$count,\"seconds\":$s,\"observations_written\":$created,"
+  json+="\"observations_per_s\":$(awk -v c="$created" -v s="$s" 'BEGIN {printf "%d", c / s}'),\"commit_ms_p50\":$p50,\"commit_ms_p99\":$p99,"
+  json+="\"rerun_seconds\":$rs,\"rerun_changed\":$changed,\"baseline_seconds\":$bs,\"store_mb\":$size},"
+  rm -rf "$store"
+done
+echo "${json%,}}" > "$out/e2e.json"
