@@ -1,0 +1,141 @@
+// The FhirClient of any FHIR R4 server over HTTP: Azure's FHIR service,
+// HAPI, Medplum. docs/adr/0009-remote-fhir-client.md explains the choices.
+//
+// What it promises:
+// - Connect checks the server before anything is written: GET metadata must
+//   answer a CapabilityStatement, and an authenticated request must pass.
+//   Failures carry Status::detail() FHIRServiceErrorConfigurationError (the
+//   URL: kInvalidArgument when malformed, kUnavailable when it does not
+//   resolve, is refused, 404 or not FHIR) or
+//   FHIRServiceErrorAuthorizationError (kUnavailable).
+// - Connections are reused and bounded (RemoteOptions::max_connections).
+// - 429, 500, 502, 503, 504, timeouts and lost connections are retried with
+//   exponential backoff and full jitter, honouring Retry-After, at most
+//   max_attempts times; then kUnavailable + FHIRServiceError. Every write
+//   is a PUT to a known id, so a retry whose first attempt did land writes
+//   the same content again; with If-Match it gets 412, i.e. kConflict, and
+//   the ObservationWriter re-reads and merges again (which changes nothing).
+// - Other failures: 409/412 -> kConflict; 401/403 (after one token refresh)
+//   -> kUnavailable + FHIRServiceErrorAuthorizationError; the rest (400,
+//   422, ...) -> kInvalidArgument + FHIRServiceError with the HTTP status
+//   and the OperationOutcome's text, so that only that group fails.
+// - PutMany sends batch Bundles when the server supports them, else one PUT
+//   per resource, concurrently. SearchByIdentifiers sends one search per
+//   chunk of identifiers that keeps the URL short.
+//
+// Thread-safe: every method may be called from several threads at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/fhir_client.h"
+
+namespace iomt::store {
+
+namespace http {
+class Pool;
+struct Outcome;
+}  // namespace http
+
+struct RemoteOptions {
+  // The service base, e.g. https://example.fhir.azurehealthcareapis.com or
+  // http://localhost:8103/fhir/R4 (a trailing slash is ignored).
+  std::string base_url;
+  // A static bearer token (Authorization: Bearer ...); or OAuth2 below.
+  std::string bearer_token;
+  // OAuth2 client credentials (RFC 6749 4.4), used when token_url is set.
+  struct OAuth {
+    std::string token_url;
+    std::string client_id;
+    std::string client_secret;
+    std::string scope;  // Azure: https://{service}.fhir.azurehealthcareapis.com/.default
+  } oauth;
+
+  int max_connections = 8;
+  // Attempts per request, the first included.
+  int max_attempts = 5;
+  std::chrono::milliseconds initial_backoff{200};
+  std::chrono::milliseconds max_backoff{10'000};
+  // A Retry-After longer than this is cut to it.
+  std::chrono::milliseconds max_retry_after{60'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds request_timeout{60'000};
+  // Entries per batch Bundle; the URL length that search chunks stay under.
+  std::size_t batch_size = 200;
+  std::size_t max_url_bytes = 7'500;
+  // Whether PutMany uses batch Bundles: kAuto follows the CapabilityStatement.
+  enum class Batch : std::uint8_t { kAuto, kAlways, kNever } batch = Batch::kAuto;
+};
+
+// Counters for tests, benchmarks and the run summary.
+struct RemoteStats {
+  std::int64_t requests = 0;        // HTTP requests to the FHIR server, retries included
+  std::int64_t retries = 0;         // requests that were attempts after the first
+  std::int64_t retry_after = 0;     // waits that a Retry-After header set
+  std::int64_t token_requests = 0;  // requests to the OAuth2 token endpoint
+  std::int64_t transport_errors = 0;
+  std::map<long, std::int64_t> by_status;  // answers by HTTP status
+};
+
+class RemoteFhirClient : public FhirClient {
+ public:
+  static Result<std::unique_ptr<RemoteFhirClient>> Connect(RemoteOptions options);
+  ~RemoteFhirClient() override;
+
+  Result<std::vector<Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                   std::string_view value, std::size_t limit) override;
+  Result<std::optional<Resource>> Read(std::string_view type, std::string_view id) override;
+  Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
+                       std::optional<std::string_view> if_match) override;
+  Result<std::vector<Result<Resource>>> PutMany(std::vector<PutRequest> requests) override;
+  Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                    const std::vector<std::string>& values) override;
+
+  [[nodiscard]] RemoteStats stats() const;
+  // Whether the server's CapabilityStatement offers batch (and PutMany uses it).
+  [[nodiscard]] bool uses_batch() const { return use_batch_; }
+  [[nodiscard]] const std::string& base_url() const { return options_.base_url; }
+
+ private:
+  explicit RemoteFhirClient(RemoteOptions options);
+
+  struct HttpAnswer {
+    long status = 0;
+    std::string body;
+    std::string etag;
+  };
+  // One request with retries, auth and token refresh. `what` names it in
+  // messages ("PUT Patient/x"). Fails only when no usable answer came:
+  // kUnavailable after the attempts, or an authorization failure.
+  Result<HttpAnswer> Send(std::string_view method, const std::string& url, std::string_view body,
+                          const std::vector<std::string>& headers, std::string_view what);
+  Status CheckMetadata();
+  // The bearer token to send: the static one, or a cached OAuth2 token,
+  // renewed when it is about to expire or when it is `stale` (refused).
+  Result<std::string> Token(const std::string* stale);
+  Result<std::vector<Result<Resource>>> PutBatch(std::vector<PutRequest>& requests);
+  Result<std::vector<Resource>> Search(std::string_view type, std::string url, std::size_t limit);
+  std::chrono::milliseconds Backoff(int attempt);
+  void Count(const http::Outcome& outcome);
+
+  RemoteOptions options_;
+  std::unique_ptr<http::Pool> pool_;
+  bool use_batch_ = false;
+
+  std::mutex token_mu_;
+  std::string token_;
+  std::chrono::steady_clock::time_point token_expires_;
+
+  mutable std::mutex stats_mu_;
+  RemoteStats stats_;
+};
+
+}  // namespace iomt::store

@@ -1,0 +1,26 @@
+# The remote FHIR client's tests (tests/store/remote/), against a real FHIR
+# server: Medplum's FHIR router behind tests/fhir_server/server.js, and the
+# fault-injecting proxy tests/fhir_server/proxy.js. Each test binary starts
+# both on free ports of 127.0.0.1 and stops them (test_servers.h), so each is
+# one ctest entry: the servers start once per binary, not once per test.
+# Needs node and `scripts/npm-install.sh tests/fhir_server` (make test does
+# both); without them the tests fail and say so.
+if(TARGET iomt_store_remote)
+  if(NODE)
+    set(IOMT_REMOTE_TEST_NODE ${NODE})
+  else()
+    set(IOMT_REMOTE_TEST_NODE node)
+  endif()
+
+  function(iomt_remote_test name)
+    add_executable(${name} ${ARGN} ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/test_servers.cc)
+    target_link_libraries(${name} PRIVATE iomt_test_util iomt_store_remote GTest::gtest_main)
+    target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/store/remote)
+    target_compile_definitions(${name} PRIVATE IOMT_NODE="${IOMT_REMOTE_TEST_NODE}")
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(${name} PROPERTIES LABELS remote TIMEOUT 300)
+  endfunction()
+
+  iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
+endif()
