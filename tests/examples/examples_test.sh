@@ -90,38 +90,52 @@ run() { # run INPUT DEAD_LETTER_FILE: prints the summary without its time
   "$IOMT" run --device-mapping "$dm" --fhir-mapping "$fm" --input "$1" --store "$store" --now "$now" \
     --ingestion-time "$now" --dead-letter "$2" 2>"$tmp/run-stderr" | jq -c -S 'del(.seconds)'
 }
+# export N: the store's resources into $tmp/export-N.ndjson
+export_store() { "$IOMT" store --store "$store" export > "$tmp/export-$1.ndjson"; }
+# TODO(issue 5): drop this once `iomt store` (apps/iomt/cmd_store.cc) has landed.
+have_store_cli=false
+if "$IOMT" store --help | grep -q '^ *export'; then have_store_cli=true; fi
+same_export() { # same_export NAME N: the store as after the first run
+  if ! $have_store_cli; then echo "skip $1: iomt store export is not in this build yet"; return; fi
+  if cmp -s "$tmp/export-1.ndjson" "$tmp/export-$2.ndjson"; then ok "$1"; else
+    fail "$1"
+    diff -u "$tmp/export-1.ndjson" "$tmp/export-$2.ndjson" | head -n 20
+  fi
+}
+
 summary=$(run "$events" "$tmp/dead-1.ndjson" || true)
-if grep -q 'not in this build' "$tmp/run-stderr"; then
-  echo "skip iomt run: $(cat "$tmp/run-stderr")"
-else
-  check run-summary '{"deadLettered":4,"devicesCreated":6,"errors":{"DeviceIdentityNotDefinedException":1,"NotSupportedException":1,"PatientIdentityNotDefinedException":1,"UnmatchedDeviceMessage":1},"events":22,"groups":19,"measurements":42,"observations":{"created":28,"unchanged":0,"updated":0},"patientsCreated":4}' \
-    "$summary"
-  check run-dead-letters '7:NotSupportedException 9:DeviceIdentityNotDefinedException 17:UnmatchedDeviceMessage 19:PatientIdentityNotDefinedException' \
-    "$(error_names "$tmp/dead-1.ndjson")"
-  "$IOMT" store --store "$store" export > "$tmp/export-1.ndjson"
+check run-summary '{"deadLettered":4,"devicesCreated":6,"errors":{"DeviceIdentityNotDefinedException":1,"NotSupportedException":1,"PatientIdentityNotDefinedException":2,"UnmatchedDeviceMessage":1},"events":22,"groups":19,"measurements":42,"observations":{"created":28,"unchanged":0,"updated":0},"patientsCreated":4}' \
+  "$summary"
+check run-dead-letters '7:NotSupportedException 9:DeviceIdentityNotDefinedException 17:UnmatchedDeviceMessage 19:PatientIdentityNotDefinedException' \
+  "$(error_names "$tmp/dead-1.ndjson")"
+# Each dead letter holds its event (as the mapping saw it: wrapped in an envelope when it was not one).
+body='if type == "object" then .Body // . else . end'
+check run-dead-letters-keep-events "$(sed -n '7p;9p;17p;19p' "$events" | jq -R -c 'fromjson? // .' | jq -c -S "$body")" \
+  "$(jq -c -S ".event | $body" "$tmp/dead-1.ndjson")"
+if $have_store_cli; then
+  export_store 1
   same_resources run-export "$tmp/export-1.ndjson"
-
-  # The same input again: nothing created or changed, the store as it was.
-  summary=$(run "$events" "$tmp/dead-2.ndjson" || true)
-  check run-again-summary '0 0 0 0 4' \
-    "$(jq -r '"\(.observations.created) \(.observations.updated) \(.patientsCreated) \(.devicesCreated) \(.deadLettered)"' <<< "$summary")"
-  "$IOMT" store --store "$store" export > "$tmp/export-2.ndjson"
-  if cmp -s "$tmp/export-1.ndjson" "$tmp/export-2.ndjson"; then ok run-again-export-identical; else
-    fail run-again-export-identical
-    diff -u "$tmp/export-1.ndjson" "$tmp/export-2.ndjson" | head -n 20
-  fi
-
-  # Replaying the dead letters with nothing fixed: the same events, the same errors.
-  summary=$(run "$tmp/dead-1.ndjson" "$tmp/dead-3.ndjson" || true)
-  check replay-summary '4 4 0' "$(jq -r '"\(.events) \(.deadLettered) \(.observations.created)"' <<< "$summary")"
-  check replay-dead-letters "$(jq -r .errorName "$tmp/dead-1.ndjson" | sort | paste -sd' ' -)" \
-    "$(jq -r .errorName "$tmp/dead-3.ndjson" | sort | paste -sd' ' -)"
-  check replay-events-kept "$(jq -c -S .event "$tmp/dead-1.ndjson")" "$(jq -c -S .event "$tmp/dead-3.ndjson")"
-  "$IOMT" store --store "$store" export > "$tmp/export-3.ndjson"
-  if cmp -s "$tmp/export-1.ndjson" "$tmp/export-3.ndjson"; then ok replay-export-identical; else
-    fail replay-export-identical
-  fi
 fi
+
+# The same input again: nothing created or changed, the store as it was.
+summary=$(run "$events" "$tmp/dead-2.ndjson" || true)
+check run-again-summary '0 0 28 0 0 4' \
+  "$(jq -r '[.observations.created, .observations.updated, .observations.unchanged, .patientsCreated, .devicesCreated, .deadLettered] | join(" ")' <<< "$summary")"
+! $have_store_cli || export_store 2
+same_export run-again-changes-nothing 2
+
+# Replaying the dead letters with nothing fixed: the same events fail the same way.
+summary=$(run "$tmp/dead-1.ndjson" "$tmp/dead-3.ndjson" || true)
+check replay-summary '4 4 0 0' \
+  "$(jq -r '[.events, .deadLettered, .observations.created, .observations.updated] | join(" ")' <<< "$summary")"
+check replay-dead-letters 'DeviceIdentityNotDefinedException NotSupportedException PatientIdentityNotDefinedException UnmatchedDeviceMessage' \
+  "$(jq -r .errorName "$tmp/dead-3.ndjson" | sort | paste -sd' ' -)"
+# The events that are JSON come back as they were (the line that is not JSON
+# is dead-lettered with the whole record as its event).
+check replay-keeps-events "$(jq -c -S 'select(.event | type == "object") | .event' "$tmp/dead-1.ndjson")" \
+  "$(jq -c -S 'select(.errorName != "NotSupportedException") | .event' "$tmp/dead-3.ndjson")"
+! $have_store_cli || export_store 3
+same_export replay-changes-nothing 3
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)"
