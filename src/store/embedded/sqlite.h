@@ -1,0 +1,76 @@
+// A thin RAII layer over the SQLite C API, for the embedded store only:
+// statements prepared once and reset after each use, errors as Status with
+// SQLite's own message. Not thread-safe; the store serializes access.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace iomt::store::sqlite {
+
+class Db;
+
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  Stmt& operator=(Stmt&& other) noexcept;
+  ~Stmt();
+
+  [[nodiscard]] bool valid() const { return stmt_ != nullptr; }
+
+  // Parameters are 1-based, as in SQLite. Text is copied only when `copy`
+  // (SQLITE_TRANSIENT); the default binds the caller's bytes, which must stay
+  // alive until the statement is reset.
+  Stmt& Bind(int i, std::int64_t v);
+  Stmt& Bind(int i, std::string_view text, bool copy = false);
+  Stmt& BindNull(int i);
+
+  // One step: true when a row is ready, false when done, or an error.
+  Result<bool> Step();
+  // Steps to the end (for statements that return no rows) and resets.
+  Status Run();
+  // Resets the statement and clears its bindings, ready for the next use.
+  void Reset();
+
+  [[nodiscard]] std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  [[nodiscard]] bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  // Valid until the next Step or Reset.
+  [[nodiscard]] std::string_view Text(int col) const;
+
+ private:
+  friend class Db;
+  Db* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Db {
+ public:
+  Db() = default;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  ~Db();
+
+  Status Open(const std::string& path);
+  void Close();
+  [[nodiscard]] sqlite3* handle() const { return db_; }
+
+  // Runs one or more statements that return no rows.
+  Status Exec(const char* sql);
+  Result<Stmt> Prepare(std::string_view sql);
+  // A Status for the connection's last error, prefixed with `what`.
+  [[nodiscard]] Status Error(std::string_view what) const;
+  [[nodiscard]] int ErrorCode() const { return sqlite3_errcode(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace iomt::store::sqlite

@@ -1,0 +1,100 @@
+// The embedded store's internals, shared by embedded_store.cc, search.cc and
+// bundle.cc. Everything here runs with EmbeddedStore::mu_ held.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/json/document.h"
+#include "store/embedded/embedded_store.h"
+#include "store/embedded/resource_text.h"
+#include "store/embedded/sqlite.h"
+
+namespace iomt::store {
+
+// The stored key of a token row: the type's number and the parameter, so
+// that one type's rows of one parameter are contiguous in the index.
+inline std::int64_t TokenKey(std::int64_t tid, embedded::TokenParam param) {
+  return tid * 16 + static_cast<std::int64_t>(param);
+}
+
+// The hash of "tid/id" that the resources table is looked up by.
+inline std::int64_t ResourceKey(std::int64_t tid, std::string_view id) {
+  std::string key = std::to_string(tid);
+  key.push_back('/');
+  key.append(id);
+  return embedded::Hash64(key);
+}
+
+struct EmbeddedStore::Impl {
+  // The current row of a resource.
+  struct Row {
+    std::int64_t rid = 0;
+    std::int64_t version = 0;
+    std::int64_t updated = 0;
+    bool deleted = false;
+    std::string json;  // filled only when asked for
+  };
+
+  EmbeddedStoreOptions options;
+  std::string path;
+  sqlite::Db db;
+  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, insert_token, delete_token;
+  sqlite::Stmt by_identifier, by_identifier_system, history_of, history_version, insert_type;
+  std::unordered_map<std::string, std::int64_t> types;
+  std::unordered_map<std::string, sqlite::Stmt> search_cache;
+  json::Document doc, old_doc;
+  embedded::IndexRows rows, old_rows;
+  std::string stamped;
+  bool in_txn = false;
+  std::size_t pending = 0;  // single writes not committed yet
+  std::chrono::steady_clock::time_point first_pending;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  Status Init();
+  Status ReloadTypes();
+  std::int64_t NowMs() const;
+
+  // Transactions. Begin opens the group's transaction when none is open;
+  // savepoints nest inside it, so a failed write undoes only itself.
+  Status Begin();
+  Status Commit();
+  Status Savepoint(const char* name);
+  Status Release(const char* name);
+  void RollbackTo(const char* name);
+  // Commits the pending single writes when the limit is reached.
+  Status AfterSingleWrite();
+
+  // The type's number; 0 when unknown and !create.
+  Result<std::int64_t> TypeId(std::string_view type, bool create);
+  Result<std::optional<Row>> FindRow(std::int64_t tid, std::string_view id, bool with_json);
+
+  // PUT (or POST with `new_id`: the JSON's id is replaced).
+  Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
+                            std::optional<std::string_view> if_match, bool new_id);
+  Result<bool> Remove(std::string_view type, std::string_view id);
+  Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
+  Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
+  Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,
+                                             const std::vector<std::string_view>& values, std::size_t limit);
+  Result<SearchPage> Search(std::string_view type, std::string_view query);
+  Result<WriteResult> Create(std::string_view type, std::string_view json,
+                             std::optional<std::string_view> if_none_exist);
+  std::string NewId();
+  Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
+  Result<sqlite::Stmt*> CachedStatement(const std::string& sql);
+};
+
+// Search results as a searchset Bundle.
+std::string RenderSearchBundle(std::string_view type, const SearchPage& page, std::string_view base_url);
+// A FHIR id: [A-Za-z0-9-.]{1,64}.
+bool IsValidId(std::string_view id);
+bool IsValidType(std::string_view type);
+
+}  // namespace iomt::store

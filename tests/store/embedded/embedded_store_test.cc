@@ -1,0 +1,498 @@
+#include "store/embedded/embedded_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/json/document.h"
+#include "store/embedded/resource_text.h"
+#include "tests/store/fhir_client_contract.h"
+
+namespace iomt::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> n{0};
+    path_ = (fs::temp_directory_path() /
+             ("iomt-store-test-" + std::to_string(getpid()) + "-" + std::to_string(n.fetch_add(1))))
+                .string();
+    fs::remove_all(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<EmbeddedStore> OpenOrDie(const std::string& dir, EmbeddedStoreOptions options = {}) {
+  auto store = EmbeddedStore::Open(dir, std::move(options));
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+std::string Member(const std::string& json, std::string_view a, std::string_view b = {}) {
+  json::Document doc;
+  if (!doc.Parse(json).ok()) return "<bad json>";
+  json::Value v;
+  if (!doc.root().Find(a, &v)) return "";
+  if (!b.empty() && !v.Find(b, &v)) return "";
+  return v.is_string() ? std::string(v.string_value()) : "<not a string>";
+}
+
+std::string Obs(const std::string& id, const std::string& patient, const std::string& code,
+                const std::string& effective, const std::string& device = "dev1") {
+  std::string eff = effective.find('/') != std::string::npos
+                        ? R"("effectivePeriod":{"start":")" + effective.substr(0, effective.find('/')) +
+                              R"(","end":")" + effective.substr(effective.find('/') + 1) + R"("})"
+                        : R"("effectiveDateTime":")" + effective + R"(")";
+  return R"({"resourceType":"Observation","id":")" + id + R"(","identifier":[{"system":"urn:obs","value":"v-)" + id +
+         R"("}],"status":"final","code":{"coding":[{"system":"http://loinc.org","code":")" + code +
+         R"("}]},"subject":{"reference":"Patient/)" + patient + R"("},"device":{"reference":"Device/)" + device +
+         R"("},)" + eff + R"(,"valueQuantity":{"value":72.50,"unit":"count/min"}})";
+}
+
+std::vector<std::string> Ids(const SearchPage& page) {
+  std::vector<std::string> ids;
+  for (const Resource& r : page.resources)
+    ids.push_back(r.id);
+  return ids;
+}
+
+class EmbeddedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EmbeddedStoreOptions options;
+    options.clock_ms = [this] { return now_ms_; };
+    store_ = OpenOrDie(dir_.path(), options);
+    ASSERT_NE(store_, nullptr);
+  }
+  std::vector<std::string> Search(const std::string& type, const std::string& query) {
+    auto page = store_->Search(type, query);
+    EXPECT_TRUE(page.ok()) << query << ": " << page.status().ToString();
+    return page.ok() ? Ids(*page) : std::vector<std::string>{"<error>"};
+  }
+  void PutObservations() {
+    ASSERT_TRUE(store_->Put("Observation", "o1", Obs("o1", "p1", "8867-4", "2023-10-09T10:00:00Z"), {}).ok());
+    ASSERT_TRUE(store_->Put("Observation", "o2", Obs("o2", "p1", "59408-5", "2023-10-10T10:00:00Z"), {}).ok());
+    ASSERT_TRUE(
+        store_->Put("Observation", "o3", Obs("o3", "p2", "8867-4", "2023-10-11T10:00:00+02:00", "dev2"), {}).ok());
+    ASSERT_TRUE(store_
+                    ->Put("Observation", "o4",
+                          Obs("o4", "p2", "8867-4", "2023-10-09T19:00:00.0000000Z/2023-10-09T19:59:59.9999999Z"), {})
+                    .ok());
+  }
+
+  TempDir dir_;
+  std::int64_t now_ms_ = 1696845600000;  // 2023-10-09T10:00:00Z
+  std::unique_ptr<EmbeddedStore> store_;
+};
+
+// ----------------------------------------------------------- contract ---
+
+TempDir& ContractDir() {
+  static TempDir* dir = new TempDir;  // one store shared by the contract tests, as a server would be
+  return *dir;
+}
+
+}  // namespace
+
+namespace testing {
+INSTANTIATE_TEST_SUITE_P(Embedded, FhirClientContract,
+                         ::testing::Values(ClientFactory{"embedded", []() -> std::unique_ptr<FhirClient> {
+                                                           static int n = 0;
+                                                           return OpenOrDie(ContractDir().path() + "/s" +
+                                                                            std::to_string(n++));
+                                                         }}));
+}  // namespace testing
+
+namespace {
+
+// -------------------------------------------------------- versions, meta ---
+
+TEST_F(EmbeddedStoreTest, StampsIdVersionAndLastUpdated) {
+  auto v1 = store_->Update("Patient", "p1", R"({"resourceType":"Patient","active":true})", std::nullopt);
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  EXPECT_TRUE(v1->created);
+  EXPECT_EQ(v1->resource.version_id, "1");
+  EXPECT_EQ(v1->resource.json,
+            R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1","lastUpdated":"2023-10-09T10:00:00.000Z"},)"
+            R"("active":true})");
+  now_ms_ += 1500;
+  auto v2 = store_->Update(
+      "Patient", "p1",
+      R"({"resourceType":"Patient","meta":{"versionId":"9","profile":["x"],"lastUpdated":"2000-01-01"},"id":"p1","n":1.50})",
+      "1");
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_FALSE(v2->created);
+  EXPECT_EQ(v2->resource.json,
+            R"({"resourceType":"Patient","meta":{"versionId":"2","lastUpdated":"2023-10-09T10:00:01.500Z",)"
+            R"("profile":["x"]},"id":"p1","n":1.50})");
+  EXPECT_EQ(v2->last_updated, "2023-10-09T10:00:01.500Z");
+}
+
+TEST_F(EmbeddedStoreTest, HistoryAndVRead) {
+  ASSERT_TRUE(store_->Put("Device", "d", R"({"resourceType":"Device","identifier":[{"value":"a"}]})", {}).ok());
+  ASSERT_TRUE(store_->Put("Device", "d", R"({"resourceType":"Device","identifier":[{"value":"b"}]})", "1").ok());
+  ASSERT_TRUE(store_->Put("Device", "d", R"({"resourceType":"Device","identifier":[{"value":"c"}]})", "W/\"2\"").ok());
+  auto history = store_->History("Device", "d");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_EQ((*history)[0].version_id, "3");
+  EXPECT_EQ((*history)[2].version_id, "1");
+  EXPECT_NE((*history)[2].json.find(R"("value":"a")"), std::string::npos);
+  auto v2 = store_->VRead("Device", "d", "2");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(Member(v2->json, "meta", "versionId"), "2");
+  EXPECT_EQ(store_->VRead("Device", "d", "4").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->History("Device", "nope").status().code(), StatusCode::kNotFound);
+  // Only the current version is indexed.
+  EXPECT_TRUE(store_->SearchByIdentifier("Device", "", "a", 5)->empty());
+  EXPECT_EQ(store_->SearchByIdentifier("Device", "", "c", 5)->size(), 1u);
+  EXPECT_TRUE(store_->CheckConsistency().ok()) << store_->CheckConsistency().ToString();
+}
+
+TEST_F(EmbeddedStoreTest, IfMatchMismatchIsPreconditionFailed) {
+  ASSERT_TRUE(store_->Put("Patient", "p", R"({"resourceType":"Patient"})", {}).ok());
+  auto stale = store_->Update("Patient", "p", R"({"resourceType":"Patient"})", "W/\"7\"");
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(HttpStatus(stale.status()), 412);
+  // If-Match on a resource that does not exist.
+  EXPECT_EQ(store_->Update("Patient", "q", R"({"resourceType":"Patient"})", "1").status().code(),
+            StatusCode::kConflict);
+  EXPECT_FALSE(store_->Read("Patient", "q")->has_value());
+}
+
+TEST_F(EmbeddedStoreTest, BadInputIsInvalidArgument) {
+  EXPECT_EQ(store_->Put("Patient", "p", "not json", {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Put("Patient", "p", "[1]", {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Put("Patient", "p", R"({"resourceType":"Device"})", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Put("Patient", "p", R"({"resourceType":"Patient","id":"other"})", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Put("Patient", "bad id!", R"({"resourceType":"Patient"})", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Put("patient", "p", R"({"resourceType":"patient"})", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Export("", [](std::string_view, const Resource&) { ADD_FAILURE(); }).code(), StatusCode::kOk);
+}
+
+TEST_F(EmbeddedStoreTest, ConditionalCreate) {
+  const std::string patient = R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"42"}]})";
+  auto first = store_->Create("Patient", patient, "identifier=urn:mrn|42");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->resource.id.size(), 36u);  // a UUID
+  EXPECT_EQ(Member(first->resource.json, "id"), first->resource.id);
+  auto again = store_->Create("Patient", patient, "identifier=urn:mrn|42");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->resource.id, first->resource.id);
+  ASSERT_TRUE(store_->Create("Patient", patient).ok());  // unconditional: a second one
+  auto ambiguous = store_->Create("Patient", patient, "identifier=urn:mrn|42");
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(HttpStatus(ambiguous.status()), 412);
+  EXPECT_EQ(store_->Create("Patient", patient, "nonsense=1").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EmbeddedStoreTest, DeleteKeepsHistoryAndAllowsRecreate) {
+  ASSERT_TRUE(store_->Put("Patient", "p", R"({"resourceType":"Patient","identifier":[{"value":"x"}]})", {}).ok());
+  auto deleted = store_->Delete("Patient", "p");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(*deleted);
+  EXPECT_FALSE(*store_->Delete("Patient", "p"));
+  EXPECT_FALSE(*store_->Delete("Patient", "never"));
+  EXPECT_FALSE(store_->Read("Patient", "p")->has_value());
+  EXPECT_EQ(HttpStatus(store_->ReadCurrent("Patient", "p").status()), 410);
+  EXPECT_EQ(HttpStatus(store_->ReadCurrent("Patient", "never").status()), 404);
+  EXPECT_TRUE(store_->SearchByIdentifier("Patient", "", "x", 2)->empty());
+  EXPECT_TRUE(Search("Patient", "").empty());
+  auto history = store_->History("Patient", "p");
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_TRUE((*history)[0].deleted);
+  auto again = store_->Put("Patient", "p", R"({"resourceType":"Patient"})", {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->version_id, "3");
+  EXPECT_TRUE(store_->CheckConsistency().ok()) << store_->CheckConsistency().ToString();
+}
+
+// ------------------------------------------------------------- search ---
+
+TEST_F(EmbeddedStoreTest, SearchById) {
+  PutObservations();
+  EXPECT_EQ(Search("Observation", "_id=o2"), std::vector<std::string>{"o2"});
+  EXPECT_EQ(Search("Observation", "_id=o2,o3"), (std::vector<std::string>{"o2", "o3"}));
+  EXPECT_TRUE(Search("Observation", "_id=zz").empty());
+  EXPECT_TRUE(Search("Patient", "_id=o1").empty());
+}
+
+TEST_F(EmbeddedStoreTest, SearchByIdentifierForms) {
+  PutObservations();
+  ASSERT_TRUE(store_
+                  ->Put("Observation", "nos",
+                        R"({"resourceType":"Observation","identifier":[{"value":"v-o1"}],"status":"final"})", {})
+                  .ok());
+  EXPECT_EQ(Search("Observation", "identifier=urn:obs|v-o1"), std::vector<std::string>{"o1"});
+  EXPECT_EQ(Search("Observation", "identifier=v-o1"), (std::vector<std::string>{"o1", "nos"}));
+  EXPECT_EQ(Search("Observation", "identifier=|v-o1"), std::vector<std::string>{"nos"});
+  EXPECT_EQ(Search("Observation", "identifier=urn:obs|").size(), 4u);
+  EXPECT_EQ(Search("Observation", "identifier=urn:obs|v-o1,urn:obs|v-o3"), (std::vector<std::string>{"o1", "o3"}));
+  EXPECT_EQ(Search("Observation", "identifier=urn%3Aobs%7Cv-o2"), std::vector<std::string>{"o2"});
+}
+
+TEST_F(EmbeddedStoreTest, SearchByReferences) {
+  PutObservations();
+  EXPECT_EQ(Search("Observation", "subject=Patient/p1"), (std::vector<std::string>{"o1", "o2"}));
+  EXPECT_EQ(Search("Observation", "subject=p2"), (std::vector<std::string>{"o3", "o4"}));
+  EXPECT_EQ(Search("Observation", "patient=p1"), (std::vector<std::string>{"o1", "o2"}));
+  EXPECT_EQ(Search("Observation", "patient=Patient/p2"), (std::vector<std::string>{"o3", "o4"}));
+  EXPECT_TRUE(Search("Observation", "subject=Group/p1").empty());
+  EXPECT_EQ(Search("Observation", "device=Device/dev2"), std::vector<std::string>{"o3"});
+  EXPECT_EQ(Search("Observation", "device=dev1,dev2").size(), 4u);
+  ASSERT_TRUE(
+      store_->Put("Device", "dev1", R"({"resourceType":"Device","patient":{"reference":"Patient/p1"}})", {}).ok());
+  EXPECT_EQ(Search("Device", "patient=Patient/p1"), std::vector<std::string>{"dev1"});
+}
+
+TEST_F(EmbeddedStoreTest, SearchByCode) {
+  PutObservations();
+  EXPECT_EQ(Search("Observation", "code=8867-4"), (std::vector<std::string>{"o1", "o3", "o4"}));
+  EXPECT_EQ(Search("Observation", "code=http://loinc.org|59408-5"), std::vector<std::string>{"o2"});
+  EXPECT_TRUE(Search("Observation", "code=http://snomed.info/sct|59408-5").empty());
+  EXPECT_EQ(Search("Observation", "code=8867-4&subject=Patient/p1"), std::vector<std::string>{"o1"});
+  EXPECT_EQ(Search("Observation", "code=59408-5,8867-4&patient=p2"), (std::vector<std::string>{"o3", "o4"}));
+}
+
+TEST_F(EmbeddedStoreTest, SearchByDateWithPrefixes) {
+  PutObservations();
+  // o1 2023-10-09T10:00:00Z (a second), o2 2023-10-10T10:00:00Z,
+  // o3 2023-10-11T08:00:00Z, o4 2023-10-09T19:00 .. 19:59:59.999Z.
+  EXPECT_EQ(Search("Observation", "date=2023-10-09"), (std::vector<std::string>{"o1", "o4"}));
+  EXPECT_EQ(Search("Observation", "date=eq2023-10-09T10:00:00Z"), std::vector<std::string>{"o1"});
+  EXPECT_EQ(Search("Observation", "date=2023-10"), (std::vector<std::string>{"o1", "o2", "o3", "o4"}));
+  EXPECT_EQ(Search("Observation", "date=ge2023-10-10"), (std::vector<std::string>{"o2", "o3"}));
+  EXPECT_EQ(Search("Observation", "date=gt2023-10-10"), std::vector<std::string>{"o3"});
+  EXPECT_EQ(Search("Observation", "date=le2023-10-10"), (std::vector<std::string>{"o1", "o2", "o4"}));
+  EXPECT_EQ(Search("Observation", "date=lt2023-10-10"), (std::vector<std::string>{"o1", "o4"}));
+  EXPECT_EQ(Search("Observation", "date=ne2023-10-09"), (std::vector<std::string>{"o2", "o3"}));
+  EXPECT_EQ(Search("Observation", "date=ge2023-10-09T19:30:00Z&date=lt2023-10-10"), std::vector<std::string>{"o4"});
+  EXPECT_EQ(Search("Observation", "date=2023-10-11T10:00:00%2B02:00"), std::vector<std::string>{"o3"});
+  EXPECT_EQ(Search("Observation", "date=2023-10-09,2023-10-11"), (std::vector<std::string>{"o1", "o3", "o4"}));
+  EXPECT_EQ(Search("Observation", "_lastUpdated=le2023-10-09T10:00:00Z").size(), 4u);
+  EXPECT_TRUE(Search("Observation", "_lastUpdated=gt2023-10-09T10:00:00Z").empty());
+  auto bad = store_->Search("Observation", "date=sa2023");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'sa'"), std::string::npos);
+  EXPECT_FALSE(store_->Search("Observation", "date=yesterday").ok());
+}
+
+TEST_F(EmbeddedStoreTest, UnknownParametersAreErrorsNamingThem) {
+  auto bad = store_->Search("Observation", "subject=p1&colour=red");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("'colour'"), std::string::npos) << bad.status().message();
+  EXPECT_NE(OperationOutcome(bad.status()).find("colour"), std::string::npos);
+  EXPECT_FALSE(store_->Search("Observation", "code:text=x").ok());
+  EXPECT_FALSE(store_->Search("Observation", "_sort=colour").ok());
+  EXPECT_FALSE(store_->Search("Observation", "_count=many").ok());
+  EXPECT_TRUE(store_->Search("Observation", "identifier=").ok());  // an empty value is ignored
+}
+
+TEST_F(EmbeddedStoreTest, SortAndPaging) {
+  PutObservations();
+  EXPECT_EQ(Search("Observation", "_sort=date"), (std::vector<std::string>{"o1", "o4", "o2", "o3"}));
+  EXPECT_EQ(Search("Observation", "_sort=-date"), (std::vector<std::string>{"o3", "o2", "o4", "o1"}));
+  EXPECT_EQ(Search("Observation", "_sort=-_id"), (std::vector<std::string>{"o4", "o3", "o2", "o1"}));
+  EXPECT_EQ(Search("Observation", "_sort=_lastUpdated,_id"), (std::vector<std::string>{"o1", "o2", "o3", "o4"}));
+  auto page = store_->Search("Observation", "code=8867-4&_sort=-date&_count=2");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 3);
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"o3", "o4"}));
+  ASSERT_TRUE(page->next_offset.has_value());
+  EXPECT_EQ(*page->next_offset, 2u);
+  auto bundle = store_->SearchBundle("Observation", "code=8867-4&_sort=-date&_count=2", "http://h/fhir");
+  ASSERT_TRUE(bundle.ok());
+  json::Document doc;
+  ASSERT_TRUE(doc.Parse(*bundle).ok()) << *bundle;
+  json::Value links, total;
+  ASSERT_TRUE(doc.root().Find("link", &links));
+  ASSERT_TRUE(doc.root().Find("total", &total));
+  EXPECT_EQ(total.int_value(), 3);
+  std::string next;
+  for (json::Value l : links.elements()) {
+    json::Value rel, url;
+    if (l.Find("relation", &rel) && rel.string_value() == "next" && l.Find("url", &url)) next = url.string_value();
+  }
+  EXPECT_EQ(next, "http://h/fhir/Observation?code=8867-4&_sort=-date&_count=2&_offset=2");
+  auto second = store_->Search("Observation", next.substr(next.find('?') + 1));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(Ids(*second), std::vector<std::string>{"o1"});
+  EXPECT_FALSE(second->next_offset.has_value());
+  auto none = store_->Search("Observation", "_count=0");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->total, 4);
+  EXPECT_TRUE(none->resources.empty());
+}
+
+// ------------------------------------------------------------ bundles ---
+
+TEST_F(EmbeddedStoreTest, TransactionIsAllOrNothing) {
+  ASSERT_TRUE(store_->Put("Patient", "keep", R"({"resourceType":"Patient"})", {}).ok());
+  const std::string failing = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"request":{"method":"PUT","url":"Patient/t1"},"resource":{"resourceType":"Patient","id":"t1"}},
+    {"request":{"method":"DELETE","url":"Patient/keep"}},
+    {"request":{"method":"PUT","url":"Patient/t2","ifMatch":"W/\"5\""},"resource":{"resourceType":"Patient","id":"t2"}}]})";
+  auto failed = store_->ProcessBundle(failing, "http://h/fhir");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(HttpStatus(failed.status()), 412);
+  EXPECT_NE(failed.status().message().find("entry 2"), std::string::npos) << failed.status().message();
+  EXPECT_FALSE(store_->Read("Patient", "t1")->has_value());
+  EXPECT_TRUE(store_->Read("Patient", "keep")->has_value());
+
+  const std::string good = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a","request":{"method":"POST","url":"Patient"},
+     "resource":{"resourceType":"Patient","identifier":[{"value":"new"}]}},
+    {"request":{"method":"PUT","url":"Device/d1"},
+     "resource":{"resourceType":"Device","id":"d1","patient":{"reference":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"}}},
+    {"request":{"method":"GET","url":"Device?patient=Patient/keep"}}]})";
+  auto ok = store_->ProcessBundle(good, "http://h/fhir");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_NE(ok->find(R"("type":"transaction-response")"), std::string::npos);
+  EXPECT_NE(ok->find(R"("status":"201 Created")"), std::string::npos) << *ok;
+  auto patients = store_->SearchByIdentifier("Patient", "", "new", 2);
+  ASSERT_EQ(patients->size(), 1u);
+  auto device = store_->Read("Device", "d1");
+  ASSERT_TRUE(device->has_value());
+  EXPECT_EQ(Member((*device)->json, "patient", "reference"), "Patient/" + (*patients)[0].id);
+  EXPECT_TRUE(store_->CheckConsistency().ok());
+}
+
+TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"request":{"method":"PUT","url":"Patient/b1"},"resource":{"resourceType":"Patient","id":"b1"}},
+    {"request":{"method":"PUT","url":"Patient/b2"},"resource":{"resourceType":"Device","id":"b2"}},
+    {"request":{"method":"GET","url":"Patient/b1"}},
+    {"request":{"method":"GET","url":"Patient/missing"}},
+    {"request":{"method":"PATCH","url":"Patient/b1"}},
+    {"request":{"method":"PUT","url":"Patient/b1","ifMatch":"W/\"1\""},"resource":{"resourceType":"Patient","id":"b1"}}]})";
+  auto r = store_->ProcessBundle(batch, "http://h/fhir");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  json::Document doc;
+  ASSERT_TRUE(doc.Parse(*r).ok()) << *r;
+  json::Value entries;
+  ASSERT_TRUE(doc.root().Find("entry", &entries));
+  std::vector<std::string> statuses;
+  for (json::Value e : entries.elements()) {
+    json::Value resp, st;
+    ASSERT_TRUE(e.Find("response", &resp) && resp.Find("status", &st));
+    statuses.emplace_back(st.string_value());
+  }
+  EXPECT_EQ(statuses, (std::vector<std::string>{"201 Created", "400 Bad Request", "200 OK", "404 Not Found",
+                                                "400 Bad Request", "200 OK"}));
+  EXPECT_EQ((*store_->Read("Patient", "b1"))->version_id, "2");
+  EXPECT_FALSE(store_->Read("Patient", "b2")->has_value());
+  EXPECT_FALSE(store_->ProcessBundle(R"({"resourceType":"Bundle","type":"collection"})", "").ok());
+  EXPECT_FALSE(store_->ProcessBundle("{", "").ok());
+}
+
+// --------------------------------------------- durability, reopen, files ---
+
+TEST(EmbeddedStore, ReopenKeepsEverything) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    std::vector<PutRequest> batch;
+    for (int i = 0; i < 100; ++i) {
+      std::string id = std::string("o").append(std::to_string(i));
+      std::string patient = std::string("p").append(std::to_string(i % 3));
+      batch.push_back({"Observation", id, Obs(id, patient, "8867-4", "2023-10-09"), std::nullopt});
+    }
+    ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    // A single Put that is never flushed explicitly: the clean close commits it.
+    ASSERT_TRUE(store->Put("Patient", "p0", R"({"resourceType":"Patient"})", {}).ok());
+    ASSERT_TRUE(store->Put("Patient", "p0", R"({"resourceType":"Patient","active":true})", "1").ok());
+  }
+  auto store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ((*store->Read("Patient", "p0"))->version_id, "2");
+  EXPECT_EQ(store->History("Patient", "p0")->size(), 2u);
+  auto page = store->Search("Observation", "subject=Patient/p1&_count=1000");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 33);
+  std::vector<std::string> order;
+  ASSERT_TRUE(store
+                  ->Export("", [&](std::string_view type,
+                                   const Resource& r) { order.push_back(std::string(type) + "/" + r.id); })
+                  .ok());
+  ASSERT_EQ(order.size(), 101u);
+  EXPECT_EQ(order[0], "Observation/o0");
+  EXPECT_EQ(order[1], "Observation/o1");
+  EXPECT_EQ(order[2], "Observation/o10");
+  EXPECT_EQ(order.back(), "Patient/p0");
+  EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+}
+
+TEST(EmbeddedStore, RefusesWhatIsNotAStore) {
+  TempDir dir;
+  fs::create_directories(dir.path());
+  std::ofstream(dir.path() + "/store.db") << "this is not a database, just some text that is long enough......."
+                                             "................................................................";
+  auto store = EmbeddedStore::Open(dir.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(store.status().message().find("not an iomt store"), std::string::npos) << store.status().message();
+
+  TempDir file_dir;
+  std::ofstream(file_dir.path()) << "a file";
+  auto on_file = EmbeddedStore::Open(file_dir.path());
+  ASSERT_FALSE(on_file.ok());
+  EXPECT_EQ(on_file.status().code(), StatusCode::kIoError);
+  fs::remove(file_dir.path());
+}
+
+TEST(EmbeddedStore, BackgroundCommitterCommitsSingleWrites) {
+  TempDir dir;
+  EmbeddedStoreOptions options;
+  options.commit_interval_ms = 5;
+  auto store = OpenOrDie(dir.path(), options);
+  ASSERT_TRUE(store->Put("Patient", "p", R"({"resourceType":"Patient"})", {}).ok());
+  // Another connection sees only committed data.
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    usleep(5000);
+    auto other = OpenOrDie(dir.path());
+    seen = other->Read("Patient", "p")->has_value();
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST(EmbeddedStore, StampLeavesOtherMembersAlone) {
+  std::string out;
+  embedded::StampResource(R"( { "id" : "x", "a":[1,{"b":"}"}], "resourceType":"P" } )", "x", 3, "T", &out);
+  // Without resourceType first, a new meta goes first.
+  EXPECT_EQ(out, R"({"meta":{"versionId":"3","lastUpdated":"T"},"id":"x","a":[1,{"b":"}"}],"resourceType":"P"})");
+  std::int64_t lo = 0, hi = 0;
+  ASSERT_TRUE(embedded::ParseDateRange("2024-02", &lo, &hi));
+  EXPECT_EQ(embedded::FormatInstant(lo), "2024-02-01T00:00:00.000Z");
+  EXPECT_EQ(embedded::FormatInstant(hi), "2024-02-29T23:59:59.999Z");
+  EXPECT_FALSE(embedded::ParseDateRange("2023-02-29", &lo, &hi));
+  EXPECT_FALSE(embedded::ParseDateRange("2023-01-01Z", &lo, &hi));
+}
+
+}  // namespace
+}  // namespace iomt::store
