@@ -180,15 +180,15 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(prepare(&find, "SELECT rid, tid, id, version, updated, deleted FROM resources WHERE key=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&find_json, "SELECT json FROM resources WHERE rid=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&insert_resource,
-                               "INSERT INTO resources(key, tid, id, version, updated, deleted, dlo, dhi, json) "
+                               "INSERT OR FAIL INTO resources(key, tid, id, version, updated, deleted, dlo, dhi, json) "
                                "VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)"));
-  IOMT_RETURN_IF_ERROR(prepare(&update_resource,
-                               "UPDATE resources SET version=?2, updated=?3, deleted=?4, dlo=?5, dhi=?6, json=?7 "
-                               "WHERE rid=?1"));
+  IOMT_RETURN_IF_ERROR(
+      prepare(&update_resource,
+              "UPDATE OR FAIL resources SET version=?2, updated=?3, deleted=?4, dlo=?5, dhi=?6, json=?7 "
+              "WHERE rid=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&to_history,
-                               "INSERT INTO history(rid, version, updated, deleted, json) "
+                               "INSERT OR FAIL INTO history(rid, version, updated, deleted, json) "
                                "SELECT rid, version, updated, deleted, json FROM resources WHERE rid=?1"));
-  IOMT_RETURN_IF_ERROR(prepare(&insert_token, "INSERT OR IGNORE INTO tok(p, vh, sh, rid) VALUES(?1, ?2, ?3, ?4)"));
   IOMT_RETURN_IF_ERROR(prepare(&delete_token, "DELETE FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 AND rid=?4"));
   IOMT_RETURN_IF_ERROR(prepare(&by_identifier,
                                "SELECT r.rid, r.id, r.version, r.json FROM tok t JOIN resources r ON r.rid=t.rid "
@@ -234,6 +234,14 @@ Status EmbeddedStore::Impl::Commit() {
     (void)ReloadTypes();
   }
   return st;
+}
+
+void EmbeddedStore::Impl::Rollback() {
+  if (!in_txn) return;
+  (void)db.Exec("ROLLBACK");
+  in_txn = false;
+  pending = 0;
+  (void)ReloadTypes();
 }
 
 Status EmbeddedStore::Impl::Savepoint(const char* name) {
@@ -390,15 +398,36 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     rid = sqlite3_last_insert_rowid(db.handle());
     out.created = true;
   }
-  if (!same_tokens) {
-    for (const embedded::TokenRow& t : rows.tokens)
-      IOMT_RETURN_IF_ERROR(
-          insert_token.Bind(1, TokenKey(tid, t.param)).Bind(2, t.value_hash).Bind(3, t.system_hash).Bind(4, rid).Run());
-  }
+  if (!same_tokens) IOMT_RETURN_IF_ERROR(InsertTokens(tid, rid));
   out.resource.id = std::string(id);
   out.resource.version_id = std::to_string(version);
   out.resource.json = stamped;
   return out;
+}
+
+Status EmbeddedStore::Impl::InsertTokens(std::int64_t tid, std::int64_t rid) {
+  // Several rows per statement: the statement's own cost (bind, step,
+  // reset) is a good part of a row's, and a resource has about five.
+  std::size_t at = 0;
+  while (at < rows.tokens.size()) {
+    const std::size_t n = std::min(rows.tokens.size() - at, insert_tokens.size());
+    sqlite::Stmt& s = insert_tokens[n - 1];
+    if (!s.valid()) {
+      std::string sql = "INSERT OR IGNORE INTO tok(p, vh, sh, rid) VALUES";
+      for (std::size_t i = 0; i < n; ++i)
+        sql.append(i == 0 ? "(?,?,?,?)" : ",(?,?,?,?)");
+      IOMT_ASSIGN_OR_RETURN(s, db.Prepare(sql));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const embedded::TokenRow& t = rows.tokens[at + i];
+      const int base = static_cast<int>(i) * 4;
+      s.Bind(base + 1, TokenKey(tid, t.param)).Bind(base + 2, t.value_hash).Bind(base + 3, t.system_hash);
+      s.Bind(base + 4, rid);
+    }
+    IOMT_RETURN_IF_ERROR(s.Run());
+    at += n;
+  }
+  return Status::Ok();
 }
 
 Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view id) {
@@ -467,6 +496,8 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   if (tid == 0) return out;
   const std::int64_t p = TokenKey(tid, embedded::TokenParam::kIdentifier);
   const std::int64_t sh = Hash64(system);
+  // One read transaction for all the lookups, not one per statement.
+  ReadScope scope(this);
   sqlite::Stmt& s = system.empty() ? by_identifier : by_identifier_system;
   std::vector<std::int64_t> seen;
   for (std::string_view value : values) {
@@ -678,8 +709,11 @@ Result<bool> EmbeddedStore::Delete(std::string_view type, std::string_view id) {
 
 Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequest> requests) {
   std::lock_guard lock(mu_);
+  // Single writes still pending are committed first, so that the batch can
+  // run without a savepoint (which would copy every page it touches) and
+  // still be undone alone if it fails half-way.
+  IOMT_RETURN_IF_ERROR(impl_->Commit());
   IOMT_RETURN_IF_ERROR(impl_->Begin());
-  IOMT_RETURN_IF_ERROR(impl_->Savepoint("batch"));
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
@@ -693,12 +727,11 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
     // A bad resource or a lost If-Match fails before anything is written;
     // anything else (I/O) may have written half a resource: undo the batch.
     if (IsTransient(w.status())) {
-      impl_->RollbackTo("batch");
+      impl_->Rollback();
       return w.status();
     }
     out.emplace_back(w.status());
   }
-  IOMT_RETURN_IF_ERROR(impl_->Release("batch"));
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   return out;
 }

@@ -1,6 +1,7 @@
 #include "store/embedded/resource_text.h"
 
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "common/json/writer.h"
@@ -56,9 +57,19 @@ int DaysInMonth(int y, int m) {
 // returns the index just past it.
 std::size_t SkipValue(std::string_view s, std::size_t i) {
   if (s[i] == '"') {
-    for (++i; s[i] != '"'; ++i)
-      if (s[i] == '\\') ++i;
-    return i + 1;
+    // memchr to the next quote; a quote after an odd run of backslashes is
+    // escaped.
+    const char* data = s.data();
+    for (++i;;) {
+      const auto* q = static_cast<const char*>(std::memchr(data + i, '"', s.size() - i));
+      if (q == nullptr) return s.size();
+      std::size_t at = static_cast<std::size_t>(q - data);
+      std::size_t backslashes = 0;
+      while (at - backslashes > i && data[at - backslashes - 1] == '\\')
+        ++backslashes;
+      if (backslashes % 2 == 0) return at + 1;
+      i = at + 1;
+    }
   }
   if (s[i] == '{' || s[i] == '[') {
     int depth = 0;

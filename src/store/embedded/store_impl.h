@@ -2,6 +2,7 @@
 // bundle.cc. Everything here runs with EmbeddedStore::mu_ held.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -45,8 +46,9 @@ struct EmbeddedStore::Impl {
   EmbeddedStoreOptions options;
   std::string path;
   sqlite::Db db;
-  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, insert_token, delete_token;
+  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, delete_token;
   sqlite::Stmt by_identifier, by_identifier_system, history_of, history_version, insert_type;
+  std::array<sqlite::Stmt, 8> insert_tokens;  // [n - 1] inserts n rows
   std::unordered_map<std::string, std::int64_t> types;
   std::unordered_map<std::string, sqlite::Stmt> search_cache;
   json::Document doc, old_doc;
@@ -65,6 +67,8 @@ struct EmbeddedStore::Impl {
   // savepoints nest inside it, so a failed write undoes only itself.
   Status Begin();
   Status Commit();
+  // Undoes the open transaction whole (pending single writes included).
+  void Rollback();
   Status Savepoint(const char* name);
   Status Release(const char* name);
   void RollbackTo(const char* name);
@@ -79,6 +83,8 @@ struct EmbeddedStore::Impl {
   Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
                             std::optional<std::string_view> if_match, bool new_id);
   Result<bool> Remove(std::string_view type, std::string_view id);
+  // Inserts the index rows in `rows` for resource `rid`.
+  Status InsertTokens(std::int64_t tid, std::int64_t rid);
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
   Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,
@@ -89,6 +95,22 @@ struct EmbeddedStore::Impl {
   std::string NewId();
   Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
   Result<sqlite::Stmt*> CachedStatement(const std::string& sql);
+
+  // Several reads in one read transaction when no transaction is open
+  // (SQLite would otherwise start and end one per statement).
+  class ReadScope {
+   public:
+    explicit ReadScope(Impl* impl) : impl_(impl), own_(!impl->in_txn && impl->db.Exec("BEGIN").ok()) {}
+    ~ReadScope() {
+      if (own_) (void)impl_->db.Exec("COMMIT");
+    }
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+
+   private:
+    Impl* impl_;
+    bool own_;
+  };
 };
 
 // Search results as a searchset Bundle.
