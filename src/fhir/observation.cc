@@ -408,6 +408,13 @@ Status MergeValue(json::Node* holder, const ValueTemplate& v, const std::vector<
                                      " value: iomt does not change the type of a value.");
   }
   if (existing == nullptr || v.kind != ValueKind::kSampledData) {
+    // A single value (Quantity, String, CodeableConcept) is the latest
+    // reading's. When the Observation already covers a later reading than
+    // this group's, its value stays: iomt-fhir lets the group processed last
+    // win, which makes the result depend on arrival order and makes running
+    // the same input twice flip values back and forth (two readings of one
+    // device within a second share an Observation id).
+    if (existing != nullptr && group.end < obs.end) return Status::Ok();
     IOMT_ASSIGN_OR_RETURN(auto built, BuildValueNode(v, values, group.start, group.end));
     if (!built) return Status::Ok();
     if (existing == nullptr || !json::Equals(existing->second, built->second)) {

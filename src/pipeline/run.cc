@@ -68,6 +68,9 @@ namespace {
 
 bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
+// A dead-letter record (formats.md): an error record with the event.
+bool IsDeadLetter(const json::Value& root) { return root.is_object() && root.Has("errorName") && root.Has("event"); }
+
 // One event of the batch being processed.
 struct PendingEvent {
   std::string text;  // the line as read
@@ -122,7 +125,7 @@ class Runner {
   // the line through the envelope mode.
   Status EventValue(const json::Value& root, std::int64_t ingestion, json::Arena* arena, json::Value* out) const {
     json::Value replayed;
-    if (root.is_object() && root.Has("errorName") && root.Find("event", &replayed)) {
+    if (IsDeadLetter(root) && root.Find("event", &replayed)) {
       if (!replayed.is_object() && !replayed.is_array()) {
         return InvalidArgument("The dead-letter record's event is not a JSON document, so it cannot be replayed.");
       }
@@ -176,6 +179,14 @@ class Runner {
     if (unavailable_) return NotAttempted(&e);
     if (Status st = doc_.ParsePadded(line.text.data(), line.text.size()); !st.ok()) {
       return NotSupported(&e, st.message());
+    }
+    // A dead-letter record of a line that was not JSON carries that line as
+    // a string: the replay reads the line again, so it fails (or, if the
+    // sender's text was fixed, goes on) exactly as the original did.
+    if (json::Value replayed; IsDeadLetter(doc_.root()) && doc_.root().Find("event", &replayed) &&
+                              replayed.is_string()) {
+      e.text.assign(replayed.string_value());
+      if (Status st = doc_.Parse(e.text); !st.ok()) return NotSupported(&e, st.message());
     }
     arena_.Reset();
     Event event;

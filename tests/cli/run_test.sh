@@ -67,6 +67,14 @@ if cmp -s "$tmp/before-meta.ndjson" "$tmp/after-meta.ndjson"; then pass rerun-st
 rc=$?
 if [ $rc = 2 ] && grep -q "is the input" "$tmp/err3.txt"; then pass replay-into-itself-refused; else fail "replay-into-itself-refused (rc=$rc)" "$tmp/err3.txt"; fi
 
+# --- a line that is not JSON stays itself through replays --------------------
+echo '{"a":' > "$tmp/notjson.ndjson"
+"$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$tmp/notjson.ndjson" --store "$tmp/s1" --dead-letter "$tmp/nj1.ndjson" > /dev/null 2>&1
+"$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$tmp/nj1.ndjson" --store "$tmp/s1" --dead-letter "$tmp/nj2.ndjson" > /dev/null 2>&1
+"$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$tmp/nj2.ndjson" --store "$tmp/s1" --dead-letter "$tmp/nj3.ndjson" > /dev/null 2>&1
+cat "$tmp/nj1.ndjson" "$tmp/nj3.ndjson" > "$tmp/nj.ndjson"
+check replay-of-not-json-keeps-the-line 'length == 2 and all(.errorName == "NotSupportedException" and .event == "{\"a\":")' "$tmp/nj.ndjson"
+
 # --- Lookup: dead-lettered until the Device exists, then replayed ------------
 cat > "$tmp/lookup.ndjson" <<'NDJSON'
 {"heartrate": 61, "deviceid": "watch-9001", "patientid": "ignored-in-lookup", "measurementdatetime": "2023-10-09T19:18:23+00:00"}
@@ -139,7 +147,7 @@ expect_rc() {  # name rc want -- cmd...
   if [ $rc = "$want_rc" ] && [[ "$out" == *"$want"* ]]; then pass "$name"; else echo "$out" > "$tmp/o.txt"; fail "$name (rc=$rc)" "$tmp/o.txt"; fi
 }
 expect_rc run-two-destinations 2 "give one" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$events" --store "$tmp/x" --fhir-url http://127.0.0.1:9/fhir
-expect_rc run-invalid-mapping 1 "invalid FHIR mapping" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping conformance/iomt-fhir/FHIR/TestInput/data_CollectionFhirTemplateInvalid.json --input "$events" --store "$tmp/x"
+expect_rc run-invalid-mapping 1 "invalid FHIR mapping" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping conformance/iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Template.UnitTests/TestInput/data_CollectionFhirTemplateInvalid.json --input "$events" --store "$tmp/x"
 expect_rc run-missing-input 2 "cannot read" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$tmp/none.ndjson" --store "$tmp/x"
 expect_rc run-token-without-url 2 "go with --fhir-url" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$events" --fhir-token t
 expect_rc run-unreachable-fhir 3 "FHIRServiceErrorConfigurationError" -- "$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$events" --fhir-url http://127.0.0.1:9/fhir
