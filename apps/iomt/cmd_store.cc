@@ -1,11 +1,185 @@
-// `iomt store`: placeholder until the embedded store lands (issue 5).
+// `iomt store`: import, export and search the embedded FHIR store
+// (../shared/spec/cli.md, "The embedded FHIR store").
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.h"
+#include "common/json/document.h"
+#include "io.h"
+#include "store/embedded/embedded_store.h"
 
 namespace iomt::cli {
+namespace {
+
+struct StoreFlags {
+  std::string store = "./iomt-data";
+  std::string import_file;
+  std::string export_type;
+  std::string search_type;
+  std::string search_query;
+};
+
+// Resources written to stdout in large blocks.
+class Output {
+ public:
+  ~Output() { Flush(); }
+  Output() = default;
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  void Line(std::string_view s) {
+    buffer_.append(s).push_back('\n');
+    if (buffer_.size() > (1u << 20)) Flush();
+  }
+  void Flush() {
+    std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
+    buffer_.clear();
+  }
+
+ private:
+  std::string buffer_;
+};
+
+std::unique_ptr<store::EmbeddedStore> OpenStore(const std::string& dir) {
+  auto store = store::EmbeddedStore::Open(dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "error: --store %s: %s\n", dir.c_str(), store.status().message().c_str());
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+int Import(const StoreFlags& flags) {
+  std::ifstream in;
+  std::istream* input = &std::cin;
+  if (flags.import_file != "-") {
+    in.open(flags.import_file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "error: cannot read %s\n", flags.import_file.c_str());
+      return kExitUsage;
+    }
+    input = &in;
+  }
+  auto store = OpenStore(flags.store);
+  if (store == nullptr) return kExitUsage;
+  const std::string name = DisplayName(flags.import_file);
+
+  // Lines are PUT in batches: one transaction (and one sync) per batch.
+  constexpr std::size_t kBatch = 5000;
+  std::vector<store::PutRequest> batch;
+  std::vector<long> lines;
+  long imported = 0, failed = 0;
+  auto put_batch = [&]() -> bool {
+    if (batch.empty()) return true;
+    auto results = store->PutMany(std::move(batch));
+    batch.clear();
+    if (!results.ok()) {
+      std::fprintf(stderr, "error: %s\n", results.status().message().c_str());
+      return false;
+    }
+    for (std::size_t i = 0; i < results->size(); ++i) {
+      if ((*results)[i].ok()) {
+        ++imported;
+      } else {
+        ++failed;
+        std::fprintf(stderr, "%s:%ld: %s\n", name.c_str(), lines[i], (*results)[i].status().message().c_str());
+      }
+    }
+    lines.clear();
+    return true;
+  };
+
+  json::Document doc;
+  std::string line;
+  long number = 0;
+  while (std::getline(*input, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json::Value root, type, id;
+    if (!doc.Parse(line).ok() || !doc.root().is_object()) {
+      std::fprintf(stderr, "%s:%ld: not a JSON object\n", name.c_str(), number);
+      ++failed;
+      continue;
+    }
+    root = doc.root();
+    if (!root.Find("resourceType", &type) || !type.is_string() || !root.Find("id", &id) || !id.is_string()) {
+      std::fprintf(stderr, "%s:%ld: not a FHIR resource with a resourceType and an id\n", name.c_str(), number);
+      ++failed;
+      continue;
+    }
+    batch.push_back({std::string(type.string_value()), std::string(id.string_value()), line, std::nullopt});
+    lines.push_back(number);
+    if (batch.size() >= kBatch && !put_batch()) return kExitExternal;
+  }
+  if (!put_batch()) return kExitExternal;
+  std::fprintf(stderr, "imported %ld resource%s into %s", imported, imported == 1 ? "" : "s", flags.store.c_str());
+  if (failed > 0) std::fprintf(stderr, ", %ld line%s failed", failed, failed == 1 ? "" : "s");
+  std::fprintf(stderr, "\n");
+  return failed > 0 ? kExitInvalid : kExitOk;
+}
+
+int Export(const StoreFlags& flags) {
+  auto store = OpenStore(flags.store);
+  if (store == nullptr) return kExitUsage;
+  Output out;
+  Status st = store->Export(flags.export_type, [&](std::string_view, const store::Resource& r) { out.Line(r.json); });
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return kExitExternal;
+  }
+  return kExitOk;
+}
+
+int Search(const StoreFlags& flags) {
+  auto store = OpenStore(flags.store);
+  if (store == nullptr) return kExitUsage;
+  Output out;
+  std::size_t offset = 0;
+  while (true) {
+    std::string query = flags.search_query;
+    if (!query.empty()) query.push_back('&');
+    query.append("_offset=").append(std::to_string(offset));
+    auto page = store->Search(flags.search_type, query);
+    if (!page.ok()) {
+      std::fprintf(stderr, "error: %s\n", page.status().message().c_str());
+      return page.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitExternal;
+    }
+    for (const store::Resource& r : page->resources)
+      out.Line(r.json);
+    if (!page->next_offset) break;
+    offset = *page->next_offset;
+  }
+  return kExitOk;
+}
+
+}  // namespace
 
 Runner RegisterStore(CLI::App& app) {
-  (void)app;
-  return [] { return kExitUsage; };
+  auto flags = std::make_shared<StoreFlags>();
+  app.add_option("--store", flags->store, "Embedded FHIR store directory (default ./iomt-data)");
+  app.require_subcommand(1);
+  CLI::App* import = app.add_subcommand("import", "PUT every resource of an NDJSON file (by its id)");
+  import->add_option("FILE", flags->import_file, "NDJSON, one FHIR resource a line ('-': stdin)")->required();
+  CLI::App* export_cmd =
+      app.add_subcommand("export", "Print every current resource (of TYPE), one a line, ordered by type then id");
+  export_cmd->add_option("TYPE", flags->export_type, "Only resources of this type");
+  CLI::App* search = app.add_subcommand("search", "Search resources of TYPE, e.g. 'subject=Patient/p1&code=8867-4'");
+  search->add_option("TYPE", flags->search_type, "Resource type")->required();
+  search->add_option("QUERY", flags->search_query,
+                     "FHIR search: _id, identifier, patient, subject, device, code, date (eq/ne/gt/lt/ge/le), "
+                     "_lastUpdated, _count, _sort; ',' is OR, '&' is AND");
+  app.footer(
+      "Exit codes: 0 ok; 1 some lines of an import failed; 2 usage (bad flags, unreadable file or store, bad "
+      "query); 3 the store failed.");
+  return [flags, import, export_cmd, search]() {
+    if (import->parsed()) return Import(*flags);
+    if (export_cmd->parsed()) return Export(*flags);
+    if (search->parsed()) return Search(*flags);
+    return static_cast<int>(kExitUsage);
+  };
 }
 
 }  // namespace iomt::cli

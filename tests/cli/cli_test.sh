@@ -289,6 +289,42 @@ expect transform-invalid-mapping 1 'invalid FHIR mapping' -- "$IOMT" transform -
 expect transform-missing-mapping 2 'cannot read' -- "$IOMT" transform --fhir-mapping "$tmp/none.json" --input "$tmp/hr.ndjson"
 expect transform-missing-input 2 'cannot read' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/none.ndjson"
 
+# ---- iomt store: the embedded FHIR store (import, export, search) ----------
+st="$tmp/store"
+cat > "$tmp/store-in.ndjson" <<'NDJSON'
+{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:mrn","value":"42"}]}
+{"resourceType":"Observation","id":"o2","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2023-10-09T10:00:00Z","valueQuantity":{"value":72.50}}
+{"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"59408-5"}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2023-10-10T10:00:00Z"}
+
+not json
+{"resourceType":"Patient"}
+NDJSON
+expect store-import-bad-lines 1 'store-in.ndjson:6: not a FHIR resource with a resourceType and an id' -- "$IOMT" store --store "$st" import "$tmp/store-in.ndjson"
+expect store-import-line-number 1 'store-in.ndjson:5: not a JSON object' -- "$IOMT" store --store "$st" import "$tmp/store-in.ndjson"
+expect store-export-order 0 '"id":"o1"' -- "$IOMT" store --store "$st" export Observation
+if [ "$("$IOMT" store --store "$st" export | jq -r '.resourceType + "/" + .id + "/" + .meta.versionId' | tr '\n' ' ')" = "Observation/o1/2 Observation/o2/2 Patient/p1/2 " ]; then
+  echo "ok   store-export-all"
+else
+  echo "FAIL store-export-all"; "$IOMT" store --store "$st" export; failures=$((failures + 1))
+fi
+expect store-export-keeps-decimals 0 '"value":72.50' -- "$IOMT" store --store "$st" export Observation
+"$IOMT" store --store "$st" export > "$tmp/store-out.ndjson"
+expect store-round-trip 0 'imported 3 resources' -- "$IOMT" store --store "$tmp/store2" import "$tmp/store-out.ndjson"
+expect store-search 0 '"id":"o2"' -- "$IOMT" store --store "$st" search Observation 'subject=Patient/p1&code=8867-4'
+if [ "$("$IOMT" store --store "$st" search Observation 'patient=p1&_sort=-date&_count=1' | jq -r .id | tr '\n' ' ')" = "o1 o2 " ]; then
+  echo "ok   store-search-all-pages"
+else
+  echo "FAIL store-search-all-pages"; failures=$((failures + 1))
+fi
+expect store-search-identifier 0 '"id":"p1"' -- "$IOMT" store --store "$st" search Patient 'identifier=urn:mrn|42'
+expect store-search-unknown-param 2 "Unknown search parameter 'colour'" -- "$IOMT" store --store "$st" search Observation 'colour=red'
+expect store-import-missing-file 2 'cannot read' -- "$IOMT" store --store "$st" import "$tmp/none.ndjson"
+echo "not a database, only text, long enough to be read as a header.........................." > "$tmp/notstore.db"
+mkdir -p "$tmp/notstore" && cp "$tmp/notstore.db" "$tmp/notstore/store.db"
+expect store-not-a-store 2 'not an iomt store' -- "$IOMT" store --store "$tmp/notstore" export
+expect store-no-subcommand 2 '' -- "$IOMT" store --store "$st"
+# ---- end of iomt store -------------------------------------------------------
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

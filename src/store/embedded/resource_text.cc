@@ -333,8 +333,8 @@ void StampResource(std::string_view json, std::string_view id, std::int64_t vers
     sep();
     AppendMeta(old_meta, version, last_updated, out);
   };
-  // "id" and "meta" go after "resourceType" when they are new (FHIR's
-  // element order), or at the start when there is no resourceType.
+  // FHIR's element order: resourceType, id, meta. A new id (and meta) goes
+  // after resourceType, or first when there is none; a new meta after the id.
   bool placed = false;
   auto place_new = [&] {
     if (placed) return;
@@ -342,7 +342,7 @@ void StampResource(std::string_view json, std::string_view id, std::int64_t vers
     if (!has_id) append_id();
     if (!has_meta) append_meta({});
   };
-  if (members.empty() || members.front().key != "resourceType") place_new();
+  if (!has_id && (members.empty() || members.front().key != "resourceType")) place_new();
   for (const MemberText& m : members) {
     if (m.key == "id") {
       append_id();
@@ -353,7 +353,7 @@ void StampResource(std::string_view json, std::string_view id, std::int64_t vers
       out->push_back('"');
       out->append(m.key).append("\":").append(m.value);
     }
-    if (m.key == "resourceType") place_new();
+    if ((m.key == "resourceType" && !has_id) || m.key == "id") place_new();
   }
   place_new();
   out->push_back('}');

@@ -484,8 +484,12 @@ TEST(EmbeddedStore, BackgroundCommitterCommitsSingleWrites) {
 TEST(EmbeddedStore, StampLeavesOtherMembersAlone) {
   std::string out;
   embedded::StampResource(R"( { "id" : "x", "a":[1,{"b":"}"}], "resourceType":"P" } )", "x", 3, "T", &out);
-  // Without resourceType first, a new meta goes first.
-  EXPECT_EQ(out, R"({"meta":{"versionId":"3","lastUpdated":"T"},"id":"x","a":[1,{"b":"}"}],"resourceType":"P"})");
+  // A new meta goes after the id.
+  EXPECT_EQ(out, R"({"id":"x","meta":{"versionId":"3","lastUpdated":"T"},"a":[1,{"b":"}"}],"resourceType":"P"})");
+  embedded::StampResource(R"({"resourceType":"P","id":"x","a":1})", "x", 1, "T", &out);
+  EXPECT_EQ(out, R"({"resourceType":"P","id":"x","meta":{"versionId":"1","lastUpdated":"T"},"a":1})");
+  embedded::StampResource(R"({"a":1})", "y", 1, "T", &out);
+  EXPECT_EQ(out, R"({"id":"y","meta":{"versionId":"1","lastUpdated":"T"},"a":1})");
   std::int64_t lo = 0, hi = 0;
   ASSERT_TRUE(embedded::ParseDateRange("2024-02", &lo, &hi));
   EXPECT_EQ(embedded::FormatInstant(lo), "2024-02-01T00:00:00.000Z");
