@@ -101,7 +101,9 @@ http::Pool& TestPool() {
 void TestServers::SetUp() {
   std::string error;
   const std::string dir = iomt::testing::SourcePath("tests/fhir_server/");
-  server_process = StartNode({dir + "server.js"}, &error);
+  std::vector<std::string> args = {dir + "server.js"};
+  args.insert(args.end(), server_args_.begin(), server_args_.end());
+  server_process = StartNode(args, &error);
   ASSERT_GT(server_process.pid, 0) << error;
   proxy_process = StartNode({dir + "proxy.js", "--target", origin()}, &error);
   ASSERT_GT(proxy_process.pid, 0) << error;

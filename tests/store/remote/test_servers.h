@@ -24,6 +24,8 @@ namespace iomt::store::testing {
 
 class TestServers : public ::testing::Environment {
  public:
+  // `server_args`: more arguments for server.js (e.g. --max-page-size).
+  explicit TestServers(std::vector<std::string> server_args = {}) : server_args_(std::move(server_args)) {}
   void SetUp() override;
   void TearDown() override;
 
@@ -49,6 +51,9 @@ class TestServers : public ::testing::Environment {
   // Plain HTTP for the tests' own requests (not counted by any client).
   static std::string Get(const std::string& url);
   static std::string Post(const std::string& url, const std::string& body);
+
+ private:
+  std::vector<std::string> server_args_;
 };
 
 // Options for a client of the test server: short backoffs so that retry

@@ -23,4 +23,6 @@ if(TARGET iomt_store_remote)
   endfunction()
 
   iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
+  iomt_remote_test(remote_e2e_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_e2e_test.cc)
+  target_link_libraries(remote_e2e_test PRIVATE iomt_pipeline)
 endif()
