@@ -42,6 +42,8 @@
 //                       default "iomt-test-secret"); tokens live --token-ttl
 //                       seconds (default 2)
 //   GET  /__oauth/clients/ID         {"token_requests": n} for that client id
+// Counters (for benchmarks): GET /__stats -> {"requests": n, "by": {"PUT
+// Patient": n, "POST batch": n, ...}}, FHIR requests of every base.
 //   POST /__oauth/clients/ID/revoke  invalidates that client's tokens now
 'use strict';
 
@@ -101,6 +103,7 @@ const BASES = [
 
 // ---- OAuth2 ----------------------------------------------------------------
 
+const stats = { requests: 0, by: {} };
 const tokens = new Map(); // access token -> { clientId, expires (ms) }
 const tokenRequests = new Map(); // client id -> count
 
@@ -364,9 +367,13 @@ async function handle(req, res, body) {
     res.writeHead(200, { 'Content-Type': 'text/html' });
     return res.end('<html><body>Welcome to a web site that is not a FHIR server</body></html>');
   }
+  if (path === '/__stats') return sendJson(res, 200, stats);
   for (const base of BASES) {
     if (path === base.prefix || path.startsWith(`${base.prefix}/`)) {
       const rest = path.slice(base.prefix.length).replace(/^\/+|\/+$/g, '');
+      const what = `${req.method} ${rest === '' ? 'batch' : rest.split('/')[0]}`;
+      stats.requests++;
+      stats.by[what] = (stats.by[what] || 0) + 1;
       return handleFhir(req, res, base, rest, url.search, body);
     }
   }

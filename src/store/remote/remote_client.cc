@@ -229,8 +229,10 @@ Status RemoteFhirClient::CheckMetadata() {
              "no firewall or proxy is in the way"}));
   }
   HttpAnswer answer{first.response.status, std::move(first.response.body), std::move(first.response.etag)};
-  if (Retryable(answer.status)) {
-    // Busy or starting: the usual retries.
+  const bool credentials = !options_.bearer_token.empty() || !options_.oauth.token_url.empty();
+  if (Retryable(answer.status) || ((answer.status == 401 || answer.status == 403) && credentials)) {
+    // Busy or starting: the usual retries. Refused: metadata is public on
+    // most servers (Azure's too), not on all; again with the credentials.
     IOMT_ASSIGN_OR_RETURN(answer, Send("GET", url, {}, kJsonHeaders, "GET metadata"));
   }
   if (answer.status == 401 || answer.status == 403) {
@@ -600,7 +602,10 @@ Result<std::vector<Resource>> RemoteFhirClient::Search(std::string_view type, st
   constexpr int kMaxPages = 10'000;
   for (int page = 0; page < kMaxPages && out.size() < limit; ++page) {
     std::string what = Cat({"GET ", PathOf(url)});
-    if (what.size() > 200) what.resize(200), what.append("...");
+    if (what.size() > 200) {
+      what.resize(200);
+      what.append("...");
+    }
     IOMT_ASSIGN_OR_RETURN(HttpAnswer a, Send("GET", url, {}, kJsonHeaders, what));
     if (a.status != 200) return HttpFailure(what, a.status, a.body);
     thread_local json::Document doc;

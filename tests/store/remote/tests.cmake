@@ -25,4 +25,11 @@ if(TARGET iomt_store_remote)
   iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
   iomt_remote_test(remote_e2e_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_e2e_test.cc)
   target_link_libraries(remote_e2e_test PRIVATE iomt_pipeline)
+
+  # `iomt run --store` and `iomt run --fhir-url` leave the same resources.
+  add_test(NAME remote_cli_parity
+    COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> NODE=${IOMT_REMOTE_TEST_NODE}
+      bash ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/cli_parity.sh
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(remote_cli_parity PROPERTIES LABELS remote TIMEOUT 300)
 endif()
