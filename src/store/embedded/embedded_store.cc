@@ -18,7 +18,7 @@ using embedded::Hash64;
 // 'IOMT' in SQLite's application_id: how a store file is told from any
 // other SQLite database.
 constexpr std::int64_t kApplicationId = 0x494F4D54;
-constexpr const char* kFormat = "1";
+constexpr const char* kFormat = "2";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE iomt_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -53,6 +53,17 @@ CREATE INDEX history_rid ON history(rid, version);
 -- p = type number * 16 + parameter; vh = hash of the value (or referenced
 -- id); sh = hash of the system (or referenced type).
 CREATE TABLE tok(
+  p INTEGER NOT NULL,
+  vh INTEGER NOT NULL,
+  sh INTEGER NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY(p, vh, sh, rid)) WITHOUT ROWID;
+-- New token rows go to tok_delta, small enough that a batch's random
+-- inserts dirty few pages; it is merged into tok, in key order, when it
+-- grows past EmbeddedStoreOptions::token_delta_rows (an LSM tree of two
+-- levels).
+-- A token row is in one of the two; searches read both.
+CREATE TABLE tok_delta(
   p INTEGER NOT NULL,
   vh INTEGER NOT NULL,
   sh INTEGER NOT NULL,
@@ -105,6 +116,46 @@ bool IsValidType(std::string_view type) {
                      [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
 }
 
+// -------------------------------------------------------- Checkpointer ---
+
+Status Checkpointer::Start(const std::string& path) {
+  IOMT_RETURN_IF_ERROR(db_.Open(path));
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void Checkpointer::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    due_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Checkpointer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  db_.Close();
+}
+
+void Checkpointer::Loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return due_ || stop_; });
+    if (stop_) return;
+    due_ = false;
+    lock.unlock();
+    // A failed or partial checkpoint is harmless: the WAL keeps the pages
+    // and the next one (or closing the store) copies them.
+    (void)sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+}
+
 // ---------------------------------------------------------------- Impl ---
 
 std::int64_t EmbeddedStore::Impl::NowMs() const {
@@ -146,9 +197,8 @@ Status EmbeddedStore::Impl::Init() {
   std::string cache = "PRAGMA cache_size=-" + std::to_string(std::max(1, options.cache_mib) * 1024);
   IOMT_RETURN_IF_ERROR(db.Exec(cache.c_str()));
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
-  // Checkpoints copy the WAL into the database; a larger threshold makes
-  // them rarer and larger, which suits batches of thousands of resources.
-  IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=8192"));
+  // Checkpoints run on the Checkpointer's connection, not in commits.
+  IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
 
   if (empty) {
     IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
@@ -190,17 +240,27 @@ Status EmbeddedStore::Impl::Init() {
                                "INSERT OR FAIL INTO history(rid, version, updated, deleted, json) "
                                "SELECT rid, version, updated, deleted, json FROM resources WHERE rid=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&delete_token, "DELETE FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 AND rid=?4"));
+  IOMT_RETURN_IF_ERROR(prepare(&delete_token_delta, "DELETE FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3 AND rid=?4"));
+  {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt count, db.Prepare("SELECT count(*) FROM tok_delta"));
+    IOMT_ASSIGN_OR_RETURN(bool has_row, count.Step());
+    delta_rows = has_row ? count.Int(0) : 0;
+  }
   IOMT_RETURN_IF_ERROR(prepare(&by_identifier,
-                               "SELECT r.rid, r.id, r.version, r.json FROM tok t JOIN resources r ON r.rid=t.rid "
-                               "WHERE t.p=?1 AND t.vh=?2 ORDER BY t.rid"));
-  IOMT_RETURN_IF_ERROR(prepare(&by_identifier_system,
-                               "SELECT r.rid, r.id, r.version, r.json FROM tok t JOIN resources r ON r.rid=t.rid "
-                               "WHERE t.p=?1 AND t.vh=?2 AND t.sh=?3 ORDER BY t.rid"));
+                               "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 "
+                               "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2) t "
+                               "JOIN resources r ON r.rid=t.rid ORDER BY t.rid"));
+  IOMT_RETURN_IF_ERROR(
+      prepare(&by_identifier_system,
+              "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
+              "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3) t "
+              "JOIN resources r ON r.rid=t.rid ORDER BY t.rid"));
   IOMT_RETURN_IF_ERROR(
       prepare(&history_of, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 ORDER BY version DESC"));
   IOMT_RETURN_IF_ERROR(
       prepare(&history_version, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 AND version=?2"));
   IOMT_RETURN_IF_ERROR(prepare(&insert_type, "INSERT INTO types(name) VALUES(?1)"));
+  IOMT_RETURN_IF_ERROR(checkpointer.Start(path));
   return ReloadTypes();
 }
 
@@ -227,6 +287,7 @@ Status EmbeddedStore::Impl::Commit() {
   Status st = db.Exec("COMMIT");
   in_txn = false;
   pending = 0;
+  if (st.ok()) checkpointer.Notify();
   if (!st.ok()) {
     // A failed COMMIT may leave the transaction open: undo it whole, so the
     // store stays as it was at the last commit.
@@ -370,12 +431,7 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     // index rows stay as they are.
     same_tokens = !existing->deleted && old_rows.tokens == rows.tokens;
     if (!same_tokens) {
-      for (const embedded::TokenRow& t : old_rows.tokens)
-        IOMT_RETURN_IF_ERROR(delete_token.Bind(1, TokenKey(tid, t.param))
-                                 .Bind(2, t.value_hash)
-                                 .Bind(3, t.system_hash)
-                                 .Bind(4, rid)
-                                 .Run());
+      IOMT_RETURN_IF_ERROR(DeleteTokens(tid, rid, old_rows));
     }
     IOMT_RETURN_IF_ERROR(to_history.Bind(1, rid).Run());
     embedded::StampResource(json, id, version, out.last_updated, &stamped);
@@ -413,7 +469,7 @@ Status EmbeddedStore::Impl::InsertTokens(std::int64_t tid, std::int64_t rid) {
     const std::size_t n = std::min(rows.tokens.size() - at, insert_tokens.size());
     sqlite::Stmt& s = insert_tokens[n - 1];
     if (!s.valid()) {
-      std::string sql = "INSERT OR IGNORE INTO tok(p, vh, sh, rid) VALUES";
+      std::string sql = "INSERT OR IGNORE INTO tok_delta(p, vh, sh, rid) VALUES";
       for (std::size_t i = 0; i < n; ++i)
         sql.append(i == 0 ? "(?,?,?,?)" : ",(?,?,?,?)");
       IOMT_ASSIGN_OR_RETURN(s, db.Prepare(sql));
@@ -425,8 +481,28 @@ Status EmbeddedStore::Impl::InsertTokens(std::int64_t tid, std::int64_t rid) {
       s.Bind(base + 4, rid);
     }
     IOMT_RETURN_IF_ERROR(s.Run());
+    delta_rows += static_cast<std::int64_t>(n);
     at += n;
   }
+  return Status::Ok();
+}
+
+Status EmbeddedStore::Impl::DeleteTokens(std::int64_t tid, std::int64_t rid, const embedded::IndexRows& old) {
+  for (const embedded::TokenRow& t : old.tokens) {
+    for (sqlite::Stmt* s : {&delete_token, &delete_token_delta})
+      IOMT_RETURN_IF_ERROR(
+          s->Bind(1, TokenKey(tid, t.param)).Bind(2, t.value_hash).Bind(3, t.system_hash).Bind(4, rid).Run());
+  }
+  return Status::Ok();
+}
+
+Status EmbeddedStore::Impl::MergeDelta() {
+  // In key order, so that the big index is written front to back; inside
+  // the caller's transaction, so a crash leaves each row in one table.
+  IOMT_RETURN_IF_ERROR(
+      db.Exec("INSERT OR IGNORE INTO tok SELECT p, vh, sh, rid FROM tok_delta ORDER BY p, vh, sh, rid;"
+              "DELETE FROM tok_delta"));
+  delta_rows = 0;
   return Status::Ok();
 }
 
@@ -437,12 +513,7 @@ Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view
   if (!existing || existing->deleted) return false;
   old_rows.tokens.clear();
   if (old_doc.Parse(existing->json).ok()) embedded::ExtractIndex(old_doc.root(), &old_rows);
-  for (const embedded::TokenRow& t : old_rows.tokens)
-    IOMT_RETURN_IF_ERROR(delete_token.Bind(1, TokenKey(tid, t.param))
-                             .Bind(2, t.value_hash)
-                             .Bind(3, t.system_hash)
-                             .Bind(4, existing->rid)
-                             .Run());
+  IOMT_RETURN_IF_ERROR(DeleteTokens(tid, existing->rid, old_rows));
   IOMT_RETURN_IF_ERROR(to_history.Bind(1, existing->rid).Run());
   update_resource.Bind(1, existing->rid).Bind(2, existing->version + 1).Bind(3, NowMs()).Bind(4, std::int64_t{1});
   update_resource.BindNull(5).BindNull(6);
@@ -714,6 +785,12 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   // still be undone alone if it fails half-way.
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   IOMT_RETURN_IF_ERROR(impl_->Begin());
+  if (impl_->delta_rows >= impl_->options.token_delta_rows) {
+    if (Status st = impl_->MergeDelta(); !st.ok()) {
+      impl_->Rollback();
+      return st;
+    }
+  }
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
@@ -855,7 +932,8 @@ Status EmbeddedStore::CheckConsistency() {
     }
   }
   {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("SELECT p, vh, sh, rid FROM tok"));
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s,
+                          db.Prepare("SELECT p, vh, sh, rid FROM tok UNION ALL SELECT p, vh, sh, rid FROM tok_delta"));
     std::size_t n = 0;
     while (true) {
       IOMT_ASSIGN_OR_RETURN(bool row, s.Step());

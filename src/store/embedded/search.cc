@@ -78,11 +78,15 @@ struct QueryBuilder {
     binds.push_back(std::move(b));
     return "?";
   }
-  // One SELECT over the token table.
+  // The rids of one token over both token tables (tok and tok_delta).
   std::string TokenSelect(TokenParam param, const std::int64_t* vh, const std::int64_t* sh) {
-    std::string sel = "SELECT rid FROM tok WHERE p=" + Param(TokenKey(tid, param));
-    if (vh != nullptr) sel.append(" AND vh=").append(Param(*vh));
-    if (sh != nullptr) sel.append(" AND sh=").append(Param(*sh));
+    std::string sel;
+    for (const char* table : {"tok", "tok_delta"}) {
+      sel.append(sel.empty() ? "SELECT rid FROM " : " UNION ALL SELECT rid FROM ").append(table);
+      sel.append(" WHERE p=").append(Param(TokenKey(tid, param)));
+      if (vh != nullptr) sel.append(" AND vh=").append(Param(*vh));
+      if (sh != nullptr) sel.append(" AND sh=").append(Param(*sh));
+    }
     return sel;
   }
 

@@ -4,11 +4,14 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +36,31 @@ inline std::int64_t ResourceKey(std::int64_t tid, std::string_view id) {
   return embedded::Hash64(key);
 }
 
+// Copies the WAL into the database file on its own connection and thread,
+// so that the writer's commits only append to the WAL (and the copy runs on
+// the other core). PASSIVE checkpoints never block the writer.
+class Checkpointer {
+ public:
+  Checkpointer() = default;
+  ~Checkpointer() { Stop(); }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  Status Start(const std::string& path);
+  // After a commit: a checkpoint is due.
+  void Notify();
+  void Stop();
+
+ private:
+  void Loop();
+  sqlite::Db db_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool due_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct EmbeddedStore::Impl {
   // The current row of a resource.
   struct Row {
@@ -46,7 +74,7 @@ struct EmbeddedStore::Impl {
   EmbeddedStoreOptions options;
   std::string path;
   sqlite::Db db;
-  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, delete_token;
+  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, delete_token, delete_token_delta;
   sqlite::Stmt by_identifier, by_identifier_system, history_of, history_version, insert_type;
   std::array<sqlite::Stmt, 8> insert_tokens;  // [n - 1] inserts n rows
   std::unordered_map<std::string, std::int64_t> types;
@@ -58,6 +86,7 @@ struct EmbeddedStore::Impl {
   std::size_t pending = 0;  // single writes not committed yet
   std::chrono::steady_clock::time_point first_pending;
   std::mt19937_64 rng{std::random_device{}()};
+  Checkpointer checkpointer;
 
   Status Init();
   Status ReloadTypes();
@@ -83,8 +112,13 @@ struct EmbeddedStore::Impl {
   Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
                             std::optional<std::string_view> if_match, bool new_id);
   Result<bool> Remove(std::string_view type, std::string_view id);
-  // Inserts the index rows in `rows` for resource `rid`.
+  // Inserts the index rows in `rows` for resource `rid` (into tok_delta).
   Status InsertTokens(std::int64_t tid, std::int64_t rid);
+  // Deletes a resource's index rows from both token tables.
+  Status DeleteTokens(std::int64_t tid, std::int64_t rid, const embedded::IndexRows& old);
+  // Moves tok_delta into tok, inside the open transaction.
+  Status MergeDelta();
+  std::int64_t delta_rows = 0;  // rows inserted since the last merge (deletes not counted)
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
   Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,

@@ -39,7 +39,9 @@ std::string Observation(const std::string& id, int round, int n) {
 // The child: writes batches (new Observations, updates of earlier ones and a
 // single Put each round) and reports the last flushed batch on `fd`.
 [[noreturn]] void Writer(const std::string& dir, int round, int fd) {
-  auto store = EmbeddedStore::Open(dir);
+  EmbeddedStoreOptions options;
+  options.token_delta_rows = 600;  // merges every few batches, so kills land in them too
+  auto store = EmbeddedStore::Open(dir, options);
   if (!store.ok()) _exit(2);
   for (int batch = 0;; ++batch) {
     std::vector<PutRequest> puts;

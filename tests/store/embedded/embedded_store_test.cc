@@ -414,15 +414,22 @@ TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
 
 TEST(EmbeddedStore, ReopenKeepsEverything) {
   TempDir dir;
+  EmbeddedStoreOptions options;
+  options.token_delta_rows = 50;  // the second batch merges the first's index rows
   {
-    auto store = OpenOrDie(dir.path());
+    auto store = OpenOrDie(dir.path(), options);
     std::vector<PutRequest> batch;
     for (int i = 0; i < 100; ++i) {
       std::string id = std::string("o").append(std::to_string(i));
       std::string patient = std::string("p").append(std::to_string(i % 3));
       batch.push_back({"Observation", id, Obs(id, patient, "8867-4", "2023-10-09"), std::nullopt});
     }
+    std::vector<PutRequest> second(batch.begin() + 50, batch.end());
+    batch.resize(50);
     ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    ASSERT_TRUE(store->PutMany(std::move(second)).ok());
+    EXPECT_EQ(store->SearchByIdentifier("Observation", "urn:obs", "v-o3", 2)->size(), 1u);
+    EXPECT_EQ(store->SearchByIdentifier("Observation", "urn:obs", "v-o93", 2)->size(), 1u);
     // A single Put that is never flushed explicitly: the clean close commits it.
     ASSERT_TRUE(store->Put("Patient", "p0", R"({"resourceType":"Patient"})", {}).ok());
     ASSERT_TRUE(store->Put("Patient", "p0", R"({"resourceType":"Patient","active":true})", "1").ok());
