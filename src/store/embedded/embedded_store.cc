@@ -655,15 +655,20 @@ EmbeddedStore::EmbeddedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 }
 
 EmbeddedStore::~EmbeddedStore() {
-  {
+  // A destructor must not throw; what could (a lock, an allocation) would
+  // only lose the last uncommitted writes, as a crash would.
+  try {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (committer_.joinable()) committer_.join();
     std::lock_guard lock(mu_);
-    stopping_ = true;
+    (void)impl_->Commit();
+    impl_->search_cache.clear();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): nothing left to tell
   }
-  wake_.notify_all();
-  if (committer_.joinable()) committer_.join();
-  std::lock_guard lock(mu_);
-  (void)impl_->Commit();
-  impl_->search_cache.clear();
 }
 
 Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const std::string& dir, EmbeddedStoreOptions options) {
@@ -891,7 +896,7 @@ Status EmbeddedStore::Export(std::string_view type,
 Status EmbeddedStore::CheckConsistency() {
   std::lock_guard lock(mu_);
   sqlite::Db& db = impl_->db;
-  auto fail = [](std::string message) { return Internal("store inconsistent: " + message); };
+  auto fail = [](const std::string& message) { return Internal("store inconsistent: " + message); };
   {
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("PRAGMA integrity_check"));
     IOMT_ASSIGN_OR_RETURN(bool row, s.Step());

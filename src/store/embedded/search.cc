@@ -267,7 +267,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   for (const std::string& key : SplitEscaped(sort, ',')) {
     if (key.empty()) continue;
     const bool desc = key[0] == '-';
-    std::string_view k = std::string_view(key).substr(desc ? 1 : 0);
+    std::string_view k{key};
+    k.remove_prefix(desc ? 1 : 0);
     const char* column = nullptr;
     if (k == "date") column = "r.dlo";
     if (k == "_id") column = "r.id";
