@@ -82,7 +82,7 @@ cat > "$tmp/lookup.ndjson" <<'NDJSON'
 NDJSON
 "$IOMT" run --device-mapping "$dev" --fhir-mapping "$fhir" --input "$tmp/lookup.ndjson" --store "$tmp/s2" \
   --resolution Lookup --dead-letter "$tmp/dl-lookup.ndjson" "${fixed[@]}" > "$tmp/sum-l1.json" 2>/dev/null
-check lookup-dead-letters-device-not-found 'length == 2 and all(.errorName == "DeviceNotFoundException") and .[0].event.heartrate == 61' "$tmp/dl-lookup.ndjson"
+check lookup-dead-letters-device-not-found 'length == 2 and all(.errorName == "DeviceNotFoundException") and .[0].event.Body.heartrate == 61' "$tmp/dl-lookup.ndjson"
 # The user's fix: the Patient and its Device.
 cat > "$tmp/identity.ndjson" <<'NDJSON'
 {"resourceType":"Patient","id":"pat-1","identifier":[{"value":"mrn-1"}]}
@@ -110,6 +110,7 @@ why() {  # name resolution want
 }
 "$IOMT" store --store "$tmp/s3" import /dev/null > /dev/null 2>&1
 why why-no-device Lookup "cause: A Device resource hasn't been created in the FHIR service"
+why why-create-would-create Create "yet: \`iomt run\` would create Patient/"
 echo '{"resourceType":"Device","id":"d2","identifier":[{"value":"watch-9002"}]}' > "$tmp/d2.ndjson"
 "$IOMT" store --store "$tmp/s3" import "$tmp/d2.ndjson" > /dev/null 2>&1
 why why-device-patient-not-set Lookup "cause: The Device.patient reference isn't set"
@@ -119,7 +120,6 @@ why why-no-patient Lookup "cause: A Patient resource hasn't been created in the 
 echo '{"resourceType":"Device","id":"d2","identifier":[{"value":"watch-9002"}],"patient":{"reference":"http://elsewhere/Patient/p2"}}' > "$tmp/d2.ndjson"
 "$IOMT" store --store "$tmp/s3" import "$tmp/d2.ndjson" > /dev/null 2>&1
 why why-device-patient-invalid Lookup "cause: The Device.patient reference is invalid"
-why why-create-would-create Create "would create Patient/"
 echo '{"resourceType":"Patient","id":"p2","identifier":[{"value":"p-2"}]}' > "$tmp/p2.ndjson"
 echo '{"resourceType":"Device","id":"d2","identifier":[{"value":"watch-9002"}],"patient":{"reference":"Patient/p2"}}' >> "$tmp/p2.ndjson"
 "$IOMT" store --store "$tmp/s3" import "$tmp/p2.ndjson" > /dev/null 2>&1
