@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <initializer_list>
 #include <limits>
 #include <random>
@@ -225,8 +226,7 @@ Status RemoteFhirClient::CheckMetadata() {
   if (first.error != http::TransportError::kNone) {
     return ConfigurationError(
         Cat({"Could not reach the FHIR service at \"", options_.base_url, "\" (", first.error_text,
-             "): check the URL and its port, that the server runs and that "
-             "no firewall or proxy is in the way"}));
+             "): check the URL and its port, that the server runs and that no firewall or proxy is in the way"}));
   }
   HttpAnswer answer{first.response.status, std::move(first.response.body), std::move(first.response.etag)};
   const bool credentials = !options_.bearer_token.empty() || !options_.oauth.token_url.empty();
@@ -419,8 +419,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
       last = StatusText(status, o.response.body);
       double after = http::RetryAfterSeconds(o.response.retry_after, std::chrono::system_clock::now());
       if (after >= 0) {
-        wait = std::min(options_.max_retry_after,
-                        std::chrono::milliseconds(static_cast<std::int64_t>(after * 1000 + 0.5)));
+        wait = std::min(options_.max_retry_after, std::chrono::milliseconds(std::llround(after * 1000)));
         std::lock_guard lock(stats_mu_);
         ++stats_.retry_after;
       }
@@ -637,7 +636,7 @@ Result<std::vector<Resource>> RemoteFhirClient::Search(std::string_view type, st
         if (StringMember(link, "relation") == "next") next = StringMember(link, "url");
     }
     if (next.empty() || out.size() >= limit) break;
-    if (next.starts_with("/")) next = origin + next;  // a relative link
+    if (next.starts_with("/")) next.insert(0, origin);  // a relative link
     // The token goes only to the configured server.
     if (Origin(next) != origin) {
       return ServiceError(

@@ -136,7 +136,7 @@ int FreePort() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);  // nothing listens there now
@@ -261,7 +261,7 @@ Faulted Through(std::vector<std::string> faults, RemoteOptions options = TestOpt
 
 // Writes a Patient through `faults`; it must land exactly once.
 void ExpectPutSurvives(const std::vector<std::string>& faults, RemoteOptions options = TestOptions("")) {
-  Faulted f = Through(faults, options);
+  Faulted f = Through(faults, std::move(options));
   ASSERT_NE(f.client, nullptr);
   const std::string id = Unique("retry");
   auto put = f.client->Put("Patient", id, PatientJson(id, id), std::nullopt);
@@ -443,6 +443,7 @@ TEST(RemoteRoundTrips, LongIdentifierListsAreSplitIntoShortUrls) {
   const std::string prefix = Unique("chunk");
   ASSERT_TRUE(c->PutMany(Patients(prefix, 40)).ok());
   std::vector<std::string> values;
+  values.reserve(40);
   for (int i = 0; i < 40; ++i)
     values.push_back(prefix + "-" + std::to_string(i));
   std::int64_t before = c->stats().requests;
@@ -458,6 +459,7 @@ TEST(RemoteRoundTrips, ConnectionsAreBoundedAndSharedByThreads) {
   auto c = ConnectOrDie(o);
   const std::string prefix = Unique("threads");
   std::vector<std::thread> threads;
+  threads.reserve(8);
   std::atomic<int> failures{0};
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {

@@ -34,6 +34,7 @@ Child StartNode(const std::vector<std::string>& args, std::string* error) {
   std::vector<std::string> argv_text = {IOMT_NODE};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_text.size() + 1);
   for (std::string& a : argv_text)
     argv.push_back(a.data());
   argv.push_back(nullptr);
