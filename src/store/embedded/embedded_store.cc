@@ -1,8 +1,10 @@
 #include "store/embedded/embedded_store.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -59,9 +61,9 @@ CREATE TABLE tok(
   rid INTEGER NOT NULL,
   PRIMARY KEY(p, vh, sh, rid)) WITHOUT ROWID;
 -- New token rows go to tok_delta, small enough that a batch's random
--- inserts dirty few pages; it is merged into tok, in key order, when it
--- grows past EmbeddedStoreOptions::token_delta_rows (an LSM tree of two
--- levels).
+-- inserts dirty few pages; past EmbeddedStoreOptions::token_delta_rows,
+-- each batch moves a slice of it into tok, in key order (an LSM tree of two
+-- levels with an incremental merge).
 -- A token row is in one of the two; searches read both.
 CREATE TABLE tok_delta(
   p INTEGER NOT NULL,
@@ -241,6 +243,16 @@ Status EmbeddedStore::Impl::Init() {
                                "SELECT rid, version, updated, deleted, json FROM resources WHERE rid=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&delete_token, "DELETE FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 AND rid=?4"));
   IOMT_RETURN_IF_ERROR(prepare(&delete_token_delta, "DELETE FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3 AND rid=?4"));
+  IOMT_RETURN_IF_ERROR(prepare(&merge_end,
+                               "SELECT p, vh, sh, rid FROM tok_delta WHERE (p, vh, sh, rid) > (?1, ?2, ?3, ?4) "
+                               "ORDER BY p, vh, sh, rid LIMIT 1 OFFSET ?5"));
+  IOMT_RETURN_IF_ERROR(prepare(&merge_move,
+                               "INSERT OR IGNORE INTO tok SELECT p, vh, sh, rid FROM tok_delta "
+                               "WHERE (p, vh, sh, rid) > (?1, ?2, ?3, ?4) AND (p, vh, sh, rid) <= (?5, ?6, ?7, ?8) "
+                               "ORDER BY p, vh, sh, rid"));
+  IOMT_RETURN_IF_ERROR(prepare(&merge_delete,
+                               "DELETE FROM tok_delta "
+                               "WHERE (p, vh, sh, rid) > (?1, ?2, ?3, ?4) AND (p, vh, sh, rid) <= (?5, ?6, ?7, ?8)"));
   {
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt count, db.Prepare("SELECT count(*) FROM tok_delta"));
     IOMT_ASSIGN_OR_RETURN(bool has_row, count.Step());
@@ -492,17 +504,41 @@ Status EmbeddedStore::Impl::DeleteTokens(std::int64_t tid, std::int64_t rid, con
     for (sqlite::Stmt* s : {&delete_token, &delete_token_delta})
       IOMT_RETURN_IF_ERROR(
           s->Bind(1, TokenKey(tid, t.param)).Bind(2, t.value_hash).Bind(3, t.system_hash).Bind(4, rid).Run());
+    delta_rows -= sqlite3_changes(db.handle());  // of the tok_delta DELETE
   }
   return Status::Ok();
 }
 
-Status EmbeddedStore::Impl::MergeDelta() {
-  // In key order, so that the big index is written front to back; inside
-  // the caller's transaction, so a crash leaves each row in one table.
-  IOMT_RETURN_IF_ERROR(
-      db.Exec("INSERT OR IGNORE INTO tok SELECT p, vh, sh, rid FROM tok_delta ORDER BY p, vh, sh, rid;"
-              "DELETE FROM tok_delta"));
-  delta_rows = 0;
+Status EmbeddedStore::Impl::MergeDelta(std::int64_t n) {
+  // A slice of the next n rows after the cursor, in key order, moves per
+  // call: it covers a contiguous key range, so it dirties only that range's
+  // pages of the big index, and over successive batches the cursor sweeps
+  // the whole key space (an incremental merge: no batch pays for all of it).
+  // Inside the caller's transaction, so a crash leaves each row in one table.
+  if (n <= 0) return Status::Ok();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  std::array<std::int64_t, 4> end = {kMax, kMax, kMax, kMax};
+  bool wrap = true;
+  merge_end.Bind(1, merge_cursor[0]).Bind(2, merge_cursor[1]).Bind(3, merge_cursor[2]).Bind(4, merge_cursor[3]);
+  merge_end.Bind(5, n - 1);
+  Result<bool> step = merge_end.Step();
+  if (step.ok() && *step) {
+    for (int i = 0; i < 4; ++i)
+      end[static_cast<std::size_t>(i)] = merge_end.Int(i);
+    wrap = false;
+  }
+  merge_end.Reset();
+  if (!step.ok()) return step.status();
+  for (sqlite::Stmt* s : {&merge_move, &merge_delete}) {
+    for (int i = 0; i < 4; ++i) {
+      s->Bind(i + 1, merge_cursor[static_cast<std::size_t>(i)]);
+      s->Bind(i + 5, end[static_cast<std::size_t>(i)]);
+    }
+    IOMT_RETURN_IF_ERROR(s->Run());
+  }
+  delta_rows -= sqlite3_changes(db.handle());
+  merge_cursor = wrap ? std::array<std::int64_t, 4>{kMin, kMin, kMin, kMin} : end;
   return Status::Ok();
 }
 
@@ -790,8 +826,8 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   // still be undone alone if it fails half-way.
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   IOMT_RETURN_IF_ERROR(impl_->Begin());
-  if (impl_->delta_rows >= impl_->options.token_delta_rows) {
-    if (Status st = impl_->MergeDelta(); !st.ok()) {
+  if (impl_->delta_rows > impl_->options.token_delta_rows) {
+    if (Status st = impl_->MergeDelta(impl_->delta_rows - impl_->options.token_delta_rows); !st.ok()) {
       impl_->Rollback();
       return st;
     }

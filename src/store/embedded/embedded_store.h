@@ -47,10 +47,10 @@ struct EmbeddedStoreOptions {
   // PRAGMA synchronous: FULL syncs the WAL at every commit; false: NORMAL
   // (a power loss may lose the last commits, never consistency).
   bool synchronous_full = true;
-  // New index rows collect in a small table that PutMany merges into the
-  // main index, in key order, once it holds this many rows (~50,000
-  // Observations): a batch's random inserts then dirty a few thousand pages,
-  // not every page of an index that grows with the store.
+  // New index rows collect in a small table; beyond this many rows (~50,000
+  // Observations) each PutMany moves the excess into the main index, a
+  // key-ordered slice at a time: a batch's random inserts then dirty a few
+  // thousand pages, not every page of an index that grows with the store.
   std::int64_t token_delta_rows = 250'000;
   // SQLite's page cache, in MiB.
   int cache_mib = 256;

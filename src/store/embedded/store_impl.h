@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -116,8 +117,11 @@ struct EmbeddedStore::Impl {
   Status InsertTokens(std::int64_t tid, std::int64_t rid);
   // Deletes a resource's index rows from both token tables.
   Status DeleteTokens(std::int64_t tid, std::int64_t rid, const embedded::IndexRows& old);
-  // Moves tok_delta into tok, inside the open transaction.
-  Status MergeDelta();
+  // Moves the next `n` rows of tok_delta (from merge_cursor, in key order)
+  // into tok, inside the open transaction.
+  Status MergeDelta(std::int64_t n);
+  sqlite::Stmt merge_end, merge_move, merge_delete;
+  std::array<std::int64_t, 4> merge_cursor = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
   std::int64_t delta_rows = 0;  // rows inserted since the last merge (deletes not counted)
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
