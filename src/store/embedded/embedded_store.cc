@@ -291,6 +291,14 @@ Status EmbeddedStore::Impl::Begin() {
   if (in_txn) return Status::Ok();
   IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   in_txn = true;
+  // Each transaction moves what tok_delta holds beyond its size into tok,
+  // whatever writes follow (batches, bundles or single writes).
+  if (delta_rows > options.token_delta_rows) {
+    if (Status st = MergeDelta(delta_rows - options.token_delta_rows); !st.ok()) {
+      Rollback();
+      return st;
+    }
+  }
   return Status::Ok();
 }
 
@@ -826,12 +834,6 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   // still be undone alone if it fails half-way.
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   IOMT_RETURN_IF_ERROR(impl_->Begin());
-  if (impl_->delta_rows > impl_->options.token_delta_rows) {
-    if (Status st = impl_->MergeDelta(impl_->delta_rows - impl_->options.token_delta_rows); !st.ok()) {
-      impl_->Rollback();
-      return st;
-    }
-  }
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
