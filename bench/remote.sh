@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `iomt run --fhir-url` end to end into a real FHIR server: Medplum's FHIR
+# router over its in-memory repository (tests/fhir_server/server.js, the
+# server of the remote client's tests, with --index-identifiers: see its
+# header), on 127.0.0.1. W1 wearable messages (bench/gen.js w1, 10,000
+# devices) with iomt-fhir's basic sample device mapping and
+# bench/mappings/w1-quantity (one Observation per reading). Reports
+# Observations/s and HTTP requests per Observation, from the server's own
+# request counters, split into identity (Patient, Device) and Observation
+# requests; then the rerun of the same input (everything found unchanged).
+#   COUNT (default 100000) messages, BATCH (default 10000) events a batch.
+# Writes build/bench-results/remote.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iomt=build/bin/iomt
+out=build/bench-results
+mkdir -p "$out"
+count=${COUNT:-100000}
+batch=${BATCH:-10000}
+device=conformance/iomt-fhir/sample/templates/basic/devicecontent.json
+fhir=bench/mappings/w1-quantity/fhirmapping.json
+input="$out/w1-$count.ndjson"
+[ -s "$input" ] || node bench/gen.js w1 "$count" 42 > "$input"
+./scripts/npm-install.sh tests/fhir_server
+
+node tests/fhir_server/server.js --max-page-size 1000 --index-identifiers > "$out/remote-server.out" \
+  2> "$out/remote-server.err" &
+server=$!
+trap 'kill $server 2> /dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  grep -q '^listening on ' "$out/remote-server.out" 2> /dev/null && break
+  sleep 0.1
+done
+base=$(sed -n 's/^listening on //p' "$out/remote-server.out")
+[ -n "$base" ] || { echo "remote.sh: the FHIR server did not start:" >&2; cat "$out/remote-server.err" >&2; exit 1; }
+origin=${base%/fhir/R4}
+
+# FHIR requests so far: all, identity (Patient, Device), Observation.
+counts() {
+  curl -s "$origin/__stats" | jq -r '[.requests,
+    ([.by | to_entries[] | select(.key | test(" (Patient|Device)$")) | .value] | add // 0),
+    ([.by | to_entries[] | select(.key | test(" (Observation|batch)$")) | .value] | add // 0)] | @tsv'
+}
+
+json="{"
+for pass in first rerun; do
+  read -r r0 i0 o0 < <(counts)
+  "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --fhir-url "$base" \
+    --batch-size "$batch" --now 2023-10-10T00:00:00Z --dead-letter "$out/remote-dead-$pass.ndjson" \
+    > "$out/remote-summary-$pass.json"
+  read -r r1 i1 o1 < <(counts)
+  s=$(jq -r '.seconds' "$out/remote-summary-$pass.json")
+  obs=$(jq -r '.observations.created + .observations.updated + .observations.unchanged' "$out/remote-summary-$pass.json")
+  written=$(jq -r '.observations.created + .observations.updated' "$out/remote-summary-$pass.json")
+  dead=$(jq -r '.dead_lettered // .deadLettered // 0' "$out/remote-summary-$pass.json")
+  awk -v p=$pass -v n="$count" -v s="$s" -v o="$obs" -v w="$written" -v r=$((r1 - r0)) -v i=$((i1 - i0)) \
+      -v ob=$((o1 - o0)) -v d="$dead" 'BEGIN {
+    printf "%-6s %d msgs in %.2f s: %.0f msgs/s, %.0f Observations/s (%d, %d written), " \
+           "%d HTTP requests = %.4f per Observation (identity %d = %.4f, Observations %d = %.4f); %s dead-lettered\n",
+           p, n, s, n/s, o/s, o, w, r, r/o, i, i/o, ob, ob/o, d }'
+  json+="\"$pass\":{\"messages\":$count,\"seconds\":$s,\"observations\":$obs,\"written\":$written,"
+  json+="\"requests\":$((r1 - r0)),\"identity_requests\":$((i1 - i0)),\"observation_requests\":$((o1 - o0)),"
+  json+="\"observations_per_s\":$(awk -v o="$obs" -v s="$s" 'BEGIN {printf "%d", o / s}'),"
+  json+="\"requests_per_observation\":$(awk -v r=$((r1 - r0)) -v o="$obs" 'BEGIN {printf "%.4f", r / o}')},"
+done
+echo "${json%,}}" > "$out/remote.json"
