@@ -157,6 +157,7 @@ Report RunNaive(store::EmbeddedStore* store, int count, int devices) {
 int main(int argc, char** argv) {
   int batches = 30, batch_size = 10'000, naive = 2'000, devices = 10'000;
   bool check = false, memory_baseline = true;
+  long long delta_rows = store::EmbeddedStoreOptions{}.token_delta_rows;
   std::string dir = (std::filesystem::temp_directory_path() / "iomt-store-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
     if (flag == "--naive") naive = std::atoi(argv[i + 1]);
     if (flag == "--devices") devices = std::atoi(argv[i + 1]);
     if (flag == "--dir") dir = argv[i + 1];
+    if (flag == "--delta") delta_rows = std::atoll(argv[i + 1]);
     if (flag == "--check") check = std::string(argv[i + 1]) == "1";
     if (flag == "--memory") memory_baseline = std::string(argv[i + 1]) == "1";
   }
@@ -179,7 +181,9 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(dir);
   {
-    auto store = store::EmbeddedStore::Open(dir + "/grouped");
+    store::EmbeddedStoreOptions options;
+    options.token_delta_rows = delta_rows;
+    auto store = store::EmbeddedStore::Open(dir + "/grouped", options);
     if (!store.ok()) {
       std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
       return 1;
