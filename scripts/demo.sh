@@ -74,22 +74,8 @@ echo "  line 19, looked up in the store too (--store $store):"
   indent
 
 heading "6. What is in the store"
-# TODO(issue 5): once `iomt store` (apps/iomt/cmd_store.cc) has landed, drop
-# this stand-in that reads the same resources from iomt transform.
-if "$iomt" store --help | grep -q '^ *export'; then
-  export_store() { "$iomt" store --store "$store" export "$@"; }
-  search_store() { "$iomt" store --store "$store" search "$@"; }
-else
-  echo "  (iomt store is not in this build yet: the same resources, from iomt transform)"
-  "$iomt" normalize --device-mapping "$dm" --input "$events" --ingestion-time "$now" 2>/dev/null |
-    "$iomt" transform --fhir-mapping "$fm" --now "$now" 2>/dev/null > build/demo-resources.ndjson || true
-  export_store() { jq -c --arg type "${1:-}" 'select($type == "" or .resourceType == $type)' build/demo-resources.ndjson; }
-  search_store() {
-    jq -c --arg type "$1" --arg query "$2" '($query | split("=")) as [$k, $v] | select(.resourceType == $type)
-      | select(($k == "code" and any(.code.coding[]; .code == $v)) or ($k == "subject" and .subject.reference == $v))' \
-      build/demo-resources.ndjson
-  }
-fi
+export_store() { "$iomt" store --store "$store" export "$@"; }
+search_store() { "$iomt" store --store "$store" search "$@"; }
 export_store Patient > build/demo-patients.ndjson
 export_store Device > build/demo-devices.ndjson
 export_store | jq -r .resourceType | sort | uniq -c |
