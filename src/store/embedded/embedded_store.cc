@@ -261,12 +261,12 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(prepare(&by_identifier,
                                "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 "
                                "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2) t "
-                               "JOIN resources r ON r.rid=t.rid ORDER BY t.rid"));
+                               "JOIN resources r ON r.rid=t.rid"));
   IOMT_RETURN_IF_ERROR(
       prepare(&by_identifier_system,
               "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
               "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3) t "
-              "JOIN resources r ON r.rid=t.rid ORDER BY t.rid"));
+              "JOIN resources r ON r.rid=t.rid"));
   IOMT_RETURN_IF_ERROR(
       prepare(&history_of, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 ORDER BY version DESC"));
   IOMT_RETURN_IF_ERROR(
@@ -618,8 +618,11 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   for (std::string_view value : values) {
     s.Bind(1, p).Bind(2, Hash64(value));
     if (!system.empty()) s.Bind(3, sh);
-    std::size_t found = 0;
-    while (found < limit) {
+    // Matches in the order they were first written (rid), as the memory
+    // store answers; sorted here rather than by SQL, which would build a
+    // temporary B-tree for every one of a batch's thousands of lookups.
+    std::vector<std::pair<std::int64_t, Resource>> hits;
+    while (true) {
       Result<bool> step = s.Step();
       if (!step.ok()) {
         s.Reset();
@@ -644,9 +647,11 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
       }
       if (!match) continue;
       seen.push_back(rid);
-      out.push_back(Resource{std::string(s.Text(1)), std::to_string(s.Int(2)), std::string(text)});
-      ++found;
+      hits.emplace_back(rid, Resource{std::string(s.Text(1)), std::to_string(s.Int(2)), std::string(text)});
     }
+    std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < hits.size() && i < limit; ++i)
+      out.push_back(std::move(hits[i].second));
     s.Reset();
   }
   return out;
