@@ -52,8 +52,8 @@ bool ParseTime(const std::string& flag, const std::string& text, std::optional<s
 // True when both paths name the same existing file (a dead-letter file
 // replayed into itself would read its own new records forever).
 bool SameFile(const std::string& a, const std::string& b) {
-  struct stat sa{};
-  struct stat sb{};
+  struct stat sa {};
+  struct stat sb {};
   return a != "-" && ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
@@ -64,12 +64,11 @@ class Progress {
   Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
   void Update(const pipeline::RunSummary& s) {
     if (!enabled_) return;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const auto written = static_cast<double>(s.created + s.updated);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::int64_t written = s.created + s.updated;
     std::fprintf(stderr, "\r%lld events, %lld measurements, %lld observations written (%.0f/s), %lld dead-lettered ",
                  static_cast<long long>(s.events), static_cast<long long>(s.measurements),
-                 static_cast<long long>(s.created + s.updated), seconds > 0 ? written / seconds : 0.0,
+                 static_cast<long long>(written), seconds > 0 ? static_cast<double>(written) / seconds : 0.0,
                  static_cast<long long>(s.dead_lettered));
     shown_ = true;
   }
@@ -203,8 +202,8 @@ int Run(const RunFlags& flags) {
 
   ingest::LineReader reader(fd);
   pipeline::RunSummary summary;
-  Status st = pipeline::RunStream(device.result.mapping, &converter, resolver, &reader, &dead_letters, options,
-                                  &summary);
+  Status st =
+      pipeline::RunStream(device.result.mapping, &converter, resolver, &reader, &dead_letters, options, &summary);
   progress.Clear();
   std::printf("%s\n", pipeline::RunSummaryJson(summary).c_str());
   std::fflush(stdout);
@@ -259,8 +258,7 @@ Runner RegisterRun(CLI::App& app) {
                  "Use this ingestion time for every event, e.g. 2019-01-01T00:00:00Z");
   app.add_option("--device-system", flags->device_system,
                  "Identifier system of devices (iomt-fhir's DefaultDeviceIdentifierSystem; default none)");
-  app.add_option("--batch-size", flags->batch_events,
-                 "Events grouped and written together (default 10000)")
+  app.add_option("--batch-size", flags->batch_events, "Events grouped and written together (default 10000)")
       ->check(CLI::PositiveNumber);
   app.add_option("--timings", flags->timings,
                  "Write the duration (ms) of each write transaction and flush, one a line, to this file")

@@ -12,9 +12,6 @@
 #include <vector>
 
 #include "commands.h"
-#include "destination.h"
-#include "identity/resolver.h"
-#include "store/overlay_client.h"
 #include "common/datetime.h"
 #include "common/errors.h"
 #include "common/json/arena.h"
@@ -22,16 +19,19 @@
 #include "common/json/node.h"
 #include "common/json/writer.h"
 #include "common/measurement.h"
+#include "destination.h"
 #include "fhir/fhir_mapping.h"
 #include "fhir/observation.h"
 #include "fhir/observation_group.h"
 #include "group/measurement_group.h"
+#include "identity/resolver.h"
 #include "ingest/envelope.h"
 #include "ingest/line_reader.h"
 #include "io.h"
 #include "normalize/device_mapping.h"
 #include "normalize/normalizer.h"
 #include "pipeline/normalize_stream.h"
+#include "store/overlay_client.h"
 
 namespace iomt::cli {
 namespace {
@@ -725,7 +725,7 @@ int Run(const ValidateFlags& flags) {
       return kExitUsage;
     }
     // Looking must not create an empty store where there was none.
-    struct stat st{};
+    struct stat st {};
     if (!flags.destination.store_dir.empty() && ::stat(flags.destination.store_dir.c_str(), &st) != 0) {
       std::fprintf(stderr, "error: --store %s: no such store\n", flags.destination.store_dir.c_str());
       return kExitUsage;

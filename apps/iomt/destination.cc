@@ -66,8 +66,9 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
     return nullptr;
   }
   if (oauth && (flags.oauth_token_url.empty() || flags.oauth_client_id.empty() || flags.oauth_client_secret.empty())) {
-    std::fprintf(stderr, "error: OAuth2 client credentials need --oauth-token-url, --oauth-client-id and "
-                         "--oauth-client-secret (and usually --oauth-scope)\n");
+    std::fprintf(stderr,
+                 "error: OAuth2 client credentials need --oauth-token-url, --oauth-client-id and "
+                 "--oauth-client-secret (and usually --oauth-scope)\n");
     *exit_code = kExitUsage;
     return nullptr;
   }

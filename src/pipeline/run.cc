@@ -183,8 +183,8 @@ class Runner {
     // A dead-letter record of a line that was not JSON carries that line as
     // a string: the replay reads the line again, so it fails (or, if the
     // sender's text was fixed, goes on) exactly as the original did.
-    if (json::Value replayed; IsDeadLetter(doc_.root()) && doc_.root().Find("event", &replayed) &&
-                              replayed.is_string()) {
+    if (json::Value replayed;
+        IsDeadLetter(doc_.root()) && doc_.root().Find("event", &replayed) && replayed.is_string()) {
       e.text.assign(replayed.string_value());
       if (Status st = doc_.Parse(e.text); !st.ok()) return NotSupported(&e, st.message());
     }

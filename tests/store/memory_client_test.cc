@@ -84,8 +84,7 @@ class OverlayOverEmpty : public FhirClient {
 };
 
 INSTANTIATE_TEST_SUITE_P(Memory, FhirClientContract,
-                         ::testing::Values(ClientFactory{"memory",
-                                                         [] { return std::make_unique<MemoryFhirClient>(); }},
+                         ::testing::Values(ClientFactory{"memory", [] { return std::make_unique<MemoryFhirClient>(); }},
                                            ClientFactory{"overlay",
                                                          [] { return std::make_unique<OverlayOverEmpty>(); }}));
 }  // namespace iomt::store::testing
