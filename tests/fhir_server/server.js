@@ -34,7 +34,8 @@
 //                     token (--static-token, default "iomt-test-token") or a
 //                     token from /oauth2/token that has not expired
 //   /nobatch/fhir/R4  open; its CapabilityStatement has no `batch`, and a
-//                     Bundle POSTed to it is refused
+//                     Bundle POSTed to it is refused, as is POST Type/_search
+//                     (a minimal server)
 //   /not-fhir/...     answers HTML, as a web page at the wrong URL would
 // OAuth2 client credentials (RFC 6749 4.4):
 //   POST /oauth2/token  grant_type=client_credentials, client_id, client_secret
@@ -258,6 +259,21 @@ async function handleFhir(req, res, base, rest, search, body) {
   }
   if (req.method === 'GET' && rest === 'metadata') return sendFhir(res, 200, capabilityStatement(base));
 
+  // POST Type/_search (a form body): the same search as a GET with the body
+  // as its query; its `next` links are GETs, as most servers make them.
+  let method = req.method;
+  if (method === 'POST' && /^[A-Za-z]+\/_search$/.test(rest)) {
+    if (!base.batch) {
+      return sendFhir(res, 405, core.badRequest('This server does not support POST _search'));
+    }
+    const form = new URLSearchParams(body.toString('utf8'));
+    for (const [k, v] of new URLSearchParams(search)) form.append(k, v);
+    rest = rest.slice(0, -'/_search'.length);
+    search = `?${form.toString()}`;
+    body = Buffer.alloc(0);
+    method = 'GET';
+  }
+
   let parsed;
   if (body.length > 0) {
     try {
@@ -273,7 +289,7 @@ async function handleFhir(req, res, base, rest, search, body) {
   // Search pages: at most maxPageSize entries; the router takes _count and
   // _offset but adds no links, so the links are added below.
   const query = new URLSearchParams(search);
-  const isSearch = req.method === 'GET' && rest !== '' && !rest.includes('/');
+  const isSearch = method === 'GET' && rest !== '' && !rest.includes('/');
   let count = 0;
   let offset = 0;
   if (isSearch) {
@@ -301,7 +317,7 @@ async function handleFhir(req, res, base, rest, search, body) {
     return sendFhir(res, 200, bundle);
   }
   const fhirReq = {
-    method: req.method,
+    method,
     url: rest + (qs ? `?${qs}` : ''),
     pathname: '',
     params: {},

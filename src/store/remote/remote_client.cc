@@ -188,6 +188,7 @@ RemoteFhirClient::RemoteFhirClient(RemoteOptions options) : options_(std::move(o
   pool.connect_timeout = options_.connect_timeout;
   pool.request_timeout = options_.request_timeout;
   pool_ = std::make_unique<http::Pool>(std::move(pool));
+  post_search_ = options_.post_search;
 }
 
 RemoteFhirClient::~RemoteFhirClient() = default;
@@ -595,18 +596,30 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutBatch(std::vector<Put
   return out;
 }
 
-Result<std::vector<Resource>> RemoteFhirClient::Search(std::string_view type, std::string url, std::size_t limit) {
+Result<std::vector<Resource>> RemoteFhirClient::Search(std::string_view type, std::string url, std::size_t limit,
+                                                       const std::string* form) {
+  static const std::vector<std::string> kFormHeaders = {"Accept: application/fhir+json",
+                                                        "Content-Type: application/x-www-form-urlencoded"};
   std::vector<Resource> out;
   const std::string origin(Origin(options_.base_url));
   constexpr int kMaxPages = 10'000;
   for (int page = 0; page < kMaxPages && out.size() < limit; ++page) {
-    std::string what = Cat({"GET ", PathOf(url)});
+    const bool post = page == 0 && form != nullptr;
+    std::string what = Cat({post ? "POST " : "GET ", PathOf(url)});
     if (what.size() > 200) {
       what.resize(200);
       what.append("...");
     }
-    IOMT_ASSIGN_OR_RETURN(HttpAnswer a, Send("GET", url, {}, kJsonHeaders, what));
-    if (a.status != 200) return HttpFailure(what, a.status, a.body);
+    IOMT_ASSIGN_OR_RETURN(
+        HttpAnswer a, post ? Send("POST", url, *form, kFormHeaders, what) : Send("GET", url, {}, kJsonHeaders, what));
+    if (a.status != 200) {
+      Status failed = HttpFailure(what, a.status, a.body);
+      // Tells SearchByIdentifiers to fall back to GETs.
+      if (post && (a.status == 400 || a.status == 404 || a.status == 405 || a.status == 415 || a.status == 501)) {
+        failed = Status(StatusCode::kNotFound, failed.message()).WithDetail("PostSearchRefused");
+      }
+      return failed;
+    }
     thread_local json::Document doc;
     if (!doc.Parse(a.body).ok() || StringMember(doc.root(), "resourceType") != "Bundle") {
       return ServiceError(StatusCode::kInvalidArgument, Cat({what, ": the answer is not a Bundle"}));
@@ -662,8 +675,19 @@ Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifier(std::string_v
 
 Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifiers(std::string_view type, std::string_view system,
                                                                     const std::vector<std::string>& values) {
-  // One search per chunk of values whose URL stays under max_url_bytes
-  // (servers and proxies refuse longer ones, commonly at 8 KB).
+  if (post_search_.load()) {
+    auto found = SearchChunks(type, system, values, true);
+    if (found.ok() || found.status().detail() != "PostSearchRefused") return found;
+    post_search_ = false;  // this server takes GETs only
+  }
+  return SearchChunks(type, system, values, false);
+}
+
+Result<std::vector<Resource>> RemoteFhirClient::SearchChunks(std::string_view type, std::string_view system,
+                                                             const std::vector<std::string>& values, bool post) {
+  // One search per chunk of values: for GET, a URL under max_url_bytes
+  // (servers and proxies refuse longer ones, commonly at 8 KB); for POST,
+  // up to 500 values. A list that fits one URL is always a GET.
   struct Chunk {
     std::string tokens;
     std::size_t count = 0;
@@ -674,10 +698,15 @@ Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifiers(std::string_
       system.empty() ? std::string() : http::PercentEncode(http::EscapeSearchValue(system)) + "%7C";
   constexpr std::size_t kCountPart = 12;  // "&_count=1000"
   constexpr std::size_t kMaxPerChunk = 500;
+  std::size_t total = prefix.size() + kCountPart;
+  for (const std::string& value : values)
+    total += system_part.size() + http::PercentEncode(http::EscapeSearchValue(value)).size() + 1;
+  post = post && total > options_.max_url_bytes;
   for (const std::string& value : values) {
     std::string token = system_part + http::PercentEncode(http::EscapeSearchValue(value));
     if (chunks.empty() || chunks.back().count >= kMaxPerChunk ||
-        prefix.size() + chunks.back().tokens.size() + 1 + token.size() + kCountPart > options_.max_url_bytes) {
+        (!post &&
+         prefix.size() + chunks.back().tokens.size() + 1 + token.size() + kCountPart > options_.max_url_bytes)) {
       chunks.emplace_back();
     }
     Chunk& c = chunks.back();
@@ -688,10 +717,15 @@ Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifiers(std::string_
   std::vector<Result<std::vector<Resource>>> found(chunks.size(), std::vector<Resource>());
   ParallelFor(chunks.size(), static_cast<std::size_t>(std::max(1, options_.max_connections)), [&](std::size_t c) {
     // Room for a few matches per value; `next` links fetch the rest.
-    std::size_t count = std::min<std::size_t>(1000, std::max<std::size_t>(10, chunks[c].count * 2));
-    std::string url = prefix + chunks[c].tokens;
-    url.append("&_count=").append(std::to_string(count));
-    found[c] = Search(type, std::move(url), std::numeric_limits<std::size_t>::max());
+    std::string count = std::to_string(std::min<std::size_t>(1000, std::max<std::size_t>(10, chunks[c].count * 2)));
+    if (post) {
+      std::string form = Cat({"identifier=", chunks[c].tokens, "&_count=", count});
+      found[c] =
+          Search(type, Cat({options_.base_url, "/", type, "/_search"}), std::numeric_limits<std::size_t>::max(), &form);
+    } else {
+      found[c] =
+          Search(type, Cat({prefix, chunks[c].tokens, "&_count=", count}), std::numeric_limits<std::size_t>::max());
+    }
   });
   std::vector<Resource> out;
   for (auto& f : found) {

@@ -71,6 +71,10 @@ struct RemoteOptions {
   // Entries per batch Bundle; the URL length that search chunks stay under.
   std::size_t batch_size = 200;
   std::size_t max_url_bytes = 7'500;
+  // Identifier lists longer than one URL go as one `POST Type/_search` with
+  // a form body (up to 500 values) instead of several GETs; a server that
+  // refuses it (400, 404, 405, 415, 501) gets the GETs from then on.
+  bool post_search = true;
   // Whether PutMany uses batch Bundles: kAuto follows the CapabilityStatement.
   enum class Batch : std::uint8_t { kAuto, kAlways, kNever } batch = Batch::kAuto;
 };
@@ -122,13 +126,19 @@ class RemoteFhirClient : public FhirClient {
   // renewed when it is about to expire or when it is `stale` (refused).
   Result<std::string> Token(const std::string* stale);
   Result<std::vector<Result<Resource>>> PutBatch(std::vector<PutRequest>& requests);
-  Result<std::vector<Resource>> Search(std::string_view type, std::string url, std::size_t limit);
+  // A search and its next pages. With `form`, the first page is a POST of
+  // it to `url` (Type/_search).
+  Result<std::vector<Resource>> Search(std::string_view type, std::string url, std::size_t limit,
+                                       const std::string* form = nullptr);
+  Result<std::vector<Resource>> SearchChunks(std::string_view type, std::string_view system,
+                                             const std::vector<std::string>& values, bool post);
   std::chrono::milliseconds Backoff(int attempt);
   void Count(const http::Outcome& outcome);
 
   RemoteOptions options_;
   std::unique_ptr<http::Pool> pool_;
   bool use_batch_ = false;
+  std::atomic<bool> post_search_{true};
 
   std::mutex token_mu_;
   std::string token_;

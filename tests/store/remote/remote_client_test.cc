@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -436,21 +437,57 @@ TEST(RemoteRoundTrips, NextLinksComeBackThroughTheProxy) {
   EXPECT_EQ(TestServers::Info(f.session.id).requests, 2 + 3);
 }
 
-TEST(RemoteRoundTrips, LongIdentifierListsAreSplitIntoShortUrls) {
-  RemoteOptions o = TestOptions(TestServers::fhir_base());
-  o.max_url_bytes = 1'000;
-  auto c = ConnectOrDie(o);
-  const std::string prefix = Unique("chunk");
-  ASSERT_TRUE(c->PutMany(Patients(prefix, 40)).ok());
+// 40 identifiers that do not fit one URL of 1,000 bytes: one POST _search,
+// or (post_search off, or a server that refuses it) several short GETs.
+struct LongList {
   std::vector<std::string> values;
-  values.reserve(40);
-  for (int i = 0; i < 40; ++i)
-    values.push_back(prefix + "-" + std::to_string(i));
-  std::int64_t before = c->stats().requests;
-  auto found = c->SearchByIdentifiers("Patient", "urn:iomt:test", values);
+  LongList() {
+    auto c = ConnectOrDie(TestOptions(TestServers::fhir_base()));
+    const std::string prefix = Unique("chunk");
+    EXPECT_TRUE(c->PutMany(Patients(prefix, 40)).ok());
+    for (int i = 0; i < 40; ++i)
+      values.push_back(prefix + "-" + std::to_string(i));
+  }
+};
+
+int Count(const std::vector<std::string>& log, const std::string& start) {
+  return static_cast<int>(
+      std::count_if(log.begin(), log.end(), [&](const std::string& line) { return line.starts_with(start); }));
+}
+
+TEST(RemoteRoundTrips, LongIdentifierListsAreOnePostSearch) {
+  LongList list;
+  RemoteOptions o = TestOptions("");
+  o.max_url_bytes = 1'000;
+  Faulted f = Through({}, o);
+  auto found = f.client->SearchByIdentifiers("Patient", "urn:iomt:test", list.values);
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_EQ(found->size(), 40u);
-  EXPECT_GT(c->stats().requests - before, 4);
+  auto log = TestServers::Info(f.session.id).log;
+  EXPECT_EQ(Count(log, "POST /fhir/R4/Patient/_search"), 1);
+  EXPECT_EQ(Count(log, "GET /fhir/R4/Patient"), 1 + 7);  // Connect's search, then pages 2..8 of 5
+}
+
+TEST(RemoteRoundTrips, LongIdentifierListsAreShortGetsWithoutPostSearch) {
+  LongList list;
+  for (bool refused : {false, true}) {
+    RemoteOptions o = TestOptions(TestServers::fhir_base());
+    if (refused) o.base_url = TestServers::origin() + "/nobatch/fhir/R4";  // refuses POST _search
+    o.post_search = refused;
+    o.max_url_bytes = 1'000;
+    auto c = ConnectOrDie(o);
+    std::int64_t before = c->stats().requests;
+    auto found = c->SearchByIdentifiers("Patient", "urn:iomt:test", list.values);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->size(), 40u);
+    EXPECT_GT(c->stats().requests - before, 4 + (refused ? 1 : 0));
+    if (refused) {
+      // Asked once; GETs from then on.
+      EXPECT_EQ(c->stats().by_status.at(405), 1);
+      ASSERT_TRUE(c->SearchByIdentifiers("Patient", "urn:iomt:test", list.values).ok());
+      EXPECT_EQ(c->stats().by_status.at(405), 1);
+    }
+  }
 }
 
 TEST(RemoteRoundTrips, ConnectionsAreBoundedAndSharedByThreads) {
