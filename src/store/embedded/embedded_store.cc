@@ -445,6 +445,9 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
   if (existing) {
     rid = existing->rid;
     version = existing->version + 1;
+    // Written earlier in this batch: its index rows must be in the table
+    // before they can be compared and replaced.
+    if (token_rids.count(rid) != 0) IOMT_RETURN_IF_ERROR(FlushTokens());
     old_rows.tokens.clear();
     if (!existing->deleted && old_doc.Parse(existing->json).ok()) embedded::ExtractIndex(old_doc.root(), &old_rows);
     // Merged Observations keep their identifier, code and references: the
@@ -482,29 +485,50 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
 }
 
 Status EmbeddedStore::Impl::InsertTokens(std::int64_t tid, std::int64_t rid) {
+  for (const embedded::TokenRow& t : rows.tokens)
+    token_rows.push_back({TokenKey(tid, t.param), t.value_hash, t.system_hash, rid});
+  if (defer_tokens) {
+    token_rids.insert(rid);
+    return Status::Ok();
+  }
+  return FlushTokens();
+}
+
+Status EmbeddedStore::Impl::FlushTokens() {
+  // In key order: consecutive inserts then land on the same pages of the
+  // index, which a batch's thousands of rows, inserted in arrival order,
+  // would not (hashes are random).
+  std::sort(token_rows.begin(), token_rows.end());
   // Several rows per statement: the statement's own cost (bind, step,
-  // reset) is a good part of a row's, and a resource has about five.
+  // reset) is a good part of a row's.
   std::size_t at = 0;
-  while (at < rows.tokens.size()) {
-    const std::size_t n = std::min(rows.tokens.size() - at, insert_tokens.size());
+  Status st;
+  while (at < token_rows.size() && st.ok()) {
+    const std::size_t n = std::min(token_rows.size() - at, insert_tokens.size());
     sqlite::Stmt& s = insert_tokens[n - 1];
     if (!s.valid()) {
       std::string sql = "INSERT OR IGNORE INTO tok_delta(p, vh, sh, rid) VALUES";
       for (std::size_t i = 0; i < n; ++i)
         sql.append(i == 0 ? "(?,?,?,?)" : ",(?,?,?,?)");
-      IOMT_ASSIGN_OR_RETURN(s, db.Prepare(sql));
+      Result<sqlite::Stmt> prepared = db.Prepare(sql);
+      if (!prepared.ok()) {
+        st = prepared.status();
+        break;
+      }
+      s = std::move(*prepared);
     }
     for (std::size_t i = 0; i < n; ++i) {
-      const embedded::TokenRow& t = rows.tokens[at + i];
-      const int base = static_cast<int>(i) * 4;
-      s.Bind(base + 1, TokenKey(tid, t.param)).Bind(base + 2, t.value_hash).Bind(base + 3, t.system_hash);
-      s.Bind(base + 4, rid);
+      const std::array<std::int64_t, 4>& row = token_rows[at + i];
+      for (int k = 0; k < 4; ++k)
+        s.Bind(static_cast<int>(i) * 4 + k + 1, row[static_cast<std::size_t>(k)]);
     }
-    IOMT_RETURN_IF_ERROR(s.Run());
+    st = s.Run();
     delta_rows += static_cast<std::int64_t>(n);
     at += n;
   }
-  return Status::Ok();
+  token_rows.clear();
+  token_rids.clear();
+  return st;
 }
 
 Status EmbeddedStore::Impl::DeleteTokens(std::int64_t tid, std::int64_t rid, const embedded::IndexRows& old) {
@@ -839,6 +863,8 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   // still be undone alone if it fails half-way.
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   IOMT_RETURN_IF_ERROR(impl_->Begin());
+  // The batch's index rows are inserted together, sorted, at its end.
+  impl_->defer_tokens = true;
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
@@ -852,10 +878,18 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
     // A bad resource or a lost If-Match fails before anything is written;
     // anything else (I/O) may have written half a resource: undo the batch.
     if (IsTransient(w.status())) {
+      impl_->defer_tokens = false;
+      impl_->token_rows.clear();
+      impl_->token_rids.clear();
       impl_->Rollback();
       return w.status();
     }
     out.emplace_back(w.status());
+  }
+  impl_->defer_tokens = false;
+  if (Status st = impl_->FlushTokens(); !st.ok()) {
+    impl_->Rollback();
+    return st;
   }
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   return out;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/json/document.h"
@@ -113,8 +114,13 @@ struct EmbeddedStore::Impl {
   Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
                             std::optional<std::string_view> if_match, bool new_id);
   Result<bool> Remove(std::string_view type, std::string_view id);
-  // Inserts the index rows in `rows` for resource `rid` (into tok_delta).
+  // Inserts the index rows in `rows` for resource `rid` (into tok_delta),
+  // or with defer_tokens keeps them for FlushTokens.
   Status InsertTokens(std::int64_t tid, std::int64_t rid);
+  Status FlushTokens();
+  bool defer_tokens = false;
+  std::vector<std::array<std::int64_t, 4>> token_rows;  // (p, vh, sh, rid) not inserted yet
+  std::unordered_set<std::int64_t> token_rids;          // the resources they belong to
   // Deletes a resource's index rows from both token tables.
   Status DeleteTokens(std::int64_t tid, std::int64_t rid, const embedded::IndexRows& old);
   // Moves the next `n` rows of tok_delta (from merge_cursor, in key order)

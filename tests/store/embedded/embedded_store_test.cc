@@ -454,6 +454,24 @@ TEST(EmbeddedStore, ReopenKeepsEverything) {
   EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
 }
 
+TEST(EmbeddedStore, OneResourceTwiceInABatchKeepsTheLastIndexRows) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  std::vector<PutRequest> batch;
+  batch.push_back({"Device", "d", R"({"resourceType":"Device","identifier":[{"value":"first"}]})", std::nullopt});
+  batch.push_back({"Device", "e", R"({"resourceType":"Device","identifier":[{"value":"other"}]})", std::nullopt});
+  batch.push_back({"Device", "d", R"({"resourceType":"Device","identifier":[{"value":"second"}]})", "1"});
+  auto written = store->PutMany(std::move(batch));
+  ASSERT_TRUE(written.ok());
+  for (const auto& w : *written)
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(store->SearchByIdentifier("Device", "", "first", 2)->empty());
+  EXPECT_EQ(store->SearchByIdentifier("Device", "", "second", 2)->size(), 1u);
+  EXPECT_EQ(store->SearchByIdentifier("Device", "", "other", 2)->size(), 1u);
+  EXPECT_EQ((*store->Read("Device", "d"))->version_id, "2");
+  EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+}
+
 TEST(EmbeddedStore, RefusesWhatIsNotAStore) {
   TempDir dir;
   fs::create_directories(dir.path());
