@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "common/datetime.h"
+#include "destination.h"
 #include "fhir/fhir_mapping.h"
 #include "io.h"
 #include "mapping_report.h"
@@ -17,6 +18,49 @@
 
 namespace iomt::cli {
 namespace {
+
+// Passes everything to the store and keeps a copy of each resource written
+// (in `written`), so that `--store` prints what this run wrote.
+class RecordingClient : public store::FhirClient {
+ public:
+  RecordingClient(store::FhirClient* below, store::MemoryFhirClient* written) : below_(below), written_(written) {}
+  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                          std::string_view value, std::size_t limit) override {
+    return below_->SearchByIdentifier(type, system, value, limit);
+  }
+  Result<std::optional<store::Resource>> Read(std::string_view type, std::string_view id) override {
+    return below_->Read(type, id);
+  }
+  Result<store::Resource> Put(std::string_view type, std::string_view id, std::string json,
+                              std::optional<std::string_view> if_match) override {
+    IOMT_ASSIGN_OR_RETURN(store::Resource r, below_->Put(type, id, std::move(json), if_match));
+    Record(type, r);
+    return r;
+  }
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    std::vector<std::string> types;
+    types.reserve(requests.size());
+    for (const store::PutRequest& r : requests)
+      types.push_back(r.type);
+    IOMT_ASSIGN_OR_RETURN(auto results, below_->PutMany(std::move(requests)));
+    for (std::size_t i = 0; i < results.size() && i < types.size(); ++i) {
+      if (results[i].ok()) Record(types[i], *results[i]);
+    }
+    return results;
+  }
+  Result<std::vector<store::Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                           const std::vector<std::string>& values) override {
+    return below_->SearchByIdentifiers(type, system, values);
+  }
+  Status Flush() override { return below_->Flush(); }
+
+ private:
+  void Record(std::string_view type, const store::Resource& r) {
+    (void)written_->Put(type, r.id, r.json, std::nullopt);
+  }
+  store::FhirClient* below_;
+  store::MemoryFhirClient* written_;
+};
 
 struct TransformFlags {
   std::string fhir_mapping;
@@ -33,12 +77,6 @@ int Run(const TransformFlags& flags) {
   auto mode = identity::ParseMode(flags.resolution);
   if (!mode.ok()) {
     std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());
-    return kExitUsage;
-  }
-  if (!flags.store.empty()) {
-    std::fprintf(stderr,
-                 "error: --store: the embedded FHIR store is not part of this build yet; without --store, "
-                 "identities are resolved in memory\n");
     return kExitUsage;
   }
   pipeline::TransformStreamOptions options;
@@ -77,12 +115,26 @@ int Run(const TransformFlags& flags) {
   // resource one by one would cost a good part of the run (the OS takes the
   // memory back at once). Held by a static, so leak checkers see it as live.
   static store::MemoryFhirClient* const kept = new store::MemoryFhirClient;
-  store::MemoryFhirClient& store = *kept;
+  store::MemoryFhirClient& memory = *kept;
+  // With --store, the embedded store is read and written, and what was
+  // written is printed: the writes go through a recorder into it.
+  std::unique_ptr<Destination> destination;
+  std::unique_ptr<RecordingClient> recorder;
+  store::FhirClient* client = &memory;
+  if (!flags.store.empty()) {
+    DestinationFlags dflags;
+    dflags.store_dir = flags.store;
+    int exit_code = kExitOk;
+    destination = OpenDestination(dflags, flags.store, &exit_code);
+    if (destination == nullptr) return exit_code;
+    recorder = std::make_unique<RecordingClient>(destination->client.get(), &memory);
+    client = recorder.get();
+  }
   identity::ResolverOptions resolver_options;
   resolver_options.mode = *mode;
   resolver_options.device_system = flags.device_system;
-  identity::IdentityResolver resolver(&store, resolver_options);
-  fhir::ObservationWriter writer(&store);
+  identity::IdentityResolver resolver(client, resolver_options);
+  fhir::ObservationWriter writer(client);
   pipeline::GroupConverter converter(mapping.mapping, &resolver, &writer);
   ingest::LineReader reader(fd);
   std::int64_t bad_lines = 0;
@@ -91,9 +143,13 @@ int Run(const TransformFlags& flags) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return kExitUsage;
   }
+  if (Status flushed = client->Flush(); !flushed.ok()) {
+    std::fprintf(stderr, "error: %s\n", flushed.message().c_str());
+    return kExitExternal;
+  }
   // The resources as they end up, in the order each was first written.
   std::string out;
-  store.ForEach([&](std::string_view, const store::Resource& resource) {
+  memory.ForEach([&](std::string_view, const store::Resource& resource) {
     out.append(resource.json).push_back('\n');
     if (out.size() > (1u << 20)) {
       std::fwrite(out.data(), 1, out.size(), stdout);
@@ -123,7 +179,8 @@ Runner RegisterTransform(CLI::App& app) {
   app.add_option("--input", flags->input, "Measurements, NDJSON, one a line ('-': stdin)");
   app.add_option("--resolution", flags->resolution,
                  "Identity resolution: Create (default), Lookup, LookupWithEncounter");
-  app.add_option("--store", flags->store, "Embedded FHIR store directory (not in this build yet)");
+  app.add_option("--store", flags->store,
+                 "Embedded FHIR store directory: identities are resolved in it and the resources written to it");
   app.add_option("--errors", flags->errors, "Where error records go, NDJSON (default: stderr)");
   app.add_option("--now", flags->now, "Use this time as now (Observation.issued), for reproducible output");
   app.add_option("--device-system", flags->device_system,
@@ -133,8 +190,9 @@ Runner RegisterTransform(CLI::App& app) {
                  "Observations of an earlier one")
       ->check(CLI::PositiveNumber);
   app.footer(
-      "Groups the measurements, resolves identities in memory and prints every resource it would write\n"
-      "(Patients, Devices, Observations), one a line, in the order each was first written. A group that\n"
+      "Groups the measurements, resolves identities in memory (or in --store, writing to it) and prints every\n"
+      "resource it writes (Patients, Devices, Observations), one a line, in the order each was first written. A group "
+      "that\n"
       "fails gets one error record and the others go on. Exit 1 when any group or line failed.");
   return [flags]() { return Run(*flags); };
 }

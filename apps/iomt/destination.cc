@@ -3,12 +3,8 @@
 #include <cstdio>
 
 #include "commands.h"
-#if IOMT_HAVE_EMBEDDED
 #include "store/embedded/embedded_store.h"
-#endif
-#if IOMT_HAVE_REMOTE
 #include "store/remote/remote_client.h"
-#endif
 
 namespace iomt::cli {
 
@@ -38,12 +34,6 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
       return nullptr;
     }
     const std::string& dir = flags.store_dir.empty() ? default_store : flags.store_dir;
-#if !IOMT_HAVE_EMBEDDED
-    (void)dir;
-    std::fprintf(stderr, "error: the embedded store is not in this build yet\n");
-    *exit_code = kExitUsage;
-    return nullptr;
-#else
     auto opened = store::EmbeddedStore::Open(dir);
     if (!opened.ok()) {
       std::fprintf(stderr, "error: --store %s: %s\n", dir.c_str(), opened.status().message().c_str());
@@ -53,7 +43,6 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
     dest->client = std::move(*opened);
     dest->name = "embedded store " + dir;
     return dest;
-#endif
   }
   if (!flags.store_dir.empty()) {
     std::fprintf(stderr, "error: --store and --fhir-url name two destinations; give one\n");
@@ -72,11 +61,6 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
     *exit_code = kExitUsage;
     return nullptr;
   }
-#if !IOMT_HAVE_REMOTE
-  std::fprintf(stderr, "error: the remote FHIR client is not in this build yet\n");
-  *exit_code = kExitUsage;
-  return nullptr;
-#else
   store::RemoteOptions options;
   options.base_url = flags.fhir_url;
   options.bearer_token = flags.fhir_token;
@@ -98,7 +82,6 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
   dest->client = std::move(*connected);
   dest->name = flags.fhir_url;
   return dest;
-#endif
 }
 
 }  // namespace iomt::cli

@@ -137,6 +137,17 @@ out=$("$IOMT" validate --device-mapping "$dev" --sample "$tmp/sample.ndjson" --s
 if [[ $? = 2 && "$out" == *"no such store"* ]]; then pass why-missing-store-not-created; else fail why-missing-store-not-created; fi
 [ -e "$tmp/nowhere" ] && fail why-missing-store-stays-missing
 
+# --- transform --store: resolves in the store, writes, prints what it wrote ---
+"$IOMT" normalize --device-mapping "$dev" --input "$events" 2>/dev/null > "$tmp/m.ndjson"
+"$IOMT" transform --fhir-mapping "$fhir" --input "$tmp/m.ndjson" --store "$tmp/t1" --now 2023-10-09T20:00:00Z 2>/dev/null > "$tmp/t1.ndjson"
+"$IOMT" transform --fhir-mapping "$fhir" --input "$tmp/m.ndjson" --store "$tmp/t1" --now 2023-10-09T20:00:00Z 2>/dev/null > "$tmp/t2.ndjson"
+if [ "$(grep -c . "$tmp/t1.ndjson")" = "$("$IOMT" store --store "$tmp/t1" export | grep -c .)" ] && [ ! -s "$tmp/t2.ndjson" ] &&
+   [ "$(jq -c 'del(.meta)' "$tmp/t1.ndjson" | sort)" = "$(content "$tmp/t1")" ]; then
+  pass transform-store-writes-and-prints-once
+else
+  fail transform-store-writes-and-prints-once "$tmp/t1.ndjson" "$tmp/t2.ndjson"
+fi
+
 # --- usage errors and bad mappings -------------------------------------------
 expect_rc() {  # name rc want -- cmd...
   local name=$1 want_rc=$2 want=$3
