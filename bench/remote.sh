@@ -23,7 +23,7 @@ input="$out/w1-$count.ndjson"
 [ -s "$input" ] || node bench/gen.js w1 "$count" 42 > "$input"
 ./scripts/npm-install.sh tests/fhir_server
 
-node tests/fhir_server/server.js --max-page-size 1000 --index-identifiers > "$out/remote-server.out" \
+node --max-old-space-size=12000 tests/fhir_server/server.js --max-page-size 1000 --index-identifiers > "$out/remote-server.out" \
   2> "$out/remote-server.err" &
 server=$!
 trap 'kill $server 2> /dev/null || true' EXIT
