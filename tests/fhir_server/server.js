@@ -36,6 +36,9 @@
 //   /nobatch/fhir/R4  open; its CapabilityStatement has no `batch`, and a
 //                     Bundle POSTed to it is refused, as is POST Type/_search
 //                     (a minimal server)
+//   /minimal/fhir/R4  open; writes answer as with Prefer: return=minimal
+//                     whatever the client asks (no body; ETag, Location, and
+//                     batch-response entries without `resource`)
 //   /not-fhir/...     answers HTML, as a web page at the wrong URL would
 // OAuth2 client credentials (RFC 6749 4.4):
 //   POST /oauth2/token  grant_type=client_credentials, client_id, client_secret
@@ -100,6 +103,7 @@ const BASES = [
   { prefix: '/fhir/R4', auth: false, batch: true },
   { prefix: '/secure/fhir/R4', auth: true, batch: true },
   { prefix: '/nobatch/fhir/R4', auth: false, batch: false },
+  { prefix: '/minimal/fhir/R4', auth: false, batch: true, minimal: true },
 ];
 
 // ---- OAuth2 ----------------------------------------------------------------
@@ -350,6 +354,13 @@ async function handleFhir(req, res, base, rest, search, body) {
     if (status === 201) {
       res.setHeader('Location', `${publicBase(req, base)}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`);
     }
+  }
+  if (base.minimal && req.method === 'PUT') {
+    res.writeHead(status, { 'Content-Length': 0 });
+    return res.end();
+  }
+  if (base.minimal && /-response$/.test(resource.type || '')) {
+    for (const entry of resource.entry || []) delete entry.resource;
   }
   return sendFhir(res, status, resource);
 }

@@ -76,6 +76,13 @@ ClientFactory NoBatch() {
             return std::unique_ptr<FhirClient>(ConnectOrDie(TestOptions(TestServers::origin() + "/nobatch/fhir/R4")));
           }};
 }
+// A server that answers writes without the resource (Prefer: return=minimal
+// whatever is asked): versions come from ETag and batch-response etags.
+ClientFactory Minimal() {
+  return {"minimal", [] {
+            return std::unique_ptr<FhirClient>(ConnectOrDie(TestOptions(TestServers::origin() + "/minimal/fhir/R4")));
+          }};
+}
 // Through the proxy, with faults that never reach the server (so that
 // every answer means what the contract says): each test's client sees 503,
 // 500, 429 and dropped connections between successful requests.
@@ -89,7 +96,7 @@ ClientFactory Faulty() {
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(Remote, FhirClientContract, ::testing::Values(Open(), NoBatch(), Faulty()),
+INSTANTIATE_TEST_SUITE_P(Remote, FhirClientContract, ::testing::Values(Open(), NoBatch(), Minimal(), Faulty()),
                          [](const auto& param_info) { return param_info.param.name; });
 
 namespace {
@@ -386,6 +393,26 @@ TEST(RemoteRoundTrips, PutManyWithoutBatchSendsOnePutEach) {
   EXPECT_EQ(c->stats().requests - before, 12);
   for (const auto& r : *written)
     EXPECT_TRUE(r.ok()) << r.status().ToString();
+}
+
+TEST(RemoteRoundTrips, WritesAnsweredWithoutTheResourceKeepTheSentOneWithItsVersion) {
+  auto c = ConnectOrDie(TestOptions(TestServers::origin() + "/minimal/fhir/R4"));
+  ASSERT_NE(c, nullptr);
+  const std::string id = Unique("minimal");
+  auto put = c->Put("Patient", id, PatientJson(id, id), std::nullopt);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ASSERT_FALSE(put->version_id.empty());
+  EXPECT_EQ(IdentifierValue(put->json), id);
+  EXPECT_NE(put->json.find(R"("versionId":")" + put->version_id + "\""), std::string::npos) << put->json;
+  EXPECT_EQ((*Direct().Read("Patient", id))->version_id, put->version_id);
+  auto many = c->PutMany(Patients(id, 3));
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  for (int i = 0; i < 3; ++i) {
+    const auto& r = (*many)[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(IdentifierValue(r->json), id + "-" + std::to_string(i));
+    EXPECT_EQ((*Direct().Read("Patient", r->id))->version_id, r->version_id);
+  }
 }
 
 TEST(RemoteRoundTrips, ABatchThatIsCutMidBodyIsSentAgainAndWritesEachOnce) {
