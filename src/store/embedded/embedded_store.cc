@@ -772,9 +772,9 @@ void EmbeddedStore::CommitterLoop() {
       wake_.wait_until(lock, deadline);
       continue;
     }
-    // A failed commit is reported by the next Flush or PutMany, which find
-    // the writes gone; there is no caller to tell here.
-    (void)impl_->Commit();
+    // There is no caller to tell here: the next Flush reports it, so that
+    // nobody takes the lost writes for durable.
+    if (Status st = impl_->Commit(); !st.ok()) impl_->lost_commit = std::move(st);
   }
 }
 
@@ -897,6 +897,7 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
 
 Status EmbeddedStore::Flush() {
   std::lock_guard lock(mu_);
+  if (!impl_->lost_commit.ok()) return std::exchange(impl_->lost_commit, Status::Ok());
   return impl_->Commit();
 }
 

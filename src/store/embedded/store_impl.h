@@ -85,6 +85,8 @@ struct EmbeddedStore::Impl {
   embedded::IndexRows rows, old_rows;
   std::string stamped;
   bool in_txn = false;
+  // A background commit that failed (its writes are gone), for Flush to report.
+  Status lost_commit;
   std::size_t pending = 0;  // single writes not committed yet
   std::chrono::steady_clock::time_point first_pending;
   std::mt19937_64 rng{std::random_device{}()};
