@@ -27,6 +27,8 @@ struct Child {
 };
 
 Child server_process, proxy_process;
+// server.js prints its open base; the origin is what precedes /fhir/R4.
+std::string server_origin;
 
 // Starts `node script args...` and waits for "listening on URL" on its
 // first line of output.
@@ -106,6 +108,7 @@ void TestServers::SetUp() {
   args.insert(args.end(), server_args_.begin(), server_args_.end());
   server_process = StartNode(args, &error);
   ASSERT_GT(server_process.pid, 0) << error;
+  server_origin = server_process.url.substr(0, server_process.url.find("/fhir/R4"));
   proxy_process = StartNode({dir + "proxy.js", "--target", origin()}, &error);
   ASSERT_GT(proxy_process.pid, 0) << error;
 }
@@ -115,12 +118,7 @@ void TestServers::TearDown() {
   Stop(&server_process);
 }
 
-const std::string& TestServers::origin() {
-  // server.js prints its open base; the origin is what precedes /fhir/R4.
-  static std::string origin;
-  origin = server_process.url.substr(0, server_process.url.find("/fhir/R4"));
-  return origin;
-}
+const std::string& TestServers::origin() { return server_origin; }
 
 const std::string& TestServers::proxy() { return proxy_process.url; }
 
