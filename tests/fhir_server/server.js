@@ -46,8 +46,9 @@
 //                       default "iomt-test-secret"); tokens live --token-ttl
 //                       seconds (default 2)
 //   GET  /__oauth/clients/ID         {"token_requests": n} for that client id
-// Counters (for benchmarks): GET /__stats -> {"requests": n, "by": {"PUT
-// Patient": n, "POST batch": n, ...}}, FHIR requests of every base.
+// Counters (for tests and benchmarks): GET /__stats -> {"requests": n,
+// "connections": n, "by": {"PUT Patient": n, "POST batch": n, ...}}: FHIR
+// requests of every base, and TCP connections accepted.
 //   POST /__oauth/clients/ID/revoke  invalidates that client's tokens now
 'use strict';
 
@@ -108,7 +109,7 @@ const BASES = [
 
 // ---- OAuth2 ----------------------------------------------------------------
 
-const stats = { requests: 0, by: {} };
+const stats = { requests: 0, connections: 0, by: {} };
 const tokens = new Map(); // access token -> { clientId, expires (ms) }
 const tokenRequests = new Map(); // client id -> count
 
@@ -418,6 +419,7 @@ const server = http.createServer((req, res) => {
     });
   });
 });
+server.on('connection', () => stats.connections++);
 server.keepAliveTimeout = 30000;
 server.listen(opts.port, '127.0.0.1', () => {
   process.stdout.write(`listening on http://127.0.0.1:${server.address().port}/fhir/R4\n`);

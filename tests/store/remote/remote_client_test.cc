@@ -517,9 +517,18 @@ TEST(RemoteRoundTrips, LongIdentifierListsAreShortGetsWithoutPostSearch) {
   }
 }
 
+int ServerConnections() {
+  json::Document doc;
+  json::Value v;
+  std::string answer = TestServers::Get(TestServers::origin() + "/__stats");
+  return doc.Parse(answer).ok() && doc.root().Find("connections", &v) ? static_cast<int>(v.AsDouble()) : -1;
+}
+
 TEST(RemoteRoundTrips, ConnectionsAreBoundedAndSharedByThreads) {
   RemoteOptions o = TestOptions(TestServers::fhir_base());
   o.max_connections = 2;
+  ServerConnections();  // the test's own connection is open from here on
+  const int before = ServerConnections();
   auto c = ConnectOrDie(o);
   const std::string prefix = Unique("threads");
   std::vector<std::thread> threads;
@@ -537,7 +546,41 @@ TEST(RemoteRoundTrips, ConnectionsAreBoundedAndSharedByThreads) {
   for (auto& t : threads)
     t.join();
   EXPECT_EQ(failures.load(), 0);
+  // 8 threads, 162 requests, 2 connections kept alive (microsoft/iomt-fhir#225).
+  const int opened = ServerConnections() - before;
+  EXPECT_GE(opened, 1);
+  EXPECT_LE(opened, 2);
+  EXPECT_EQ(c->stats().requests, 2 + 160);
   ExpectWrittenOnce(prefix + "-7-9", prefix + "-7-9");
+}
+
+TEST(RemoteRoundTrips, ABundleRefusedAsAWholeIsSentAsSinglePuts) {
+  RemoteOptions o = TestOptions(TestServers::origin() + "/nobatch/fhir/R4");
+  o.batch = RemoteOptions::Batch::kAlways;  // the server says no batch; forced anyway
+  auto c = ConnectOrDie(o);
+  ASSERT_TRUE(c->uses_batch());
+  const std::string prefix = Unique("refused");
+  const std::int64_t before = c->stats().requests;
+  auto written = c->PutMany(Patients(prefix, 5));
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  for (const auto& r : *written)
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(c->stats().requests - before, 1 + 5);
+  EXPECT_EQ(c->stats().by_status.at(405), 1);
+  ExpectWrittenOnce(prefix + "-4", prefix + "-4");
+}
+
+TEST(RemoteRoundTrips, ABatchThatCannotGetThroughFailsTheRoundTripAsUnavailable) {
+  RemoteOptions o = TestOptions("");
+  o.max_attempts = 2;
+  Faulted f = Through({"503", "502"}, o);
+  const std::string prefix = Unique("unavailable");
+  auto written = f.client->PutMany(Patients(prefix, 5));
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(written.status().detail(), "FHIRServiceError");
+  EXPECT_NE(written.status().message().find("502"), std::string::npos) << written.status().message();
+  EXPECT_FALSE(Direct().Read("Patient", prefix + "-0")->has_value());
 }
 
 }  // namespace
