@@ -142,7 +142,26 @@ std::int64_t IdentityResolver::Now() const {
 
 Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_view type, std::string_view system,
                                                                  std::string_view value) {
-  IOMT_ASSIGN_OR_RETURN(std::vector<store::Resource> found, client_->SearchByIdentifier(type, system, value, 2));
+  std::vector<store::Resource> found;
+  bool known = false;
+  {
+    // What the batch's prefetch found (Devices in the device system,
+    // Patients in any system: the searches Resolve makes).
+    std::lock_guard lock(prefetch_mu_);
+    const bool device = type == "Device" && system == options_.device_system;
+    const bool patient = type == "Patient" && system.empty();
+    if (device || patient) {
+      auto& map = device ? prefetched_.devices : prefetched_.patients;
+      auto it = map.find(std::string(value));
+      if (it != map.end()) {
+        found = it->second;
+        known = true;
+      }
+    }
+  }
+  if (!known) {
+    IOMT_ASSIGN_OR_RETURN(found, client_->SearchByIdentifier(type, system, value, 2));
+  }
   if (found.empty()) return std::optional<store::Resource>();
   if (found.size() > 1) {
     std::string message = "Multiple resources " + std::to_string(found.size()) + " of type " + std::string(type) +
@@ -155,6 +174,170 @@ Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_vie
     return Status(StatusCode::kInvalidArgument, message).WithDetail("MultipleResourceFoundException");
   }
   return std::optional<store::Resource>(std::move(found.front()));
+}
+
+void IdentityResolver::Forget(std::string_view type, std::string_view value) {
+  std::lock_guard lock(prefetch_mu_);
+  (type == "Device" ? prefetched_.devices : prefetched_.patients).erase(std::string(value));
+}
+
+Result<std::optional<store::Resource>> IdentityResolver::ReadPatient(const std::string& id) {
+  {
+    std::lock_guard lock(prefetch_mu_);
+    auto it = prefetched_.patients_by_id.find(id);
+    if (it != prefetched_.patients_by_id.end()) return std::optional<store::Resource>(it->second);
+  }
+  return client_->Read("Patient", id);
+}
+
+namespace {
+
+// The (system, value) pairs of a resource's identifiers.
+std::vector<std::pair<std::string, std::string>> Identifiers(const store::Resource& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  json::Document doc;
+  if (!doc.Parse(r.json).ok()) return out;
+  json::Value list;
+  if (!doc.root().Find("identifier", &list) || !list.is_array()) return out;
+  for (json::Value item : list.elements()) {
+    json::Value system, value;
+    if (!item.Find("value", &value) || !value.is_string()) continue;
+    out.emplace_back(item.Find("system", &system) && system.is_string() ? std::string(system.string_value()) : "",
+                     std::string(value.string_value()));
+  }
+  return out;
+}
+
+// Files each found resource under the wanted values it has (with `system`
+// when one is given); every wanted value gets an entry, empty when nothing
+// has it.
+void FileByIdentifier(const std::vector<store::Resource>& found, std::string_view system,
+                      const std::vector<std::string>& wanted,
+                      std::unordered_map<std::string, std::vector<store::Resource>>* out) {
+  for (const std::string& v : wanted)
+    (*out)[v];
+  for (const store::Resource& r : found) {
+    for (const auto& [s, v] : Identifiers(r)) {
+      if (!system.empty() && s != system) continue;
+      auto it = out->find(v);
+      if (it == out->end()) continue;
+      bool dup =
+          std::any_of(it->second.begin(), it->second.end(), [&](const store::Resource& x) { return x.id == r.id; });
+      if (!dup) it->second.push_back(r);
+    }
+  }
+}
+
+}  // namespace
+
+std::string IdentityResolver::CacheKey(std::string_view device_id, const std::optional<std::string>& patient_id,
+                                       const std::optional<std::string>& encounter_id) {
+  std::string key(device_id);
+  key.push_back('\0');
+  if (patient_id) key.append(*patient_id);
+  key.push_back('\0');
+  if (encounter_id) key.append(*encounter_id);
+  return key;
+}
+
+bool IdentityResolver::CachedFresh(const std::string& key, std::int64_t now) {
+  std::lock_guard lock(cache_mu_);
+  auto it = cache_.find(key);
+  return it != cache_.end() && it->second.expires > now;
+}
+
+void IdentityResolver::Prefetch(const std::vector<Key>& keys) {
+  const std::int64_t now = Now();
+  std::vector<std::string> devices;
+  std::vector<std::string> patients;
+  std::vector<const Key*> open;
+  {
+    std::unordered_map<std::string, bool> seen_device;
+    std::unordered_map<std::string, bool> seen_patient;
+    for (const Key& k : keys) {
+      if (k.device_id.empty() || CachedFresh(CacheKey(k.device_id, k.patient_id, k.encounter_id), now)) continue;
+      open.push_back(&k);
+      if (seen_device.emplace(k.device_id, true).second) devices.push_back(k.device_id);
+      if (!IsBlank(k.patient_id) && seen_patient.emplace(*k.patient_id, true).second) patients.push_back(*k.patient_id);
+    }
+  }
+  Prefetched fetched;
+  if (!devices.empty()) {
+    auto found = client_->SearchByIdentifiers("Device", options_.device_system, devices);
+    if (found.ok()) FileByIdentifier(*found, options_.device_system, devices, &fetched.devices);
+  }
+  if (!patients.empty() && options_.mode == Mode::kCreate) {
+    auto found = client_->SearchByIdentifiers("Patient", "", patients);
+    if (found.ok()) FileByIdentifier(*found, "", patients, &fetched.patients);
+  }
+  for (const auto& [value, list] : fetched.patients) {
+    for (const store::Resource& r : list)
+      fetched.patients_by_id.emplace(r.id, r);
+  }
+
+  // Create mode: the Patients and Devices that do not exist yet, in one
+  // round trip (what Create would write, with the same ids). Only for
+  // devices found nowhere; a found Device is linked or checked by Resolve.
+  if (options_.mode == Mode::kCreate) {
+    std::vector<store::PutRequest> puts;
+    std::vector<std::pair<bool, std::string>> what;  // (is patient, identifier value)
+    std::unordered_map<std::string, std::string> new_patient_id;
+    for (const Key* k : open) {
+      auto d = fetched.devices.find(k->device_id);
+      if (d == fetched.devices.end() || !d->second.empty() || IsBlank(k->patient_id)) continue;
+      if (fetched.devices.count(k->device_id) != 0 &&
+          std::any_of(what.begin(), what.end(), [&](const auto& w) { return !w.first && w.second == k->device_id; })) {
+        continue;  // this device is being created for another key already
+      }
+      auto p = fetched.patients.find(*k->patient_id);
+      if (p == fetched.patients.end() || p->second.size() > 1) continue;  // not fetched, or ambiguous
+      std::string patient_id;
+      if (!p->second.empty()) {
+        patient_id = p->second.front().id;
+      } else if (auto it = new_patient_id.find(*k->patient_id); it != new_patient_id.end()) {
+        patient_id = it->second;
+      } else {
+        patient_id = Sha256Hex("_" + *k->patient_id);
+        new_patient_id.emplace(*k->patient_id, patient_id);
+        std::string json = R"({"resourceType":"Patient","id":)";
+        json::AppendQuoted(&json, patient_id);
+        json.append(",\"identifier\":").append(IdentifierJson("", *k->patient_id)).push_back('}');
+        puts.push_back({"Patient", patient_id, std::move(json), std::nullopt});
+        what.emplace_back(true, *k->patient_id);
+      }
+      std::string device_id = Sha256Hex(options_.device_system + "_" + k->device_id);
+      puts.push_back(
+          {"Device", device_id, DeviceJson(device_id, options_.device_system, k->device_id, patient_id), std::nullopt});
+      what.emplace_back(false, k->device_id);
+    }
+    if (!puts.empty()) {
+      auto written = client_->PutMany(std::move(puts));
+      if (written.ok()) {
+        for (std::size_t i = 0; i < written->size() && i < what.size(); ++i) {
+          const auto& [is_patient, value] = what[i];
+          auto& map = is_patient ? fetched.patients : fetched.devices;
+          if (!(*written)[i].ok()) {
+            map.erase(value);  // Resolve asks the server itself
+            continue;
+          }
+          const store::Resource& r = *(*written)[i];
+          map[value] = {r};
+          if (is_patient) {
+            fetched.patients_by_id[r.id] = r;
+            ++patients_created_;
+          } else {
+            ++devices_created_;
+          }
+        }
+      } else {
+        // Nothing is known about what was written: forget the absences.
+        for (const auto& [is_patient, value] : what)
+          (is_patient ? fetched.patients : fetched.devices).erase(value);
+      }
+    }
+  }
+  std::lock_guard lock(prefetch_mu_);
+  prefetched_ = std::move(fetched);
 }
 
 Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std::optional<std::string>& encounter_id) {
@@ -174,7 +357,7 @@ Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std:
                                               : "Device/" + device->id + " refers to '" + reference +
                                                     "', which is not a reference of the form Patient/{id}."));
   }
-  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> patient, client_->Read("Patient", *patient_id));
+  IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> patient, ReadPatient(*patient_id));
   if (!patient) {
     return Failure("PatientNotFoundException", NotFound("Patient", "Device/" + device->id + " refers to Patient/" +
                                                                        *patient_id + ", which does not exist."));
@@ -204,6 +387,7 @@ Result<Identity> IdentityResolver::Create(std::string_view device_id, const std:
     json::AppendQuoted(&json, id);
     json.append(",\"identifier\":").append(IdentifierJson("", patient_id)).push_back('}');
     IOMT_ASSIGN_OR_RETURN(store::Resource created, client_->Put("Patient", id, std::move(json), std::nullopt));
+    Forget("Patient", patient_id);
     ++patients_created_;
     patient = std::move(created);
   }
@@ -214,6 +398,7 @@ Result<Identity> IdentityResolver::Create(std::string_view device_id, const std:
     IOMT_ASSIGN_OR_RETURN(
         store::Resource created,
         client_->Put("Device", id, DeviceJson(id, options_.device_system, device_id, patient->id), std::nullopt));
+    Forget("Device", device_id);
     ++devices_created_;
     return Identity{patient->id, created.id, std::nullopt};
   }
@@ -221,6 +406,7 @@ Result<Identity> IdentityResolver::Create(std::string_view device_id, const std:
   if (reference.empty()) {
     IOMT_ASSIGN_OR_RETURN(std::string linked, WithPatient(*device, patient->id));
     IOMT_RETURN_IF_ERROR(client_->Put("Device", device->id, std::move(linked), device->version_id).status());
+    Forget("Device", device_id);
     return Identity{patient->id, device->id, std::nullopt};
   }
   std::optional<std::string> linked = PatientIdFromReference(reference);
@@ -234,11 +420,7 @@ Result<Identity> IdentityResolver::Create(std::string_view device_id, const std:
 
 Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std::optional<std::string>& patient_id,
                                            const std::optional<std::string>& encounter_id) {
-  std::string key(device_id);
-  key.push_back('\0');
-  if (patient_id) key.append(*patient_id);
-  key.push_back('\0');
-  if (encounter_id) key.append(*encounter_id);
+  const std::string key = CacheKey(device_id, patient_id, encounter_id);
   const std::int64_t now = Now();
   {
     std::lock_guard lock(cache_mu_);

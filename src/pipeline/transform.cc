@@ -75,14 +75,28 @@ std::vector<std::optional<ErrorRecord>> GroupConverter::ConvertMany(
                        now_ticks);
       continue;
     }
-    auto identity = resolver_->Resolve(*group.device_id, group.patient_id, group.encounter_id);
-    if (!identity.ok()) {
-      out[g] = Failure(group, identity.status(), now_ticks);
-      continue;
-    }
     Prepared& p = prepared[g];
     p.t = t;
     p.observation_groups = std::move(*observation_groups);
+  }
+  // The identities of the groups that got this far, fetched (and in Create
+  // mode created) together, then resolved one by one.
+  std::vector<identity::IdentityResolver::Key> keys;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (prepared[g].t == nullptr) continue;
+    keys.push_back({*groups[g]->device_id, groups[g]->patient_id, groups[g]->encounter_id});
+  }
+  resolver_->Prefetch(keys);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Prepared& p = prepared[g];
+    if (p.t == nullptr) continue;
+    const group::MeasurementGroup& group = *groups[g];
+    auto identity = resolver_->Resolve(*group.device_id, group.patient_id, group.encounter_id);
+    if (!identity.ok()) {
+      out[g] = Failure(group, identity.status(), now_ticks);
+      p.t = nullptr;
+      continue;
+    }
     p.refs = {identity->patient_id, identity->device_id, identity->encounter_id};
   }
   // The requests point into `prepared`, which no longer grows.

@@ -247,3 +247,104 @@ TEST(Resolver, CacheKeyIncludesThePatient) {
 
 }  // namespace
 }  // namespace iomt::identity
+
+namespace iomt::identity {
+namespace {
+
+// Counts the round trips a resolver makes.
+class CountingClient : public store::FhirClient {
+ public:
+  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                          std::string_view value, std::size_t limit) override {
+    ++calls;
+    return below.SearchByIdentifier(type, system, value, limit);
+  }
+  Result<std::optional<store::Resource>> Read(std::string_view type, std::string_view id) override {
+    ++calls;
+    return below.Read(type, id);
+  }
+  Result<store::Resource> Put(std::string_view type, std::string_view id, std::string json,
+                              std::optional<std::string_view> if_match) override {
+    ++calls;
+    return below.Put(type, id, std::move(json), if_match);
+  }
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    ++calls;
+    std::vector<Result<store::Resource>> out;
+    for (store::PutRequest& r : requests)
+      out.push_back(below.Put(r.type, r.id, std::move(r.json), std::nullopt));
+    return out;
+  }
+  Result<std::vector<store::Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                           const std::vector<std::string>& values) override {
+    ++calls;
+    return below.FhirClient::SearchByIdentifiers(type, system, values);
+  }
+  MemoryFhirClient below;
+  int calls = 0;
+};
+
+TEST(Resolver, PrefetchResolvesABatchInAFewRoundTrips) {
+  CountingClient c;
+  // Known: a device of an existing patient; a device without a patient.
+  PutPatient(&c.below, "pat-a", "alice");
+  PutDevice(&c.below, "dev-a", "watch-a", "Patient/pat-a");
+  PutDevice(&c.below, "dev-bare", "bare", "");
+  IdentityResolver r(&c, Options(Mode::kCreate));
+  std::vector<IdentityResolver::Key> keys;
+  for (int i = 0; i < 50; ++i) {
+    // 50 new devices of 25 new patients (two each).
+    keys.push_back({"new-" + std::to_string(i), "patient-" + std::to_string(i / 2), std::nullopt});
+  }
+  keys.push_back({"watch-a", std::string("alice"), std::nullopt});
+  keys.push_back({"bare", std::string("carol"), std::nullopt});
+  keys.push_back({"watch-a", std::string("bob"), std::nullopt});  // a mismatch
+  keys.push_back({"no-patient", std::nullopt, std::nullopt});     // cannot be created
+  c.calls = 0;
+  r.Prefetch(keys);
+  EXPECT_EQ(c.calls, 3);  // devices, patients, one PutMany
+  EXPECT_EQ(r.patients_created(), 25);
+  EXPECT_EQ(r.devices_created(), 50);
+  c.calls = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto id = r.Resolve(keys[i].device_id, keys[i].patient_id, std::nullopt);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    // The ids Create gives.
+    EXPECT_EQ(id->device_id, Sha256Hex("_new-" + std::to_string(i)));
+    EXPECT_EQ(id->patient_id, Sha256Hex("_patient-" + std::to_string(i / 2)));
+  }
+  EXPECT_EQ(c.calls, 0);  // all from the prefetch
+  auto alice = r.Resolve("watch-a", std::string("alice"), kNone);
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice->patient_id, "pat-a");
+  // The rest follows Resolve's rules as without a prefetch.
+  auto carol = r.Resolve("bare", std::string("carol"), kNone);
+  ASSERT_TRUE(carol.ok()) << carol.status().ToString();
+  EXPECT_EQ(c.below.Read("Device", "dev-bare")->value().version_id, "2");
+  EXPECT_EQ(r.Resolve("watch-a", std::string("bob"), kNone).status().detail(), "PatientDeviceMismatchException");
+  EXPECT_EQ(r.Resolve("no-patient", kNone, kNone).status().detail(), "PatientIdentityNotDefinedException");
+  EXPECT_EQ(r.patients_created(), 26);  // + carol (bob is refused before anything is created)
+  EXPECT_EQ(r.devices_created(), 50);
+  // Nothing is created twice: a fresh resolver over the same store creates nothing.
+  IdentityResolver again(&c, Options(Mode::kCreate));
+  again.Prefetch(keys);
+  for (std::size_t i = 0; i + 2 < keys.size(); ++i)
+    (void)again.Resolve(keys[i].device_id, keys[i].patient_id, keys[i].encounter_id);
+  EXPECT_EQ(again.patients_created() + again.devices_created(), 0);
+}
+
+TEST(Resolver, PrefetchInLookupModeCreatesNothing) {
+  CountingClient c;
+  PutPatient(&c.below, "pat-a", "alice");
+  PutDevice(&c.below, "dev-a", "watch-a", "Patient/pat-a");
+  IdentityResolver r(&c, Options(Mode::kLookup));
+  r.Prefetch({{"watch-a", std::nullopt, std::nullopt}, {"unknown", std::string("x"), std::nullopt}});
+  EXPECT_EQ(r.Resolve("unknown", std::string("x"), kNone).status().detail(), "DeviceNotFoundException");
+  auto a = r.Resolve("watch-a", kNone, kNone);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->patient_id, "pat-a");
+  EXPECT_EQ(c.below.size(), 2u);
+}
+
+}  // namespace
+}  // namespace iomt::identity
