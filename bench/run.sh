@@ -57,3 +57,10 @@ node bench/fhir_baseline.js > "$out/fhir_node.json"
 node bench/fhir_report.js "$out/fhir.json" "$out/fhir_node.json"
 
 ./bench/transform.sh
+
+# The FHIR destinations: the embedded store on its own (against the memory
+# store and one transaction per write), then `iomt run` end to end into it
+# and into a local Medplum server.
+build/release/bench/store_bench --batches 30 --naive 2000
+./bench/e2e.sh
+./bench/remote.sh

@@ -101,7 +101,7 @@ class TimedClient : public store::FhirClient {
   Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
     auto start = std::chrono::steady_clock::now();
     auto result = below_->PutMany(std::move(requests));
-    commits_ms.push_back(Ms(start));
+    commits_ms.emplace_back("write", Ms(start));
     return result;
   }
   Result<std::vector<store::Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
@@ -111,10 +111,10 @@ class TimedClient : public store::FhirClient {
   Status Flush() override {
     auto start = std::chrono::steady_clock::now();
     Status st = below_->Flush();
-    commits_ms.push_back(Ms(start));
+    commits_ms.emplace_back("flush", Ms(start));
     return st;
   }
-  std::vector<double> commits_ms;
+  std::vector<std::pair<const char*, double>> commits_ms;
 
  private:
   static double Ms(std::chrono::steady_clock::time_point start) {
@@ -209,8 +209,8 @@ int Run(const RunFlags& flags) {
   std::fflush(stdout);
   if (!flags.timings.empty()) {
     if (std::FILE* f = std::fopen(flags.timings.c_str(), "w")) {
-      for (double ms : timed->commits_ms)
-        std::fprintf(f, "%.3f\n", ms);
+      for (const auto& [what, ms] : timed->commits_ms)
+        std::fprintf(f, "%s %.3f\n", what, ms);
       std::fclose(f);
     }
   }
@@ -261,7 +261,8 @@ Runner RegisterRun(CLI::App& app) {
   app.add_option("--batch-size", flags->batch_events, "Events grouped and written together (default 10000)")
       ->check(CLI::PositiveNumber);
   app.add_option("--timings", flags->timings,
-                 "Write the duration (ms) of each write transaction and flush, one a line, to this file")
+                 "Write the duration (ms) of each write transaction and flush, one a line (\"write 12.3\"), "
+                 "to this file")
       ->group("");
   app.footer(
       "Prints the run summary (JSON) on stdout. Every event that was not carried through is in the\n"
