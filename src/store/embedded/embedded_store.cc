@@ -122,6 +122,10 @@ bool IsValidType(std::string_view type) {
 
 Status Checkpointer::Start(const std::string& path) {
   IOMT_RETURN_IF_ERROR(db_.Open(path));
+  // A connection learns that the database is in WAL mode when it first
+  // reads it; until then sqlite3_wal_checkpoint_v2 does nothing (and says
+  // nothing), and the WAL grows without end.
+  IOMT_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL"));
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -201,6 +205,8 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
   // Checkpoints run on the Checkpointer's connection, not in commits.
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
+  // Once checkpointed, a WAL bigger than this is cut back when it restarts.
+  IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit=67108864"));
 
   if (empty) {
     IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
