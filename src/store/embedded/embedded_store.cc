@@ -310,7 +310,10 @@ Status EmbeddedStore::Impl::Begin() {
 
 Status EmbeddedStore::Impl::Commit() {
   if (!in_txn) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
   Status st = db.Exec("COMMIT");
+  if (commit_ms.size() >= 100'000) commit_ms.erase(commit_ms.begin(), commit_ms.begin() + 50'000);
+  commit_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   in_txn = false;
   pending = 0;
   if (st.ok()) checkpointer.Notify();
@@ -788,6 +791,11 @@ Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifier(std::string_view
                                                                 std::string_view value, std::size_t limit) {
   std::lock_guard lock(mu_);
   return impl_->ByIdentifier(type, system, {value}, limit);
+}
+
+std::vector<double> EmbeddedStore::CommitMillis() {
+  std::lock_guard lock(mu_);
+  return impl_->commit_ms;
 }
 
 Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifiers(std::string_view type, std::string_view system,

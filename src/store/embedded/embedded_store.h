@@ -108,6 +108,9 @@ class EmbeddedStore : public FhirClient {
   Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
                                                     const std::vector<std::string>& values) override;
   Status Flush() override;
+  // The duration of each COMMIT so far (WAL write and fsync), in ms, oldest
+  // first (the last 100,000 at most).
+  std::vector<double> CommitMillis();
 
   // --- FHIR REST ---
   // The current version; kNotFound (detail "deleted" when it was deleted: 410).

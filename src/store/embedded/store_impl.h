@@ -85,6 +85,9 @@ struct EmbeddedStore::Impl {
   embedded::IndexRows rows, old_rows;
   std::string stamped;
   bool in_txn = false;
+  // How long each COMMIT took (WAL write and fsync), in ms, oldest first;
+  // the last 100,000. For `iomt run --timings` and the benchmarks.
+  std::vector<double> commit_ms;
   // A background commit that failed (its writes are gone), for Flush to report.
   Status lost_commit;
   std::size_t pending = 0;  // single writes not committed yet
