@@ -46,7 +46,17 @@ if [ -z "$(ls -A "$work/corpus-transform")" ]; then
   cp tests/fhir/data/all-types.ndjson "$work/corpus-transform/seed1"
 fi
 
-targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz fhir_mapping_fuzz transform_fuzz)
+# The store: search queries, a transaction Bundle, resources (first byte: the
+# operation, second: the type).
+mkdir -p "$work/corpus-store"
+if [ -z "$(ls -A "$work/corpus-store")" ]; then
+  printf '\x00\x00subject=Patient/p1&code=http://loinc.org|8867-4&date=ge2023-01-01&_sort=-date&_count=5' > "$work/corpus-store/seed1"
+  printf '\x02\x00{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"a","value":"b"}]},"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=a|b"}}]}' > "$work/corpus-store/seed2"
+  { printf '\x03\x00'; grep -m1 Observation tests/examples/expected-resources.ndjson 2>/dev/null || echo '{"resourceType":"Observation","id":"fuzz-1"}'; } > "$work/corpus-store/seed3"
+  printf '\x05\x02{"resourceType":"Device","id":"fuzz-2","identifier":[{"value":"d"}],"patient":{"reference":"Patient/p1"}}' > "$work/corpus-store/seed4"
+fi
+
+targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz fhir_mapping_fuzz transform_fuzz store_fuzz)
 status=0
 pids=()
 for target in "${targets[@]}"; do
