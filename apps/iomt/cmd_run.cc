@@ -229,7 +229,9 @@ int Run(const RunFlags& flags) {
     return st.code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;
   }
   if (summary.dead_lettered > 0) {
-    std::fprintf(stderr, "%lld event%s dead-lettered to %s (fix the mapping, then: iomt run --input %s ...)\n",
+    std::fprintf(stderr,
+                 "%lld event%s dead-lettered to %s (once the cause is fixed: iomt run --input %s "
+                 "--dead-letter ANOTHER_FILE ...)\n",
                  static_cast<long long>(summary.dead_lettered), summary.dead_lettered == 1 ? "" : "s",
                  dead_letters.path().c_str(), dead_letters.path().c_str());
   }
