@@ -20,6 +20,7 @@
 #include "mapping_report.h"
 #include "pipeline/run.h"
 #include "store/embedded/embedded_store.h"
+#include "store/forwarding_client.h"
 
 namespace iomt::cli {
 namespace {
@@ -85,33 +86,18 @@ class Progress {
 
 // With --timings: the duration of each batch's write transaction (PutMany,
 // committed before it returns) and of each Flush, for bench/e2e.sh.
-class TimedClient : public store::FhirClient {
+class TimedClient : public store::ForwardingFhirClient {
  public:
-  explicit TimedClient(store::FhirClient* below) : below_(below) {}
-  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
-                                                          std::string_view value, std::size_t limit) override {
-    return below_->SearchByIdentifier(type, system, value, limit);
-  }
-  Result<std::optional<store::Resource>> Read(std::string_view type, std::string_view id) override {
-    return below_->Read(type, id);
-  }
-  Result<store::Resource> Put(std::string_view type, std::string_view id, std::string json,
-                              std::optional<std::string_view> if_match) override {
-    return below_->Put(type, id, std::move(json), if_match);
-  }
+  using ForwardingFhirClient::ForwardingFhirClient;
   Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
     auto start = std::chrono::steady_clock::now();
-    auto result = below_->PutMany(std::move(requests));
+    auto result = below()->PutMany(std::move(requests));
     commits_ms.emplace_back("write", Ms(start));
     return result;
   }
-  Result<std::vector<store::Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
-                                                           const std::vector<std::string>& values) override {
-    return below_->SearchByIdentifiers(type, system, values);
-  }
   Status Flush() override {
     auto start = std::chrono::steady_clock::now();
-    Status st = below_->Flush();
+    Status st = below()->Flush();
     commits_ms.emplace_back("flush", Ms(start));
     return st;
   }
@@ -121,7 +107,6 @@ class TimedClient : public store::FhirClient {
   static double Ms(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
-  store::FhirClient* below_;
 };
 
 int Run(const RunFlags& flags) {
@@ -153,19 +138,8 @@ int Run(const RunFlags& flags) {
   // Both mappings are checked before anything is read or written.
   LoadedDeviceMapping device = LoadDeviceMappingOrReport(flags.device_mapping);
   if (!device.loaded) return device.exit_code;
-  auto fhir_text = ReadWholeFile(flags.fhir_mapping);
-  if (!fhir_text) {
-    std::fprintf(stderr, "error: cannot read %s\n", flags.fhir_mapping.c_str());
-    return kExitUsage;
-  }
-  fhir::FhirLoadResult fhir_mapping = fhir::LoadFhirMapping(*fhir_text);
-  if (!fhir_mapping.ok()) {
-    PrintMappingErrors(DisplayName(flags.fhir_mapping), fhir_mapping.errors);
-    std::fprintf(stderr, "%s: invalid FHIR mapping (%zu error%s)\n", DisplayName(flags.fhir_mapping).c_str(),
-                 fhir_mapping.errors.size(), fhir_mapping.errors.size() == 1 ? "" : "s");
-    return kExitInvalid;
-  }
-  PrintMappingErrors(DisplayName(flags.fhir_mapping), fhir_mapping.warnings, "warning");
+  LoadedFhirMapping fhir_mapping = LoadFhirMappingOrReport(flags.fhir_mapping);
+  if (!fhir_mapping.loaded) return fhir_mapping.exit_code;
 
   int fd = OpenForReading(flags.input);
   if (fd < 0) {
@@ -189,7 +163,7 @@ int Run(const RunFlags& flags) {
   resolver_options.device_system = flags.device_system;
   identity::IdentityResolver resolver(client, resolver_options);
   fhir::ObservationWriter writer(client);
-  pipeline::GroupConverter converter(fhir_mapping.mapping, &resolver, &writer);
+  pipeline::GroupConverter converter(fhir_mapping.result.mapping, &resolver, &writer);
   pipeline::DeadLetterFile dead_letters(flags.dead_letter);
 
   // Per batch: the writes are made durable, then the dead letters; only then

@@ -14,6 +14,7 @@
 #include "mapping_report.h"
 #include "pipeline/normalize_stream.h"
 #include "pipeline/transform.h"
+#include "store/forwarding_client.h"
 #include "store/memory/memory_client.h"
 
 namespace iomt::cli {
@@ -21,19 +22,13 @@ namespace {
 
 // Passes everything to the store and keeps a copy of each resource written
 // (in `written`), so that `--store` prints what this run wrote.
-class RecordingClient : public store::FhirClient {
+class RecordingClient : public store::ForwardingFhirClient {
  public:
-  RecordingClient(store::FhirClient* below, store::MemoryFhirClient* written) : below_(below), written_(written) {}
-  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
-                                                          std::string_view value, std::size_t limit) override {
-    return below_->SearchByIdentifier(type, system, value, limit);
-  }
-  Result<std::optional<store::Resource>> Read(std::string_view type, std::string_view id) override {
-    return below_->Read(type, id);
-  }
+  RecordingClient(store::FhirClient* below, store::MemoryFhirClient* written)
+      : ForwardingFhirClient(below), written_(written) {}
   Result<store::Resource> Put(std::string_view type, std::string_view id, std::string json,
                               std::optional<std::string_view> if_match) override {
-    IOMT_ASSIGN_OR_RETURN(store::Resource r, below_->Put(type, id, std::move(json), if_match));
+    IOMT_ASSIGN_OR_RETURN(store::Resource r, below()->Put(type, id, std::move(json), if_match));
     Record(type, r);
     return r;
   }
@@ -42,23 +37,17 @@ class RecordingClient : public store::FhirClient {
     types.reserve(requests.size());
     for (const store::PutRequest& r : requests)
       types.push_back(r.type);
-    IOMT_ASSIGN_OR_RETURN(auto results, below_->PutMany(std::move(requests)));
+    IOMT_ASSIGN_OR_RETURN(auto results, below()->PutMany(std::move(requests)));
     for (std::size_t i = 0; i < results.size() && i < types.size(); ++i) {
       if (results[i].ok()) Record(types[i], *results[i]);
     }
     return results;
   }
-  Result<std::vector<store::Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
-                                                           const std::vector<std::string>& values) override {
-    return below_->SearchByIdentifiers(type, system, values);
-  }
-  Status Flush() override { return below_->Flush(); }
 
  private:
   void Record(std::string_view type, const store::Resource& r) {
     (void)written_->Put(type, r.id, r.json, std::nullopt);
   }
-  store::FhirClient* below_;
   store::MemoryFhirClient* written_;
 };
 
@@ -89,19 +78,8 @@ int Run(const TransformFlags& flags) {
     }
     options.now_ticks = ticks;
   }
-  auto text = ReadWholeFile(flags.fhir_mapping);
-  if (!text) {
-    std::fprintf(stderr, "error: cannot read %s\n", flags.fhir_mapping.c_str());
-    return kExitUsage;
-  }
-  fhir::FhirLoadResult mapping = fhir::LoadFhirMapping(*text);
-  if (!mapping.ok()) {
-    PrintMappingErrors(DisplayName(flags.fhir_mapping), mapping.errors);
-    std::fprintf(stderr, "%s: invalid FHIR mapping (%zu error%s)\n", DisplayName(flags.fhir_mapping).c_str(),
-                 mapping.errors.size(), mapping.errors.size() == 1 ? "" : "s");
-    return kExitInvalid;
-  }
-  PrintMappingErrors(DisplayName(flags.fhir_mapping), mapping.warnings, "warning");
+  LoadedFhirMapping mapping = LoadFhirMappingOrReport(flags.fhir_mapping);
+  if (!mapping.loaded) return mapping.exit_code;
 
   int fd = OpenForReading(flags.input);
   if (fd < 0) {
@@ -135,7 +113,7 @@ int Run(const TransformFlags& flags) {
   resolver_options.device_system = flags.device_system;
   identity::IdentityResolver resolver(client, resolver_options);
   fhir::ObservationWriter writer(client);
-  pipeline::GroupConverter converter(mapping.mapping, &resolver, &writer);
+  pipeline::GroupConverter converter(mapping.result.mapping, &resolver, &writer);
   ingest::LineReader reader(fd);
   std::int64_t bad_lines = 0;
   Status st = pipeline::TransformStream(&reader, &converter, errors.get(), options, &bad_lines);

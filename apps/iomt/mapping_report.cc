@@ -38,4 +38,25 @@ LoadedDeviceMapping LoadDeviceMappingOrReport(const std::string& path) {
   return out;
 }
 
+LoadedFhirMapping LoadFhirMappingOrReport(const std::string& path) {
+  LoadedFhirMapping out;
+  auto text = ReadWholeFile(path);
+  if (!text) {
+    std::fprintf(stderr, "error: cannot read %s\n", path.c_str());
+    out.exit_code = kExitUsage;
+    return out;
+  }
+  out.result = fhir::LoadFhirMapping(*text);
+  if (!out.result.ok()) {
+    PrintMappingErrors(DisplayName(path), out.result.errors);
+    std::fprintf(stderr, "%s: invalid FHIR mapping (%zu error%s)\n", DisplayName(path).c_str(),
+                 out.result.errors.size(), out.result.errors.size() == 1 ? "" : "s");
+    out.exit_code = kExitInvalid;
+    return out;
+  }
+  PrintMappingErrors(DisplayName(path), out.result.warnings, "warning");
+  out.loaded = true;
+  return out;
+}
+
 }  // namespace iomt::cli

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fhir/fhir_mapping.h"
 #include "normalize/device_mapping.h"
 
 namespace iomt::cli {
@@ -18,6 +19,16 @@ struct LoadedDeviceMapping {
 // Reads and validates a device mapping; on any problem prints them all to
 // stderr and returns loaded = false.
 LoadedDeviceMapping LoadDeviceMappingOrReport(const std::string& path);
+
+struct LoadedFhirMapping {
+  bool loaded = false;  // false: the problems were printed; exit with exit_code
+  int exit_code = 0;
+  fhir::FhirLoadResult result;
+};
+
+// Reads and validates a FHIR mapping; its warnings are printed, and on any
+// error all of them, with loaded = false.
+LoadedFhirMapping LoadFhirMappingOrReport(const std::string& path);
 
 // "path:line:column: error: message", one line each.
 void PrintMappingErrors(const std::string& path, const std::vector<normalize::MappingError>& errors,

@@ -55,6 +55,7 @@ TEST(MemoryFhirClient, VersionsAndIfMatch) {
 }  // namespace iomt::store
 
 #include "fhir_client_contract.h"
+#include "store/forwarding_client.h"
 #include "store/overlay_client.h"
 
 namespace iomt::store::testing {
@@ -63,24 +64,13 @@ namespace iomt::store::testing {
 // empty store it must behave as one. (The contract's tests can be compiled
 // into one file of a binary only, so its instances for the in-memory
 // clients live here.)
-class OverlayOverEmpty : public FhirClient {
+class OverlayOverEmpty : public ForwardingFhirClient {
  public:
-  OverlayOverEmpty() : overlay_(&below_) {}
-  Result<std::vector<Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
-                                                   std::string_view value, std::size_t limit) override {
-    return overlay_.SearchByIdentifier(type, system, value, limit);
-  }
-  Result<std::optional<Resource>> Read(std::string_view type, std::string_view id) override {
-    return overlay_.Read(type, id);
-  }
-  Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
-                       std::optional<std::string_view> if_match) override {
-    return overlay_.Put(type, id, std::move(json), if_match);
-  }
+  OverlayOverEmpty() : ForwardingFhirClient(&overlay_) {}
 
  private:
   MemoryFhirClient below_;
-  OverlayFhirClient overlay_;
+  OverlayFhirClient overlay_{&below_};
 };
 
 INSTANTIATE_TEST_SUITE_P(Memory, FhirClientContract,
