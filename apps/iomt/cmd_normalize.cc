@@ -28,14 +28,7 @@ int Run(const NormalizeFlags& flags) {
   }
   pipeline::NormalizeStreamOptions options;
   options.envelope = *mode;
-  if (!flags.ingestion_time.empty()) {
-    std::int64_t ticks = 0;
-    if (!datetime::ParseDateTime(flags.ingestion_time, &ticks)) {
-      std::fprintf(stderr, "error: --ingestion-time: not a date-time: %s\n", flags.ingestion_time.c_str());
-      return kExitUsage;
-    }
-    options.ingestion_ticks = ticks;
-  }
+  if (!ParseTimeFlag("--ingestion-time", flags.ingestion_time, &options.ingestion_ticks)) return kExitUsage;
   auto mapping = LoadDeviceMappingOrReport(flags.device_mapping);
   if (!mapping.loaded) return mapping.exit_code;
 

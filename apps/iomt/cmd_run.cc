@@ -40,17 +40,6 @@ struct RunFlags {
   std::string timings;
 };
 
-bool ParseTime(const std::string& flag, const std::string& text, std::optional<std::int64_t>* out) {
-  if (text.empty()) return true;
-  std::int64_t ticks = 0;
-  if (!datetime::ParseDateTime(text, &ticks)) {
-    std::fprintf(stderr, "error: %s: not a date-time: %s\n", flag.c_str(), text.c_str());
-    return false;
-  }
-  *out = ticks;
-  return true;
-}
-
 // True when both paths name the same existing file (a dead-letter file
 // replayed into itself would read its own new records forever).
 bool SameFile(const std::string& a, const std::string& b) {
@@ -123,8 +112,8 @@ int Run(const RunFlags& flags) {
   pipeline::RunOptions options;
   options.envelope = *envelope;
   options.batch_events = flags.batch_events;
-  if (!ParseTime("--now", flags.now, &options.now_ticks) ||
-      !ParseTime("--ingestion-time", flags.ingestion_time, &options.ingestion_ticks)) {
+  if (!ParseTimeFlag("--now", flags.now, &options.now_ticks) ||
+      !ParseTimeFlag("--ingestion-time", flags.ingestion_time, &options.ingestion_ticks)) {
     return kExitUsage;
   }
   if (SameFile(flags.input, flags.dead_letter)) {

@@ -70,14 +70,7 @@ int Run(const TransformFlags& flags) {
   }
   pipeline::TransformStreamOptions options;
   options.batch_size = flags.batch_size;
-  if (!flags.now.empty()) {
-    std::int64_t ticks = 0;
-    if (!datetime::ParseDateTime(flags.now, &ticks)) {
-      std::fprintf(stderr, "error: --now: not a date-time: %s\n", flags.now.c_str());
-      return kExitUsage;
-    }
-    options.now_ticks = ticks;
-  }
+  if (!ParseTimeFlag("--now", flags.now, &options.now_ticks)) return kExitUsage;
   LoadedFhirMapping mapping = LoadFhirMappingOrReport(flags.fhir_mapping);
   if (!mapping.loaded) return mapping.exit_code;
 

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/datetime.h"
+
 namespace iomt::cli {
 
 std::optional<std::string> ReadWholeFile(const std::string& path) {
@@ -34,6 +36,17 @@ bool ErrorsOutput::Open(const std::string& path) {
   file_.reset(std::fopen(path.c_str(), "w"));
   if (!file_) std::fprintf(stderr, "error: cannot write %s\n", path.c_str());
   return file_ != nullptr;
+}
+
+bool ParseTimeFlag(const std::string& flag, const std::string& text, std::optional<std::int64_t>* out) {
+  if (text.empty()) return true;
+  std::int64_t ticks = 0;
+  if (!datetime::ParseDateTime(text, &ticks)) {
+    std::fprintf(stderr, "error: %s: not a date-time: %s\n", flag.c_str(), text.c_str());
+    return false;
+  }
+  *out = ticks;
+  return true;
 }
 
 }  // namespace iomt::cli

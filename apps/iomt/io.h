@@ -1,6 +1,7 @@
 // File helpers shared by the subcommands.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -26,6 +27,11 @@ class ErrorsOutput {
  private:
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
 };
+
+// A date-time flag (`--now`, `--ingestion-time`) as ticks into `*out`;
+// nothing when `text` is empty. False (and a message naming `flag`) when it
+// is not a date-time.
+bool ParseTimeFlag(const std::string& flag, const std::string& text, std::optional<std::int64_t>* out);
 
 // "stdin" for '-', else the path: for messages.
 std::string DisplayName(const std::string& path);
