@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <unordered_set>
 
 #include "common/json/document.h"
 #include "common/json/writer.h"
@@ -282,13 +283,12 @@ void IdentityResolver::Prefetch(const std::vector<Key>& keys) {
     std::vector<store::PutRequest> puts;
     std::vector<std::pair<bool, std::string>> what;  // (is patient, identifier value)
     std::unordered_map<std::string, std::string> new_patient_id;
+    std::unordered_set<std::string> creating;
     for (const Key* k : open) {
       auto d = fetched.devices.find(k->device_id);
       if (d == fetched.devices.end() || !d->second.empty() || IsBlank(k->patient_id)) continue;
-      if (fetched.devices.count(k->device_id) != 0 &&
-          std::any_of(what.begin(), what.end(), [&](const auto& w) { return !w.first && w.second == k->device_id; })) {
-        continue;  // this device is being created for another key already
-      }
+      // A device is created once, for the first key that names it.
+      if (!creating.insert(k->device_id).second) continue;
       auto p = fetched.patients.find(*k->patient_id);
       if (p == fetched.patients.end() || p->second.size() > 1) continue;  // not fetched, or ambiguous
       std::string patient_id;
