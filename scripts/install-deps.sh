@@ -10,6 +10,10 @@ packages=(
   libssl-dev                         # SHA-256 of resource ids (libcrypto)
   libsqlite3-dev                     # the embedded FHIR store
   libcurl4-openssl-dev               # the remote FHIR client
+  libboost-dev                       # Boost.Beast/Asio: the HTTP server of `iomt serve`
+  librdkafka-dev                     # Kafka / Event Hubs source (and its mock cluster for tests)
+  libmosquitto-dev mosquitto         # MQTT source, and the broker its tests start
+  prometheus-cpp-dev                 # /metrics
   libgtest-dev libgmock-dev libbenchmark-dev
   jq                                 # baseline in bench/, and the CLI tests
 )
