@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cinttypes>
-#include <unordered_map>
 #include <utility>
 
 #include "common/json/arena.h"
@@ -73,16 +72,18 @@ bool IsDeadLetter(const json::Value& root) { return root.is_object() && root.Has
 
 // One event of the batch being processed.
 struct PendingEvent {
-  std::string text;  // the line as read
-  std::int64_t line = 0;
+  std::string text;  // as received
+  InputLocation location;
   std::int64_t ingestion = 0;
   bool dead = false;  // dead-lettered already (each event once)
 };
 
-class Runner {
+}  // namespace
+
+class EventProcessor::Impl {
  public:
-  Runner(const normalize::DeviceMapping& mapping, GroupConverter* converter, const identity::IdentityResolver& resolver,
-         DeadLetters* dead_letters, const RunOptions& options, RunSummary* summary)
+  Impl(const normalize::DeviceMapping& mapping, GroupConverter* converter, const identity::IdentityResolver& resolver,
+       DeadLetters* dead_letters, const RunOptions& options, RunSummary* summary)
       : normalizer_(mapping),
         converter_(converter),
         resolver_(resolver),
@@ -91,93 +92,24 @@ class Runner {
         summary_(summary),
         doc_(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine}) {}
 
-  Status Run(ingest::LineReader* reader) {
-    ingest::LineReader::Line line;
-    while (reader->Next(&line)) {
-      if (!line.too_long && Blank(line.text)) continue;
-      ++summary_->events;
-      IOMT_RETURN_IF_ERROR(Accept(line));
-      if (events_.size() >= options_.batch_events) IOMT_RETURN_IF_ERROR(Flush());
-    }
-    IOMT_RETURN_IF_ERROR(reader->status());
-    return Flush();
-  }
+  [[nodiscard]] std::size_t pending() const { return events_.size(); }
 
- private:
-  std::int64_t Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
-
-  // The event as the mapping sees it, for the record: the envelope, or the
-  // line itself when it never became one.
-  std::string EventJson(const PendingEvent& e) {
-    json::Document doc(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine});
-    if (!doc.Parse(e.text).ok()) {
-      std::string quoted;
-      json::AppendQuoted(&quoted, e.text);
-      return quoted;
-    }
-    json::Arena arena;
-    json::Value value;
-    if (!EventValue(doc.root(), e.ingestion, &arena, &value).ok()) return json::ToJson(doc.root());
-    return json::ToJson(value);
-  }
-
-  // What the mapping sees for a parsed line: a dead-letter record's event, or
-  // the line through the envelope mode.
-  Status EventValue(const json::Value& root, std::int64_t ingestion, json::Arena* arena, json::Value* out) const {
-    json::Value replayed;
-    if (IsDeadLetter(root) && root.Find("event", &replayed)) {
-      if (!replayed.is_object() && !replayed.is_array()) {
-        return InvalidArgument("The dead-letter record's event is not a JSON document, so it cannot be replayed.");
-      }
-      *out = replayed;
-      return Status::Ok();
-    }
-    return ingest::MakeEventValue(root, options_.envelope, ingestion, arena, out);
-  }
-
-  // Writes the dead-letter record of an event (once per event).
-  Status WriteDeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
-    if (e->dead) return Status::Ok();
-    e->dead = true;
-    ++summary_->dead_lettered;
-    record.input.line = e->line;
-    std::string json;
-    AppendErrorRecordJson(&json, record);
-    json.pop_back();  // the closing brace: the event goes in
-    json.append(",\"event\":");
-    json.append(event_json != nullptr ? *event_json : EventJson(*e));
-    json.push_back('}');
-    return dead_letters_->Write(json);
-  }
-
-  // An event that failed on its own: its error is counted and it is
-  // dead-lettered.
-  Status DeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
-    ++summary_->errors[std::string(Describe(record.name).name)];
-    return WriteDeadLetter(e, std::move(record), event_json);
-  }
-
-  Status NotSupported(PendingEvent* e, std::string message) {
-    ErrorRecord record;
-    record.time_ticks = Now();
-    record.name = ErrorName::kNotSupported;
-    record.message = std::move(message);
-    return DeadLetter(e, std::move(record));
-  }
-
-  Status Accept(const ingest::LineReader::Line& line) {
-    std::size_t index = events_.size();
+  Status Accept(const EventInput& input) {
+    ++summary_->events;
+    // A measurement remembers its event by its index in the batch (1-based,
+    // in source.line) so that a failed group dead-letters its events.
+    const std::size_t index = events_.size();
     PendingEvent& e = events_.emplace_back();
-    e.line = line.number;
+    e.location = input.location;
     const std::int64_t now = Now();
-    e.ingestion = options_.ingestion_ticks.value_or(now);
-    if (line.too_long) {
+    e.ingestion = input.ingestion_ticks.value_or(options_.ingestion_ticks.value_or(now));
+    if (input.too_long) {
       return NotSupported(
           &e, "The message is larger than " + std::to_string(ingest::LineReader::kDefaultMaxLine) + " bytes.");
     }
-    e.text.assign(line.text);
+    e.text.assign(input.text);
     if (unavailable_) return NotAttempted(&e);
-    if (Status st = doc_.ParsePadded(line.text.data(), line.text.size()); !st.ok()) {
+    if (Status st = doc_.ParsePadded(input.text.data(), input.text.size()); !st.ok()) {
       return NotSupported(&e, st.message());
     }
     // A dead-letter record of a line that was not JSON carries that line as
@@ -190,7 +122,7 @@ class Runner {
     }
     arena_.Reset();
     Event event;
-    event.location.line = line.number;
+    event.location = input.location;
     if (Status st = EventValue(doc_.root(), e.ingestion, &arena_, &event.value); !st.ok()) {
       return NotSupported(&e, st.message());
     }
@@ -209,21 +141,11 @@ class Runner {
     summary_->measurements += static_cast<std::int64_t>(result.measurements.size());
     for (const Measurement& m : result.measurements) {
       OwnedMeasurement owned = OwnedMeasurement::From(m);
-      owned.source.line = line.number;
+      owned.source = InputLocation{};
+      owned.source.line = static_cast<std::int64_t>(index) + 1;
       batch_.push_back(std::move(owned));
     }
-    event_of_line_[line.number] = index;
     return Status::Ok();
-  }
-
-  // After the FHIR service was found unreachable, the rest of the input is
-  // dead-lettered without being tried: replay the file when it is back.
-  Status NotAttempted(PendingEvent* e) {
-    ErrorRecord record;
-    record.time_ticks = Now();
-    record.name = ErrorName::kFhirService;
-    record.message = "Not attempted: the FHIR service could not be reached earlier in this run.";
-    return DeadLetter(e, std::move(record));
   }
 
   Status Flush() {
@@ -240,11 +162,11 @@ class Runner {
         if (!failures[g]) continue;
         // Every event that gave the group a measurement is not fully carried
         // through: each is dead-lettered (once), with the group's error.
-        ++summary_->errors[std::string(Describe(failures[g]->name).name)];
+        CountError(*failures[g]);
         for (const OwnedMeasurement& m : groups[g].data) {
-          auto it = event_of_line_.find(m.source.line);
-          if (it == event_of_line_.end()) continue;
-          IOMT_RETURN_IF_ERROR(WriteDeadLetter(&events_[it->second], *failures[g]));
+          const auto index = static_cast<std::size_t>(m.source.line - 1);
+          if (m.source.line <= 0 || index >= events_.size()) continue;
+          IOMT_RETURN_IF_ERROR(WriteDeadLetter(&events_[index], *failures[g]));
         }
       }
       if (converter_->unavailable()) unavailable_ = true;
@@ -259,9 +181,86 @@ class Runner {
     summary_->devices_created = resolver_.devices_created();
     summary_->unavailable = unavailable_;
     events_.clear();
-    event_of_line_.clear();
     if (options_.on_batch) options_.on_batch(*summary_);
     return Status::Ok();
+  }
+
+ private:
+  std::int64_t Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
+
+  // The event as the mapping sees it, for the record: the envelope, or the
+  // text itself when it never became one.
+  std::string EventJson(const PendingEvent& e) {
+    json::Document doc(json::ParseOptions{64, ingest::LineReader::kDefaultMaxLine});
+    if (!doc.Parse(e.text).ok()) {
+      std::string quoted;
+      json::AppendQuoted(&quoted, e.text);
+      return quoted;
+    }
+    json::Arena arena;
+    json::Value value;
+    if (!EventValue(doc.root(), e.ingestion, &arena, &value).ok()) return json::ToJson(doc.root());
+    return json::ToJson(value);
+  }
+
+  // What the mapping sees for parsed text: a dead-letter record's event, or
+  // the text through the envelope mode.
+  Status EventValue(const json::Value& root, std::int64_t ingestion, json::Arena* arena, json::Value* out) const {
+    json::Value replayed;
+    if (IsDeadLetter(root) && root.Find("event", &replayed)) {
+      if (!replayed.is_object() && !replayed.is_array()) {
+        return InvalidArgument("The dead-letter record's event is not a JSON document, so it cannot be replayed.");
+      }
+      *out = replayed;
+      return Status::Ok();
+    }
+    return ingest::MakeEventValue(root, options_.envelope, ingestion, arena, out);
+  }
+
+  void CountError(const ErrorRecord& record) {
+    ++summary_->errors[std::string(Describe(record.name).name)];
+    if (options_.on_error) options_.on_error(record);
+  }
+
+  // Writes the dead-letter record of an event (once per event).
+  Status WriteDeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
+    if (e->dead) return Status::Ok();
+    e->dead = true;
+    ++summary_->dead_lettered;
+    record.input = e->location;
+    std::string json;
+    AppendErrorRecordJson(&json, record);
+    json.pop_back();  // the closing brace: the event goes in
+    json.append(",\"event\":");
+    json.append(event_json != nullptr ? *event_json : EventJson(*e));
+    json.push_back('}');
+    return dead_letters_->Write(json);
+  }
+
+  // An event that failed on its own: its error is counted and it is
+  // dead-lettered.
+  Status DeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
+    record.input = e->location;
+    CountError(record);
+    return WriteDeadLetter(e, std::move(record), event_json);
+  }
+
+  Status NotSupported(PendingEvent* e, std::string message) {
+    ErrorRecord record;
+    record.time_ticks = Now();
+    record.name = ErrorName::kNotSupported;
+    record.message = std::move(message);
+    return DeadLetter(e, std::move(record));
+  }
+
+  // After the FHIR service was found unreachable, the rest of the input is
+  // dead-lettered without being tried: replay the file when it is back.
+  Status NotAttempted(PendingEvent* e) {
+    ErrorRecord record;
+    record.time_ticks = Now();
+    record.name = ErrorName::kFhirService;
+    record.message = "Not attempted: the FHIR service could not be reached earlier in this run.";
+    return DeadLetter(e, std::move(record));
   }
 
   normalize::Normalizer normalizer_;
@@ -273,19 +272,38 @@ class Runner {
   json::Document doc_;
   json::Arena arena_;
   std::vector<PendingEvent> events_;
-  std::unordered_map<std::int64_t, std::size_t> event_of_line_;
   std::vector<OwnedMeasurement> batch_;
   bool unavailable_ = false;
 };
 
-}  // namespace
+EventProcessor::EventProcessor(const normalize::DeviceMapping& mapping, GroupConverter* converter,
+                               const identity::IdentityResolver& resolver, DeadLetters* dead_letters,
+                               const RunOptions& options, RunSummary* summary)
+    : impl_(std::make_unique<Impl>(mapping, converter, resolver, dead_letters, options, summary)) {}
+EventProcessor::~EventProcessor() = default;
+Status EventProcessor::Accept(const EventInput& input) { return impl_->Accept(input); }
+Status EventProcessor::Flush() { return impl_->Flush(); }
+std::size_t EventProcessor::pending() const { return impl_->pending(); }
 
 Status RunStream(const normalize::DeviceMapping& mapping, GroupConverter* converter,
                  const identity::IdentityResolver& resolver, ingest::LineReader* reader, DeadLetters* dead_letters,
                  const RunOptions& options, RunSummary* summary) {
   auto start = std::chrono::steady_clock::now();
-  Runner runner(mapping, converter, resolver, dead_letters, options, summary);
-  Status st = runner.Run(reader);
+  EventProcessor processor(mapping, converter, resolver, dead_letters, options, summary);
+  Status st = [&]() -> Status {
+    ingest::LineReader::Line line;
+    while (reader->Next(&line)) {
+      if (!line.too_long && Blank(line.text)) continue;
+      EventInput input;
+      input.text = line.text;
+      input.location.line = line.number;
+      input.too_long = line.too_long;
+      IOMT_RETURN_IF_ERROR(processor.Accept(input));
+      if (processor.pending() >= options.batch_events) IOMT_RETURN_IF_ERROR(processor.Flush());
+    }
+    IOMT_RETURN_IF_ERROR(reader->status());
+    return processor.Flush();
+  }();
   summary->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return st;
 }

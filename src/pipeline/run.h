@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -38,6 +39,9 @@ struct RunOptions {
   std::function<Status()> commit;
   // Called after each batch (for a progress line).
   std::function<void(const struct RunSummary&)> on_batch;
+  // Called for every failure, once each (an event's, or a group's): the
+  // service counts them by errorName/errorType/severity/stage.
+  std::function<void(const ErrorRecord&)> on_error;
 };
 
 struct RunSummary {
@@ -82,6 +86,45 @@ class DeadLetterFile : public DeadLetters {
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
+};
+
+// One event handed to an EventProcessor: the message or envelope text as it
+// was received (one NDJSON line, one HTTP message, one Kafka record).
+struct EventInput {
+  std::string_view text;
+  InputLocation location;  // for error records: line, partition/offset or request id
+  // When the product or the broker received it; unset: RunOptions, else now.
+  std::optional<std::int64_t> ingestion_ticks;
+  bool too_long = false;  // the reader cut it: dead-lettered as NotSupported
+};
+
+// The data flow for a stream of events, batch by batch: Accept each event
+// (parsed, enveloped, normalized; a failure is dead-lettered at once), then
+// Flush (group, resolve, build or merge, write, commit). `iomt run` feeds it
+// lines; `iomt serve` feeds it what its sources received. Not thread-safe;
+// the references must outlive it. Fails only when dead letters cannot be
+// written or the commit fails; everything about the data is in the summary
+// and the dead letters.
+class EventProcessor {
+ public:
+  EventProcessor(const normalize::DeviceMapping& mapping, GroupConverter* converter,
+                 const identity::IdentityResolver& resolver, DeadLetters* dead_letters, const RunOptions& options,
+                 RunSummary* summary);
+  ~EventProcessor();
+  EventProcessor(const EventProcessor&) = delete;
+  EventProcessor& operator=(const EventProcessor&) = delete;
+
+  // Counts the event and takes it into the batch (or dead-letters it).
+  Status Accept(const EventInput& input);
+  // Writes the batch and commits it (RunOptions::commit); then the summary
+  // is up to date.
+  Status Flush();
+  // Events accepted since the last Flush.
+  [[nodiscard]] std::size_t pending() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Runs every line of `reader` through the mapping and `converter`. A line
