@@ -1,0 +1,97 @@
+// The HTTP/1.1 server of `iomt serve` (docs/adr/0011-http-server.md): one
+// handler function answers every request; this layer does sockets,
+// keep-alive, limits and protocol errors.
+//
+// What it promises:
+// - One thread per connection (at most max_connections; beyond, 503 and
+//   close), reading and writing synchronously, so a handler may block (the
+//   ingestion handler waits for an fsync) without holding up other
+//   connections. The handler is called from several threads at once: it
+//   must be thread-safe. It is never called on the accept thread.
+// - Keep-alive, pipelining, chunked request bodies, `Expect: 100-continue`
+//   (answered only when the body is within the limit). A body over
+//   max_body_bytes gets 413 and a malformed request 400 (both JSON errors,
+//   then the connection closes) without calling the handler. A handler that
+//   throws gets 500. Nothing escapes: no exception leaves this layer.
+// - HEAD reaches the handler as GET; the answer goes out without its body
+//   (with its Content-Length). Every answer carries Content-Length.
+// - Stop() is graceful: it stops accepting, closes idle connections, and
+//   returns once the handlers running now have finished and their answers
+//   have been written (connections idle longer than idle_timeout_ms are
+//   closed, so no client can hold Stop() up for longer than that).
+//
+// This header includes no Boost: Beast is compiled in http_server.cc only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace iomt::server {
+
+struct HttpRequest {
+  std::string method;                                        // "GET", "POST", ... (a HEAD request arrives as "GET")
+  std::string target;                                        // as sent: "/fhir/Observation?code=1"
+  std::string path;                                          // target up to '?', as sent (not decoded)
+  std::string query;                                         // after '?', as sent, without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string peer;                                // "127.0.0.1:54321"
+  std::chrono::steady_clock::time_point received;  // when the whole request had been read
+
+  // The first header of that (lower-case) name.
+  [[nodiscard]] std::optional<std::string_view> Header(std::string_view lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra (Retry-After, ETag, Location, ...)
+  std::string body;
+};
+
+// {"error":{"code":code,"message":message}} with that status (the JSON
+// error shape of management-api.md).
+HttpResponse JsonError(int status, std::string_view code, std::string_view message);
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                       // 0: a free port (see port())
+  std::size_t max_body_bytes = 1 << 20;  // larger: 413 with a JSON error, the handler is not called
+  std::size_t max_connections = 256;     // beyond: 503 and close
+  int idle_timeout_ms = 30'000;          // connections silent longer (between or within requests) are closed
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving: kUnavailable when the address cannot be bound,
+  // kInvalidArgument for a bad host or port.
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options, HttpHandler handler);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The bound port (the one chosen when options.port was 0).
+  [[nodiscard]] int port() const;
+  // Stops accepting, closes idle connections, waits for the handlers running
+  // now to finish and their answers to go out (graceful), then returns.
+  // Idempotent; thread-safe.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iomt::server

@@ -1,0 +1,424 @@
+// The HTTP server over real sockets on 127.0.0.1: keep-alive, limits,
+// chunked and 100-continue uploads, protocol errors, concurrency, the
+// connection limit and a graceful Stop().
+#include "server/http/http_server.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "common/json/document.h"
+#include "test_client.h"
+
+namespace iomt::server {
+namespace {
+
+using testing::Client;
+using testing::Connect;
+using testing::ReadResponse;
+using testing::ReadToEnd;
+using testing::Reply;
+using testing::Request;
+using testing::SendAll;
+
+// Answers "METHOD PATH?QUERY x-test=VALUE BODY".
+HttpResponse Echo(const HttpRequest& r) {
+  HttpResponse out;
+  out.content_type = "text/plain";
+  out.body = r.method + " " + r.path + "?" + r.query + " x-test=" + std::string(r.Header("x-test").value_or("")) + " " +
+             r.body;
+  return out;
+}
+
+// Echo, counting its calls.
+struct CountingEcho {
+  std::atomic<int> calls{0};
+  HttpHandler handler() {
+    return [this](const HttpRequest& r) {
+      ++calls;
+      return Echo(r);
+    };
+  }
+};
+
+std::unique_ptr<HttpServer> StartOrDie(HttpHandler handler, HttpServerOptions options = {}) {
+  options.port = 0;
+  auto server = HttpServer::Start(options, std::move(handler));
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
+std::string Url(const HttpServer& server, const std::string& target) {
+  return "http://127.0.0.1:" + std::to_string(server.port()) + target;
+}
+
+void ExpectJsonError(const Reply& reply, long status, const std::string& code) {
+  EXPECT_EQ(reply.status, status) << reply.body;
+  EXPECT_EQ(reply.Header("content-type"), "application/json");
+  json::Document doc;
+  ASSERT_TRUE(doc.Parse(reply.body).ok()) << reply.body;
+  json::Value error, value;
+  ASSERT_TRUE(doc.root().Find("error", &error)) << reply.body;
+  ASSERT_TRUE(error.Find("code", &value)) << reply.body;
+  EXPECT_EQ(value.string_value(), code);
+  EXPECT_TRUE(error.Find("message", &value)) << reply.body;
+}
+
+TEST(HttpServer, GetAndPostReuseOneKeepAliveConnection) {
+  std::mutex mu;
+  std::vector<std::string> peers;
+  auto server = StartOrDie([&](const HttpRequest& r) {
+    {
+      std::lock_guard lock(mu);
+      peers.push_back(r.peer);
+    }
+    return Echo(r);
+  });
+  ASSERT_NE(server, nullptr);
+  Client client;
+  Reply get = client.Get(Url(*server, "/a/b?x=1&y=%20"), {"X-Test: hello"});
+  EXPECT_EQ(get.code, CURLE_OK);
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, "GET /a/b?x=1&y=%20 x-test=hello ");
+  EXPECT_EQ(get.Header("content-type"), "text/plain");
+  EXPECT_EQ(get.Header("content-length"), std::to_string(get.body.size()));
+  EXPECT_FALSE(get.Header("date").empty());
+  Reply post = client.Send({"POST", Url(*server, "/p"), "the body", {"Content-Type: text/plain"}});
+  EXPECT_EQ(post.status, 200);
+  EXPECT_EQ(post.body, "POST /p? x-test= the body");
+  EXPECT_EQ(post.new_connections, 0);  // the first request's connection
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(peers[0], peers[1]);
+  EXPECT_TRUE(peers[0].starts_with("127.0.0.1:")) << peers[0];
+}
+
+TEST(HttpServer, HeadIsAnsweredLikeGetWithoutTheBody) {
+  auto server = StartOrDie(Echo);
+  ASSERT_NE(server, nullptr);
+  Client client;
+  Request head;
+  head.url = Url(*server, "/thing");
+  head.head = true;
+  Reply reply = client.Send(head);
+  EXPECT_EQ(reply.code, CURLE_OK);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "");
+  EXPECT_EQ(reply.Header("content-length"), std::to_string(std::string("GET /thing? x-test= ").size()));
+  // The connection is still in step: the next request is answered on it.
+  Reply get = client.Get(Url(*server, "/next"));
+  EXPECT_EQ(get.body, "GET /next? x-test= ");
+  EXPECT_EQ(get.new_connections, 0);
+}
+
+TEST(HttpServer, ABodyAtTheLimitIsAcceptedOneByteOverIs413WithoutCallingTheHandler) {
+  CountingEcho echo;
+  HttpServerOptions options;
+  options.max_body_bytes = 5000;
+  auto server = StartOrDie(echo.handler(), options);
+  ASSERT_NE(server, nullptr);
+  Client client;
+  const std::string at_limit(5000, 'a');
+  Reply ok = client.Send({"POST", Url(*server, "/in"), at_limit, {}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "POST /in? x-test= " + at_limit);
+  EXPECT_EQ(echo.calls, 1);
+
+  Reply over = client.Send({"POST", Url(*server, "/in"), at_limit + "b", {}});
+  ExpectJsonError(over, 413, "PayloadTooLarge");
+  EXPECT_EQ(over.Header("connection"), "close");
+  // Chunked, where the size is known only while reading.
+  Request chunked{"POST", Url(*server, "/in"), std::string(5001, 'c'), {}, true};
+  ExpectJsonError(client.Send(chunked), 413, "PayloadTooLarge");
+  // And with Expect: 100-continue the body is refused before it is sent.
+  ExpectJsonError(client.Send({"POST", Url(*server, "/in"), std::string(9000, 'd'), {"Expect: 100-continue"}}), 413,
+                  "PayloadTooLarge");
+  EXPECT_EQ(echo.calls, 1);
+
+  // The server goes on.
+  EXPECT_EQ(client.Send({"POST", Url(*server, "/in"), "small", {}}).status, 200);
+}
+
+TEST(HttpServer, ReadsChunkedBodies) {
+  auto server = StartOrDie(Echo);
+  ASSERT_NE(server, nullptr);
+  std::string body;
+  for (int i = 0; i < 3000; ++i)
+    body += "{\"n\":" + std::to_string(i) + "}\n";
+  Client client;
+  Reply reply = client.Send({"POST", Url(*server, "/ndjson"), body, {"Content-Type: application/x-ndjson"}, true});
+  EXPECT_EQ(reply.code, CURLE_OK);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "POST /ndjson? x-test= " + body);
+  // Chunked by hand too, with a chunk extension and a trailer.
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd,
+                      "POST /raw HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                      "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  std::string raw = ReadToEnd(fd);
+  close(fd);
+  EXPECT_TRUE(raw.starts_with("HTTP/1.1 200")) << raw;
+  EXPECT_TRUE(raw.ends_with("POST /raw? x-test= hello world")) << raw;
+}
+
+TEST(HttpServer, AnswersExpect100ContinueThenReadsTheBody) {
+  auto server = StartOrDie(Echo);
+  ASSERT_NE(server, nullptr);
+  const std::string body(2 << 20, 'x');  // curl sends Expect for a body this size on its own too
+  HttpServerOptions options;
+  Client client;
+  Reply reply = client.Send({"POST", Url(*server, "/big"), body, {"Expect: 100-continue"}});
+  // Over the default limit of 1 MiB: 413 without the body.
+  ExpectJsonError(reply, 413, "PayloadTooLarge");
+  const std::string fits(1 << 20, 'y');
+  reply = client.Send({"POST", Url(*server, "/big"), fits, {"Expect: 100-continue"}});
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body.size(), std::string("POST /big? x-test= ").size() + fits.size());
+  // By hand: the interim answer comes before the body is sent.
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  std::string interim;
+  char c;
+  while (!interim.ends_with("\r\n\r\n") && recv(fd, &c, 1, 0) == 1)
+    interim.push_back(c);
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(SendAll(fd, "abcd"));
+  std::string answer = ReadResponse(fd);
+  close(fd);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
+  EXPECT_TRUE(answer.ends_with("PUT /e? x-test= abcd")) << answer;
+}
+
+TEST(HttpServer, AMalformedRequestGets400AndTheConnectionCloses) {
+  CountingEcho echo;
+  auto server = StartOrDie(echo.handler());
+  ASSERT_NE(server, nullptr);
+  for (const std::string request : {"this is not http\r\n\r\n", "GET /x HTTP/1.1\r\nBad Header\r\n\r\n",
+                                    "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n"}) {
+    int fd = Connect(server->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendAll(fd, request));
+    std::string answer = ReadToEnd(fd);  // ends: the server closed
+    close(fd);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 Bad Request\r\n")) << answer;
+    EXPECT_NE(answer.find("Content-Length: "), std::string::npos) << answer;
+    EXPECT_NE(answer.find(R"({"error":{"code":"BadRequest","message":"Malformed HTTP request: )"), std::string::npos)
+        << answer;
+  }
+  EXPECT_EQ(echo.calls, 0);
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  auto server = StartOrDie(Echo);
+  ASSERT_NE(server, nullptr);
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd,
+                      "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                      "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::string all = ReadToEnd(fd);
+  close(fd);
+  std::size_t a = all.find("GET /1? x-test= "), b = all.find("POST /2? x-test= abc"), c = all.find("GET /3? x-test= ");
+  ASSERT_NE(a, std::string::npos) << all;
+  ASSERT_NE(b, std::string::npos) << all;
+  ASSERT_NE(c, std::string::npos) << all;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+}
+
+TEST(HttpServer, ManyConcurrentClientsAreAllAnsweredCorrectly) {
+  CountingEcho echo;
+  auto server = StartOrDie(echo.handler());
+  ASSERT_NE(server, nullptr);
+  constexpr int kThreads = 16, kRequests = 200;
+  std::atomic<int> wrong{0}, new_connections{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Client client;
+      for (int i = 0; i < kRequests; ++i) {
+        const std::string id = std::to_string(t) + "-" + std::to_string(i);
+        Reply r = i % 2 == 0 ? client.Get(Url(*server, "/g?id=" + id), {"X-Test: " + id})
+                             : client.Send({"POST", Url(*server, "/p"), "body-" + id, {"X-Test: " + id}});
+        const std::string expected =
+            i % 2 == 0 ? "GET /g?id=" + id + " x-test=" + id + " " : "POST /p? x-test=" + id + " body-" + id;
+        if (r.status != 200 || r.body != expected) ++wrong;
+        new_connections += static_cast<int>(r.new_connections);
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(echo.calls, kThreads * kRequests);
+  EXPECT_EQ(new_connections, kThreads);  // keep-alive throughout
+}
+
+TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  auto server = StartOrDie(Echo, options);
+  ASSERT_NE(server, nullptr);
+  // Two connections, each answered once and then left open (idle).
+  int held[2];
+  for (int& fd : held) {
+    fd = Connect(server->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendAll(fd, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(ReadResponse(fd).starts_with("HTTP/1.1 200")) << "connection " << fd;
+  }
+  Client client;
+  Reply busy = client.Get(Url(*server, "/third"));
+  ExpectJsonError(busy, 503, "ServiceUnavailable");
+  EXPECT_EQ(busy.Header("retry-after"), "1");
+  // Once one closes, its place is free again (as soon as its thread has
+  // seen the close: a few tries).
+  close(held[0]);
+  Reply again;
+  for (int attempt = 0; attempt < 500 && again.status != 200; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    Client fresh;
+    again = fresh.Get(Url(*server, "/third"));
+  }
+  EXPECT_EQ(again.status, 200);
+  close(held[1]);
+}
+
+TEST(HttpServer, StopLetsARunningHandlerAnswerAndRefusesNewConnections) {
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  auto server = StartOrDie([&](const HttpRequest& r) {
+    HttpResponse out;
+    if (r.path == "/slow") {
+      entered.set_value();
+      released.wait();
+      out.body = "slow done";
+    }
+    return out;
+  });
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  // An idle keep-alive connection: Stop() closes it.
+  int idle = Connect(port);
+  ASSERT_GE(idle, 0);
+  ASSERT_TRUE(SendAll(idle, "GET /quick HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(ReadResponse(idle).starts_with("HTTP/1.1 200"));
+
+  std::future<Reply> slow = std::async(std::launch::async, [&] { return Client().Get(Url(*server, "/slow")); });
+  entered.get_future().wait();
+  std::thread stopper([&] { server->Stop(); });
+  // Stop() stops accepting while the handler still runs.
+  bool refused = false;
+  for (int attempt = 0; attempt < 1000 && !refused; ++attempt) {
+    int fd = Connect(port);
+    refused = fd < 0;
+    if (fd >= 0) close(fd);
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(ReadToEnd(idle), "");  // closed without an answer
+  close(idle);
+  release.set_value();
+  Reply reply = slow.get();
+  stopper.join();  // returns once the answer is out
+  EXPECT_EQ(reply.code, CURLE_OK);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "slow done");
+  EXPECT_EQ(reply.Header("connection"), "close");
+  server->Stop();  // idempotent
+  EXPECT_LT(Connect(port), 0);
+}
+
+TEST(HttpServer, AHandlerThatThrowsGets500AndTheConnectionGoesOn) {
+  auto server = StartOrDie([](const HttpRequest& r) -> HttpResponse {
+    if (r.path == "/throw") throw std::runtime_error("boom");
+    if (r.path == "/throw-int") throw 42;
+    return HttpResponse{200, "text/plain", {}, "fine"};
+  });
+  ASSERT_NE(server, nullptr);
+  Client client;
+  Reply thrown = client.Get(Url(*server, "/throw"));
+  ExpectJsonError(thrown, 500, "InternalError");
+  EXPECT_NE(thrown.body.find("boom"), std::string::npos);
+  ExpectJsonError(client.Get(Url(*server, "/throw-int")), 500, "InternalError");
+  Reply fine = client.Get(Url(*server, "/ok"));
+  EXPECT_EQ(fine.body, "fine");
+  EXPECT_EQ(fine.new_connections, 0);
+}
+
+TEST(HttpServer, ExtraHeadersAndEmptyAnswers) {
+  auto server = StartOrDie([](const HttpRequest& r) {
+    HttpResponse out;
+    out.headers = {{"ETag", "W/\"3\""}, {"Location", "http://x/y"}};
+    if (r.path == "/none") {
+      out.status = 204;
+      out.content_type.clear();
+    }
+    return out;
+  });
+  ASSERT_NE(server, nullptr);
+  Client client;
+  Reply reply = client.Get(Url(*server, "/h"));
+  EXPECT_EQ(reply.Header("etag"), "W/\"3\"");
+  EXPECT_EQ(reply.Header("location"), "http://x/y");
+  EXPECT_EQ(reply.Header("content-length"), "0");
+  Reply none = client.Get(Url(*server, "/none"));
+  EXPECT_EQ(none.status, 204);
+  EXPECT_EQ(none.body, "");
+  EXPECT_EQ(client.Get(Url(*server, "/h")).new_connections, 0);
+}
+
+TEST(HttpServer, IdleConnectionsAreClosedAfterTheTimeout) {
+  HttpServerOptions options;
+  options.idle_timeout_ms = 50;
+  auto server = StartOrDie(Echo, options);
+  ASSERT_NE(server, nullptr);
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(ReadResponse(fd).starts_with("HTTP/1.1 200"));
+  EXPECT_EQ(ReadToEnd(fd), "");  // returns: the server closed it
+  close(fd);
+  // Half a request, then silence: closed too.
+  fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "GET /x HTTP/1.1\r\nHo"));
+  EXPECT_EQ(ReadToEnd(fd), "");
+  close(fd);
+}
+
+TEST(HttpServer, ABoundPortIsUnavailableAndABadHostIsInvalid) {
+  auto first = StartOrDie(Echo);
+  ASSERT_NE(first, nullptr);
+  HttpServerOptions options;
+  options.port = first->port();
+  auto second = HttpServer::Start(options, Echo);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable) << second.status().ToString();
+  EXPECT_NE(second.status().message().find(std::to_string(first->port())), std::string::npos);
+
+  options.port = 0;
+  options.host = "not a host";
+  auto bad = HttpServer::Start(options, Echo);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
+  options.host = "127.0.0.1";
+  options.port = 70000;
+  EXPECT_EQ(HttpServer::Start(options, Echo).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(HttpServer, JsonErrorHasTheManagementApiShape) {
+  HttpResponse e = JsonError(409, "QuotaExceeded", "Too \"many\".");
+  EXPECT_EQ(e.status, 409);
+  EXPECT_EQ(e.content_type, "application/json");
+  EXPECT_EQ(e.body, R"({"error":{"code":"QuotaExceeded","message":"Too \"many\"."}})");
+}
+
+}  // namespace
+}  // namespace iomt::server
