@@ -1,0 +1,462 @@
+#include "server/http/fhir_api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "common/json/document.h"
+#include "common/json/writer.h"
+
+namespace iomt::server {
+namespace {
+
+constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && Hex(s[i + 1]) >= 0 && Hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(Hex(s[i + 1]) * 16 + Hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// An OperationOutcome of one issue.
+HttpResponse Outcome(int status, std::string_view issue_code, std::string_view diagnostics) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = std::string(kFhirJson);
+  r.body = R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":)";
+  json::AppendQuoted(&r.body, issue_code);
+  r.body.append(R"(,"diagnostics":)");
+  json::AppendQuoted(&r.body, diagnostics);
+  r.body.append("}]}");
+  return r;
+}
+
+HttpResponse StoreError(const Status& status) {
+  HttpResponse r;
+  r.status = store::HttpStatus(status);
+  r.content_type = std::string(kFhirJson);
+  r.body = store::OperationOutcome(status);
+  return r;
+}
+
+HttpResponse NotAllowed(std::string_view allow, std::string_view method, std::string_view what) {
+  std::string message = "The method ";
+  message.append(method).append(" is not supported on ").append(what).append(" (allowed: ").append(allow) += ").";
+  HttpResponse r = Outcome(405, "not-supported", message);
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = std::string(kFhirJson);
+  r.body = std::move(body);
+  return r;
+}
+
+// The media type of a Content-Type or Accept entry: lower case, without
+// parameters.
+std::string MediaType(std::string_view value) { return Lower(Trim(value.substr(0, value.find(';')))); }
+
+bool IsJsonMediaType(std::string_view media) {
+  return media == "application/fhir+json" || media == "application/json" || media == "application/json+fhir";
+}
+
+// 406 when the client wants something other than JSON (_format or Accept).
+std::optional<HttpResponse> CheckAccept(const HttpRequest& request, std::string_view format) {
+  if (!format.empty()) {
+    std::string f = MediaType(format);
+    if (f != "json" && !IsJsonMediaType(f)) {
+      return Outcome(406, "not-supported", "Only JSON is supported (_format=json), not '" + std::string(format) + "'.");
+    }
+    return std::nullopt;
+  }
+  auto accept = request.Header("accept");
+  if (!accept || Trim(*accept).empty()) return std::nullopt;
+  std::string_view list = *accept;
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string media = MediaType(list.substr(0, comma));
+    if (IsJsonMediaType(media) || media == "*/*" || media == "application/*" || media == "json") return std::nullopt;
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return Outcome(406, "not-supported",
+                 "Only JSON is supported (application/fhir+json), not '" + std::string(*accept) + "'.");
+}
+
+// 415 when a body is sent as something other than JSON.
+std::optional<HttpResponse> CheckJsonBody(const HttpRequest& request) {
+  auto type = request.Header("content-type");
+  if (type && !Trim(*type).empty() && !IsJsonMediaType(MediaType(*type))) {
+    return Outcome(415, "not-supported",
+                   "The body must be application/fhir+json (or application/json), not '" + std::string(*type) + "'.");
+  }
+  if (request.body.empty()) return Outcome(400, "invalid", "The request has no body.");
+  return std::nullopt;
+}
+
+bool WantsMinimal(const HttpRequest& request) {
+  auto prefer = request.Header("prefer");
+  return prefer && prefer->find("return=minimal") != std::string_view::npos;
+}
+
+// `query` without the parameters that are about the answer's format
+// (_format, _pretty), which the store's search does not know; `format`
+// receives _format's decoded value.
+std::string SearchQuery(std::string_view query, std::string* format) {
+  std::string out;
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::string_view name = piece.substr(0, piece.find('='));
+    if (name == "_format") {
+      *format = PercentDecode(piece.substr(std::min(piece.size(), name.size() + 1)));
+      continue;
+    }
+    if (name == "_pretty" || piece.empty()) continue;
+    if (!out.empty()) out.push_back('&');
+    out.append(piece);
+  }
+  return out;
+}
+
+// meta.lastUpdated of a stored resource ("2024-05-01T12:34:56.789Z").
+std::string LastUpdated(std::string_view json) {
+  thread_local json::Document doc;
+  json::Value meta, updated;
+  if (!doc.Parse(json).ok() || !doc.root().is_object() || !doc.root().Find("meta", &meta) ||
+      !meta.Find("lastUpdated", &updated) || !updated.is_string()) {
+    return "";
+  }
+  return std::string(updated.string_value());
+}
+
+// An HTTP date (RFC 9110) from a FHIR instant in UTC; empty when it is not one.
+std::string HttpDateOf(std::string_view instant) {
+  std::tm tm{};
+  std::string text(instant);
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec) != 6) {
+    return "";
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::time_t t = timegm(&tm);
+  // The store writes UTC ("Z"); an offset is applied all the same.
+  if (std::size_t sign = text.find_first_of("+-", 19); sign != std::string::npos && text.size() >= sign + 6) {
+    int hours = 0, minutes = 0;
+    if (std::sscanf(text.c_str() + sign + 1, "%2d:%2d", &hours, &minutes) == 2) {
+      const std::time_t offset = static_cast<std::time_t>(hours) * 3600 + static_cast<std::time_t>(minutes) * 60;
+      t += text[sign] == '+' ? -offset : offset;
+    }
+  }
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return {buf, n};
+}
+
+std::string ETag(std::string_view version) { return "W/\"" + std::string(version) + "\""; }
+
+// A resource as the answer: its JSON (unless `minimal`), ETag, Last-Modified.
+HttpResponse ResourceAnswer(int status, const store::Resource& resource, std::string_view last_updated, bool minimal) {
+  HttpResponse r = Json(status, minimal ? std::string() : resource.json);
+  r.headers.emplace_back("ETag", ETag(resource.version_id));
+  std::string updated = last_updated.empty() ? LastUpdated(resource.json) : std::string(last_updated);
+  if (std::string date = HttpDateOf(updated); !date.empty()) r.headers.emplace_back("Last-Modified", std::move(date));
+  return r;
+}
+
+std::string VersionUrl(std::string_view base_url, std::string_view type, const store::Resource& resource) {
+  std::string url(base_url);
+  url.append("/").append(type).append("/").append(resource.id).append("/_history/").append(resource.version_id);
+  return url;
+}
+
+bool IsResourceType(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s.front() < 'A' || s.front() > 'Z') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+}
+
+std::string Today() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[16];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return {buf, n};
+}
+
+// The CapabilityStatement: the interactions and search parameters of the
+// embedded store (store/embedded/search.cc). Other resource types are
+// stored and searched the same way; these are the ones iomt writes.
+std::string CapabilityStatement(std::string_view base_url) {
+  struct TypeParams {
+    std::string_view type;
+    std::vector<std::pair<std::string_view, std::string_view>> params;  // name, type
+  };
+  static const std::vector<std::pair<std::string_view, std::string_view>> kCommon = {
+      {"_id", "token"}, {"identifier", "token"}, {"_lastUpdated", "date"}};
+  static const std::vector<TypeParams> kTypes = {
+      {"Patient", {}},
+      {"Device", {{"patient", "reference"}}},
+      {"Observation",
+       {{"patient", "reference"},
+        {"subject", "reference"},
+        {"device", "reference"},
+        {"code", "token"},
+        {"date", "date"}}},
+      {"Encounter", {{"patient", "reference"}, {"subject", "reference"}}},
+  };
+  std::string out = R"({"resourceType":"CapabilityStatement","status":"active","date":")";
+  out.append(Today()).append(R"(","publisher":"iomt","kind":"instance","software":{"name":"iomt"},)");
+  out.append(R"("implementation":{"description":"iomt embedded FHIR store","url":)");
+  json::AppendQuoted(&out, base_url);
+  out.append(R"(},"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"rest":[{"mode":"server",)");
+  out.append(R"("resource":[)");
+  for (std::size_t i = 0; i < kTypes.size(); ++i) {
+    const TypeParams& t = kTypes[i];
+    out.append(i == 0 ? "" : ",").append(R"({"type":")").append(t.type).append(R"(",)");
+    out.append(R"("interaction":[{"code":"read"},{"code":"vread"},{"code":"update"},{"code":"delete"},)");
+    out.append(R"({"code":"history-instance"},{"code":"create"},{"code":"search-type"}],)");
+    out.append(R"("versioning":"versioned","readHistory":true,"updateCreate":true,"conditionalCreate":true,)");
+    out.append(R"("conditionalDelete":"not-supported","searchParam":[)");
+    bool first = true;
+    for (const auto* list : {&kCommon, &t.params}) {
+      for (const auto& [name, param_type] : *list) {
+        out.append(first ? "" : ",").append(R"({"name":")").append(name).append(R"(","type":")");
+        out.append(param_type).append(R"("})");
+        first = false;
+      }
+    }
+    out.append("]}");
+  }
+  out.append(R"(],"interaction":[{"code":"batch"},{"code":"transaction"}]}]})");
+  return out;
+}
+
+std::string HistoryBundle(std::string_view base_url, std::string_view type, std::string_view id,
+                          const std::vector<store::HistoryEntry>& entries) {
+  std::string resource_url(base_url);
+  resource_url.append("/").append(type).append("/").append(id);
+  std::string out = R"({"resourceType":"Bundle","type":"history","total":)";
+  out.append(std::to_string(entries.size())).append(R"(,"link":[{"relation":"self","url":)");
+  json::AppendQuoted(&out, resource_url + "/_history");
+  out.append(R"(}],"entry":[)");
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const store::HistoryEntry& e = entries[i];
+    out.append(i == 0 ? "" : ",").append(R"({"fullUrl":)");
+    json::AppendQuoted(&out, resource_url);
+    if (!e.deleted) out.append(R"(,"resource":)").append(e.json);
+    out.append(R"(,"request":{"method":")").append(e.deleted ? "DELETE" : "PUT").append(R"(","url":)");
+    json::AppendQuoted(&out, std::string(type) + "/" + std::string(id));
+    out.append(R"(},"response":{"status":")");
+    out.append(e.deleted ? "204" : (e.version_id == "1" ? "201" : "200")).append(R"(","etag":)");
+    json::AppendQuoted(&out, ETag(e.version_id));
+    if (!e.last_updated.empty()) {
+      out.append(R"(,"lastModified":)");
+      json::AppendQuoted(&out, e.last_updated);
+    }
+    out.append("}}");
+  }
+  out.append("]}");
+  return out;
+}
+
+// Makes the writes acknowledged so far durable before the answer says so
+// (single writes otherwise wait for the store's committer).
+std::optional<HttpResponse> Commit(store::EmbeddedStore& store) {
+  if (Status st = store.Flush(); !st.ok()) return StoreError(st);
+  return std::nullopt;
+}
+
+HttpResponse Search(store::EmbeddedStore& store, std::string_view type, std::string_view query,
+                    std::string_view base_url) {
+  Result<std::string> bundle = store.SearchBundle(type, query, base_url);
+  if (!bundle.ok()) return StoreError(bundle.status());
+  return Json(200, std::move(bundle).value());
+}
+
+HttpResponse Create(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type,
+                    std::string_view base_url) {
+  if (auto bad = CheckJsonBody(request)) return *bad;
+  std::optional<std::string_view> if_none_exist = request.Header("if-none-exist");
+  if (if_none_exist) {
+    // The header may carry a full URL ("Patient?identifier=..."): the query.
+    std::string_view q = Trim(*if_none_exist);
+    if (std::size_t at = q.find('?'); at != std::string_view::npos) q = q.substr(at + 1);
+    if_none_exist = q;
+  }
+  Result<store::WriteResult> written = store.Create(type, request.body, if_none_exist);
+  if (!written.ok()) return StoreError(written.status());
+  if (!written->created) return ResourceAnswer(200, written->resource, "", WantsMinimal(request));
+  if (auto failed = Commit(store)) return *failed;
+  HttpResponse r = ResourceAnswer(201, written->resource, written->last_updated, WantsMinimal(request));
+  r.headers.emplace_back("Location", VersionUrl(base_url, type, written->resource));
+  return r;
+}
+
+HttpResponse Update(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type, std::string_view id,
+                    std::string_view base_url) {
+  if (auto bad = CheckJsonBody(request)) return *bad;
+  std::optional<std::string_view> if_match = request.Header("if-match");
+  if (if_match) if_match = Trim(*if_match);
+  Result<store::WriteResult> written = store.Update(type, id, request.body, if_match);
+  if (!written.ok()) return StoreError(written.status());
+  if (auto failed = Commit(store)) return *failed;
+  HttpResponse r =
+      ResourceAnswer(written->created ? 201 : 200, written->resource, written->last_updated, WantsMinimal(request));
+  if (written->created) r.headers.emplace_back("Location", VersionUrl(base_url, type, written->resource));
+  return r;
+}
+
+HttpResponse Delete(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type,
+                    std::string_view id) {
+  if (request.Header("if-match")) {
+    // The store's Delete has no version check, and one made here would race
+    // with writers.
+    return Outcome(400, "not-supported", "If-Match is not supported on DELETE.");
+  }
+  Result<bool> deleted = store.Delete(type, id);
+  if (!deleted.ok()) return StoreError(deleted.status());
+  if (*deleted) {
+    if (auto failed = Commit(store)) return *failed;
+  }
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
+                   const std::vector<std::string>& parts, std::string_view query) {
+  const std::string& method = request.method;
+  const bool get = method == "GET";
+  if (parts.empty()) {
+    if (method != "POST") return NotAllowed("POST", method, "the FHIR base (batch and transaction Bundles)");
+    if (auto bad = CheckJsonBody(request)) return *bad;
+    Result<std::string> answer = store.ProcessBundle(request.body, base_url);
+    if (!answer.ok()) return StoreError(answer.status());
+    return Json(200, std::move(answer).value());
+  }
+  if (parts[0] == "metadata" && parts.size() == 1) {
+    if (!get) return NotAllowed("GET", method, "metadata");
+    return Json(200, CapabilityStatement(base_url));
+  }
+  const std::string& type = parts[0];
+  if (!IsResourceType(type)) return Outcome(404, "not-supported", "Not a resource type: '" + type + "'.");
+  if (parts.size() == 1) {
+    if (get) return Search(store, type, query, base_url);
+    if (method == "POST") return Create(store, request, type, base_url);
+    return NotAllowed("GET, POST", method, type);
+  }
+  if (parts[1] == "_search" && parts.size() == 2) {
+    if (method != "POST" && !get) return NotAllowed("GET, POST", method, type + "/_search");
+    std::string combined(query);
+    if (method == "POST") {
+      auto content_type = request.Header("content-type");
+      if (!request.body.empty() && (!content_type || MediaType(*content_type) != "application/x-www-form-urlencoded")) {
+        return Outcome(415, "not-supported", "A search by POST takes an application/x-www-form-urlencoded body.");
+      }
+      // In a form body '+' is a space; the store's search reads '+' as is.
+      std::string form;
+      form.reserve(request.body.size());
+      for (char c : request.body)
+        form.append(c == '+' ? "%20" : std::string_view(&c, 1));
+      std::string format;
+      form = SearchQuery(form, &format);
+      if (!combined.empty() && !form.empty()) combined.push_back('&');
+      combined.append(form);
+    }
+    return Search(store, type, combined, base_url);
+  }
+  if (parts[1].starts_with("_") || parts[1].starts_with("$")) {
+    return Outcome(404, "not-supported", "Not supported here: '" + type + "/" + parts[1] + "'.");
+  }
+  const std::string& id = parts[1];
+  if (parts.size() == 2) {
+    if (get) {
+      Result<store::Resource> current = store.ReadCurrent(type, id);
+      if (!current.ok()) return StoreError(current.status());
+      return ResourceAnswer(200, *current, "", false);
+    }
+    if (method == "PUT") return Update(store, request, type, id, base_url);
+    if (method == "DELETE") return Delete(store, request, type, id);
+    return NotAllowed("GET, PUT, DELETE", method, type + "/" + id);
+  }
+  if (parts[2] == "_history" && parts.size() <= 4) {
+    if (!get) return NotAllowed("GET", method, type + "/" + id + "/_history");
+    if (parts.size() == 3) {
+      Result<std::vector<store::HistoryEntry>> history = store.History(type, id);
+      if (!history.ok()) return StoreError(history.status());
+      return Json(200, HistoryBundle(base_url, type, id, *history));
+    }
+    Result<store::Resource> version = store.VRead(type, id, parts[3]);
+    if (!version.ok()) return StoreError(version.status());
+    return ResourceAnswer(200, *version, "", false);
+  }
+  return Outcome(404, "not-found", "No FHIR endpoint at '" + request.path + "'.");
+}
+
+}  // namespace
+
+HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url) {
+  std::string_view path = request.path;
+  if (!path.starts_with("/fhir") || (path.size() > 5 && path[5] != '/')) {
+    return Outcome(404, "not-found", "Not a FHIR path: '" + request.path + "'.");
+  }
+  path.remove_prefix(5);
+  std::vector<std::string> parts;
+  while (!path.empty()) {
+    path.remove_prefix(1);  // '/'
+    std::size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+    // "/fhir/" and "/fhir/Patient/" are the same as without the slash.
+    if (part.empty() && path.empty()) break;
+    parts.push_back(PercentDecode(part));
+  }
+  std::string format;
+  std::string query = SearchQuery(request.query, &format);
+  if (auto refused = CheckAccept(request, format)) return *refused;
+  if (!base_url.empty() && base_url.back() == '/') base_url.remove_suffix(1);
+  return Route(store, request, base_url, parts, query);
+}
+
+}  // namespace iomt::server

@@ -1,0 +1,33 @@
+// The FHIR R4 REST API of the embedded store, under /fhir of `iomt serve`
+// (http-api.md "Embedded FHIR store"; docs/adr/0011-http-server.md).
+//
+// What it promises:
+// - GET /fhir/metadata (a CapabilityStatement: FHIR 4.0.1, the search
+//   parameters the store has, batch and transaction); GET|PUT|DELETE
+//   /fhir/{type}/{id} with ETag W/"n", Last-Modified and If-Match;
+//   GET .../{id}/_history[/{vid}]; POST /fhir/{type} with If-None-Exist;
+//   GET /fhir/{type}?... and POST /fhir/{type}/_search (a form body) with
+//   paging links; POST /fhir with a batch or transaction Bundle;
+//   Prefer: return=minimal.
+// - JSON only: application/fhir+json or application/json (and
+//   _format=json); another request Content-Type is 415, an Accept or
+//   _format without JSON is 406.
+// - Every failure is an OperationOutcome with store::HttpStatus's code
+//   (404, 410, 400, 405, 409, 412, 415, 500, ...).
+// - Stateless and thread-safe as the store is: call it from any thread.
+#pragma once
+
+#include <string_view>
+
+#include "server/http/http_server.h"
+#include "store/embedded/embedded_store.h"
+
+namespace iomt::server {
+
+// Answers a request whose path is "/fhir" or starts with "/fhir/" from
+// `store`. `base_url` is the absolute URL of /fhir for links and Location
+// (e.g. "http://127.0.0.1:8080/fhir"; the caller derives it from the Host
+// header).
+HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url);
+
+}  // namespace iomt::server
