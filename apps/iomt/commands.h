@@ -19,5 +19,6 @@ Runner RegisterNormalize(CLI::App& app);
 Runner RegisterTransform(CLI::App& app);
 Runner RegisterRun(CLI::App& app);
 Runner RegisterStore(CLI::App& app);
+Runner RegisterServe(CLI::App& app);
 
 }  // namespace iomt::cli

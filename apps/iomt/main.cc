@@ -29,6 +29,8 @@ int Main(int argc, char** argv) {
   add(run_cmd, iomt::cli::RegisterRun(*run_cmd));
   CLI::App* store = app.add_subcommand("store", "Import, export and search the embedded FHIR store");
   add(store, iomt::cli::RegisterStore(*store));
+  CLI::App* serve = app.add_subcommand("serve", "Run the service: HTTP, Kafka and MQTT ingestion, /fhir, /metrics");
+  add(serve, iomt::cli::RegisterServe(*serve));
 
   try {
     app.parse(argc, argv);

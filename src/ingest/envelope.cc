@@ -1,6 +1,7 @@
 #include "ingest/envelope.h"
 
 #include "common/datetime.h"
+#include "common/json/writer.h"
 
 namespace iomt::ingest {
 
@@ -76,6 +77,38 @@ Status MakeEventValue(const Value& line, EnvelopeMode mode, std::int64_t ingesti
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+void AppendStringObject(std::string* out, const std::vector<std::pair<std::string, std::string>>& members) {
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    json::AppendQuoted(out, members[i].first);
+    out->push_back(':');
+    json::AppendQuoted(out, members[i].second);
+  }
+}
+
+}  // namespace
+
+std::string BuildEventText(std::string_view message, const TransportInfo& info, json::Document* scratch) {
+  if (!scratch->Parse(message).ok() || IsEnvelope(scratch->root())) return std::string(message);
+  // Trimmed, so that the envelope is one line (NDJSON dead letters).
+  const std::size_t first = message.find_first_not_of(" \t\r\n");
+  const std::size_t last = message.find_last_not_of(" \t\r\n");
+  std::string_view body = message.substr(first, last - first + 1);
+  std::string out;
+  out.reserve(body.size() + 96);
+  out.append("{\"Body\":").append(body).append(",\"Properties\":{");
+  AppendStringObject(&out, info.properties);
+  out.append("},\"SystemProperties\":{\"x-opt-enqueued-time\":\"");
+  datetime::AppendIso(&out, info.enqueued_ticks);
+  out.push_back('"');
+  if (!info.system_properties.empty()) out.push_back(',');
+  AppendStringObject(&out, info.system_properties);
+  out.append("}}");
+  return out;
 }
 
 std::optional<std::int64_t> EnqueuedTime(const Value& envelope) {

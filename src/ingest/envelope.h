@@ -6,9 +6,13 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/json/arena.h"
+#include "common/json/document.h"
 #include "common/json/value.h"
 #include "common/status.h"
 
@@ -34,6 +38,22 @@ bool IsEnvelope(const json::Value& v);
 // envelope) is returned as a kInvalidArgument Status with a clear message.
 Status MakeEventValue(const json::Value& line, EnvelopeMode mode, std::int64_t ingestion_ticks, json::Arena* arena,
                       json::Value* out);
+
+// What a transport told about a message (HTTP headers, Kafka headers and
+// timestamp, MQTT topic and user properties): servers build the envelope
+// from it (formats.md).
+struct TransportInfo {
+  std::vector<std::pair<std::string, std::string>> properties;         // -> Properties
+  std::vector<std::pair<std::string, std::string>> system_properties;  // -> SystemProperties
+  std::int64_t enqueued_ticks = 0;                                     // -> SystemProperties.x-opt-enqueued-time
+};
+
+// The event text for a message a server received, as `--envelope auto`
+// would see it: a message that is an envelope is taken as it is; any other
+// JSON message becomes the Body of an envelope built from `info`; text that
+// is not JSON is returned unchanged (processing dead-letters it as
+// NotSupported, with the text). `scratch` is only parsed into.
+std::string BuildEventText(std::string_view message, const TransportInfo& info, json::Document* scratch);
 
 // The enqueued time an envelope carries (SystemProperties x-opt-enqueued-time
 // or iothub-enqueuedtime), which is the event's ingestion time.

@@ -109,7 +109,8 @@ class EventProcessor::Impl {
     }
     e.text.assign(input.text);
     if (unavailable_) return NotAttempted(&e);
-    if (Status st = doc_.ParsePadded(input.text.data(), input.text.size()); !st.ok()) {
+    if (Status st = input.padded ? doc_.ParsePadded(input.text.data(), input.text.size()) : doc_.Parse(input.text);
+        !st.ok()) {
       return NotSupported(&e, st.message());
     }
     // A dead-letter record of a line that was not JSON carries that line as
@@ -298,6 +299,7 @@ Status RunStream(const normalize::DeviceMapping& mapping, GroupConverter* conver
       input.text = line.text;
       input.location.line = line.number;
       input.too_long = line.too_long;
+      input.padded = true;  // LineReader pads its lines for simdjson
       IOMT_RETURN_IF_ERROR(processor.Accept(input));
       if (processor.pending() >= options.batch_events) IOMT_RETURN_IF_ERROR(processor.Flush());
     }

@@ -96,6 +96,9 @@ struct EventInput {
   // When the product or the broker received it; unset: RunOptions, else now.
   std::optional<std::int64_t> ingestion_ticks;
   bool too_long = false;  // the reader cut it: dead-lettered as NotSupported
+  // `text` is followed by json::Document::kPadding readable bytes (parsed in
+  // place; else it is copied first).
+  bool padded = false;
 };
 
 // The data flow for a stream of events, batch by batch: Accept each event

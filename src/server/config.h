@@ -1,0 +1,102 @@
+// The configuration of `iomt serve`: where it listens, where it keeps its
+// data, and its connectors (each: mappings, FHIR destination, flush policy,
+// queue bounds, event sources). It comes from a JSON file (README, "The
+// service") or from `--connector` flags; both produce a ServeConfig, which
+// is the one declaration of every setting.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/json/strict_reader.h"
+#include "common/status.h"
+
+namespace iomt::server {
+
+struct FhirDestinationConfig {
+  std::string url;  // empty: the embedded store of the service
+  std::string token;
+  std::string oauth_token_url;
+  std::string oauth_client_id;
+  std::string oauth_client_secret;
+  std::string oauth_scope;
+};
+
+// When a batch is written: once `max_events` are queued, or `window_ms`
+// after the first event of the batch arrived, whichever is first. A batch
+// also waits for the one before it, so an event is written at most about
+// window + one batch's write after it arrived while the service keeps up.
+struct FlushConfig {
+  int window_ms = 50;
+  std::size_t max_events = 10'000;
+};
+
+struct QueueConfig {
+  std::uint64_t max_events = 1'000'000;  // queued, not yet written; beyond: 429
+  std::uint64_t max_bytes = 256ull << 20;
+};
+
+struct KafkaConfig {
+  std::string brokers;
+  std::string topic;
+  std::string group;
+  std::vector<std::pair<std::string, std::string>> properties;  // librdkafka settings (SASL for Event Hubs)
+};
+
+struct MqttConfig {
+  std::string url;
+  std::string topic;
+  int qos = 1;
+  std::string client_id;  // empty: "iomt-{connector}"
+  std::string username;
+  std::string password;
+};
+
+struct ConnectorConfig {
+  std::string name;
+  std::string device_mapping;  // file paths (absolute after loading)
+  std::string fhir_mapping;
+  std::string resolution = "Create";
+  std::string device_system;  // the identifier system of Devices (empty: none)
+  FhirDestinationConfig fhir;
+  FlushConfig flush;
+  QueueConfig queue;
+  std::vector<std::string> ingest_keys;  // empty: ingestion needs no key
+  std::optional<KafkaConfig> kafka;
+  std::optional<MqttConfig> mqtt;
+};
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string store = "./iomt-data";
+  std::size_t max_body_bytes = 1 << 20;
+  std::vector<ConnectorConfig> connectors;
+};
+
+// "HOST:PORT" (port 0: any free port).
+Status ParseListen(std::string_view listen, std::string* host, int* port);
+
+// A connector name is used in URLs, metric labels and directory names:
+// letters, digits, '-', '_' and '.', 1 to 64 of them.
+bool ValidConnectorName(std::string_view name);
+
+// Reads a configuration file. Every problem is collected (each with its line
+// and column); relative paths are taken from the file's directory; `${NAME}`
+// in a string is replaced by the environment variable NAME (secrets such as
+// an Event Hubs connection string stay out of the file).
+struct ConfigLoadResult {
+  ServeConfig config;
+  std::vector<MappingError> errors;
+  [[nodiscard]] bool ok() const { return errors.empty(); }
+};
+ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_dir);
+
+// Checks what a file cannot check by its shape: unique names, and settings
+// that need each other. Returns the problems, one line each.
+std::vector<std::string> CheckServeConfig(const ServeConfig& config);
+
+}  // namespace iomt::server

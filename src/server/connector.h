@@ -1,0 +1,158 @@
+// A connector of `iomt serve`: one device mapping and one FHIR destination
+// mapping, the events that reach it (HTTP, MQTT and dead-letter replays go
+// through its durable queue; Kafka is its own durable queue), and the
+// workers that carry them into the FHIR service (docs/ARCHITECTURE.md, "The
+// service").
+//
+// What it promises:
+// - An event accepted (HTTP 202, an MQTT message handed over, a Kafka offset
+//   committed) is written or dead-lettered, also across a crash: the queue
+//   and Kafka offsets move on only after the batch's writes and dead letters
+//   are durable. Writes are idempotent, so what a crash makes run twice
+//   changes nothing.
+// - Mappings are swapped only for valid ones (Reload); a connector whose
+//   mappings are not valid keeps its events queued and reports a Critical
+//   error, while the other connectors go on.
+// - Thread-safe: ingestion, status and reload may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/errors.h"
+#include "common/status.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "store/fhir_client.h"
+
+namespace iomt::queue {
+class EventLog;
+}
+namespace iomt::ingest {
+class KafkaSource;
+class MqttSource;
+}  // namespace iomt::ingest
+
+namespace iomt::server {
+
+struct ConnectorEnv {
+  std::string state_dir;        // the connector's queue and dead letters
+  store::FhirClient* embedded;  // the service's store, when the config names no FHIR URL
+  ConnectorMetrics* metrics;
+};
+
+// What an ingestion request gets.
+struct IngestOutcome {
+  int status = 202;  // 202, 400, 429, 503
+  std::int64_t accepted = 0;
+  std::string error_code;  // for a JSON error body
+  std::string message;
+  int retry_after_seconds = 0;
+};
+
+struct LoadedMappings;
+class DeadLetterStore;
+class Worker;
+
+class Connector {
+ public:
+  // Opens the queue and the FHIR destination and loads the mappings. Fails
+  // only for what makes the connector unusable (its state directory, a
+  // remote FHIR service that cannot be used); invalid mappings leave it
+  // paused with a Critical error instead (see Reload).
+  static Result<std::unique_ptr<Connector>> Open(ConnectorConfig config, ConnectorEnv env);
+  ~Connector();
+  Connector(const Connector&) = delete;
+  Connector& operator=(const Connector&) = delete;
+
+  // Starts the workers and the Kafka and MQTT sources.
+  Status Start();
+
+  // HTTP ingestion: `body` is one message, or NDJSON when `ndjson`; each
+  // becomes an event with these properties and the receipt time.
+  IngestOutcome Ingest(std::string_view body, bool ndjson,
+                       const std::vector<std::pair<std::string, std::string>>& properties,
+                       const std::string& request_id);
+  // Whether `key` may ingest (always, when the connector has no keys).
+  [[nodiscard]] bool Authorized(std::string_view key) const;
+
+  // Reads the mapping files again and swaps them in when both are valid and
+  // every measurement type has a FHIR template; else keeps the running
+  // mappings, records the problem as a Critical error and returns it.
+  Status Reload();
+
+  // The dead letters (formats.md), oldest first: the last `limit` records
+  // and how many there are.
+  Status DeadLetters(std::size_t limit, std::vector<std::string>* records, std::int64_t* total);
+  // Queues every dead-lettered event again (after the mapping was fixed);
+  // the ones that fail again are dead-lettered again. Returns how many.
+  Result<std::int64_t> ReplayDeadLetters();
+
+  // Ready: valid mappings, its sources reachable, its FHIR service usable.
+  bool Ready(std::string* why) const;
+  // A JSON object: state, sources, queue, counters, recent errors.
+  std::string StatusJson() const;
+  // The mapping texts in use ({"deviceMapping":..., "fhirMapping":...}).
+  std::string MappingsJson() const;
+  [[nodiscard]] const std::string& name() const { return config_.name; }
+
+  // Stops the sources, then lets the workers write what is queued for up to
+  // `drain` (what is left stays queued durably for the next start).
+  void Stop(std::chrono::milliseconds drain);
+
+ private:
+  friend class Worker;
+  Connector(ConnectorConfig config, ConnectorEnv env);
+  Status LoadMappings(bool initial);
+  std::shared_ptr<const LoadedMappings> mappings() const;
+  void RecordError(const ErrorRecord& record);
+  Status AppendBlocking(const std::vector<std::string>& records);
+  Status ResumeReplay();
+  void RunQueueWorker();
+  void RunKafkaWorker();
+
+  ConnectorConfig config_;
+  ConnectorEnv env_;
+  std::unique_ptr<store::FhirClient> remote_;
+  store::FhirClient* client_ = nullptr;
+  std::unique_ptr<queue::EventLog> log_;
+  std::unique_ptr<DeadLetterStore> dead_letters_;
+  std::unique_ptr<ingest::KafkaSource> kafka_;
+  std::unique_ptr<ingest::MqttSource> mqtt_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const LoadedMappings> mappings_;
+  std::string mapping_problem_;            // the Critical error while the mappings are not valid
+  std::deque<std::string> recent_errors_;  // error records, newest last
+  std::string kafka_problem_;
+  std::string fhir_problem_;
+
+  std::mutex replay_mu_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> sources_stopped_{false};
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  std::thread queue_worker_;
+  std::thread kafka_worker_;
+  std::atomic<std::uint64_t> mapping_generation_{0};
+
+  // Counters for the status (the metrics have the same, per label).
+  std::atomic<std::int64_t> incoming_{0};
+  std::atomic<std::int64_t> events_{0};
+  std::atomic<std::int64_t> measurements_{0};
+  std::atomic<std::int64_t> created_{0};
+  std::atomic<std::int64_t> updated_{0};
+  std::atomic<std::int64_t> unchanged_{0};
+  std::atomic<std::int64_t> dead_lettered_{0};
+  std::atomic<std::int64_t> rejected_{0};
+};
+
+}  // namespace iomt::server

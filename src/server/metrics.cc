@@ -1,0 +1,135 @@
+#include "server/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace iomt::server {
+
+namespace {
+
+// From a millisecond to five minutes (Azure's batching interval).
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+}
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  incoming_ = &prometheus::BuildCounter()
+                   .Name("iomt_incoming_messages_total")
+                   .Help("Device messages received (Azure: Number of Incoming Messages), by source")
+                   .Register(r);
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("iomt_ingestion_rejected_total")
+                   .Help("Device messages refused at ingestion (queue_full answers 429), by reason")
+                   .Register(r);
+  normalized_ = &prometheus::BuildCounter()
+                     .Name("iomt_normalized_messages_total")
+                     .Help("Measurements produced by normalization (Azure: Number of Normalized Messages)")
+                     .Register(r);
+  groups_ = &prometheus::BuildCounter()
+                 .Name("iomt_message_groups_total")
+                 .Help("Measurement groups converted (Azure: Number of Message Groups)")
+                 .Register(r);
+  measurements_ = &prometheus::BuildCounter()
+                       .Name("iomt_measurements_total")
+                       .Help("Measurements in the groups converted (Azure: Number of Measurements)")
+                       .Register(r);
+  saved_ = &prometheus::BuildCounter()
+                .Name("iomt_fhir_resources_saved_total")
+                .Help("FHIR resources saved, by resource type and outcome (Created, Updated, NoOperation)")
+                .Register(r);
+  errors_ = &prometheus::BuildCounter()
+                 .Name("iomt_errors_total")
+                 .Help("Errors by errorName, errorType, severity and stage (errors.md)")
+                 .Register(r);
+  dead_letters_ =
+      &prometheus::BuildCounter().Name("iomt_dead_letters_total").Help("Events dead-lettered (each once)").Register(r);
+  normalize_latency_ = &prometheus::BuildHistogram()
+                            .Name("iomt_normalize_latency_seconds")
+                            .Help("From ingestion to normalization, per event")
+                            .Register(r);
+  write_latency_ = &prometheus::BuildHistogram()
+                        .Name("iomt_fhir_write_latency_seconds")
+                        .Help("One batch's FHIR writes and commit")
+                        .Register(r);
+  end_to_end_latency_ = &prometheus::BuildHistogram()
+                             .Name("iomt_end_to_end_latency_seconds")
+                             .Help("From ingestion to the FHIR write committed (readable), per event")
+                             .Register(r);
+  queue_depth_ =
+      &prometheus::BuildGauge().Name("iomt_queue_events").Help("Events queued durably and not yet written").Register(r);
+  healthy_ = &prometheus::BuildGauge()
+                  .Name("iomt_connector_healthy")
+                  .Help(
+                      "1 when the connector runs with valid mappings and reaches its source and FHIR service "
+                      "(Azure: IotConnector Health Status)")
+                  .Register(r);
+}
+
+Metrics::~Metrics() = default;
+
+ConnectorMetrics* Metrics::ForConnector(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& slot = connectors_[name];
+  if (!slot) slot.reset(new ConnectorMetrics(this, name));
+  return slot.get();
+}
+
+std::string Metrics::Text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+
+ConnectorMetrics::ConnectorMetrics(Metrics* metrics, std::string name) : metrics_(metrics), name_(std::move(name)) {
+  const prometheus::Labels labels{{"connector", name_}};
+  normalized_ = &metrics->normalized_->Add(labels);
+  groups_ = &metrics->groups_->Add(labels);
+  measurements_ = &metrics->measurements_->Add(labels);
+  dead_letters_ = &metrics->dead_letters_->Add(labels);
+  normalize_latency_ = &metrics->normalize_latency_->Add(labels, LatencyBuckets());
+  write_latency_ = &metrics->write_latency_->Add(labels, LatencyBuckets());
+  end_to_end_latency_ = &metrics->end_to_end_latency_->Add(labels, LatencyBuckets());
+  queue_depth_ = &metrics->queue_depth_->Add(labels);
+  healthy_ = &metrics->healthy_->Add(labels);
+}
+
+// Family::Add returns the series that already has these labels, so the
+// labelled counters are looked up on each call (errors and rejections are
+// rare; sources are few).
+void ConnectorMetrics::Incoming(std::string_view source, double n) {
+  metrics_->incoming_->Add({{"connector", name_}, {"source", std::string(source)}}).Increment(n);
+}
+void ConnectorMetrics::Rejected(std::string_view reason, double n) {
+  metrics_->rejected_->Add({{"connector", name_}, {"reason", std::string(reason)}}).Increment(n);
+}
+void ConnectorMetrics::Normalized(double measurements) { normalized_->Increment(measurements); }
+void ConnectorMetrics::Grouped(double groups, double measurements) {
+  groups_->Increment(groups);
+  measurements_->Increment(measurements);
+}
+void ConnectorMetrics::Saved(std::string_view type, std::string_view outcome, double n) {
+  if (n <= 0) return;
+  metrics_->saved_->Add({{"connector", name_}, {"resource_type", std::string(type)}, {"outcome", std::string(outcome)}})
+      .Increment(n);
+}
+void ConnectorMetrics::Error(const ErrorRecord& record) {
+  const ErrorInfo& info = Describe(record.name);
+  metrics_->errors_
+      ->Add({{"connector", name_},
+             {"error_name", std::string(info.name)},
+             {"error_type", std::string(ToString(info.type))},
+             {"severity", std::string(ToString(info.severity))},
+             {"stage", std::string(ToString(info.stage))}})
+      .Increment();
+}
+void ConnectorMetrics::DeadLettered(double events) { dead_letters_->Increment(events); }
+void ConnectorMetrics::NormalizeLatency(double seconds) { normalize_latency_->Observe(seconds); }
+void ConnectorMetrics::WriteLatency(double seconds) { write_latency_->Observe(seconds); }
+void ConnectorMetrics::EndToEndLatency(double seconds) { end_to_end_latency_->Observe(seconds); }
+void ConnectorMetrics::QueueDepth(double events) { queue_depth_->Set(events); }
+void ConnectorMetrics::Healthy(bool healthy) { healthy_->Set(healthy ? 1 : 0); }
+
+}  // namespace iomt::server

@@ -1,0 +1,94 @@
+// The service's metrics, in Prometheus text at GET /metrics (prometheus-cpp).
+// The names follow what Azure's IoT connector shows (incoming messages,
+// normalized messages, measurements, message groups, FHIR resources saved,
+// errors, latencies; ../shared/reference/iomt-fhir-behavior.md 6.2), with a
+// `connector` label on each. Thread-safe: counters and histograms are
+// updated from the connectors' workers and HTTP threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "common/errors.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace iomt::server {
+
+class Metrics;
+
+// One connector's series. Obtained from Metrics::ForConnector; lives as long
+// as the Metrics.
+class ConnectorMetrics {
+ public:
+  void Incoming(std::string_view source, double n);  // device messages received, by source
+  void Rejected(std::string_view reason, double n);  // ingestion refused (queue_full, too_large, ...)
+  void Normalized(double measurements);              // measurements produced by normalization
+  void Grouped(double groups, double measurements);  // message groups and the measurements in them
+  void Saved(std::string_view type, std::string_view outcome, double n);  // Created / Updated / NoOperation
+  void Error(const ErrorRecord& record);                                  // by errorName, errorType, severity, stage
+  void DeadLettered(double events);
+  void NormalizeLatency(double seconds);  // ingestion -> normalized, per event
+  void WriteLatency(double seconds);      // one batch's FHIR write and commit
+  void EndToEndLatency(double seconds);   // ingestion -> written and committed (readable), per event
+  void QueueDepth(double events);
+  void Healthy(bool healthy);  // "IotConnector Health Status"
+
+ private:
+  friend class Metrics;
+  ConnectorMetrics(Metrics* metrics, std::string name);
+  Metrics* metrics_;
+  std::string name_;
+  prometheus::Counter* normalized_;
+  prometheus::Counter* groups_;
+  prometheus::Counter* measurements_;
+  prometheus::Counter* dead_letters_;
+  prometheus::Histogram* normalize_latency_;
+  prometheus::Histogram* write_latency_;
+  prometheus::Histogram* end_to_end_latency_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* healthy_;
+};
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  ConnectorMetrics* ForConnector(const std::string& name);
+  // The exposition text (text/plain; version=0.0.4).
+  std::string Text() const;
+
+ private:
+  friend class ConnectorMetrics;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* incoming_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* normalized_;
+  prometheus::Family<prometheus::Counter>* groups_;
+  prometheus::Family<prometheus::Counter>* measurements_;
+  prometheus::Family<prometheus::Counter>* saved_;
+  prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Counter>* dead_letters_;
+  prometheus::Family<prometheus::Histogram>* normalize_latency_;
+  prometheus::Family<prometheus::Histogram>* write_latency_;
+  prometheus::Family<prometheus::Histogram>* end_to_end_latency_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Gauge>* healthy_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<ConnectorMetrics>> connectors_;
+};
+
+}  // namespace iomt::server

@@ -1,0 +1,247 @@
+#include "server/service.h"
+
+#include <sys/stat.h>
+
+#include <charconv>
+
+#include "common/json/writer.h"
+#include "server/http/fhir_api.h"
+
+namespace iomt::server {
+
+namespace {
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// The value of `name` in a query string ("" when absent).
+std::string QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+}  // namespace
+
+Result<std::unique_ptr<Service>> Service::Start(ServeConfig config) {
+  std::unique_ptr<Service> service(new Service(std::move(config)));
+  store::EmbeddedStoreOptions store_options;
+  // Single writes (identity creates) are committed within this many ms.
+  store_options.commit_interval_ms = 20;
+  auto store = store::EmbeddedStore::Open(service->config_.store, store_options);
+  if (!store.ok()) return store.status();
+  service->store_ = std::move(*store);
+  const std::string connectors_dir = service->config_.store + "/connectors";
+  ::mkdir(connectors_dir.c_str(), 0755);
+  for (const ConnectorConfig& c : service->config_.connectors) {
+    ConnectorEnv env{connectors_dir + "/" + c.name, service->store_.get(), service->metrics_.ForConnector(c.name)};
+    auto connector = Connector::Open(c, env);
+    if (!connector.ok()) {
+      return Status(connector.status().code(), "connector '" + c.name + "': " + connector.status().message());
+    }
+    service->connectors_.emplace(c.name, std::move(*connector));
+  }
+  for (auto& [name, connector] : service->connectors_) {
+    if (Status st = connector->Start(); !st.ok()) {
+      return Status(st.code(), "connector '" + name + "': " + st.message());
+    }
+  }
+  HttpServerOptions http_options;
+  http_options.host = service->config_.host;
+  http_options.port = service->config_.port;
+  http_options.max_body_bytes = service->config_.max_body_bytes;
+  Service* self = service.get();
+  auto http = HttpServer::Start(http_options, [self](const HttpRequest& r) { return self->Handle(r); });
+  if (!http.ok()) return http.status();
+  service->http_ = std::move(*http);
+  return service;
+}
+
+Service::~Service() { Stop(std::chrono::milliseconds(0)); }
+
+int Service::port() const { return http_ ? http_->port() : 0; }
+
+std::vector<std::string> Service::ReloadAll() {
+  std::vector<std::string> problems;
+  for (auto& [name, connector] : connectors_) {
+    if (Status st = connector->Reload(); !st.ok()) problems.push_back("connector '" + name + "': " + st.message());
+  }
+  return problems;
+}
+
+void Service::Stop(std::chrono::milliseconds drain) {
+  if (stopped_.exchange(true)) return;
+  // Ingestion first (its handlers finish and answer), then the sources and
+  // workers, then the store.
+  if (http_) http_->Stop();
+  for (auto& [name, connector] : connectors_)
+    connector->Stop(drain);
+  connectors_.clear();
+  store_.reset();
+}
+
+HttpResponse Service::Ready() {
+  bool ready = true;
+  std::string body = "{\"connectors\":{";
+  bool first = true;
+  for (const auto& [name, connector] : connectors_) {
+    std::string why;
+    const bool ok = connector->Ready(&why);
+    ready = ready && ok;
+    if (!first) body.push_back(',');
+    first = false;
+    json::AppendQuoted(&body, name);
+    body.append(ok ? ":{\"ready\":true}" : ":{\"ready\":false,\"problem\":");
+    if (!ok) {
+      json::AppendQuoted(&body, why);
+      body.push_back('}');
+    }
+  }
+  body.append("},\"ready\":").append(ready ? "true" : "false").append("}");
+  return Json(ready ? 200 : 503, std::move(body));
+}
+
+HttpResponse Service::Handle(const HttpRequest& request) {
+  ++requests_;
+  const std::string_view path = request.path;
+  if (path == "/fhir" || StartsWith(path, "/fhir/")) {
+    const std::string host(request.Header("host").value_or(config_.host + ":" + std::to_string(port())));
+    return HandleFhirRequest(*store_, request, "http://" + host + "/fhir");
+  }
+  if (path == "/healthz") return Json(200, "{\"status\":\"ok\"}");
+  if (path == "/readyz") return Ready();
+  if (path == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.Text();
+    return r;
+  }
+  if (path == "/connectors" || path == "/connectors/") {
+    if (request.method != "GET") return JsonError(405, "MethodNotAllowed", "Use GET.");
+    std::string body = "{\"connectors\":[";
+    bool first = true;
+    for (const auto& [name, connector] : connectors_) {
+      if (!first) body.push_back(',');
+      first = false;
+      body.append(connector->StatusJson());
+    }
+    body.append("]}");
+    return Json(200, std::move(body));
+  }
+  if (StartsWith(path, "/connectors/")) return HandleConnector(request, path.substr(12));
+  return JsonError(404, "NotFound", "No route for " + request.method + " " + std::string(path) + ".");
+}
+
+HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_view rest) {
+  const std::size_t slash = rest.find('/');
+  const std::string_view name = rest.substr(0, slash);
+  const std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash);
+  auto it = connectors_.find(name);
+  if (it == connectors_.end()) {
+    return JsonError(404, "ConnectorNotFound", "There is no connector named '" + std::string(name) + "'.");
+  }
+  Connector& connector = *it->second;
+  const std::string& method = request.method;
+  auto only = [&](std::string_view allowed) -> std::optional<HttpResponse> {
+    if (method == allowed) return std::nullopt;
+    HttpResponse r = JsonError(405, "MethodNotAllowed", "Use " + std::string(allowed) + ".");
+    r.headers.emplace_back("Allow", std::string(allowed));
+    return r;
+  };
+
+  if (action == "/messages") {
+    if (auto r = only("POST")) return *r;
+    std::string key(request.Header("x-iomt-ingest-key").value_or(""));
+    if (key.empty()) {
+      std::string_view auth = request.Header("authorization").value_or("");
+      if (StartsWith(auth, "Bearer ")) key = std::string(auth.substr(7));
+    }
+    if (!connector.Authorized(key)) {
+      return JsonError(401, "Unauthorized",
+                       "This connector needs an ingest key (header x-iomt-ingest-key or Authorization: Bearer).");
+    }
+    std::string_view type = request.Header("content-type").value_or("application/json");
+    const bool ndjson = StartsWith(type, "application/x-ndjson") || StartsWith(type, "application/ndjson");
+    std::vector<std::pair<std::string, std::string>> properties;
+    for (const auto& [header, value] : request.headers) {
+      if (StartsWith(header, "x-iomt-property-") && header.size() > 16)
+        properties.emplace_back(header.substr(16), value);
+    }
+    std::string request_id(request.Header("x-request-id").value_or(""));
+    if (request_id.empty()) request_id = "req-" + std::to_string(requests_.load());
+    IngestOutcome outcome = connector.Ingest(request.body, ndjson, properties, request_id);
+    if (outcome.status != 202) {
+      HttpResponse r = JsonError(outcome.status, outcome.error_code, outcome.message);
+      if (outcome.retry_after_seconds > 0)
+        r.headers.emplace_back("Retry-After", std::to_string(outcome.retry_after_seconds));
+      return r;
+    }
+    std::string body = "{\"accepted\":" + std::to_string(outcome.accepted) + ",\"requestId\":";
+    json::AppendQuoted(&body, request_id);
+    body.push_back('}');
+    return Json(202, std::move(body));
+  }
+  if (action.empty() || action == "/") {
+    if (auto r = only("GET")) return *r;
+    return Json(200, connector.StatusJson());
+  }
+  if (action == "/deadletters") {
+    if (auto r = only("GET")) return *r;
+    std::size_t limit = 100;
+    if (std::string l = QueryParam(request.query, "limit"); !l.empty()) {
+      auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
+      if (ec != std::errc() || p != l.data() + l.size()) {
+        return JsonError(400, "InvalidParameter", "limit must be a whole number.");
+      }
+    }
+    std::vector<std::string> records;
+    std::int64_t total = 0;
+    if (Status st = connector.DeadLetters(limit, &records, &total); !st.ok()) {
+      return JsonError(500, "DeadLettersUnreadable", st.message());
+    }
+    if (QueryParam(request.query, "format") == "ndjson") {
+      HttpResponse r;
+      r.content_type = "application/x-ndjson";
+      for (const std::string& line : records)
+        r.body.append(line).push_back('\n');
+      return r;
+    }
+    std::string body = "{\"total\":" + std::to_string(total) + ",\"deadLetters\":[";
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (i > 0) body.push_back(',');
+      body.append(records[i]);
+    }
+    body.append("]}");
+    return Json(200, std::move(body));
+  }
+  if (action == "/deadletters/replay") {
+    if (auto r = only("POST")) return *r;
+    auto replayed = connector.ReplayDeadLetters();
+    if (!replayed.ok()) return JsonError(503, "ReplayFailed", replayed.status().message());
+    return Json(202, "{\"replayed\":" + std::to_string(*replayed) + "}");
+  }
+  if (action == "/mappings") {
+    if (auto r = only("GET")) return *r;
+    return Json(200, connector.MappingsJson());
+  }
+  if (action == "/mappings/reload") {
+    if (auto r = only("POST")) return *r;
+    if (Status st = connector.Reload(); !st.ok()) return JsonError(400, "InvalidMapping", st.message());
+    return Json(200, "{\"reloaded\":true}");
+  }
+  return JsonError(404, "NotFound", "No route for " + method + " " + request.path + ".");
+}
+
+}  // namespace iomt::server

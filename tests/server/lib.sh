@@ -1,0 +1,78 @@
+# Shared by the `iomt serve` tests: start servers on free ports, wait for
+# conditions, read counters. Source it after setting `iomt` and `tmp`.
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "$test_name: FAIL: $*" >&2
+  for f in "$tmp"/*.err; do
+    [ -s "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+  done
+  exit 1
+}
+pass() { echo "ok - $*"; }
+
+# start_serve LOGNAME ARGS...: starts `iomt serve --listen 127.0.0.1:0 ARGS`
+# and sets $pid and $base (http://127.0.0.1:PORT).
+start_serve() {
+  local log=$1
+  shift
+  "$iomt" serve --listen 127.0.0.1:0 "$@" > "$tmp/$log.out" 2> "$tmp/$log.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 600); do
+    grep -q '^listening on ' "$tmp/$log.out" 2> /dev/null && break
+    kill -0 "$pid" 2> /dev/null || fail "iomt serve ($log) exited at start"
+    sleep 0.05
+  done
+  base=$(sed -n 's/^listening on //p' "$tmp/$log.out")
+  [ -n "$base" ] || fail "iomt serve ($log) did not say where it listens"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local end=$((SECONDS + seconds))
+  until "$@"; do
+    [ $SECONDS -lt $end ] || fail "timed out waiting for: $what"
+    sleep 0.1
+  done
+}
+
+# stop_serve PID: SIGTERM, then waits for the exit; fails unless it is 0.
+stop_serve() {
+  kill -TERM "$1"
+  local rc=0
+  wait "$1" || rc=$?
+  [ $rc -eq 0 ] || fail "iomt serve exited with $rc after SIGTERM"
+}
+
+# counter BASE CONNECTOR NAME: a counter from the connector's status.
+counter() { curl -sf "$1/connectors/$2" | jq -r ".counters.$3"; }
+queued() { curl -sf "$1/connectors/$2" | jq -r '.queue.events'; }
+
+# metric BASE LINE-PREFIX: the value of the first /metrics sample whose line
+# starts with the prefix (e.g. 'iomt_dead_letters_total{connector="ward"}').
+metric() { curl -sf "$1/metrics" | grep -F "$2" | head -1 | awk '{print $NF}'; }
+
+# post BASE CONNECTOR FILE [CURL ARGS...]: POSTs an NDJSON file; prints the
+# HTTP status.
+post() {
+  local b=$1 c=$2 f=$3
+  shift 3
+  curl -s -o "$tmp/post.body" -w '%{http_code}' -H 'Content-Type: application/x-ndjson' \
+    --data-binary "@$f" "$@" "$b/connectors/$c/messages"
+}
+
+# Observations in an embedded store (the server must be stopped), without
+# meta and issued (the time they were written), sorted.
+observations() {
+  "$iomt" store --store "$1" export Observation | jq -cS 'del(.meta, .issued)' | sort
+}

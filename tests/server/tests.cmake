@@ -1,0 +1,7 @@
+# `iomt serve` end to end (tests/server/): the service as an operator runs
+# it, with its real sources (HTTP; a mosquitto broker; librdkafka's mock
+# cluster), each test starting what it needs on free ports.
+add_test(NAME serve_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/serve_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(serve_test PROPERTIES LABELS serve TIMEOUT 600)
