@@ -36,7 +36,7 @@ using ErrorCode = boost::system::error_code;
 
 std::optional<std::string_view> HttpRequest::Header(std::string_view lower_name) const {
   for (const auto& [name, value] : headers)
-    if (name == lower_name) return std::string_view(value);
+    if (name == lower_name) return std::optional<std::string_view>(value);
   return std::nullopt;
 }
 
@@ -153,17 +153,18 @@ std::string PeerOf(const tcp::socket& socket) {
 
 HttpRequest ToRequest(http::request<http::string_body>&& message, bool head) {
   HttpRequest r;
-  r.method = head ? std::string("GET") : std::string(message.method_string());
-  r.target = std::string(message.target());
+  const auto method = message.method_string();
+  r.method = head ? std::string("GET") : std::string(method.data(), method.size());
+  r.target.assign(message.target().data(), message.target().size());
   std::size_t q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
   r.headers.reserve(16);
   for (const auto& field : message) {
-    std::string name(field.name_string());
+    std::string name(field.name_string().data(), field.name_string().size());
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    r.headers.emplace_back(std::move(name), std::string(field.value()));
+    r.headers.emplace_back(std::move(name), std::string(field.value().data(), field.value().size()));
   }
   r.body = std::move(message.body());
   return r;
@@ -259,8 +260,14 @@ void HttpServer::Impl::Write(TrackedSocket& stream, HttpResponse response, unsig
   r.result(static_cast<unsigned>(response.status));
   r.set(http::field::date, HttpDate());
   if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
-  for (const auto& [name, value] : response.headers)
+  for (const auto& [name, value] : response.headers) {
+    // Framing is this layer's: a handler's own would contradict it.
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection")) {
+      continue;
+    }
     r.insert(name, value);
+  }
   const bool no_body = response.status < 200 || response.status == 204 || response.status == 304;
   if (!no_body) r.body() = std::move(response.body);
   r.keep_alive(keep_alive);
@@ -282,7 +289,7 @@ void HttpServer::Impl::AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp
   socket.shutdown(tcp::socket::shutdown_send, ec);
   if (!Enter(c, Phase::kWaiting)) return;
   const std::size_t bound = std::max<std::size_t>(options.max_body_bytes, 1 << 20) + kHeaderLimit;
-  std::array<char, 16 * 1024> scratch{};
+  std::array<char, std::size_t{16} * 1024> scratch{};
   for (std::size_t drained = 0; drained <= bound;) {
     std::size_t n = stream.read_some(asio::buffer(scratch), ec);
     if (ec) break;

@@ -14,7 +14,9 @@
 //   then the connection closes) without calling the handler. A handler that
 //   throws gets 500. Nothing escapes: no exception leaves this layer.
 // - HEAD reaches the handler as GET; the answer goes out without its body
-//   (with its Content-Length). Every answer carries Content-Length.
+//   (with its Content-Length). Every answer carries Content-Length (but
+//   1xx/204/304, which must not) and Date; the handler's Content-Length,
+//   Transfer-Encoding and Connection headers are ignored.
 // - Stop() is graceful: it stops accepting, closes idle connections, and
 //   returns once the handlers running now have finished and their answers
 //   have been written (connections idle longer than idle_timeout_ms are
@@ -53,7 +55,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";             // empty: no Content-Type
   std::vector<std::pair<std::string, std::string>> headers;  // extra (Retry-After, ETag, Location, ...)
   std::string body;
 };
