@@ -13,6 +13,7 @@ packages=(
   libboost-dev                       # Boost.Beast/Asio: the HTTP server of `iomt serve`
   librdkafka-dev                     # Kafka / Event Hubs source (and its mock cluster for tests)
   libmosquitto-dev mosquitto         # MQTT source, and the broker its tests start
+  mosquitto-clients                  # mosquitto_pub: the devices of the MQTT end-to-end test
   prometheus-cpp-dev                 # /metrics
   libgtest-dev libgmock-dev libbenchmark-dev
   jq                                 # baseline in bench/, and the CLI tests

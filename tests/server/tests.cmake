@@ -5,3 +5,11 @@ add_test(NAME serve_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/serve_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(serve_test PROPERTIES LABELS serve TIMEOUT 600)
+add_test(NAME mqtt_serve_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/mqtt_serve_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+add_test(NAME kafka_serve_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> KAFKA_MOCK=$<TARGET_FILE:kafka_mock_cluster>
+    KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/kafka_serve_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(mqtt_serve_test kafka_serve_test PROPERTIES LABELS serve TIMEOUT 600)
