@@ -90,21 +90,60 @@ struct QueryBuilder {
     return sel;
   }
 
+  // `param=v1,v2,...`: one SELECT per token table and form of value (value,
+  // system|value, system|), each with all its values in one IN list, so that
+  // the number of compound terms stays fixed (SQLite allows 500), however
+  // many identifiers a client asks for at once.
   Status Token(std::string_view name, TokenParam param, const std::vector<std::string>& values) {
-    std::string selects;
+    std::vector<std::int64_t> value_only;
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;  // (vh, sh)
+    std::vector<std::int64_t> system_only;
     for (const std::string& v : values) {
       std::vector<std::string> parts = SplitEscaped(v, '|', 2);
-      std::string sel;
       if (parts.size() == 2) {
-        const std::int64_t sh = Hash64(parts[0]);
-        const std::int64_t vh = Hash64(parts[1]);
         if (parts[1].empty() && parts[0].empty()) return Invalid("Search parameter '" + std::string(name) + "': '|'.");
-        sel = parts[1].empty() ? TokenSelect(param, nullptr, &sh) : TokenSelect(param, &vh, &sh);
+        if (parts[1].empty()) {
+          system_only.push_back(Hash64(parts[0]));
+        } else {
+          pairs.emplace_back(Hash64(parts[1]), Hash64(parts[0]));
+        }
       } else {
-        const std::int64_t vh = Hash64(parts[0]);
-        sel = TokenSelect(param, &vh, nullptr);
+        value_only.push_back(Hash64(parts[0]));
       }
-      selects.append(selects.empty() ? "" : " UNION ").append(sel);
+    }
+    std::string selects;
+    // Parameters are bound in the order they appear in the text: the table's
+    // `p` first, then the condition's values.
+    auto select = [&](const char* table) {
+      selects.append(selects.empty() ? "SELECT rid FROM " : " UNION ALL SELECT rid FROM ").append(table);
+      selects.append(" WHERE p=").append(Param(TokenKey(tid, param))).append(" AND ");
+    };
+    auto list = [&](const std::vector<std::int64_t>& hashes) {
+      selects.push_back('(');
+      for (std::size_t i = 0; i < hashes.size(); ++i)
+        selects.append(i > 0 ? "," : "").append(Param(hashes[i]));
+      selects.push_back(')');
+    };
+    for (const char* table : {"tok", "tok_delta"}) {
+      if (!value_only.empty()) {
+        select(table);
+        selects.append("vh IN ");
+        list(value_only);
+      }
+      if (!system_only.empty()) {
+        select(table);
+        selects.append("sh IN ");
+        list(system_only);
+      }
+      if (!pairs.empty()) {
+        select(table);
+        selects.append("(vh, sh) IN (VALUES ");
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+          selects.append(i > 0 ? ",(" : "(").append(Param(pairs[i].first)).append(",");
+          selects.append(Param(pairs[i].second)).append(")");
+        }
+        selects.push_back(')');
+      }
     }
     And("r.rid IN (" + selects + ")");
     return Status::Ok();

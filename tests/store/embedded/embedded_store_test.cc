@@ -255,6 +255,27 @@ TEST_F(EmbeddedStoreTest, SearchByIdentifierForms) {
   EXPECT_EQ(Search("Observation", "identifier=urn%3Aobs%7Cv-o2"), std::vector<std::string>{"o2"});
 }
 
+// Regression: one SELECT per value made a compound query beyond SQLite's
+// 500 terms at about 250 values (a remote client sends 500 per POST _search).
+TEST_F(EmbeddedStoreTest, SearchesForHundredsOfIdentifiersAtOnce) {
+  std::vector<PutRequest> puts;
+  std::string query = "identifier=";
+  for (int i = 0; i < 700; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    puts.push_back(
+        {"Patient",
+         id,
+         R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m)" + std::to_string(i) + R"("}]})",
+         {}});
+    if (i % 2 == 0) query.append(i > 0 ? "," : "").append("urn:mrn|m" + std::to_string(i));  // 350 pairs
+  }
+  for (int i = 1; i < 600; i += 2)
+    query.append(",m" + std::to_string(i));  // 300 values without system
+  query.append(",urn:other|");               // and a system alone
+  ASSERT_TRUE(store_->PutMany(std::move(puts)).ok());
+  EXPECT_EQ(Search("Patient", query + "&_count=1000").size(), 650u);
+}
+
 TEST_F(EmbeddedStoreTest, SearchByReferences) {
   PutObservations();
   EXPECT_EQ(Search("Observation", "subject=Patient/p1"), (std::vector<std::string>{"o1", "o2"}));
