@@ -394,6 +394,12 @@ void HttpServer::Impl::Accept() {
       });
       return;
     }
+    // Answers go out at once: without this, Nagle's algorithm holds a
+    // response's last segment back until the peer's delayed ACK (40 ms),
+    // which clients that send the next request only after the answer (the
+    // remote FHIR client, latency probes) pay on every request.
+    ErrorCode nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     std::size_t active = 0;
     {
       std::lock_guard lock(mu);
