@@ -11,6 +11,7 @@ namespace iomt::ingest {
 namespace {
 
 constexpr std::size_t kErrstrSize = 512;
+constexpr std::int64_t kMaxTimeoutMs = 24LL * 3600 * 1000;
 
 std::string ErrorText(rd_kafka_resp_err_t err) {
   return std::string(rd_kafka_err2name(err)) + ": " + rd_kafka_err2str(err);
@@ -34,7 +35,7 @@ bool IsRebalanceError(rd_kafka_resp_err_t err) {
 int TimeoutMs(std::chrono::steady_clock::duration d) {
   if (d <= std::chrono::steady_clock::duration::zero()) return 0;
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
-  return static_cast<int>(std::min<decltype(ms)>(ms, 24 * 3600 * 1000));
+  return static_cast<int>(std::min<std::int64_t>(ms, kMaxTimeoutMs));
 }
 
 struct PartitionList {

@@ -46,7 +46,8 @@ std::string Join(const std::vector<std::int32_t>& partitions) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// A test tool: running out of memory may end it with an exception.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   iomt::ingest::KafkaOptions options;
   options.client_id = "kafka_consume";
   long count = -1;

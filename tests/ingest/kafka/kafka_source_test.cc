@@ -141,6 +141,14 @@ std::vector<Outgoing> Spread(const std::string& tag, int partitions, int per_par
   return out;
 }
 
+std::vector<std::string> PayloadsOf(const std::vector<Outgoing>& messages) {
+  std::vector<std::string> payloads;
+  payloads.reserve(messages.size());
+  for (const auto& m : messages)
+    payloads.push_back(m.payload);
+  return payloads;
+}
+
 KafkaOptions Options(const std::string& bootstrap, const std::string& topic, const std::string& group) {
   KafkaOptions options;
   options.brokers = bootstrap;
@@ -269,10 +277,7 @@ TEST(KafkaSource, MessagesCarryPayloadKeyHeadersTimestampPartitionAndOffsetAtMos
     for (const auto& message : *batch)
       payloads.push_back(message.payload);
   }
-  std::vector<std::string> expected;
-  for (const auto& message : more)
-    expected.push_back(message.payload);
-  EXPECT_EQ(payloads, expected);
+  EXPECT_EQ(payloads, PayloadsOf(more));
 }
 
 // Without a commit a new consumer in the group gets the messages again;
@@ -282,9 +287,7 @@ TEST(KafkaSource, TheCommittedOffsetsDecideWhereTheNextConsumerInTheGroupStarts)
   cluster.CreateTopic("devices", 1);
   const auto old_messages = Spread("old", 1, 5);
   Produce(cluster.bootstrap(), "devices", old_messages);
-  std::vector<std::string> expected;
-  for (const auto& m : old_messages)
-    expected.push_back(m.payload);
+  const std::vector<std::string> expected = PayloadsOf(old_messages);
   auto read = [&](std::size_t count, bool commit) {
     auto source = OpenOrDie(Options(cluster.bootstrap(), "devices", "commits"));
     std::vector<Seen> seen(1);
@@ -413,6 +416,7 @@ class Child {
       return;
     }
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv)
       args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
