@@ -25,12 +25,13 @@ struct FhirDestinationConfig {
   std::string oauth_scope;
 };
 
-// When a batch is written: once `max_events` are queued, or `window_ms`
-// after the first event of the batch arrived, whichever is first. A batch
-// also waits for the one before it, so an event is written at most about
-// window + one batch's write after it arrived while the service keeps up.
+// When a batch is written. The worker takes what is queued as soon as it is
+// free (up to `max_events`), so batches grow with the load by themselves
+// (group commit): an event waits for at most the batch before it and its
+// own. `window_ms` > 0 also waits that long after a batch's first event for
+// more (fewer, larger writes: more readings per SampledData merge).
 struct FlushConfig {
-  int window_ms = 50;
+  int window_ms = 0;
   std::size_t max_events = 10'000;
 };
 

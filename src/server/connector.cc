@@ -592,6 +592,18 @@ void Connector::RunKafkaWorker() {
       continue;
     }
     if (polled->empty()) continue;
+    // As the queue worker does: wait up to the window for more, so that a
+    // batch is not a handful of messages (each batch is one commit).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.flush.window_ms);
+    while (polled->size() < config_.flush.max_events && !stopping_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) break;
+      auto more = kafka_->Poll(config_.flush.max_events - polled->size(),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
+      if (!more.ok() || more->empty()) break;
+      for (ingest::KafkaMessage& m : *more)
+        polled->push_back(std::move(m));
+    }
     thread_local json::Document scratch;
     std::vector<std::string> texts;
     texts.reserve(polled->size());

@@ -261,17 +261,15 @@ TEST_F(EmbeddedStoreTest, SearchesForHundredsOfIdentifiersAtOnce) {
   std::vector<PutRequest> puts;
   std::string query = "identifier=";
   for (int i = 0; i < 700; ++i) {
-    const std::string id = "p" + std::to_string(i);
-    puts.push_back(
-        {"Patient",
-         id,
-         R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m)" + std::to_string(i) + R"("}]})",
-         {}});
-    if (i % 2 == 0) query.append(i > 0 ? "," : "").append("urn:mrn|m" + std::to_string(i));  // 350 pairs
+    const std::string n = std::to_string(i);
+    std::string json = R"({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"m)";
+    json.append(n).append(R"("}]})");
+    puts.push_back({"Patient", std::string("p").append(n), std::move(json), {}});
+    if (i % 2 == 0) query.append(i > 0 ? ",urn:mrn|m" : "urn:mrn|m").append(n);  // 350 pairs
   }
   for (int i = 1; i < 600; i += 2)
-    query.append(",m" + std::to_string(i));  // 300 values without system
-  query.append(",urn:other|");               // and a system alone
+    query.append(",m").append(std::to_string(i));  // 300 values without system
+  query.append(",urn:other|");                    // and a system alone
   ASSERT_TRUE(store_->PutMany(std::move(puts)).ok());
   EXPECT_EQ(Search("Patient", query + "&_count=1000").size(), 650u);
 }
