@@ -181,7 +181,7 @@ class ConfigReader {
     if (!Members(node, "mqtt", {"url", "topic", "qos", "clientId", "username", "password"})) return;
     if (!String(node, "url", &out->url)) Error(node, "mqtt needs 'url' (mqtt://host:port)");
     if (!String(node, "topic", &out->topic)) Error(node, "mqtt needs 'topic' (a topic filter)");
-    Integer(node, "qos", 0, 2, &out->qos);
+    Integer(node, "qos", 0, 1, &out->qos);  // QoS 2: see docs/adr/0013-mqtt-source.md
     String(node, "clientId", &out->client_id);
     String(node, "username", &out->username);
     String(node, "password", &out->password);

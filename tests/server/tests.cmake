@@ -13,3 +13,5 @@ add_test(NAME kafka_serve_test
     KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/kafka_serve_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(mqtt_serve_test kafka_serve_test PROPERTIES LABELS serve TIMEOUT 600)
+iomt_test(serve_config_test ${CMAKE_CURRENT_SOURCE_DIR}/server/config_test.cc)
+target_link_libraries(serve_config_test PRIVATE iomt_server)
