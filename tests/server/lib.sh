@@ -60,7 +60,17 @@ queued() { curl -sf "$1/connectors/$2" | jq -r '.queue.events'; }
 
 # metric BASE LINE-PREFIX: the value of the first /metrics sample whose line
 # starts with the prefix (e.g. 'iomt_dead_letters_total{connector="ward"}').
-metric() { curl -sf "$1/metrics" | grep -F "$2" | head -1 | awk '{print $NF}'; }
+# (Read whole before grep: `curl | grep -q` fails under pipefail when grep
+# stops reading first.)
+metric() {
+  curl -sf "$1/metrics" > "$tmp/metrics.txt" || return 1
+  awk -v p="$2" 'index($0, p) == 1 { print $NF; exit }' "$tmp/metrics.txt"
+}
+# metrics_match BASE REGEX: some /metrics line matches.
+metrics_match() {
+  curl -sf "$1/metrics" > "$tmp/metrics.txt" || return 1
+  grep -q "$2" "$tmp/metrics.txt"
+}
 
 # post BASE CONNECTOR FILE [CURL ARGS...]: POSTs an NDJSON file; prints the
 # HTTP status.
