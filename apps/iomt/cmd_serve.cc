@@ -170,7 +170,8 @@ Runner RegisterServe(CLI::App& app) {
   app.add_option("--kafka-property", flags->kafka_properties, "A librdkafka setting NAME=VALUE (repeatable)");
   app.add_option("--mqtt-url", flags->mqtt_url, "MQTT broker, mqtt://HOST:PORT");
   app.add_option("--mqtt-topic", flags->mqtt_topic, "MQTT topic filter to subscribe to");
-  app.add_option("--flush-window-ms", flags->flush_window_ms, "How long a batch waits for more events (default 0: written as soon as the worker is free)");
+  app.add_option("--flush-window-ms", flags->flush_window_ms,
+                 "How long a batch waits for more events (default 0: written as soon as the worker is free)");
   app.add_option("--flush-max-events", flags->flush_max_events, "Events per batch at most (default 10000)");
   app.add_option("--queue-max-events", flags->queue_max_events,
                  "Events queued before ingestion answers 429 (default 1000000)");

@@ -250,12 +250,12 @@ class Worker {
   std::unique_ptr<pipeline::EventProcessor> processor_;
 };
 
-Connector::Connector(ConnectorConfig config, ConnectorEnv env) : config_(std::move(config)), env_(env) {}
+Connector::Connector(ConnectorConfig config, ConnectorEnv env) : config_(std::move(config)), env_(std::move(env)) {}
 
 Connector::~Connector() { Stop(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<Connector>> Connector::Open(ConnectorConfig config, ConnectorEnv env) {
-  std::unique_ptr<Connector> c(new Connector(std::move(config), env));
+  std::unique_ptr<Connector> c(new Connector(std::move(config), std::move(env)));
   ::mkdir(c->env_.state_dir.c_str(), 0755);
   struct stat st {};
   if (::stat(c->env_.state_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -54,11 +54,10 @@ TEST(ServeConfig, ReadsEverySetting) {
   EXPECT_EQ(k.ingest_keys, (std::vector<std::string>{"k1", "s3cret"}));
   ASSERT_TRUE(k.kafka.has_value());
   EXPECT_EQ(k.kafka->group, "$Default");  // a `$` without braces is kept
-  EXPECT_EQ(k.kafka->properties,
-            (std::vector<std::pair<std::string, std::string>>{{"security.protocol", "SASL_SSL"},
-                                                              {"sasl.password", "s3cret"},
-                                                              {"session.timeout.ms", "30000"},
-                                                              {"enable.partition.eof", "false"}}));
+  EXPECT_EQ(k.kafka->properties, (std::vector<std::pair<std::string, std::string>>{{"security.protocol", "SASL_SSL"},
+                                                                                   {"sasl.password", "s3cret"},
+                                                                                   {"session.timeout.ms", "30000"},
+                                                                                   {"enable.partition.eof", "false"}}));
   ASSERT_TRUE(k.mqtt.has_value());
   EXPECT_EQ(k.mqtt->qos, 0);
   EXPECT_TRUE(CheckServeConfig(c).empty());

@@ -269,7 +269,7 @@ TEST_F(EmbeddedStoreTest, SearchesForHundredsOfIdentifiersAtOnce) {
   }
   for (int i = 1; i < 600; i += 2)
     query.append(",m").append(std::to_string(i));  // 300 values without system
-  query.append(",urn:other|");                    // and a system alone
+  query.append(",urn:other|");                     // and a system alone
   ASSERT_TRUE(store_->PutMany(std::move(puts)).ok());
   EXPECT_EQ(Search("Patient", query + "&_count=1000").size(), 650u);
 }
