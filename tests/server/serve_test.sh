@@ -177,6 +177,28 @@ grep -q '^stopped' "$tmp/s3.err" || fail "no 'stopped' after SIGTERM"
 [ "$("$iomt" store --store "$tmp/s3" export Observation | wc -l)" = 2000 ] || fail "SIGTERM did not drain 2000 events"
 pass "SIGTERM: the 2000 accepted events were written before the exit"
 
+# ---- 3b. SampledData merges into existing Observations across batches ----
+basic_fm=conformance/iomt-fhir/sample/templates/basic/fhirmapping.json
+start_serve sd --store "$tmp/sd" --connector sd --device-mapping $basic_dm --fhir-mapping $basic_fm
+sd=$pid
+head -2400 "$tmp/w1.ndjson" | split -l 600 -d - "$tmp/sd-"
+n=0
+for f in "$tmp"/sd-*; do
+  [ "$(post "$base" sd "$f")" = 202 ] || fail "POST $f"
+  n=$((n + 600))
+  wait_for 20 "$n events" sh -c "[ \"\$(curl -sf $base/connectors/sd | jq .counters.events)\" = $n ]"
+done
+[ "$(counter "$base" sd observations.updated)" -gt 0 ] || fail "no Observation was merged into by a later batch"
+stop_serve $sd
+head -2400 "$tmp/w1.ndjson" > "$tmp/sd.ndjson"
+"$iomt" run --device-mapping $basic_dm --fhir-mapping $basic_fm --input "$tmp/sd.ndjson" --store "$tmp/sd-run" \
+  > /dev/null 2>&1 || true
+# The same values; an Observation merged into is `amended` (as iomt-fhir does), one written once `final`.
+sampled() { "$iomt" store --store "$1" export Observation | jq -cS 'del(.meta, .issued, .status)' | sort; }
+diff <(sampled "$tmp/sd") <(sampled "$tmp/sd-run") > "$tmp/diff-sd" ||
+  fail "SampledData across batches differs from one run: $(head -3 "$tmp/diff-sd" | cut -c1-300)"
+pass "SampledData readings sent in 4 batches merge into the same Observations as one run"
+
 # ---- 4. SIGKILL during ingestion: every 202 survives ---------------------
 start_serve s4 --store "$tmp/s4" --connector w1 --device-mapping $basic_dm --fhir-mapping $quantity_fm
 s4=$pid
