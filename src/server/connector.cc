@@ -79,6 +79,16 @@ bool DecodeRecord(std::string_view record, std::int64_t* ticks, std::string_view
   return true;
 }
 
+ingest::KafkaOptions KafkaOptionsFor(const ConnectorConfig& config) {
+  ingest::KafkaOptions options;
+  options.brokers = config.kafka->brokers;
+  options.topic = config.kafka->topic;
+  options.group = config.kafka->group;
+  options.client_id = "iomt-" + config.name;
+  options.config = config.kafka->properties;
+  return options;
+}
+
 std::string MappingErrorsText(const std::vector<MappingError>& errors) {
   std::string out;
   for (const MappingError& e : errors) {
@@ -353,6 +363,15 @@ std::shared_ptr<const LoadedMappings> Connector::mappings() const {
   return mappings_;
 }
 
+std::string Connector::ReportError(ErrorName name, std::string message) {
+  ErrorRecord record;
+  record.time_ticks = pipeline::NowTicks();
+  record.name = name;
+  record.message = std::move(message);
+  RecordError(record);
+  return std::move(record.message);
+}
+
 void Connector::RecordError(const ErrorRecord& record) {
   env_.metrics->Error(record);
   std::string json;
@@ -366,13 +385,7 @@ Status Connector::Start() {
   IOMT_RETURN_IF_ERROR(ResumeReplay());
   queue_worker_ = std::thread([this] { RunQueueWorker(); });
   if (config_.kafka) {
-    ingest::KafkaOptions options;
-    options.brokers = config_.kafka->brokers;
-    options.topic = config_.kafka->topic;
-    options.group = config_.kafka->group;
-    options.client_id = "iomt-" + config_.name;
-    options.config = config_.kafka->properties;
-    auto source = ingest::KafkaSource::Open(options);
+    auto source = ingest::KafkaSource::Open(KafkaOptionsFor(config_));
     if (!source.ok()) return source.status();
     kafka_ = std::move(*source);
     kafka_worker_ = std::thread([this] { RunKafkaWorker(); });
@@ -532,11 +545,7 @@ void Connector::RunQueueWorker() {
     Status st = worker->Process(events);
     if (!st.ok()) {
       // Not committed: the batch is read again (its writes are idempotent).
-      ErrorRecord record;
-      record.time_ticks = pipeline::NowTicks();
-      record.name = ErrorName::kFhirService;
-      record.message = "The batch could not be committed and will be retried: " + st.message();
-      RecordError(record);
+      ReportError(ErrorName::kFhirService, "The batch could not be committed and will be retried: " + st.message());
       log_->Rewind();
       worker.reset();
       backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(200)), std::chrono::milliseconds(10'000));
@@ -545,11 +554,7 @@ void Connector::RunQueueWorker() {
     }
     backoff = std::chrono::milliseconds(0);
     if (Status committed = log_->Commit(records.back().seq); !committed.ok()) {
-      ErrorRecord record;
-      record.time_ticks = pipeline::NowTicks();
-      record.name = ErrorName::kEventSource;
-      record.message = "The queue's checkpoint could not be written: " + committed.message();
-      RecordError(record);
+      ReportError(ErrorName::kEventSource, "The queue's checkpoint could not be written: " + committed.message());
     }
     {
       std::lock_guard lock(mu_);
@@ -579,14 +584,10 @@ void Connector::RunKafkaWorker() {
     if (!worker || worker->generation() != current->generation) worker = std::make_unique<Worker>(this, current);
     auto polled = kafka_->Poll(config_.flush.max_events, std::chrono::milliseconds(100));
     if (!polled.ok()) {
-      ErrorRecord record;
-      record.time_ticks = pipeline::NowTicks();
-      record.name = ErrorName::kEventSource;
-      record.message = "Kafka: " + polled.status().message();
-      RecordError(record);
+      std::string problem = ReportError(ErrorName::kEventSource, "Kafka: " + polled.status().message());
       {
         std::lock_guard lock(mu_);
-        kafka_problem_ = record.message;
+        kafka_problem_ = std::move(problem);
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
       continue;
@@ -635,32 +636,18 @@ void Connector::RunKafkaWorker() {
     if (!st.ok()) {
       // Not committed. Reopening the consumer makes the group hand the
       // partitions out again from the last committed offsets.
-      ErrorRecord record;
-      record.time_ticks = pipeline::NowTicks();
-      record.name = ErrorName::kFhirService;
-      record.message = "The batch could not be committed and will be read again: " + st.message();
-      RecordError(record);
+      ReportError(ErrorName::kFhirService, "The batch could not be committed and will be read again: " + st.message());
       worker.reset();
       kafka_->Close();
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      ingest::KafkaOptions options;
-      options.brokers = config_.kafka->brokers;
-      options.topic = config_.kafka->topic;
-      options.group = config_.kafka->group;
-      options.client_id = "iomt-" + config_.name;
-      options.config = config_.kafka->properties;
-      auto reopened = ingest::KafkaSource::Open(options);
+      auto reopened = ingest::KafkaSource::Open(KafkaOptionsFor(config_));
       if (reopened.ok()) kafka_ = std::move(*reopened);
       continue;
     }
     if (Status committed = kafka_->Commit(); !committed.ok()) {
       // A rebalance took partitions away: their new owner reads from the
       // last commit again (idempotent writes).
-      ErrorRecord record;
-      record.time_ticks = pipeline::NowTicks();
-      record.name = ErrorName::kEventSource;
-      record.message = "Kafka offsets not committed: " + committed.message();
-      RecordError(record);
+      ReportError(ErrorName::kEventSource, "Kafka offsets not committed: " + committed.message());
     }
     if (worker->unavailable()) worker.reset();
   }

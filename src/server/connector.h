@@ -115,6 +115,8 @@ class Connector {
   Status LoadMappings(bool initial);
   std::shared_ptr<const LoadedMappings> mappings() const;
   void RecordError(const ErrorRecord& record);
+  // Records an error of this connector (now); returns its message.
+  std::string ReportError(ErrorName name, std::string message);
   Status AppendBlocking(const std::vector<std::string>& records);
   Status ResumeReplay();
   void RunQueueWorker();
