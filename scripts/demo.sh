@@ -99,6 +99,30 @@ heading "7. The same events again: nothing changes"
 run "$events" "$dead.again" | jq -r '"observations: \(.observations.created) created, \(.observations.updated) updated, \(.observations.unchanged) unchanged; patients \(.patientsCreated), devices \(.devicesCreated) created; dead-lettered \(.deadLettered)"' | indent
 rm -f "$dead.again"
 
+heading "8. The same as a service: iomt serve, events posted over HTTP"
+serve_store=build/demo-serve-store
+rm -rf "$serve_store"
+"$iomt" serve --listen 127.0.0.1:0 --store "$serve_store" --connector ward --device-mapping $dm --fhir-mapping $fm \
+  > build/demo-serve.out 2> build/demo-serve.err &
+serve_pid=$!
+for _ in $(seq 1 100); do grep -q '^listening on ' build/demo-serve.out 2> /dev/null && break; sleep 0.05; done
+base=$(sed -n 's/^listening on //p' build/demo-serve.out)
+echo "  $base; POST $events to /connectors/ward/messages:"
+{ curl -s -H 'Content-Type: application/x-ndjson' --data-binary "@$events" "$base/connectors/ward/messages"; echo; } | indent
+for _ in $(seq 1 100); do
+  [ "$(curl -s "$base/connectors/ward" | jq .counters.events)" = "$(grep -c . "$events")" ] && break
+  sleep 0.05
+done
+echo "  GET /connectors/ward (counters):"
+curl -s "$base/connectors/ward" | jq -c .counters | indent
+echo "  GET /fhir/Observation?code=8867-4: $(curl -s "$base/fhir/Observation?code=8867-4" | jq .total) heart-rate Observations, as above"
+echo "  GET /metrics (some):"
+curl -s "$base/metrics" > build/demo-metrics.txt
+grep -E '^iomt_(incoming_messages_total|dead_letters_total|fhir_resources_saved_total.*Observation)' build/demo-metrics.txt | indent
+kill -TERM $serve_pid
+wait $serve_pid || true
+echo "  (README, \"Run the service\": the routes, a configuration file, Kafka / Event Hubs and MQTT)"
+
 echo
 echo "Try your own: $iomt validate --device-mapping M --fhir-mapping F --sample EVENTS.ndjson; $iomt run --help"
 echo "The files: examples/README.md"
