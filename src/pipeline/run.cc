@@ -53,13 +53,22 @@ Status DeadLetterFile::Write(std::string_view record_json) {
       std::fputc('\n', file_) == EOF) {
     return IoError("cannot write the dead-letter file " + path_);
   }
+  dirty_ = true;
   return Status::Ok();
 }
 
 Status DeadLetterFile::Sync() {
-  if (file_ == nullptr) return Status::Ok();
+  if (file_ == nullptr || !dirty_) return Status::Ok();
   if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0)
     return IoError("cannot sync the dead-letter file " + path_);
+  dirty_ = false;
+  return Status::Ok();
+}
+
+Status DeadLetterFile::Close() {
+  IOMT_RETURN_IF_ERROR(Sync());
+  if (file_ != nullptr) std::fclose(file_);
+  file_ = nullptr;
   return Status::Ok();
 }
 

@@ -78,14 +78,19 @@ class DeadLetterFile : public DeadLetters {
   DeadLetterFile(const DeadLetterFile&) = delete;
   DeadLetterFile& operator=(const DeadLetterFile&) = delete;
   Status Write(std::string_view record_json) override;
-  // Flushes and syncs the file: dead letters are as durable as the writes.
+  // Flushes and syncs what was written since the last Sync: dead letters
+  // are as durable as the writes.
   Status Sync();
+  // Syncs and closes the file; the next Write opens it again (so that it
+  // can be moved away in between).
+  Status Close();
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] bool opened() const { return file_ != nullptr; }
 
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
+  bool dirty_ = false;  // written since the last Sync
 };
 
 // One event handed to an EventProcessor: the message or envelope text as it

@@ -100,52 +100,37 @@ std::string MappingErrorsText(const std::vector<MappingError>& errors) {
 
 }  // namespace
 
-// The connector's dead-letter file (formats.md), shared by its workers.
+// The connector's dead-letter file (formats.md): pipeline::DeadLetterFile,
+// shared by its workers, listed by the API and moved away for a replay.
 class DeadLetterStore : public pipeline::DeadLetters {
  public:
-  explicit DeadLetterStore(std::string path) : path_(std::move(path)) {}
-  ~DeadLetterStore() override {
-    if (file_ != nullptr) std::fclose(file_);
-  }
-  DeadLetterStore(const DeadLetterStore&) = delete;
-  DeadLetterStore& operator=(const DeadLetterStore&) = delete;
+  explicit DeadLetterStore(std::string path) : file_(std::move(path)) {}
 
   Status Write(std::string_view record_json) override {
     std::lock_guard lock(mu_);
-    if (file_ == nullptr) {
-      file_ = std::fopen(path_.c_str(), "a");
-      if (file_ == nullptr) return IoError("cannot write the dead-letter file " + path_);
-    }
-    if (std::fwrite(record_json.data(), 1, record_json.size(), file_) != record_json.size() ||
-        std::fputc('\n', file_) == EOF) {
-      return IoError("cannot write the dead-letter file " + path_);
-    }
-    dirty_ = true;
-    return Status::Ok();
+    return file_.Write(record_json);
   }
 
   Status Sync() {
     std::lock_guard lock(mu_);
-    return SyncLocked();
+    return file_.Sync();
   }
 
   // Moves the file to `to` (for a replay); new dead letters start a new file.
   Status MoveTo(const std::string& to) {
     std::lock_guard lock(mu_);
-    IOMT_RETURN_IF_ERROR(SyncLocked());
-    if (file_ != nullptr) {
-      std::fclose(file_);
-      file_ = nullptr;
-    }
-    if (::access(path_.c_str(), F_OK) != 0) return NotFound("no dead letters");
-    if (std::rename(path_.c_str(), to.c_str()) != 0) return IoError("cannot move " + path_ + " to " + to);
+    IOMT_RETURN_IF_ERROR(file_.Close());
+    const std::string& path = file_.path();
+    if (::access(path.c_str(), F_OK) != 0) return NotFound("no dead letters");
+    if (std::rename(path.c_str(), to.c_str()) != 0) return IoError("cannot move " + path + " to " + to);
     return Status::Ok();
   }
 
+  // The last `limit` records, and how many there are.
   Status ReadAll(std::size_t limit, std::vector<std::string>* records, std::int64_t* total) {
     std::lock_guard lock(mu_);
-    if (file_ != nullptr && std::fflush(file_) != 0) return IoError("cannot flush " + path_);
-    std::ifstream in(path_);
+    IOMT_RETURN_IF_ERROR(file_.Sync());  // what the workers wrote is in the file
+    std::ifstream in(file_.path());
     std::deque<std::string> last;
     *total = 0;
     std::string line;
@@ -160,17 +145,8 @@ class DeadLetterStore : public pipeline::DeadLetters {
   }
 
  private:
-  Status SyncLocked() {
-    if (file_ == nullptr || !dirty_) return Status::Ok();
-    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) return IoError("cannot sync " + path_);
-    dirty_ = false;
-    return Status::Ok();
-  }
-
-  std::string path_;
   std::mutex mu_;
-  std::FILE* file_ = nullptr;
-  bool dirty_ = false;
+  pipeline::DeadLetterFile file_;
 };
 
 // One event of a batch, as a worker hands it to the pipeline.
