@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Each installs
 # what is missing (Debian packages), builds, and runs.
-.PHONY: all deps build demo test test-release test-asan bench fuzz format format-check tidy clean
+.PHONY: all deps test-deps build demo test test-release test-asan bench fuzz format format-check tidy \
+	dep-audit fresh-check clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 600
@@ -19,38 +20,56 @@ demo: build
 
 test: test-release test-asan
 
-test-release: build
-	@./scripts/install-deps.sh node
-	@./scripts/npm-install.sh tests/fhir_schema
-	@./scripts/npm-install.sh tests/fhir_server
+# What the tests execute besides the build: Debian's packages of the test
+# group, then the pinned Node.js and the npm test tools.
+test-deps: deps
+	@./scripts/install-deps.sh test
+	@./scripts/npm-install.sh tools/node tests/fhir_schema tests/fhir_server
+
+test-release: build test-deps
 	@ctest --preset release -j $(JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test-asan: deps
-	@./scripts/install-deps.sh node
-	@./scripts/npm-install.sh tests/fhir_schema
-	@./scripts/npm-install.sh tests/fhir_server
+test-asan: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
 
 bench: build
+	@./scripts/install-deps.sh bench
+	@./scripts/npm-install.sh tools/node bench
 	@./bench/run.sh
 
 # libFuzzer targets, each run for FUZZ_SECONDS (default 10 minutes).
 fuzz: deps
+	@./scripts/install-deps.sh fuzz
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
 	@./fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
+	@./scripts/install-deps.sh style
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 format-check:
+	@./scripts/install-deps.sh style
 	@git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 tidy: build
+	@./scripts/install-deps.sh style
 	@./scripts/tidy.sh
+
+# Every header, library and program that the build, the tests and the scripts
+# use must come from a package of scripts/install-deps.sh (or one it depends
+# on): catches what a machine with extra packages hides. Reads the builds made
+# before it (make test's).
+dep-audit:
+	@./scripts/dep-audit.sh
+
+# make demo and make test in a minimal Debian 12 root (mmdebstrap + chroot),
+# from a clone of the committed HEAD: what a new machine meets. ~30 minutes.
+fresh-check:
+	@./scripts/fresh-check.sh
 
 clean:
 	@rm -rf build

@@ -16,6 +16,7 @@
 # Writes build/bench-results/e2e.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/tools/node/node_modules/.bin:$PATH"  # the pinned Node.js (scripts/npm-install.sh tools/node)
 iomt=build/bin/iomt
 out=build/bench-results
 mkdir -p "$out"

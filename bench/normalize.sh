@@ -7,6 +7,7 @@
 #   W2: IoT Hub envelopes (~700 B, six vitals), IotJsonPathContent templates; with 6, 25 and 100 templates
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/tools/node/node_modules/.bin:$PATH"  # the pinned Node.js (scripts/npm-install.sh tools/node)
 iomt=build/bin/iomt
 out=build/bench-results
 mkdir -p "$out"

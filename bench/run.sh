@@ -4,14 +4,15 @@
 # prints the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The pinned Node.js and the baselines' packages (make bench installs them).
+./scripts/npm-install.sh tools/node bench
+export PATH="$PWD/tools/node/node_modules/.bin:$PATH"
 out=build/bench-results
 mkdir -p "$out"
 
 build/release/bench/expr_bench --benchmark_min_time=0.5 \
   --benchmark_out="$out/expr.json" --benchmark_out_format=json
 
-if ! command -v node >/dev/null; then ./scripts/install-deps.sh node; fi
-(cd bench && npm ci --no-audit --no-fund --silent)
 node bench/baseline.js > "$out/node.json"
 
 # jq: a whole NDJSON file of the message through each program, per message.

@@ -16,6 +16,7 @@
 # KAFKA_ONLY=1 for part 3 alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/tools/node/node_modules/.bin:$PATH"  # the pinned Node.js (scripts/npm-install.sh tools/node)
 iomt=build/bin/iomt
 mock=build/release/tests/kafka_mock_cluster
 produce=build/release/tests/kafka_produce

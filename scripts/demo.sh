@@ -12,6 +12,18 @@ store=build/demo-store
 dead=build/demo-dead-letters.ndjson
 now=2023-10-09T20:00:00Z
 
+# What the demo starts in the background is stopped on every way out (a
+# failed step, Ctrl-C), not left running.
+serve_pid=
+stop_started() {
+  if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2> /dev/null; then
+    kill -TERM "$serve_pid" 2> /dev/null || true
+    wait "$serve_pid" 2> /dev/null || true
+  fi
+}
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 heading() { printf '\n%s%s%s\n' "$bold" "$*" "$plain"; }
 indent() { sed 's/^/    /'; }
@@ -107,6 +119,11 @@ rm -rf "$serve_store"
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' build/demo-serve.out 2> /dev/null && break; sleep 0.05; done
 base=$(sed -n 's/^listening on //p' build/demo-serve.out)
+if [ -z "$base" ]; then
+  echo "iomt serve did not start (build/demo-serve.err):" >&2
+  cat build/demo-serve.err >&2
+  exit 1
+fi
 echo "  $base; POST $events to /connectors/ward/messages:"
 { curl -s -H 'Content-Type: application/x-ndjson' --data-binary "@$events" "$base/connectors/ward/messages"; echo; } | indent
 for _ in $(seq 1 100); do
@@ -119,8 +136,8 @@ echo "  GET /fhir/Observation?code=8867-4: $(curl -s "$base/fhir/Observation?cod
 echo "  GET /metrics (some):"
 curl -s "$base/metrics" > build/demo-metrics.txt
 grep -E '^iomt_(incoming_messages_total|dead_letters_total|fhir_resources_saved_total.*Observation)' build/demo-metrics.txt | indent
-kill -TERM $serve_pid
-wait $serve_pid || true
+stop_started
+serve_pid=
 echo "  (README, \"Run the service\": the routes, a configuration file, Kafka / Event Hubs and MQTT)"
 
 echo

@@ -1,38 +1,85 @@
 #!/usr/bin/env bash
-# Installs the Debian packages iomt needs to build and test, and nothing
-# else. Idempotent, and silent when everything is already there.
+# Installs the Debian packages that iomt's make targets need, and nothing else.
+# Idempotent, and silent when everything is already there.
+#
+#   install-deps.sh [GROUP...]    install the build group and the named ones
+#   install-deps.sh --list [GROUP...|all]
+#                                 print the packages of those groups, one a line
+#
+# Groups: build (always: compile, link, `make demo`), test (what `make test`
+# and its scripts execute), bench, fuzz, style (format-check, tidy), fresh
+# (`make fresh-check`). The list is the contract that the dependency audit
+# (scripts/dep-audit.sh, run by .ci/run) holds the build and the scripts to:
+# every header, library and program they use must come from a package here,
+# from one these depend on, or from Debian's essential set.
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config
-  clang libclang-rt-14-dev           # fuzz targets (libFuzzer) and sanitizers
+declare -A group
+group[build]="
+  build-essential cmake ninja-build pkg-config git ca-certificates
   libsimdjson-dev libre2-dev libcli11-dev
-  libssl-dev                         # SHA-256 of resource ids (libcrypto)
-  libsqlite3-dev                     # the embedded FHIR store
-  libcurl4-openssl-dev               # the remote FHIR client
-  libboost-dev                       # Boost.Beast/Asio: the HTTP server of `iomt serve`
-  librdkafka-dev                     # Kafka / Event Hubs source (and its mock cluster for tests)
-  libmosquitto-dev mosquitto         # MQTT source, and the broker its tests start
-  mosquitto-clients                  # mosquitto_pub: the devices of the MQTT end-to-end test
-  prometheus-cpp-dev                 # /metrics
+  libssl-dev             # SHA-256 of resource ids (libcrypto)
+  libsqlite3-dev         # the embedded FHIR store
+  libcurl4-openssl-dev   # the remote FHIR client
+  libboost-dev           # Boost.Beast/Asio: the HTTP server of iomt serve
+  librdkafka-dev         # Kafka / Event Hubs source
+  libmosquitto-dev       # MQTT source
+  prometheus-cpp-dev     # /metrics
   libgtest-dev libgmock-dev libbenchmark-dev
-  jq                                 # baseline in bench/, and the CLI tests
-)
+  jq curl mawk           # make demo reads the results and talks to iomt serve
+"
+group[test]="
+  nodejs npm             # npm installs the pinned Node.js and the test tools (tools/node, tests/*)
+  mosquitto              # the broker of the MQTT tests
+  mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
+  clang libclang-rt-14-dev  # the ThreadSanitizer build (clang's -Wthread-safety)
+"
+group[bench]="
+  nodejs npm
+"
+group[fuzz]="
+  clang libclang-rt-14-dev   # libFuzzer and the sanitizers
+"
+group[style]="
+  clang-format clang-tidy
+"
+group[fresh]="
+  mmdebstrap             # the minimal Debian 12 root of make fresh-check
+"
+all_groups=(build test bench fuzz style fresh)
 
-# Optional groups: `install-deps.sh node` adds Node.js for the bench baselines.
-for group in "$@"; do
-  case "$group" in
-    node) command -v node >/dev/null || packages+=(nodejs npm) ;;
-    *) echo "install-deps: unknown group $group" >&2; exit 2 ;;
-  esac
+packages_of() { # the packages of the named groups, comments dropped, each once
+  local g p
+  local -A seen=()
+  for g in "$@"; do
+    [ -n "${group[$g]+x}" ] || { echo "install-deps: unknown group $g (known: ${all_groups[*]})" >&2; exit 2; }
+    for p in $(sed 's/#.*//' <<< "${group[$g]}"); do
+      [ -n "${seen[$p]+x}" ] || { seen[$p]=1; echo "$p"; }
+    done
+  done
+}
+
+if [ "${1:-}" = "--list" ]; then
+  shift
+  if [ $# -eq 0 ] || [ "$1" = all ]; then set -- "${all_groups[@]}"; fi
+  packages_of "$@"
+  exit 0
+fi
+
+for g in "$@"; do
+  [ -n "${group[$g]+x}" ] || { echo "install-deps: unknown group $g (known: ${all_groups[*]})" >&2; exit 2; }
 done
-
 missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+while read -r p; do
+  case "$p" in
+    # A Node.js that is not Debian's (e.g. from NodeSource) brings its own npm,
+    # and Debian's npm would not install beside it: keep what is there.
+    nodejs | npm) command -v "${p/nodejs/node}" > /dev/null && continue ;;
+  esac
+  if ! dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
-done
+done < <(packages_of build "$@")
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}"
@@ -40,4 +87,4 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null

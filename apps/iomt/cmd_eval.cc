@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,8 +19,10 @@ namespace iomt::cli {
 namespace {
 
 struct EvalFlags {
-  std::string jsonpath;
-  std::string jmespath;
+  // Optional, not empty-means-absent: '' is a JSONPath of its own (Json.NET's
+  // SelectTokens("") is the root).
+  std::optional<std::string> jsonpath;
+  std::optional<std::string> jmespath;
   std::string file = "-";
   bool compact = false;
   bool single = false;
@@ -51,10 +54,10 @@ int Run(const EvalFlags& flags) {
   }
   json::WriteOptions out_options{flags.compact ? 0 : 2};
   std::string out;
-  if (!flags.jsonpath.empty()) {
-    auto path = jsonpath::Path::Parse(flags.jsonpath);
+  if (flags.jsonpath) {
+    auto path = jsonpath::Path::Parse(*flags.jsonpath);
     if (!path.ok()) {
-      PrintExpressionError("JSONPath", flags.jsonpath, path.status());
+      PrintExpressionError("JSONPath", *flags.jsonpath, path.status());
       return kExitInvalid;
     }
     if (flags.single) {
@@ -73,9 +76,9 @@ int Run(const EvalFlags& flags) {
       json::AppendJson(&out, json::Value::Array(matches.data(), matches.size()), out_options);
     }
   } else {
-    auto expr = jmespath::Expression::Compile(flags.jmespath);
+    auto expr = jmespath::Expression::Compile(*flags.jmespath);
     if (!expr.ok()) {
-      PrintExpressionError("JMESPath", flags.jmespath, expr.status());
+      PrintExpressionError("JMESPath", *flags.jmespath, expr.status());
       return kExitInvalid;
     }
     json::Arena arena;
@@ -109,7 +112,7 @@ Runner RegisterEval(CLI::App& app) {
       "JSONPath prints the array of all matched tokens; JMESPath prints the result value.\n"
       "Example: iomt eval --jsonpath '$..[?(@heartrate)]' message.json");
   return [flags, &app]() {
-    if (flags->jsonpath.empty() == flags->jmespath.empty()) {
+    if (flags->jsonpath.has_value() == flags->jmespath.has_value()) {
       std::fprintf(stderr, "error: give exactly one of --jsonpath or --jmespath\n%s", app.help().c_str());
       return static_cast<int>(kExitUsage);
     }

@@ -50,6 +50,10 @@ expect bad-json 1 'invalid JSON' -- "$IOMT" eval --jsonpath '$' "$tmp/bad.json"
 expect missing-file 2 'cannot read' -- "$IOMT" eval --jsonpath '$' "$tmp/nope.json"
 expect both-languages 2 '' -- "$IOMT" eval --jsonpath '$' --jmespath '@' "$tmp/msg.json"
 expect no-language 2 'exactly one' -- "$IOMT" eval "$tmp/msg.json"
+# '' is a JSONPath (Json.NET's SelectTokens("") is the root), not a missing flag.
+expect jsonpath-empty-is-root 0 '[{"a":1}]' -- "$IOMT" eval -c --jsonpath '' <(echo '{"a":1}')
+expect jsonpath-empty-single 0 '{"a":1}' -- "$IOMT" eval -c --single --jsonpath '' <(echo '{"a":1}')
+expect jmespath-empty-invalid 1 'invalid JMESPath expression' -- "$IOMT" eval --jmespath '' "$tmp/msg.json"
 expect jmespath-function 0 '"2021-07-20T16:38:00Z"' -- "$IOMT" eval -c --jmespath 'fromUnixTimestampMs(Body.ts)' "$tmp/msg.json"
 expect jmespath-arith 0 '1.9811999999999999' -- "$IOMT" eval -c --jmespath 'multiply(`78`, `0.0254`)' "$tmp/msg.json"
 expect jmespath-syntax 1 '^' -- "$IOMT" eval --jmespath 'Body.[' "$tmp/msg.json"
