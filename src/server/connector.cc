@@ -10,6 +10,7 @@
 #include "common/datetime.h"
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "common/mutex.h"
 #include "fhir/fhir_mapping.h"
 #include "fhir/observation_writer.h"
 #include "identity/resolver.h"
@@ -107,18 +108,18 @@ class DeadLetterStore : public pipeline::DeadLetters {
   explicit DeadLetterStore(std::string path) : file_(std::move(path)) {}
 
   Status Write(std::string_view record_json) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return file_.Write(record_json);
   }
 
   Status Sync() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return file_.Sync();
   }
 
   // Moves the file to `to` (for a replay); new dead letters start a new file.
   Status MoveTo(const std::string& to) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     IOMT_RETURN_IF_ERROR(file_.Close());
     const std::string& path = file_.path();
     if (::access(path.c_str(), F_OK) != 0) return NotFound("no dead letters");
@@ -128,7 +129,7 @@ class DeadLetterStore : public pipeline::DeadLetters {
 
   // The last `limit` records, and how many there are.
   Status ReadAll(std::size_t limit, std::vector<std::string>* records, std::int64_t* total) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     IOMT_RETURN_IF_ERROR(file_.Sync());  // what the workers wrote is in the file
     std::ifstream in(file_.path());
     std::deque<std::string> last;
@@ -145,8 +146,8 @@ class DeadLetterStore : public pipeline::DeadLetters {
   }
 
  private:
-  std::mutex mu_;
-  pipeline::DeadLetterFile file_;
+  Mutex mu_;
+  pipeline::DeadLetterFile file_ IOMT_GUARDED_BY(mu_);
 };
 
 // One event of a batch, as a worker hands it to the pipeline.
@@ -282,11 +283,13 @@ Status Connector::LoadMappings(bool initial) {
     record.name = name;
     record.message = std::move(message);
     RecordError(record);
+    bool healthy = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (initial || !mappings_) mapping_problem_ = record.message;
+      healthy = mappings_ != nullptr && kafka_problem_.empty();
     }
-    env_.metrics->Healthy(mappings() != nullptr && kafka_problem_.empty());
+    env_.metrics->Healthy(healthy);
     return Status(StatusCode::kInvalidArgument, record.message);
   };
   auto device_text = ReadFile(config_.device_mapping);
@@ -323,19 +326,21 @@ Status Connector::LoadMappings(bool initial) {
   loaded->device_text = std::move(*device_text);
   loaded->fhir_text = std::move(*fhir_text);
   loaded->generation = ++mapping_generation_;
+  bool healthy = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     mappings_ = std::move(loaded);
     mapping_problem_.clear();
+    healthy = kafka_problem_.empty();  // written by the Kafka worker: read under the lock
   }
-  env_.metrics->Healthy(kafka_problem_.empty());
+  env_.metrics->Healthy(healthy);
   return Status::Ok();
 }
 
 Status Connector::Reload() { return LoadMappings(false); }
 
 std::shared_ptr<const LoadedMappings> Connector::mappings() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return mappings_;
 }
 
@@ -352,7 +357,7 @@ void Connector::RecordError(const ErrorRecord& record) {
   env_.metrics->Error(record);
   std::string json;
   AppendErrorRecordJson(&json, record);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   recent_errors_.push_back(std::move(json));
   if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
 }
@@ -533,7 +538,7 @@ void Connector::RunQueueWorker() {
       ReportError(ErrorName::kEventSource, "The queue's checkpoint could not be written: " + committed.message());
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       fhir_problem_ = worker->unavailable() ? "the FHIR service could not be reached" : "";
     }
     if (worker->unavailable()) worker.reset();  // a fresh converter tries again
@@ -548,7 +553,7 @@ void Connector::RunKafkaWorker() {
     if (std::chrono::steady_clock::now() - last_check > std::chrono::seconds(5)) {
       last_check = std::chrono::steady_clock::now();
       Status reachable = kafka_->CheckReachable(std::chrono::milliseconds(2000));
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       kafka_problem_ = reachable.ok() ? "" : reachable.message();
     }
     std::shared_ptr<const LoadedMappings> current = mappings();
@@ -562,7 +567,7 @@ void Connector::RunKafkaWorker() {
     if (!polled.ok()) {
       std::string problem = ReportError(ErrorName::kEventSource, "Kafka: " + polled.status().message());
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         kafka_problem_ = std::move(problem);
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -651,7 +656,7 @@ Status Connector::ResumeReplay() {
 }
 
 Result<std::int64_t> Connector::ReplayDeadLetters() {
-  std::lock_guard lock(replay_mu_);
+  MutexLock lock(replay_mu_);
   const std::string replaying = env_.state_dir + "/deadletters.replaying.ndjson";
   std::int64_t count = 0;
   if (::access(replaying.c_str(), F_OK) != 0) {
@@ -675,7 +680,7 @@ Status Connector::DeadLetters(std::size_t limit, std::vector<std::string>* recor
 }
 
 bool Connector::Ready(std::string* why) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!mappings_) {
     *why = mapping_problem_;
     return false;
@@ -733,7 +738,7 @@ std::string Connector::StatusJson() const {
   out.append(",\"rejected\":").append(std::to_string(rejected_.load())).append("}");
   out.append(",\"recentErrors\":[");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (std::size_t i = 0; i < recent_errors_.size(); ++i) {
       if (i > 0) out.push_back(',');
       out.append(recent_errors_[i]);

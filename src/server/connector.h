@@ -18,17 +18,16 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/errors.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -131,14 +130,15 @@ class Connector {
   std::unique_ptr<ingest::KafkaSource> kafka_;
   std::unique_ptr<ingest::MqttSource> mqtt_;
 
-  mutable std::mutex mu_;
-  std::shared_ptr<const LoadedMappings> mappings_;
-  std::string mapping_problem_;            // the Critical error while the mappings are not valid
-  std::deque<std::string> recent_errors_;  // error records, newest last
-  std::string kafka_problem_;
-  std::string fhir_problem_;
+  mutable Mutex mu_;
+  std::shared_ptr<const LoadedMappings> mappings_ IOMT_GUARDED_BY(mu_);
+  // The Critical error while the mappings are not valid.
+  std::string mapping_problem_ IOMT_GUARDED_BY(mu_);
+  std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
+  std::string kafka_problem_ IOMT_GUARDED_BY(mu_);              // written by the Kafka worker
+  std::string fhir_problem_ IOMT_GUARDED_BY(mu_);               // written by the queue worker
 
-  std::mutex replay_mu_;
+  Mutex replay_mu_;  // one replay at a time
   std::atomic<bool> stopping_{false};
   std::atomic<bool> sources_stopped_{false};
   std::chrono::steady_clock::time_point drain_deadline_{};

@@ -7,6 +7,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/mutex.h"
+
 namespace iomt::server {
 
 namespace {
@@ -75,7 +77,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 Metrics::~Metrics() = default;
 
 ConnectorMetrics* Metrics::ForConnector(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = connectors_[name];
   if (!slot) slot.reset(new ConnectorMetrics(this, name));
   return slot.get();

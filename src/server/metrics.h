@@ -8,11 +8,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/errors.h"
+#include "common/mutex.h"
 
 namespace prometheus {
 class Registry;
@@ -87,8 +87,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* end_to_end_latency_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Gauge>* healthy_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ConnectorMetrics>> connectors_;
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<ConnectorMetrics>> connectors_ IOMT_GUARDED_BY(mu_);
 };
 
 }  // namespace iomt::server

@@ -65,13 +65,16 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config) {
   Service* self = service.get();
   auto http = HttpServer::Start(http_options, [self](const HttpRequest& r) { return self->Handle(r); });
   if (!http.ok()) return http.status();
+  // Requests may already be handled on the server's threads, which must not
+  // read http_ while it is being set (a data race ThreadSanitizer found).
+  service->port_ = (*http)->port();
   service->http_ = std::move(*http);
   return service;
 }
 
 Service::~Service() { Stop(std::chrono::milliseconds(0)); }
 
-int Service::port() const { return http_ ? http_->port() : 0; }
+int Service::port() const { return port_.load(); }
 
 std::vector<std::string> Service::ReloadAll() {
   std::vector<std::string> problems;

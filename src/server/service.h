@@ -56,7 +56,8 @@ class Service {
   Metrics metrics_;
   std::unique_ptr<store::EmbeddedStore> store_;
   std::map<std::string, std::unique_ptr<Connector>, std::less<>> connectors_;
-  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpServer> http_;  // set once its threads run: handlers read port_ instead
+  std::atomic<int> port_{0};
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<bool> stopped_{false};
 };

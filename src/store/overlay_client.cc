@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/mutex.h"
+
 namespace iomt::store {
 
 Result<std::vector<Resource>> OverlayFhirClient::SearchByIdentifier(std::string_view type, std::string_view system,
@@ -50,7 +52,7 @@ Result<Resource> OverlayFhirClient::Put(std::string_view type, std::string_view 
   }
   IOMT_ASSIGN_OR_RETURN(Resource written, overlay_.Put(type, id, std::move(json), std::nullopt));
   written.version_id = version;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   versions_[std::string(type) + "/" + std::string(id)] = version;
   return written;
 }
@@ -59,7 +61,7 @@ void OverlayFhirClient::FixVersion(std::string_view type, Resource* r) const {
   std::string key(type);
   key.push_back('/');
   key.append(r->id);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = versions_.find(key);
   if (it != versions_.end()) r->version_id = it->second;
 }

@@ -5,9 +5,9 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "store/fhir_client.h"
 #include "store/memory/memory_client.h"
 
@@ -35,8 +35,8 @@ class OverlayFhirClient : public FhirClient {
 
   FhirClient* below_;
   MemoryFhirClient overlay_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> versions_;  // "type/id" -> version
+  mutable Mutex mu_;
+  std::map<std::string, std::string, std::less<>> versions_ IOMT_GUARDED_BY(mu_);  // "type/id" -> version
 };
 
 }  // namespace iomt::store

@@ -12,7 +12,7 @@ trap cleanup EXIT
 fail() {
   echo "$test_name: FAIL: $*" >&2
   for f in "$tmp"/*.err; do
-    [ -s "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+    [ -s "$f" ] && { echo "--- $f" >&2; tail -"${FAIL_TAIL:-20}" "$f" >&2; }
   done
   exit 1
 }

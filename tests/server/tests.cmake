@@ -4,7 +4,7 @@
 add_test(NAME serve_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/serve_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-set_tests_properties(serve_test PROPERTIES LABELS serve TIMEOUT 600)
+set_tests_properties(serve_test PROPERTIES LABELS "serve;threads" TIMEOUT 600)
 add_test(NAME mqtt_serve_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/mqtt_serve_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
@@ -12,6 +12,6 @@ add_test(NAME kafka_serve_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> KAFKA_MOCK=$<TARGET_FILE:kafka_mock_cluster>
     KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/kafka_serve_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-set_tests_properties(mqtt_serve_test kafka_serve_test PROPERTIES LABELS serve TIMEOUT 600)
+set_tests_properties(mqtt_serve_test kafka_serve_test PROPERTIES LABELS "serve;threads" TIMEOUT 600)
 iomt_test(serve_config_test ${CMAKE_CURRENT_SOURCE_DIR}/server/config_test.cc)
 target_link_libraries(serve_config_test PRIVATE iomt_server)

@@ -6,6 +6,8 @@
 #include <array>
 #include <utility>
 
+#include "common/mutex.h"
+
 namespace iomt::ingest {
 
 namespace {
@@ -180,12 +182,12 @@ void KafkaSource::OnRebalance(bool assign, rd_kafka_topic_partition_list_t* part
 }
 
 void KafkaSource::SetLastError(std::string error) {
-  std::lock_guard lock(error_mu_);
+  MutexLock lock(error_mu_);
   last_error_ = std::move(error);
 }
 
 std::string KafkaSource::last_error() const {
-  std::lock_guard lock(error_mu_);
+  MutexLock lock(error_mu_);
   return last_error_;
 }
 
@@ -266,7 +268,7 @@ Status KafkaSource::Commit() {
 }
 
 Status KafkaSource::CheckReachable(std::chrono::milliseconds timeout) {
-  std::shared_lock lock(rk_mu_);
+  ReaderLock lock(rk_mu_);
   if (rk_ == nullptr) return Unavailable("kafka: the consumer is closed");
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, options_.topic.c_str(), nullptr);
   if (rkt == nullptr) return Unavailable("kafka: bad topic name " + options_.topic);
@@ -293,7 +295,7 @@ Status KafkaSource::CheckReachable(std::chrono::milliseconds timeout) {
 }
 
 std::vector<std::int32_t> KafkaSource::Assignment() {
-  std::shared_lock lock(rk_mu_);
+  ReaderLock lock(rk_mu_);
   std::vector<std::int32_t> partitions;
   if (rk_ == nullptr) return partitions;
   rd_kafka_topic_partition_list_t* list = nullptr;
@@ -307,7 +309,7 @@ std::vector<std::int32_t> KafkaSource::Assignment() {
 }
 
 void KafkaSource::Close() {
-  std::unique_lock lock(rk_mu_);
+  WriterLock lock(rk_mu_);
   if (rk_ == nullptr) return;
   // Revokes the assignment through the rebalance callback (on this thread)
   // and sends LeaveGroup, so the others get the partitions without waiting

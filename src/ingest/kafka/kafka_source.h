@@ -28,13 +28,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 struct rd_kafka_s;
@@ -128,12 +127,13 @@ class KafkaSource {
   // and what was last committed; only the worker thread touches them.
   std::map<std::int32_t, std::int64_t> positions_;
   std::map<std::int32_t, std::int64_t> committed_;
-  mutable std::mutex error_mu_;
-  std::string last_error_;
+  mutable Mutex error_mu_;
+  std::string last_error_ IOMT_GUARDED_BY(error_mu_);
   // Held shared by CheckReachable and Assignment (other threads) and
   // exclusively by Close, so that rk_ is not destroyed under them. Poll and
-  // Commit run on the thread that calls Close, so they need not take it.
-  std::shared_mutex rk_mu_;
+  // Commit run on the thread that calls Close, so they need not take it
+  // (which is why rk_ is not annotated as guarded by it).
+  SharedMutex rk_mu_;
 };
 
 }  // namespace iomt::ingest

@@ -14,6 +14,8 @@
 #include <random>
 #include <string_view>
 
+#include "common/mutex.h"
+
 namespace iomt::ingest {
 
 namespace {
@@ -228,32 +230,36 @@ MqttSource::~MqttSource() {
 void MqttSource::Stop() {
   std::call_once(stop_once_, [this] {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (thread_.joinable()) thread_.join();
   });
 }
 
 std::string MqttSource::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return last_error_;
 }
 
 void MqttSource::SetError(std::string error) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   last_error_ = std::move(error);
 }
 
 bool MqttSource::Stopping() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stopping_;
 }
 
 bool MqttSource::Sleep(int ms) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return !wake_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+  MutexLock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!stopping_) {
+    if (!wake_.WaitUntil(lock, deadline)) break;
+  }
+  return !stopping_;
 }
 
 void MqttSource::Run() {

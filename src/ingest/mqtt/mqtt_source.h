@@ -30,7 +30,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 struct mosquitto;
@@ -137,10 +137,10 @@ class MqttSource {
   bool refusing_ = false;
   bool connack_ok_ = false;  // this connection got a successful CONNACK
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;   // guarded by mu_
-  std::string last_error_;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar wake_;
+  bool stopping_ IOMT_GUARDED_BY(mu_) = false;
+  std::string last_error_ IOMT_GUARDED_BY(mu_);
   std::thread thread_;
   std::once_flag stop_once_;
 };

@@ -17,13 +17,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <mutex>
 #include <system_error>
 #include <utility>
+#include "common/mutex.h"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -206,34 +205,34 @@ class EventLog::Impl {
   Result<std::vector<LogRecord>> Read(std::size_t max_records, std::size_t max_bytes, std::chrono::milliseconds wait);
   Status Commit(std::uint64_t seq);
   void Rewind() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     read_index_ = 0;
   }
   void Close();
 
   std::uint64_t pending_records() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return pending_records_;
   }
   std::uint64_t pending_bytes() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return pending_bytes_;
   }
   std::uint64_t committed_seq() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return committed_;
   }
   std::uint64_t next_seq() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return next_seq_;
   }
   std::uint64_t truncated_bytes() const { return truncated_bytes_; }
   std::uint64_t appends() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return appends_;
   }
   std::uint64_t group_writes() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return group_writes_;
   }
 
@@ -252,7 +251,7 @@ class EventLog::Impl {
     bool encoded = false;
     bool done = false;
     Status status;
-    std::condition_variable cv;
+    CondVar cv;
   };
 
   std::string Path(std::string_view name) const { return dir_ + "/" + std::string(name); }
@@ -261,7 +260,7 @@ class EventLog::Impl {
     return Status::Ok();
   }
   Status OpenActive(const std::string& path, bool create);
-  Status ScanSegment(const Segment& segment, bool last, std::uint64_t* expected);
+  Status ScanSegment(const Segment& segment, bool last, std::uint64_t* expected) IOMT_REQUIRES(mu_);
   Status WriteGroup(const std::vector<Writer*>& group);
   Status WriteCheckpoint(std::uint64_t seq);
   static void Encode(Writer* w);
@@ -272,21 +271,25 @@ class EventLog::Impl {
   int lock_fd_ = -1;
   std::uint64_t truncated_bytes_ = 0;  // set by Recover only
 
-  mutable std::mutex mu_;
-  std::condition_variable read_cv_;  // records became readable, or the log closed
-  std::condition_variable idle_cv_;  // writers_ emptied (Close waits for it)
-  std::deque<Writer*> writers_;      // admitted Appends in seq order; the front one writes for the encoded prefix
-  std::deque<LogRecord> pending_;    // durable and not committed: seqs committed_+1, committed_+2, ...
-  std::size_t read_index_ = 0;       // the index in pending_ Read goes on from
-  std::uint64_t pending_bytes_ = 0;  // of pending_ and of the admitted writers
-  std::uint64_t pending_records_ = 0;
-  std::uint64_t next_seq_ = 1;
-  std::uint64_t committed_ = 0;
-  bool closed_ = false;
-  Status failed_;                  // the first write/fdatasync failure: sticky
-  std::vector<Segment> segments_;  // oldest first; the last one is appended to
-  std::uint64_t appends_ = 0;
-  std::uint64_t group_writes_ = 0;
+  // Taken after commit_mu_ when both are held. A Writer's fields (encoded,
+  // done, status) are touched under it too.
+  mutable Mutex mu_;
+  CondVar read_cv_;  // records became readable, or the log closed
+  CondVar idle_cv_;  // writers_ emptied (Close waits for it)
+  // Admitted Appends in seq order; the front one writes for the encoded prefix.
+  std::deque<Writer*> writers_ IOMT_GUARDED_BY(mu_);
+  // Durable and not committed: seqs committed_+1, committed_+2, ...
+  std::deque<LogRecord> pending_ IOMT_GUARDED_BY(mu_);
+  std::size_t read_index_ IOMT_GUARDED_BY(mu_) = 0;       // the index in pending_ Read goes on from
+  std::uint64_t pending_bytes_ IOMT_GUARDED_BY(mu_) = 0;  // of pending_ and of the admitted writers
+  std::uint64_t pending_records_ IOMT_GUARDED_BY(mu_) = 0;
+  std::uint64_t next_seq_ IOMT_GUARDED_BY(mu_) = 1;
+  std::uint64_t committed_ IOMT_GUARDED_BY(mu_) = 0;
+  bool closed_ IOMT_GUARDED_BY(mu_) = false;
+  Status failed_ IOMT_GUARDED_BY(mu_);                  // the first write/fdatasync failure: sticky
+  std::vector<Segment> segments_ IOMT_GUARDED_BY(mu_);  // oldest first; the last one is appended to
+  std::uint64_t appends_ IOMT_GUARDED_BY(mu_) = 0;
+  std::uint64_t group_writes_ IOMT_GUARDED_BY(mu_) = 0;
 
   // Touched only by the writing leader (one at a time, without mu_), and by
   // Recover before anyone else can.
@@ -294,7 +297,7 @@ class EventLog::Impl {
   std::string active_path_;
   std::uint64_t active_bytes_ = 0;
 
-  std::mutex commit_mu_;  // one checkpoint write at a time
+  Mutex commit_mu_ IOMT_ACQUIRED_BEFORE(mu_);  // one checkpoint write at a time
 };
 
 Status EventLog::Impl::OpenActive(const std::string& path, bool create) {
@@ -344,6 +347,8 @@ Status EventLog::Impl::ScanSegment(const Segment& segment, bool last, std::uint6
 }
 
 Status EventLog::Impl::Recover() {
+  // Nobody else has the log yet; the lock is for the analysis' sake (and free).
+  MutexLock lock(mu_);
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return IoError("event log: cannot create " + dir_ + ": " + ec.message());
@@ -439,7 +444,7 @@ Status EventLog::Impl::WriteGroup(const std::vector<Writer*>& group) {
     // before its Append returned.
     Segment next{group.front()->first_seq, Path(SegmentName(group.front()->first_seq))};
     IOMT_RETURN_IF_ERROR(OpenActive(next.path, true));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     segments_.push_back(std::move(next));
   }
   for (const Writer* w : group) {
@@ -458,7 +463,7 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
     w.bytes += r.size();
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Unavailable("event log: closed");
     if (!failed_.ok()) return failed_;
     if (records.empty()) return Status::Ok();
@@ -478,10 +483,10 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
   // Framing and CRCs outside the lock: concurrent appenders do it in parallel.
   Encode(&w);
 
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   w.encoded = true;
   while (!w.done && writers_.front() != &w)
-    w.cv.wait(lock);
+    w.cv.Wait(lock);
   if (w.done) {
     if (w.status.ok() && first_seq != nullptr) *first_seq = w.first_seq;
     return w.status;
@@ -496,9 +501,9 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
   }
   Status status = failed_;
   if (status.ok()) {
-    lock.unlock();
+    lock.Unlock();
     status = WriteGroup(group);
-    lock.lock();
+    lock.Lock();
     if (!status.ok()) failed_ = status;
   }
   if (status.ok()) {
@@ -516,14 +521,14 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
     }
     x->status = status;
     x->done = true;
-    if (x != &w) x->cv.notify_one();
+    if (x != &w) x->cv.NotifyOne();
   }
   if (writers_.empty()) {
-    idle_cv_.notify_all();
+    idle_cv_.NotifyAll();
   } else {
-    writers_.front()->cv.notify_one();
+    writers_.front()->cv.NotifyOne();
   }
-  read_cv_.notify_all();
+  read_cv_.NotifyAll();
   if (status.ok() && first_seq != nullptr) *first_seq = w.first_seq;
   return status;
 }
@@ -531,8 +536,11 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
 Result<std::vector<LogRecord>> EventLog::Impl::Read(std::size_t max_records, std::size_t max_bytes,
                                                     std::chrono::milliseconds wait) {
   if (max_records == 0) return InvalidArgument("event log: Read of 0 records");
-  std::unique_lock lock(mu_);
-  read_cv_.wait_for(lock, wait, [&] { return read_index_ < pending_.size() || (closed_ && writers_.empty()); });
+  MutexLock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (read_index_ >= pending_.size() && !(closed_ && writers_.empty())) {
+    if (!read_cv_.WaitUntil(lock, deadline)) break;
+  }
   std::vector<LogRecord> out;
   std::size_t bytes = 0;
   while (read_index_ < pending_.size() && out.size() < max_records) {
@@ -562,9 +570,9 @@ Status EventLog::Impl::WriteCheckpoint(std::uint64_t seq) {
 }
 
 Status EventLog::Impl::Commit(std::uint64_t seq) {
-  std::lock_guard commit_lock(commit_mu_);
+  MutexLock commit_lock(commit_mu_);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (seq <= committed_) return Status::Ok();
     if (seq > committed_ + read_index_) {
       return InvalidArgument("event log: commit of record " + std::to_string(seq) + ", which was not read (last read " +
@@ -575,7 +583,7 @@ Status EventLog::Impl::Commit(std::uint64_t seq) {
   IOMT_RETURN_IF_ERROR(WriteCheckpoint(seq));
   std::vector<std::string> doomed;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const std::uint64_t n = seq - committed_;
     for (std::uint64_t i = 0; i < n; ++i) {
       pending_bytes_ -= pending_.front().data.size();
@@ -598,10 +606,11 @@ Status EventLog::Impl::Commit(std::uint64_t seq) {
 }
 
 void EventLog::Impl::Close() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   closed_ = true;
-  idle_cv_.wait(lock, [&] { return writers_.empty(); });
-  read_cv_.notify_all();
+  while (!writers_.empty())
+    idle_cv_.Wait(lock);
+  read_cv_.NotifyAll();
 }
 
 // ---- the public face ------------------------------------------------------------

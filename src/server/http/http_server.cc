@@ -20,11 +20,11 @@
 #include <exception>
 #include <future>
 #include <list>
-#include <mutex>
 #include <system_error>
 #include <thread>
 
 #include "common/json/writer.h"
+#include "common/mutex.h"
 
 namespace iomt::server {
 
@@ -108,10 +108,11 @@ class TrackedSocket {
 enum class Phase : std::uint8_t { kWaiting, kHandling, kWriting };
 
 struct Connection {
-  std::mutex mu;
-  int fd = -1;
-  Phase phase = Phase::kWaiting;
-  bool shut = false;  // the socket was shut down (or is being closed): fd is not to be used
+  Mutex mu;
+  int fd IOMT_GUARDED_BY(mu) = -1;
+  Phase phase IOMT_GUARDED_BY(mu) = Phase::kWaiting;
+  // The socket was shut down (or is being closed): fd is not to be used.
+  bool shut IOMT_GUARDED_BY(mu) = false;
   std::atomic<std::int64_t> last_activity_ns{0};
   std::atomic<bool> done{false};
   std::thread thread;
@@ -218,11 +219,11 @@ struct HttpServer::Impl {
   int port = 0;
   std::string busy_answer;  // the 503 for connections beyond max_connections
 
-  std::mutex mu;  // guards connections
-  std::list<std::shared_ptr<Connection>> connections;
+  Mutex mu;  // guards connections; taken before a Connection's mu when both are held
+  std::list<std::shared_ptr<Connection>> connections IOMT_GUARDED_BY(mu);
   std::atomic<bool> stopping{false};
-  std::mutex stop_mu;
-  bool stopped = false;
+  Mutex stop_mu;
+  bool stopped IOMT_GUARDED_BY(stop_mu) = false;
 
   void Accept();
   void Launch(tcp::socket socket);
@@ -242,7 +243,7 @@ struct HttpServer::Impl {
 };
 
 bool HttpServer::Impl::Enter(Connection& c, Phase phase) {
-  std::lock_guard lock(c.mu);
+  MutexLock lock(c.mu);
   if (c.shut) return false;
   if (phase == Phase::kWaiting && stopping.load()) return false;
   c.phase = phase;
@@ -345,10 +346,13 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
 
 void HttpServer::Impl::Launch(tcp::socket socket) {
   auto c = std::make_shared<Connection>();
-  c->fd = socket.native_handle();
+  {
+    MutexLock lock(c->mu);
+    c->fd = socket.native_handle();
+  }
   c->last_activity_ns.store(NowNs());
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     connections.push_back(c);
   }
   try {
@@ -358,7 +362,7 @@ void HttpServer::Impl::Launch(tcp::socket socket) {
       } catch (...) {  // NOLINT(bugprone-empty-catch): a connection's failure ends that connection only
       }
       {
-        std::lock_guard lock(c->mu);
+        MutexLock lock(c->mu);
         c->shut = true;  // from now on nobody else touches the fd
       }
       ErrorCode ec;
@@ -368,7 +372,7 @@ void HttpServer::Impl::Launch(tcp::socket socket) {
     });
   } catch (const std::system_error&) {
     // No thread to be had: the socket (moved into the lambda) is closed.
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     connections.remove(c);
   }
 }
@@ -402,7 +406,7 @@ void HttpServer::Impl::Accept() {
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     std::size_t active = 0;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       for (auto it = connections.begin(); it != connections.end();) {
         if ((*it)->done.load()) {
           if ((*it)->thread.joinable()) (*it)->thread.join();
@@ -429,9 +433,9 @@ void HttpServer::Impl::Watch() {
     if (ec) return;
     const std::int64_t limit = NowNs() - std::int64_t{options.idle_timeout_ms} * 1'000'000;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       for (const auto& c : connections) {
-        std::lock_guard conn_lock(c->mu);
+        MutexLock conn_lock(c->mu);
         if (c->shut || c->phase == Phase::kHandling) continue;
         if (c->last_activity_ns.load(std::memory_order_relaxed) < limit) {
           ::shutdown(c->fd, SHUT_RDWR);
@@ -445,7 +449,7 @@ void HttpServer::Impl::Watch() {
 
 void HttpServer::Impl::StopNow() {
   {
-    std::lock_guard lock(stop_mu);
+    MutexLock lock(stop_mu);
     if (stopped) return;
     stopped = true;
   }
@@ -464,11 +468,11 @@ void HttpServer::Impl::StopNow() {
   }
   std::vector<std::shared_ptr<Connection>> all;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     all.assign(connections.begin(), connections.end());
   }
   for (const auto& c : all) {
-    std::lock_guard conn_lock(c->mu);
+    MutexLock conn_lock(c->mu);
     if (!c->shut && c->phase == Phase::kWaiting) {
       ::shutdown(c->fd, SHUT_RDWR);
       c->shut = true;
@@ -479,7 +483,7 @@ void HttpServer::Impl::StopNow() {
   for (const auto& c : all)
     if (c->thread.joinable()) c->thread.join();
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     connections.clear();
   }
   io.stop();

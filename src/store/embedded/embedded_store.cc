@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/json/writer.h"
+#include "common/mutex.h"
 #include "store/embedded/store_impl.h"
 
 namespace iomt::store {
@@ -132,33 +133,34 @@ Status Checkpointer::Start(const std::string& path) {
 
 void Checkpointer::Notify() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     due_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void Checkpointer::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
   if (thread_.joinable()) thread_.join();
   db_.Close();
 }
 
 void Checkpointer::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return due_ || stop_; });
+    while (!due_ && !stop_)
+      cv_.Wait(lock);
     if (stop_) return;
     due_ = false;
-    lock.unlock();
+    lock.Unlock();
     // A failed or partial checkpoint is harmless: the WAL keeps the pages
     // and the next one (or closing the store) copies them.
     (void)sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -741,12 +743,12 @@ EmbeddedStore::~EmbeddedStore() {
   // only lose the last uncommitted writes, as a crash would.
   try {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (committer_.joinable()) committer_.join();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     (void)impl_->Commit();
     impl_->search_cache.clear();
   } catch (...) {  // NOLINT(bugprone-empty-catch): nothing left to tell
@@ -769,16 +771,16 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const std::string& di
 }
 
 void EmbeddedStore::CommitterLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   const auto interval = std::chrono::milliseconds(impl_->options.commit_interval_ms);
   while (!stopping_) {
     if (impl_->pending == 0) {
-      wake_.wait(lock);
+      wake_.Wait(lock);
       continue;
     }
     const auto deadline = impl_->first_pending + interval;
     if (std::chrono::steady_clock::now() < deadline) {
-      wake_.wait_until(lock, deadline);
+      wake_.WaitUntil(lock, deadline);
       continue;
     }
     // There is no caller to tell here: the next Flush reports it, so that
@@ -789,24 +791,24 @@ void EmbeddedStore::CommitterLoop() {
 
 Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifier(std::string_view type, std::string_view system,
                                                                 std::string_view value, std::size_t limit) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->ByIdentifier(type, system, {value}, limit);
 }
 
 std::vector<double> EmbeddedStore::CommitMillis() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->commit_ms;
 }
 
 Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifiers(std::string_view type, std::string_view system,
                                                                  const std::vector<std::string>& values) {
   std::vector<std::string_view> views(values.begin(), values.end());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->ByIdentifier(type, system, views, static_cast<std::size_t>(-1));
 }
 
 Result<std::optional<Resource>> EmbeddedStore::Read(std::string_view type, std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Result<Resource> r = impl_->ReadCurrent(type, id);
   if (r.ok()) return std::optional<Resource>(std::move(r).value());
   if (r.status().code() == StatusCode::kNotFound) return std::optional<Resource>();
@@ -821,7 +823,7 @@ Result<Resource> EmbeddedStore::Put(std::string_view type, std::string_view id, 
 
 Result<WriteResult> EmbeddedStore::Update(std::string_view type, std::string_view id, std::string_view json,
                                           std::optional<std::string_view> if_match) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   IOMT_RETURN_IF_ERROR(impl_->Begin());
   IOMT_RETURN_IF_ERROR(impl_->Savepoint("w"));
   Result<WriteResult> r = impl_->Write(type, id, json, if_match, false);
@@ -830,14 +832,14 @@ Result<WriteResult> EmbeddedStore::Update(std::string_view type, std::string_vie
     return r;
   }
   IOMT_RETURN_IF_ERROR(impl_->Release("w"));
-  if (impl_->pending == 0) wake_.notify_all();
+  if (impl_->pending == 0) wake_.NotifyAll();
   IOMT_RETURN_IF_ERROR(impl_->AfterSingleWrite());
   return r;
 }
 
 Result<WriteResult> EmbeddedStore::Create(std::string_view type, std::string_view json,
                                           std::optional<std::string_view> if_none_exist) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   IOMT_RETURN_IF_ERROR(impl_->Begin());
   IOMT_RETURN_IF_ERROR(impl_->Savepoint("w"));
   Result<WriteResult> r = impl_->Create(type, json, if_none_exist);
@@ -847,14 +849,14 @@ Result<WriteResult> EmbeddedStore::Create(std::string_view type, std::string_vie
   }
   IOMT_RETURN_IF_ERROR(impl_->Release("w"));
   if (r->created) {
-    if (impl_->pending == 0) wake_.notify_all();
+    if (impl_->pending == 0) wake_.NotifyAll();
     IOMT_RETURN_IF_ERROR(impl_->AfterSingleWrite());
   }
   return r;
 }
 
 Result<bool> EmbeddedStore::Delete(std::string_view type, std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   IOMT_RETURN_IF_ERROR(impl_->Begin());
   IOMT_RETURN_IF_ERROR(impl_->Savepoint("w"));
   Result<bool> r = impl_->Remove(type, id);
@@ -864,14 +866,14 @@ Result<bool> EmbeddedStore::Delete(std::string_view type, std::string_view id) {
   }
   IOMT_RETURN_IF_ERROR(impl_->Release("w"));
   if (*r) {
-    if (impl_->pending == 0) wake_.notify_all();
+    if (impl_->pending == 0) wake_.NotifyAll();
     IOMT_RETURN_IF_ERROR(impl_->AfterSingleWrite());
   }
   return r;
 }
 
 Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequest> requests) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // Single writes still pending are committed first, so that the batch can
   // run without a savepoint (which would copy every page it touches) and
   // still be undone alone if it fails half-way.
@@ -910,23 +912,23 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
 }
 
 Status EmbeddedStore::Flush() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!impl_->lost_commit.ok()) return std::exchange(impl_->lost_commit, Status::Ok());
   return impl_->Commit();
 }
 
 Result<Resource> EmbeddedStore::ReadCurrent(std::string_view type, std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->ReadCurrent(type, id);
 }
 
 Result<Resource> EmbeddedStore::VRead(std::string_view type, std::string_view id, std::string_view version) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->VRead(type, id, version);
 }
 
 Result<std::vector<HistoryEntry>> EmbeddedStore::History(std::string_view type, std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, impl_->TypeId(type, false));
   if (tid == 0) return Missing(type, id);
   IOMT_ASSIGN_OR_RETURN(std::optional<Impl::Row> row, impl_->FindRow(tid, id, true));
@@ -949,7 +951,7 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::History(std::string_view type, 
 }
 
 Result<SearchPage> EmbeddedStore::Search(std::string_view type, std::string_view query) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->Search(type, query);
 }
 
@@ -960,13 +962,13 @@ Result<std::string> EmbeddedStore::SearchBundle(std::string_view type, std::stri
 }
 
 Result<std::string> EmbeddedStore::ProcessBundle(std::string_view bundle_json, std::string_view base_url) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return impl_->ProcessBundle(bundle_json, base_url);
 }
 
 Status EmbeddedStore::Export(std::string_view type,
                              const std::function<void(std::string_view type, const Resource&)>& f) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string sql =
       "SELECT t.name, r.id, r.version, r.json FROM resources r JOIN types t ON t.tid=r.tid WHERE r.deleted=0";
   if (!type.empty()) sql.append(" AND t.name=?1");
@@ -986,7 +988,7 @@ Status EmbeddedStore::Export(std::string_view type,
 }
 
 Status EmbeddedStore::CheckConsistency() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   sqlite::Db& db = impl_->db;
   auto fail = [](const std::string& message) { return Internal("store inconsistent: " + message); };
   {

@@ -20,11 +20,9 @@
 // OperationOutcome) onto them.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/fhir_client.h"
 
@@ -154,10 +153,11 @@ class EmbeddedStore : public FhirClient {
   explicit EmbeddedStore(std::unique_ptr<Impl> impl);
   void CommitterLoop();
 
-  std::unique_ptr<Impl> impl_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  // One connection, one writer: every call holds mu_ while it uses impl_.
+  Mutex mu_;
+  std::unique_ptr<Impl> impl_ IOMT_PT_GUARDED_BY(mu_);
+  CondVar wake_;
+  bool stopping_ IOMT_GUARDED_BY(mu_) = false;
   std::thread committer_;
 };
 

@@ -5,9 +5,7 @@
 #include <array>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "common/json/document.h"
+#include "common/mutex.h"
 #include "store/embedded/embedded_store.h"
 #include "store/embedded/resource_text.h"
 #include "store/embedded/sqlite.h"
@@ -56,10 +55,10 @@ class Checkpointer {
  private:
   void Loop();
   sqlite::Db db_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool due_ = false;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool due_ IOMT_GUARDED_BY(mu_) = false;
+  bool stop_ IOMT_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

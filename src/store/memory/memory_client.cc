@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/json/document.h"
+#include "common/mutex.h"
 
 namespace iomt::store {
 
@@ -21,7 +22,7 @@ MemoryFhirClient::Entry* MemoryFhirClient::FindEntry(std::string_view type, std:
 
 Result<std::vector<Resource>> MemoryFhirClient::SearchByIdentifier(std::string_view type, std::string_view system,
                                                                    std::string_view value, std::size_t limit) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<const Entry*> found;
   auto [begin, end] = by_identifier_.equal_range(Hash(type, value));
   for (auto it = begin; it != end; ++it) {
@@ -44,7 +45,7 @@ Result<std::vector<Resource>> MemoryFhirClient::SearchByIdentifier(std::string_v
 }
 
 Result<std::optional<Resource>> MemoryFhirClient::Read(std::string_view type, std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const Entry* e = FindEntry(type, id);
   if (e == nullptr) return std::optional<Resource>();
   return std::optional<Resource>(e->resource);
@@ -67,7 +68,7 @@ Result<Resource> MemoryFhirClient::Put(std::string_view type, std::string_view i
     }
   }
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Entry* e = FindEntry(type, id);
   if (if_match && (e == nullptr || e->resource.version_id != *if_match)) {
     std::string message = "The resource ";
@@ -97,13 +98,13 @@ Result<Resource> MemoryFhirClient::Put(std::string_view type, std::string_view i
 }
 
 void MemoryFhirClient::ForEach(const std::function<void(std::string_view type, const Resource&)>& f) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const Entry& e : entries_)
     f(e.type, e.resource);
 }
 
 std::size_t MemoryFhirClient::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return entries_.size();
 }
 

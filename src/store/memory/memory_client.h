@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "store/fhir_client.h"
 
 namespace iomt::store {
@@ -45,13 +45,13 @@ class MemoryFhirClient : public FhirClient {
   // identifier value), so no key string is built per call; a lookup checks
   // the entries it finds.
   using Index = std::unordered_multimap<std::uint64_t, Entry*>;
-  Entry* FindEntry(std::string_view type, std::string_view id) const;
+  Entry* FindEntry(std::string_view type, std::string_view id) const IOMT_REQUIRES(mu_);
   static std::uint64_t Hash(std::string_view type, std::string_view key);
 
-  std::deque<Entry> entries_;
-  Index by_id_;
-  Index by_identifier_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
+  std::deque<Entry> entries_ IOMT_GUARDED_BY(mu_);
+  Index by_id_ IOMT_GUARDED_BY(mu_);
+  Index by_identifier_ IOMT_GUARDED_BY(mu_);
 };
 
 }  // namespace iomt::store

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <mutex>
 
+#include "common/mutex.h"
+
 namespace iomt::store::http {
 
 namespace {
@@ -85,7 +87,7 @@ Pool::~Pool() {
 }
 
 void* Pool::Acquire() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     if (!idle_.empty()) {
       void* h = idle_.back();
@@ -99,16 +101,16 @@ void* Pool::Acquire() {
       all_.push_back(h);
       return h;
     }
-    available_.wait(lock);
+    available_.Wait(lock);
   }
 }
 
 void Pool::Release(void* handle) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     idle_.push_back(handle);
   }
-  available_.notify_one();
+  available_.NotifyOne();
 }
 
 Outcome Pool::Perform(const Request& request) {

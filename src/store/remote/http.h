@@ -11,13 +11,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace iomt::store::http {
@@ -78,10 +77,10 @@ class Pool {
   void Release(void* handle);
 
   PoolOptions options_;
-  std::mutex mu_;
-  std::condition_variable available_;
-  std::vector<void*> idle_;  // CURL* handles not in use
-  std::vector<void*> all_;
+  Mutex mu_;
+  CondVar available_;
+  std::vector<void*> idle_ IOMT_GUARDED_BY(mu_);  // CURL* handles not in use
+  std::vector<void*> all_ IOMT_GUARDED_BY(mu_);
 };
 
 // Percent-encodes everything but RFC 3986 unreserved characters.

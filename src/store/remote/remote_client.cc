@@ -13,6 +13,7 @@
 #include "common/json/document.h"
 #include "common/json/node.h"
 #include "common/json/writer.h"
+#include "common/mutex.h"
 #include "store/remote/http.h"
 
 namespace iomt::store {
@@ -285,7 +286,7 @@ Status RemoteFhirClient::CheckMetadata() {
 
 Result<std::string> RemoteFhirClient::Token(const std::string* stale) {
   if (options_.oauth.token_url.empty()) return options_.bearer_token;
-  std::lock_guard lock(token_mu_);
+  MutexLock lock(token_mu_);
   auto now = std::chrono::steady_clock::now();
   bool refresh = token_.empty() || now >= token_expires_ || (stale != nullptr && *stale == token_);
   if (!refresh) return token_;
@@ -301,7 +302,7 @@ Result<std::string> RemoteFhirClient::Token(const std::string* stale) {
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     http::Outcome o = pool_->Perform({"POST", options_.oauth.token_url, headers, form});
     {
-      std::lock_guard stats_lock(stats_mu_);
+      MutexLock stats_lock(stats_mu_);
       ++stats_.token_requests;
     }
     if (o.error == http::TransportError::kNone && o.response.status == 200) {
@@ -359,7 +360,7 @@ std::chrono::milliseconds RemoteFhirClient::Backoff(int attempt) {
 }
 
 void RemoteFhirClient::Count(const http::Outcome& outcome) {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   ++stats_.requests;
   if (outcome.error != http::TransportError::kNone) {
     ++stats_.transport_errors;
@@ -369,7 +370,7 @@ void RemoteFhirClient::Count(const http::Outcome& outcome) {
 }
 
 RemoteStats RemoteFhirClient::stats() const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   return stats_;
 }
 
@@ -390,7 +391,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
     http::Outcome o = pool_->Perform({method, url, all, body});
     Count(o);
     if (attempt > 1) {
-      std::lock_guard lock(stats_mu_);
+      MutexLock lock(stats_mu_);
       ++stats_.retries;
     }
     std::chrono::milliseconds wait = Backoff(attempt);
@@ -421,7 +422,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
       double after = http::RetryAfterSeconds(o.response.retry_after, std::chrono::system_clock::now());
       if (after >= 0) {
         wait = std::min(options_.max_retry_after, std::chrono::milliseconds(std::llround(after * 1000)));
-        std::lock_guard lock(stats_mu_);
+        MutexLock lock(stats_mu_);
         ++stats_.retry_after;
       }
     }
@@ -457,7 +458,7 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutMany(std::vector<PutR
   std::vector<Result<Resource>> out(requests.size(), Status(StatusCode::kInternal, "not written"));
   if (requests.empty()) return out;
   const auto workers = static_cast<std::size_t>(std::max(1, options_.max_connections));
-  std::mutex mu;
+  Mutex mu;
   Status failed;
   if (!use_batch_) {
     ParallelFor(requests.size(), workers, [&](std::size_t i) {
@@ -475,7 +476,7 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutMany(std::vector<PutR
                                     std::make_move_iterator(requests.begin() + static_cast<std::ptrdiff_t>(end)));
       auto written = PutBatch(chunk);
       if (!written.ok()) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (failed.ok()) failed = written.status();
         return;
       }

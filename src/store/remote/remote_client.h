@@ -31,11 +31,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "store/fhir_client.h"
 
 namespace iomt::store {
@@ -140,12 +140,12 @@ class RemoteFhirClient : public FhirClient {
   bool use_batch_ = false;
   std::atomic<bool> post_search_{true};
 
-  std::mutex token_mu_;
-  std::string token_;
-  std::chrono::steady_clock::time_point token_expires_;
+  Mutex token_mu_;  // held across a token request: one refresh at a time
+  std::string token_ IOMT_GUARDED_BY(token_mu_);
+  std::chrono::steady_clock::time_point token_expires_ IOMT_GUARDED_BY(token_mu_);
 
-  mutable std::mutex stats_mu_;
-  RemoteStats stats_;
+  mutable Mutex stats_mu_ IOMT_ACQUIRED_AFTER(token_mu_);
+  RemoteStats stats_ IOMT_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace iomt::store

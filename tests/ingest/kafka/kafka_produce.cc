@@ -28,6 +28,7 @@
 
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "produce_one.h"
 
 namespace {
 
@@ -139,11 +140,13 @@ int main(int argc, char** argv) {
                           static_cast<ssize_t>(value.size()));
     }
     while (true) {
-      rd_kafka_resp_err_t err =
-          rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(line.data(), line.size()),
-                            RD_KAFKA_V_KEY(has_key ? key.data() : nullptr, has_key ? key.size() : 0),
-                            RD_KAFKA_V_HEADERS(message_headers), RD_KAFKA_V_END);
+      iomt::testing::KafkaMessageOut out;
+      out.topic = topic.c_str();
+      out.partition = partition;
+      out.value = line;
+      if (has_key) out.key = key;
+      out.headers = message_headers;
+      rd_kafka_resp_err_t err = iomt::testing::ProduceOne(rk, out);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk, 100);  // serve deliveries to make room
         continue;

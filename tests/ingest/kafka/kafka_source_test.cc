@@ -32,6 +32,8 @@
 
 #include <gtest/gtest.h>
 
+#include "produce_one.h"
+
 namespace iomt::ingest {
 namespace {
 
@@ -109,12 +111,14 @@ void Produce(const std::string& bootstrap, const std::string& topic, const std::
       rd_kafka_header_add(headers, name.c_str(), -1, value == "null" ? nullptr : value.data(),
                           value == "null" ? 0 : static_cast<ssize_t>(value.size()));
     }
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(m.partition),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_VALUE(const_cast<char*>(m.payload.data()), m.payload.size()),
-                          RD_KAFKA_V_KEY(m.key.empty() ? nullptr : m.key.data(), m.key.size()),
-                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(m.timestamp_ms), RD_KAFKA_V_END);
+    iomt::testing::KafkaMessageOut out;
+    out.topic = topic.c_str();
+    out.partition = m.partition;
+    out.value = m.payload;
+    out.key = m.key;
+    out.headers = headers;
+    out.timestamp_ms = m.timestamp_ms;
+    rd_kafka_resp_err_t err = iomt::testing::ProduceOne(rk, out);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(headers);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
   }

@@ -7,4 +7,4 @@ target_link_libraries(event_log_test PRIVATE iomt_event_log GTest::gtest_main)
 target_include_directories(event_log_test PRIVATE ${PROJECT_SOURCE_DIR})
 set_target_properties(event_log_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 gtest_discover_tests(event_log_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-  TEST_PREFIX "queue.")
+  TEST_PREFIX "queue." PROPERTIES LABELS threads)

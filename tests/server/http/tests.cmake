@@ -11,7 +11,7 @@ if(TARGET iomt_fhir_api)
     GTest::gtest_main)
   set_target_properties(http_server_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   gtest_discover_tests(http_server_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    TEST_PREFIX "http.")
+    TEST_PREFIX "http." PROPERTIES LABELS threads)
 
   # The FHIR API, and the FhirClient contract through iomt's own remote
   # client against it (an iomt as another iomt's FHIR server).
@@ -20,5 +20,5 @@ if(TARGET iomt_fhir_api)
     GTest::gtest_main)
   set_target_properties(fhir_api_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   gtest_discover_tests(fhir_api_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    TEST_PREFIX "fhir_api.")
+    TEST_PREFIX "fhir_api." PROPERTIES LABELS threads)
 endif()

@@ -8,4 +8,4 @@ target_link_libraries(embedded_store_test PRIVATE iomt_store_embedded iomt_test_
 target_include_directories(embedded_store_test PRIVATE ${PROJECT_SOURCE_DIR})
 set_target_properties(embedded_store_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 gtest_discover_tests(embedded_store_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-  TEST_PREFIX "embedded.")
+  TEST_PREFIX "embedded." PROPERTIES LABELS threads)

@@ -13,7 +13,7 @@ if(TARGET iomt_store_remote)
     target_compile_definitions(${name} PRIVATE IOMT_NODE="${IOMT_NODE}")
     set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
     add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-    set_tests_properties(${name} PROPERTIES LABELS remote TIMEOUT 300)
+    set_tests_properties(${name} PROPERTIES LABELS "remote;threads" TIMEOUT 300)
   endfunction()
 
   iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
