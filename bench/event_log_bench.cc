@@ -15,12 +15,12 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/queue/event_log.h"
+#include "pipeline/event_log/event_log.h"
 
 namespace {
 
-using iomt::queue::EventLog;
-using iomt::queue::EventLogOptions;
+using iomt::pipeline::EventLog;
+using iomt::pipeline::EventLogOptions;
 
 struct Outcome {
   double records_per_s = 0;

@@ -300,8 +300,9 @@ void BM_GroupConverterQuantity(benchmark::State& state) {
     store::MemoryFhirClient client;
     identity::IdentityResolver resolver{&client, identity::ResolverOptions{}};
     fhir::ObservationWriter writer{&client};
+    pipeline::PipelineStats stats;
     pipeline::GroupConverter converter;
-    explicit Stage(const fhir::FhirMapping& mapping) : converter(mapping, &resolver, &writer) {}
+    explicit Stage(const fhir::FhirMapping& mapping) : converter(mapping, &resolver, &writer, &stats) {}
   };
   auto stage = std::make_unique<Stage>(F().mapping);
   std::int64_t i = 0;  // groups converted
@@ -310,7 +311,7 @@ void BM_GroupConverterQuantity(benchmark::State& state) {
   for (auto _ : state) {
     if (since_reset >= kStoreReset) {
       state.PauseTiming();
-      failed += stage->converter.stats().failed_groups;
+      failed += stage->stats.failed_groups;
       stage = std::make_unique<Stage>(F().mapping);
       since_reset = 0;
       state.ResumeTiming();
@@ -327,7 +328,7 @@ void BM_GroupConverterQuantity(benchmark::State& state) {
     auto failure = stage->converter.Convert(g, F().base);
     benchmark::DoNotOptimize(failure);
   }
-  failed += stage->converter.stats().failed_groups;
+  failed += stage->stats.failed_groups;
   if (failed > 0) state.SkipWithError("some groups failed");
   state.SetItemsProcessed(state.iterations() * per_group);
   state.SetLabel(std::to_string(per_group) + " measurement" + (per_group == 1 ? "" : "s") + "/group");

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   iomt::store::MemoryFhirClient client;
   iomt::identity::IdentityResolver resolver(&client, {});
   iomt::fhir::ObservationWriter writer(&client);
-  iomt::pipeline::GroupConverter converter(r.mapping, &resolver, &writer);
+  iomt::pipeline::PipelineStats stats;
+  iomt::pipeline::GroupConverter converter(r.mapping, &resolver, &writer, &stats);
   for (int round = 0; round < 2; ++round) {  // the second round merges
     for (const auto& g : iomt::group::GroupBatch(Measurements()))
       (void)converter.Convert(g, 0);

@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   iomt::store::MemoryFhirClient client;
   iomt::identity::IdentityResolver resolver(&client, {});
   iomt::fhir::ObservationWriter writer(&client);
-  iomt::pipeline::GroupConverter converter(Mapping(), &resolver, &writer);
+  iomt::pipeline::PipelineStats stats;
+  iomt::pipeline::GroupConverter converter(Mapping(), &resolver, &writer, &stats);
   iomt::json::Document doc;
   std::vector<iomt::OwnedMeasurement> batch;
   std::size_t start = 0;

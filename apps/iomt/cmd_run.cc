@@ -18,7 +18,7 @@
 #include "fhir/fhir_mapping.h"
 #include "io.h"
 #include "mapping_report.h"
-#include "pipeline/run.h"
+#include "pipeline/pipeline.h"
 #include "store/embedded/embedded_store.h"
 #include "store/forwarding_client.h"
 
@@ -53,7 +53,7 @@ bool SameFile(const std::string& a, const std::string& b) {
 class Progress {
  public:
   Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
-  void Update(const pipeline::RunSummary& s) {
+  void Update(const pipeline::PipelineStats& s) {
     if (!enabled_) return;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const std::int64_t written = s.created + s.updated;
@@ -109,7 +109,9 @@ int Run(const RunFlags& flags) {
     std::fprintf(stderr, "error: --envelope: %s\n", envelope.status().message().c_str());
     return kExitUsage;
   }
-  pipeline::RunOptions options;
+  pipeline::PipelineOptions options;
+  options.resolver.mode = *mode;
+  options.resolver.device_system = flags.device_system;
   options.envelope = *envelope;
   options.batch_events = flags.batch_events;
   if (!ParseTimeFlag("--now", flags.now, &options.now_ticks) ||
@@ -147,12 +149,6 @@ int Run(const RunFlags& flags) {
     client = timed.get();
   }
 
-  identity::ResolverOptions resolver_options;
-  resolver_options.mode = *mode;
-  resolver_options.device_system = flags.device_system;
-  identity::IdentityResolver resolver(client, resolver_options);
-  fhir::ObservationWriter writer(client);
-  pipeline::GroupConverter converter(fhir_mapping.result.mapping, &resolver, &writer);
   pipeline::DeadLetterFile dead_letters(flags.dead_letter);
 
   // Per batch: the writes are made durable, then the dead letters; only then
@@ -162,14 +158,15 @@ int Run(const RunFlags& flags) {
     return dead_letters.Sync();
   };
   Progress progress;
-  options.on_batch = [&](const pipeline::RunSummary& s) { progress.Update(s); };
+  options.on_batch = [&](const pipeline::PipelineStats& s) { progress.Update(s); };
 
   ingest::LineReader reader(fd);
-  pipeline::RunSummary summary;
-  Status st =
-      pipeline::RunStream(device.result.mapping, &converter, resolver, &reader, &dead_letters, options, &summary);
+  pipeline::Pipeline pipeline(&device.result.mapping, fhir_mapping.result.mapping, client, &dead_letters,
+                              std::move(options));
+  Status st = pipeline::RunStream(&reader, &pipeline);
+  const pipeline::PipelineStats& summary = pipeline.stats();
   progress.Clear();
-  std::printf("%s\n", pipeline::RunSummaryJson(summary).c_str());
+  std::printf("%s\n", pipeline::StatsJson(summary).c_str());
   std::fflush(stdout);
   if (!flags.timings.empty()) {
     if (std::FILE* f = std::fopen(flags.timings.c_str(), "w")) {

@@ -12,8 +12,7 @@
 #include "fhir/fhir_mapping.h"
 #include "io.h"
 #include "mapping_report.h"
-#include "pipeline/normalize_stream.h"
-#include "pipeline/transform.h"
+#include "pipeline/pipeline.h"
 #include "store/forwarding_client.h"
 #include "store/memory/memory_client.h"
 
@@ -68,8 +67,9 @@ int Run(const TransformFlags& flags) {
     std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());
     return kExitUsage;
   }
-  pipeline::TransformStreamOptions options;
-  options.batch_size = flags.batch_size;
+  pipeline::PipelineOptions options;
+  options.resolver.mode = *mode;
+  options.resolver.device_system = flags.device_system;
   if (!ParseTimeFlag("--now", flags.now, &options.now_ticks)) return kExitUsage;
   LoadedFhirMapping mapping = LoadFhirMappingOrReport(flags.fhir_mapping);
   if (!mapping.loaded) return mapping.exit_code;
@@ -101,15 +101,10 @@ int Run(const TransformFlags& flags) {
     recorder = std::make_unique<RecordingClient>(destination->client.get(), &memory);
     client = recorder.get();
   }
-  identity::ResolverOptions resolver_options;
-  resolver_options.mode = *mode;
-  resolver_options.device_system = flags.device_system;
-  identity::IdentityResolver resolver(client, resolver_options);
-  fhir::ObservationWriter writer(client);
-  pipeline::GroupConverter converter(mapping.result.mapping, &resolver, &writer);
+  pipeline::Pipeline pipeline(nullptr, mapping.result.mapping, client, nullptr, std::move(options));
   ingest::LineReader reader(fd);
   std::int64_t bad_lines = 0;
-  Status st = pipeline::TransformStream(&reader, &converter, errors.get(), options, &bad_lines);
+  Status st = pipeline::TransformStream(&reader, &pipeline, flags.batch_size, errors.get(), &bad_lines);
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return kExitUsage;
@@ -128,15 +123,15 @@ int Run(const TransformFlags& flags) {
     }
   });
   std::fwrite(out.data(), 1, out.size(), stdout);
-  const pipeline::ConvertStats& stats = converter.stats();
+  const pipeline::PipelineStats& stats = pipeline.stats();
   if (errors.to_file()) {
     std::fprintf(stderr,
                  "%lld measurements, %lld groups, observations %lld created %lld updated %lld unchanged, "
                  "%lld patients and %lld devices created, %lld failed groups, %lld bad lines\n",
                  static_cast<long long>(stats.measurements), static_cast<long long>(stats.groups),
                  static_cast<long long>(stats.created), static_cast<long long>(stats.updated),
-                 static_cast<long long>(stats.unchanged), static_cast<long long>(resolver.patients_created()),
-                 static_cast<long long>(resolver.devices_created()), static_cast<long long>(stats.failed_groups),
+                 static_cast<long long>(stats.unchanged), static_cast<long long>(stats.patients_created),
+                 static_cast<long long>(stats.devices_created), static_cast<long long>(stats.failed_groups),
                  static_cast<long long>(bad_lines));
   }
   return stats.failed_groups > 0 || bad_lines > 0 ? kExitInvalid : kExitOk;

@@ -71,10 +71,10 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
   auto connected = store::RemoteFhirClient::Connect(std::move(options));
   if (!connected.ok()) {
     const Status& st = connected.status();
-    if (st.detail().empty()) {
+    if (st.error_name().empty()) {
       std::fprintf(stderr, "error: %s\n", st.message().c_str());
     } else {
-      std::fprintf(stderr, "error: %s: %s\n", st.detail().c_str(), st.message().c_str());
+      std::fprintf(stderr, "error: %s: %s\n", std::string(st.error_name()).c_str(), st.message().c_str());
     }
     *exit_code = st.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitExternal;
     return nullptr;

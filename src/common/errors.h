@@ -1,8 +1,10 @@
-// The error catalogue (../shared/spec/errors.md) and the error record that
-// every failure touching data produces (formats.md, "Error record").
+// The error catalogue (docs/errors.md) and the error record that every
+// failure touching data produces (docs/formats.md, "Error record").
 //
 // Names, types, severities and stages are those of Azure's IoT connector, so
-// that metrics, logs and dead letters read the same as there.
+// that metrics, logs and dead letters read the same as there. Each entry also
+// says what usually causes it and how to fix it: `iomt validate --store`, the
+// service's status and the mapping tools all give these same texts.
 #pragma once
 
 #include <cstdint>
@@ -57,13 +59,33 @@ struct ErrorInfo {
   ErrorType type;
   ErrorSeverity severity;
   ErrorStage stage;
+  // What usually causes it, and what to do. `{identifier}` (the device's
+  // identifier, with its system) and `{destination}` (the FHIR service) are
+  // filled in by FillAdvice where they are known.
+  std::string_view cause;
+  std::string_view fix;
 };
 
 const ErrorInfo& Describe(ErrorName name);
-// The entry whose errorName is `name` (a Status::detail() on the data path).
-// The two names that appear twice resolve to their FHIR-mapping entry when
-// `fhir` is true, else to the device-mapping one.
+// The entry whose errorName is `name`, for text that names it (a dead-letter
+// record read back). The two names that appear twice resolve to their
+// FHIR-mapping entry when `fhir` is true, else to the device-mapping one.
 std::optional<ErrorName> FindErrorName(std::string_view name, bool fhir = true);
+
+// Some names have more than one cause, told apart by the reason a failure
+// carries (Status::detail()): PatientNotFoundException from a Device whose
+// `patient` is unset, or not a reference to a Patient.
+inline constexpr std::string_view kReasonDevicePatientUnset = "DevicePatientUnset";
+inline constexpr std::string_view kReasonDevicePatientInvalid = "DevicePatientInvalid";
+
+struct ErrorAdvice {
+  std::string_view cause;
+  std::string_view fix;
+};
+// The cause and fix of `name`, for `reason` when it has its own.
+ErrorAdvice AdviceFor(ErrorName name, std::string_view reason = {});
+// `text` with {identifier} and {destination} replaced.
+std::string FillAdvice(std::string_view text, std::string_view identifier, std::string_view destination);
 std::string_view ToString(ErrorStage stage);
 std::string_view ToString(ErrorSeverity severity);
 std::string_view ToString(ErrorType type);

@@ -7,10 +7,13 @@
 
 #include <cassert>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include "common/errors.h"
 
 namespace iomt {
 
@@ -34,7 +37,8 @@ class Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message)
-      : state_(code == StatusCode::kOk ? nullptr : std::make_unique<State>(State{code, std::move(message), {}, -1})) {}
+      : state_(code == StatusCode::kOk ? nullptr
+                                       : std::make_unique<State>(State{code, std::move(message), {}, -1, {}})) {}
   Status(const Status& other) : state_(other.state_ ? std::make_unique<State>(*other.state_) : nullptr) {}
   Status& operator=(const Status& other) {
     if (this != &other) state_ = other.state_ ? std::make_unique<State>(*other.state_) : nullptr;
@@ -52,8 +56,25 @@ class Status {
     static const std::string kEmpty;
     return state_ ? state_->message : kEmpty;
   }
-  // A short machine-readable detail (e.g. the JMESPath error kind "invalid-type",
-  // or the .NET exception name a failure corresponds to). Empty when unset.
+  // The entry of the error catalogue (common/errors.h) this failure is, when
+  // it is one: what its error record, dead letter and metrics are named.
+  // Typed, so a misspelt name cannot compile.
+  [[nodiscard]] std::optional<ErrorName> error() const { return state_ ? state_->error : std::nullopt; }
+  // Its catalogue name ("DeviceNotFoundException"), or empty.
+  [[nodiscard]] std::string_view error_name() const {
+    return state_ && state_->error ? Describe(*state_->error).name : std::string_view();
+  }
+  Status& WithError(ErrorName name) & {
+    if (state_) state_->error = name;
+    return *this;
+  }
+  Status&& WithError(ErrorName name) && {
+    if (state_) state_->error = name;
+    return std::move(*this);
+  }
+  // A short machine-readable detail below the catalogue's level (e.g. the
+  // JMESPath error kind "invalid-type", the .NET exception an expression
+  // failure corresponds to, or why a lookup failed). Empty when unset.
   [[nodiscard]] const std::string& detail() const {
     static const std::string kEmpty;
     return state_ ? state_->detail : kEmpty;
@@ -87,6 +108,7 @@ class Status {
     std::string message;
     std::string detail;
     long position = -1;
+    std::optional<ErrorName> error;
   };
   std::unique_ptr<State> state_;
 };

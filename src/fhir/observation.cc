@@ -14,11 +14,11 @@
 namespace iomt::fhir {
 namespace {
 
-constexpr std::string_view kInvalidQuantity = "InvalidQuantityFhirValueException";
-constexpr std::string_view kDataMapping = "FhirDataMappingException";
+constexpr ErrorName kInvalidQuantity = ErrorName::kInvalidQuantityFhirValue;
+constexpr ErrorName kDataMapping = ErrorName::kFhirDataMapping;
 
-Status Failure(std::string_view name, std::string message) {
-  return Status(StatusCode::kInvalidArgument, std::move(message)).WithDetail(std::string(name));
+Status Failure(ErrorName name, std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message)).WithError(name);
 }
 
 // ---- Writing JSON text --------------------------------------------------

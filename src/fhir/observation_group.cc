@@ -70,7 +70,7 @@ Result<std::vector<ObservationGroup>> BuildObservationGroups(const group::Measur
       return Status(StatusCode::kInvalidArgument,
                     "The FHIR template for type [" + group.type +
                         "] groups by correlation id (periodInterval -1), and the measurement has no CorrelationId.")
-          .WithDetail("CorrelationIdNotDefinedException");
+          .WithError(ErrorName::kCorrelationIdNotDefined);
     }
     if (group.data.empty()) return out;
     ObservationGroup g;
@@ -93,7 +93,7 @@ Result<std::vector<ObservationGroup>> BuildObservationGroups(const group::Measur
     default:
       return Status(StatusCode::kInvalidArgument,
                     "ObservationPeriodInterval " + std::to_string(static_cast<int>(period)) + " is not supported.")
-          .WithDetail("FhirDataMappingException");
+          .WithError(ErrorName::kFhirDataMapping);
   }
   // Groups in order of first appearance, keyed by their start.
   std::unordered_map<std::int64_t, std::size_t> by_start;

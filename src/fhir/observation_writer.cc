@@ -74,7 +74,7 @@ Status MultipleFound(const std::vector<const store::Resource*>& found) {
     message.push_back(']');
   }
   message.push_back('.');
-  return Status(StatusCode::kInvalidArgument, std::move(message)).WithDetail("MultipleResourceFoundException");
+  return Status(StatusCode::kInvalidArgument, std::move(message)).WithError(ErrorName::kMultipleResourceFound);
 }
 
 // The identifier value of an Observation in the connector's system, or "".
@@ -246,7 +246,7 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
                         " of type Observation found, expected one. Resource metadata: [Resource Id:" + found[0].id +
                         "; VersionId:" + found[0].version_id + "], [Resource Id:" + found[1].id +
                         "; VersionId:" + found[1].version_id + "].")
-          .WithDetail("MultipleResourceFoundException");
+          .WithError(ErrorName::kMultipleResourceFound);
     }
     if (!found.empty()) existing = std::move(found.front());
   }

@@ -13,8 +13,9 @@
 namespace iomt::identity {
 namespace {
 
-Status Failure(std::string_view name, std::string message) {
-  return Status(StatusCode::kNotFound, std::move(message)).WithDetail(std::string(name));
+// `reason` tells apart the causes of one error name (the advice differs).
+Status Failure(ErrorName name, std::string message, std::string_view reason = {}) {
+  return Status(StatusCode::kNotFound, std::move(message)).WithError(name).WithDetail(std::string(reason));
 }
 
 // iomt-fhir's message for a resource it could not find, with what was looked for.
@@ -173,7 +174,7 @@ Result<std::optional<store::Resource>> IdentityResolver::FindOne(std::string_vie
       message += "[Resource Id:" + found[i].id + "; VersionId:" + found[i].version_id + "]";
     }
     message += ". Identifier: " + std::string(value) + ".";
-    return Status(StatusCode::kInvalidArgument, message).WithDetail("MultipleResourceFoundException");
+    return Status(StatusCode::kInvalidArgument, message).WithError(ErrorName::kMultipleResourceFound);
   }
   return std::optional<store::Resource>(std::move(found.front()));
 }
@@ -344,7 +345,7 @@ void IdentityResolver::Prefetch(const std::vector<Key>& keys) {
 Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std::optional<std::string>& encounter_id) {
   IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> device, FindOne("Device", options_.device_system, device_id));
   if (!device) {
-    return Failure("DeviceNotFoundException",
+    return Failure(ErrorName::kDeviceNotFound,
                    NotFound("Device", "No Device has the identifier " +
                                           (options_.device_system.empty() ? "" : options_.device_system + "|") +
                                           std::string(device_id) + "."));
@@ -352,22 +353,22 @@ Result<Identity> IdentityResolver::Lookup(std::string_view device_id, const std:
   std::string reference = PatientReference(*device);
   std::optional<std::string> patient_id = PatientIdFromReference(reference);
   if (!patient_id) {
-    return Failure(
-        "PatientNotFoundException",
-        NotFound("Patient", reference.empty() ? "Device/" + device->id + " has no patient reference."
-                                              : "Device/" + device->id + " refers to '" + reference +
-                                                    "', which is not a reference of the form Patient/{id}."));
+    return Failure(ErrorName::kPatientNotFound,
+                   NotFound("Patient", reference.empty() ? "Device/" + device->id + " has no patient reference."
+                                                         : "Device/" + device->id + " refers to '" + reference +
+                                                               "', which is not a reference of the form Patient/{id}."),
+                   reference.empty() ? kReasonDevicePatientUnset : kReasonDevicePatientInvalid);
   }
   IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> patient, ReadPatient(*patient_id));
   if (!patient) {
-    return Failure("PatientNotFoundException", NotFound("Patient", "Device/" + device->id + " refers to Patient/" +
-                                                                       *patient_id + ", which does not exist."));
+    return Failure(ErrorName::kPatientNotFound, NotFound("Patient", "Device/" + device->id + " refers to Patient/" +
+                                                                        *patient_id + ", which does not exist."));
   }
   Identity identity{*patient_id, device->id, std::nullopt};
   if (!IsBlank(encounter_id)) {
     IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> encounter, FindOne("Encounter", "", *encounter_id));
     if (!encounter) {
-      return Failure("EncounterNotFoundException",
+      return Failure(ErrorName::kEncounterNotFound,
                      NotFound("Encounter", "No Encounter has the identifier " + *encounter_id + "."));
     }
     identity.encounter_id = encounter->id;
@@ -412,9 +413,9 @@ Result<Identity> IdentityResolver::Create(std::string_view device_id, const std:
   }
   std::optional<std::string> linked = PatientIdFromReference(reference);
   if (!linked || *linked != patient->id) {
-    return Failure("PatientDeviceMismatchException", "Device/" + device->id + " is linked to '" + reference +
-                                                         "', and the message names patient " + patient_id +
-                                                         " (Patient/" + patient->id + ").");
+    return Failure(ErrorName::kPatientDeviceMismatch, "Device/" + device->id + " is linked to '" + reference +
+                                                          "', and the message names patient " + patient_id +
+                                                          " (Patient/" + patient->id + ").");
   }
   return Identity{patient->id, device->id, std::nullopt};
 }
@@ -434,7 +435,7 @@ Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std
 
   Result<Identity> resolved = Status(StatusCode::kInternal, "unreachable");
   if (options_.mode == Mode::kLookupWithEncounter && IsBlank(encounter_id)) {
-    return Failure("EncounterIdentityNotDefinedException",
+    return Failure(ErrorName::kEncounterIdentityNotDefined,
                    NotFound("Encounter", "LookupWithEncounter needs an encounter id, and the measurement has none."));
   }
   resolved = Lookup(device_id, encounter_id);
@@ -444,16 +445,16 @@ Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std
       if (!IsBlank(patient_id)) {
         IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> named, FindOne("Patient", "", *patient_id));
         if (!named || named->id != resolved->patient_id) {
-          return Failure("PatientDeviceMismatchException",
+          return Failure(ErrorName::kPatientDeviceMismatch,
                          "Device/" + resolved->device_id + " is linked to Patient/" + resolved->patient_id +
                              ", and the message names patient " + *patient_id +
                              (named ? " (Patient/" + named->id + ")." : ", which has no Patient yet."));
         }
       }
-    } else if (resolved.status().detail() == "DeviceNotFoundException" ||
-               resolved.status().detail() == "PatientNotFoundException") {
+    } else if (resolved.status().error() == ErrorName::kDeviceNotFound ||
+               resolved.status().error() == ErrorName::kPatientNotFound) {
       if (IsBlank(patient_id)) {
-        return Failure("PatientIdentityNotDefinedException",
+        return Failure(ErrorName::kPatientIdentityNotDefined,
                        NotFound("Patient",
                                 "Create mode needs a patient id to create the Patient, and the measurement "
                                 "of device " +

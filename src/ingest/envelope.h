@@ -1,6 +1,6 @@
 // The event envelope: what Azure's IoT connector hands a device mapping is not
 // the bare message but {"Body": message, "Properties": {...},
-// "SystemProperties": {...}} (../shared/spec/formats.md). File and stream
+// "SystemProperties": {...}} (docs/formats.md). File and stream
 // inputs choose how a line becomes that value with --envelope.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/errors.h"
 #include "common/json/arena.h"
 #include "common/json/document.h"
 #include "common/json/value.h"
@@ -54,6 +55,15 @@ struct TransportInfo {
 // is not JSON is returned unchanged (processing dead-letters it as
 // NotSupported, with the text). `scratch` is only parsed into.
 std::string BuildEventText(std::string_view message, const TransportInfo& info, json::Document* scratch);
+
+// An event as a source received it, ready for the pipeline: its text (an
+// envelope, or text that is not JSON, which processing dead-letters), where
+// it came from, and when it was received (the broker's time for Kafka).
+struct ReceivedEvent {
+  std::string text;
+  InputLocation location;
+  std::int64_t ingestion_ticks = 0;
+};
 
 // The enqueued time an envelope carries (SystemProperties x-opt-enqueued-time
 // or iothub-enqueuedtime), which is the event's ingestion time.

@@ -54,7 +54,7 @@ Result<json::Value> EvaluateJmesPath(const jmespath::Expression& e, const std::s
   auto result = e.Evaluate(input, arena);
   if (!result.ok()) {
     return EvaluationError("Unable to evaluate expression " + text + ": " + result.status().message())
-        .WithDetail("TemplateExpressionException");
+        .WithError(ErrorName::kTemplateExpression);
   }
   return result;
 }
@@ -67,7 +67,7 @@ Status TemplateExpression::SelectTokens(const json::Value& input, json::Arena* a
     Status st = jsonpath_->SelectTokens(input, out);
     if (!st.ok()) {
       return EvaluationError("Unable to retrieve JsonTokens using expression " + text_ + ": " + st.message())
-          .WithDetail("TemplateExpressionException");
+          .WithError(ErrorName::kTemplateExpression);
     }
     return Status::Ok();
   }
@@ -92,7 +92,7 @@ Status TemplateExpression::SelectToken(const json::Value& input, json::Arena* ar
     Status st = jsonpath_->FindToken(input, out);
     if (!st.ok()) {
       return EvaluationError("Unable to retrieve JsonToken using expression " + text_ + ": " + st.message())
-          .WithDetail("TemplateExpressionException");
+          .WithError(ErrorName::kTemplateExpression);
     }
     return Status::Ok();
   }
@@ -102,7 +102,7 @@ Status TemplateExpression::SelectToken(const json::Value& input, json::Arena* ar
     if (jmespath_->IsProjection() && result->is_array() && result->size() > 1) {
       // The literal '$' before the expression is iomt-fhir's.
       return EvaluationError("Multiple tokens were returned using expression $" + text_)
-          .WithDetail("TemplateExpressionException");
+          .WithError(ErrorName::kTemplateExpression);
     }
     if (!result->is_null()) *out = *result;
   }

@@ -1,8 +1,8 @@
 #include "pipeline/normalize_stream.h"
 
-#include <chrono>
 #include <string>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/event.h"
 #include "common/json/arena.h"
@@ -33,11 +33,6 @@ Status Flush(std::string* buffer, std::FILE* f) {
 bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 }  // namespace
-
-std::int64_t NowTicks() {
-  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count() / 100;
-}
 
 Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineReader* reader, std::FILE* out,
                        std::FILE* errors, const NormalizeStreamOptions& options, NormalizeStreamStats* stats) {

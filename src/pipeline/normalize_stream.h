@@ -34,7 +34,4 @@ struct NormalizeStreamStats {
 Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineReader* reader, std::FILE* out,
                        std::FILE* errors, const NormalizeStreamOptions& options, NormalizeStreamStats* stats);
 
-// The current time in datetime ticks.
-std::int64_t NowTicks();
-
 }  // namespace iomt::pipeline

@@ -20,6 +20,17 @@ std::string Cat(std::initializer_list<std::string_view> parts) {
 
 }  // namespace
 
+store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir) {
+  store::RemoteOptions options;
+  options.base_url = fhir.url;
+  options.bearer_token = fhir.token;
+  options.oauth.token_url = fhir.oauth_token_url;
+  options.oauth.client_id = fhir.oauth_client_id;
+  options.oauth.client_secret = fhir.oauth_client_secret;
+  options.oauth.scope = fhir.oauth_scope;
+  return options;
+}
+
 Status ParseListen(std::string_view listen, std::string* host, int* port) {
   const std::size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == listen.size()) {

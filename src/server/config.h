@@ -13,6 +13,7 @@
 
 #include "common/json/strict_reader.h"
 #include "common/status.h"
+#include "store/remote/remote_options.h"
 
 namespace iomt::server {
 
@@ -77,6 +78,9 @@ struct ServeConfig {
   std::size_t max_body_bytes = 1 << 20;
   std::vector<ConnectorConfig> connectors;
 };
+
+// The remote client's options for a connector's FHIR destination.
+store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir);
 
 // "HOST:PORT" (port 0: any free port).
 Status ParseListen(std::string_view listen, std::string* host, int* port);

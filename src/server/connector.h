@@ -1,8 +1,15 @@
 // A connector of `iomt serve`: one device mapping and one FHIR destination
-// mapping, the events that reach it (HTTP, MQTT and dead-letter replays go
-// through its durable queue; Kafka is its own durable queue), and the
-// workers that carry them into the FHIR service (docs/ARCHITECTURE.md, "The
-// service").
+// mapping, the events that reach it, and the workers that carry them into
+// the FHIR service (docs/ARCHITECTURE.md, "The service"). This class only
+// assembles and runs the parts, each of which lives with its stage:
+//
+//   sources        HTTP (ingest/http), MQTT (ingest/mqtt) -> the durable
+//                  event log (pipeline/event_log); Kafka (ingest/kafka) is
+//                  its own durable queue (pipeline/kafka_batch_source.h)
+//   workers        pipeline::BatchWorker, one per source, each with its own
+//                  pipeline::Pipeline
+//   mappings       checked by pipeline::CheckMappings, swapped whole
+//   dead letters   pipeline::SharedDeadLetterFile
 //
 // What it promises:
 // - An event accepted (HTTP 202, an MQTT message handed over, a Kafka offset
@@ -20,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -29,17 +37,23 @@
 #include "common/errors.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "ingest/envelope.h"
+#include "pipeline/mappings.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "store/fhir_client.h"
 
-namespace iomt::queue {
+namespace iomt::pipeline {
+class BatchSource;
 class EventLog;
-}
+class EventLogSource;
+class KafkaBatchSource;
+class SharedDeadLetterFile;
+class Pipeline;
+}  // namespace iomt::pipeline
 namespace iomt::ingest {
-class KafkaSource;
 class MqttSource;
-}  // namespace iomt::ingest
+}
 
 namespace iomt::server {
 
@@ -57,10 +71,6 @@ struct IngestOutcome {
   std::string message;
   int retry_after_seconds = 0;
 };
-
-struct LoadedMappings;
-class DeadLetterStore;
-class Worker;
 
 class Connector {
  public:
@@ -87,19 +97,20 @@ class Connector {
   // Reads the mapping files again and swaps them in when both are valid and
   // every measurement type has a FHIR template; else keeps the running
   // mappings, records the problem as a Critical error and returns it.
-  Status Reload();
+  Status Reload() IOMT_EXCLUDES(mu_);
 
-  // The dead letters (formats.md), oldest first: the last `limit` records
-  // and how many there are.
+  // The dead letters (docs/formats.md), oldest first: the last `limit`
+  // records and how many there are.
   Status DeadLetters(std::size_t limit, std::vector<std::string>* records, std::int64_t* total);
   // Queues every dead-lettered event again (after the mapping was fixed);
   // the ones that fail again are dead-lettered again. Returns how many.
-  Result<std::int64_t> ReplayDeadLetters();
+  Result<std::int64_t> ReplayDeadLetters() IOMT_EXCLUDES(replay_mu_);
 
   // Ready: valid mappings, its sources reachable, its FHIR service usable.
-  bool Ready(std::string* why) const;
-  // A JSON object: state, sources, queue, counters, recent errors.
-  std::string StatusJson() const;
+  bool Ready(std::string* why) const IOMT_EXCLUDES(mu_);
+  // A JSON object: state, sources, queue, counters, recent errors
+  // (connector_status.cc).
+  std::string StatusJson() const IOMT_EXCLUDES(mu_);
   // The mapping texts in use ({"deviceMapping":..., "fhirMapping":...}).
   std::string MappingsJson() const;
   [[nodiscard]] const std::string& name() const { return config_.name; }
@@ -109,39 +120,41 @@ class Connector {
   void Stop(std::chrono::milliseconds drain);
 
  private:
-  friend class Worker;
   Connector(ConnectorConfig config, ConnectorEnv env);
-  Status LoadMappings(bool initial);
-  std::shared_ptr<const LoadedMappings> mappings() const;
-  void RecordError(const ErrorRecord& record);
+  Status LoadMappings(bool initial) IOMT_EXCLUDES(mu_);
+  std::shared_ptr<const pipeline::MappingSet> mappings() const IOMT_EXCLUDES(mu_);
   // Records an error of this connector (now); returns its message.
-  std::string ReportError(ErrorName name, std::string message);
-  Status AppendBlocking(const std::vector<std::string>& records);
+  std::string ReportError(ErrorName name, std::string message) IOMT_EXCLUDES(mu_);
+  void RecordError(const ErrorRecord& record) IOMT_EXCLUDES(mu_);
+  // What a worker needs: the mappings, a pipeline for them, and where its
+  // counts and problems go.
+  std::unique_ptr<pipeline::Pipeline> MakePipeline(const pipeline::MappingSet& mappings);
+  // A worker thread that carries `source`'s batches through pipelines.
+  void StartWorker(pipeline::BatchSource* source, std::function<void()> on_turn, std::thread* thread);
+  Status AppendBlocking(const std::vector<ingest::ReceivedEvent>& events);
   Status ResumeReplay();
-  void RunQueueWorker();
-  void RunKafkaWorker();
 
   ConnectorConfig config_;
   ConnectorEnv env_;
   std::unique_ptr<store::FhirClient> remote_;
   store::FhirClient* client_ = nullptr;
-  std::unique_ptr<queue::EventLog> log_;
-  std::unique_ptr<DeadLetterStore> dead_letters_;
-  std::unique_ptr<ingest::KafkaSource> kafka_;
+  std::unique_ptr<pipeline::EventLog> log_;
+  std::unique_ptr<pipeline::EventLogSource> log_source_;
+  std::unique_ptr<pipeline::SharedDeadLetterFile> dead_letters_;
+  std::unique_ptr<pipeline::KafkaBatchSource> kafka_;
   std::unique_ptr<ingest::MqttSource> mqtt_;
 
   mutable Mutex mu_;
-  std::shared_ptr<const LoadedMappings> mappings_ IOMT_GUARDED_BY(mu_);
+  std::shared_ptr<const pipeline::MappingSet> mappings_ IOMT_GUARDED_BY(mu_);
   // The Critical error while the mappings are not valid.
   std::string mapping_problem_ IOMT_GUARDED_BY(mu_);
   std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
-  std::string kafka_problem_ IOMT_GUARDED_BY(mu_);              // written by the Kafka worker
-  std::string fhir_problem_ IOMT_GUARDED_BY(mu_);               // written by the queue worker
+  bool fhir_reachable_ IOMT_GUARDED_BY(mu_) = true;             // for the workers' last batches
 
   Mutex replay_mu_;  // one replay at a time
   std::atomic<bool> stopping_{false};
   std::atomic<bool> sources_stopped_{false};
-  std::chrono::steady_clock::time_point drain_deadline_{};
+  std::atomic<std::chrono::steady_clock::time_point> drain_deadline_{};
   std::thread queue_worker_;
   std::thread kafka_worker_;
   std::atomic<std::uint64_t> mapping_generation_{0};

@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/datetime.h"
 #include "common/mutex.h"
 
 namespace iomt::server {
@@ -107,11 +108,6 @@ void ConnectorMetrics::Incoming(std::string_view source, double n) {
 void ConnectorMetrics::Rejected(std::string_view reason, double n) {
   metrics_->rejected_->Add({{"connector", name_}, {"reason", std::string(reason)}}).Increment(n);
 }
-void ConnectorMetrics::Normalized(double measurements) { normalized_->Increment(measurements); }
-void ConnectorMetrics::Grouped(double groups, double measurements) {
-  groups_->Increment(groups);
-  measurements_->Increment(measurements);
-}
 void ConnectorMetrics::Saved(std::string_view type, std::string_view outcome, double n) {
   if (n <= 0) return;
   metrics_->saved_->Add({{"connector", name_}, {"resource_type", std::string(type)}, {"outcome", std::string(outcome)}})
@@ -127,10 +123,25 @@ void ConnectorMetrics::Error(const ErrorRecord& record) {
              {"stage", std::string(ToString(info.stage))}})
       .Increment();
 }
-void ConnectorMetrics::DeadLettered(double events) { dead_letters_->Increment(events); }
-void ConnectorMetrics::NormalizeLatency(double seconds) { normalize_latency_->Observe(seconds); }
-void ConnectorMetrics::WriteLatency(double seconds) { write_latency_->Observe(seconds); }
-void ConnectorMetrics::EndToEndLatency(double seconds) { end_to_end_latency_->Observe(seconds); }
+void ConnectorMetrics::Batch(const pipeline::BatchReport& report) {
+  const auto seconds = [](std::int64_t ticks) { return static_cast<double>(ticks) / datetime::kTicksPerSecond; };
+  for (std::int64_t ingestion : report.ingestion_ticks) {
+    normalize_latency_->Observe(seconds(report.start_ticks - ingestion));
+    end_to_end_latency_->Observe(seconds(report.done_ticks - ingestion));
+  }
+  write_latency_->Observe(report.write_seconds);
+  const pipeline::PipelineStats& c = report.counted;
+  const auto n = [](std::int64_t v) { return static_cast<double>(v); };
+  normalized_->Increment(n(c.measurements));
+  groups_->Increment(n(c.groups));
+  measurements_->Increment(n(c.measurements));
+  Saved("Observation", "Created", n(c.created));
+  Saved("Observation", "Updated", n(c.updated));
+  Saved("Observation", "NoOperation", n(c.unchanged));
+  Saved("Patient", "Created", n(c.patients_created));
+  Saved("Device", "Created", n(c.devices_created));
+  dead_letters_->Increment(n(c.dead_lettered));
+}
 void ConnectorMetrics::QueueDepth(double events) { queue_depth_->Set(events); }
 void ConnectorMetrics::Healthy(bool healthy) { healthy_->Set(healthy ? 1 : 0); }
 

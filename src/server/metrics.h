@@ -1,7 +1,7 @@
 // The service's metrics, in Prometheus text at GET /metrics (prometheus-cpp).
 // The names follow what Azure's IoT connector shows (incoming messages,
 // normalized messages, measurements, message groups, FHIR resources saved,
-// errors, latencies; ../shared/reference/iomt-fhir-behavior.md 6.2), with a
+// errors, latencies; docs/metrics.md), with a
 // `connector` label on each. Thread-safe: counters and histograms are
 // updated from the connectors' workers and HTTP threads.
 #pragma once
@@ -13,6 +13,7 @@
 
 #include "common/errors.h"
 #include "common/mutex.h"
+#include "pipeline/worker.h"
 
 namespace prometheus {
 class Registry;
@@ -33,20 +34,19 @@ class ConnectorMetrics {
  public:
   void Incoming(std::string_view source, double n);  // device messages received, by source
   void Rejected(std::string_view reason, double n);  // ingestion refused (queue_full, too_large, ...)
-  void Normalized(double measurements);              // measurements produced by normalization
-  void Grouped(double groups, double measurements);  // message groups and the measurements in them
-  void Saved(std::string_view type, std::string_view outcome, double n);  // Created / Updated / NoOperation
-  void Error(const ErrorRecord& record);                                  // by errorName, errorType, severity, stage
-  void DeadLettered(double events);
-  void NormalizeLatency(double seconds);  // ingestion -> normalized, per event
-  void WriteLatency(double seconds);      // one batch's FHIR write and commit
-  void EndToEndLatency(double seconds);   // ingestion -> written and committed (readable), per event
+  void Error(const ErrorRecord& record);             // by errorName, errorType, severity, stage
+  // A committed batch: measurements normalized, message groups, FHIR
+  // resources saved by type and outcome, dead letters, and the latencies —
+  // ingestion -> normalized and ingestion -> written and committed (readable)
+  // per event, and the batch's FHIR write and commit.
+  void Batch(const pipeline::BatchReport& report);
   void QueueDepth(double events);
   void Healthy(bool healthy);  // "IotConnector Health Status"
 
  private:
   friend class Metrics;
   ConnectorMetrics(Metrics* metrics, std::string name);
+  void Saved(std::string_view type, std::string_view outcome, double n);  // Created / Updated / NoOperation
   Metrics* metrics_;
   std::string name_;
   prometheus::Counter* normalized_;

@@ -102,7 +102,7 @@ TEST(FhirConformance, ObservationGroups) {
     Value error;
     if (expect.Find("error", &error)) {
       ASSERT_FALSE(groups.ok());
-      EXPECT_EQ(groups.status().detail(), Str(error, "exception"));
+      EXPECT_EQ(groups.status().error_name(), Str(error, "exception"));
       continue;
     }
     ASSERT_TRUE(groups.ok()) << groups.status().ToString();
@@ -348,7 +348,7 @@ TEST(FhirConformance, ValueProcessors) {
     Value error;
     if (expect.Find("error", &error)) {
       ASSERT_FALSE(produced.ok()) << *produced;
-      EXPECT_EQ(produced.status().detail(), CatalogueName(Str(error, "exception")));
+      EXPECT_EQ(produced.status().error_name(), CatalogueName(Str(error, "exception")));
       if (auto message = OptStr(error, "message")) {
         EXPECT_EQ(produced.status().message(), *message);
       }

@@ -150,7 +150,7 @@ TEST(ObservationWriter, TwoObservationsWithTheIdentifier) {
             .ok());
   }
   ObservationWriter writer(&client);
-  EXPECT_EQ(writer.Save(t, og[0], "hr", kRefs, 0).status().detail(), "MultipleResourceFoundException");
+  EXPECT_EQ(writer.Save(t, og[0], "hr", kRefs, 0).status().error_name(), "MultipleResourceFoundException");
 }
 
 TEST(ObservationWriter, AnExistingObservationOfAnotherValueType) {
@@ -165,7 +165,7 @@ TEST(ObservationWriter, AnExistingObservationOfAnotherValueType) {
   // is not turned into another type.
   FhirTemplate sampled = Load(kHourly);
   auto failed = writer.Save(sampled, og[0], "hr", kRefs, 0);
-  EXPECT_EQ(failed.status().detail(), "FhirDataMappingException");
+  EXPECT_EQ(failed.status().error_name(), "FhirDataMappingException");
   EXPECT_NE(failed.status().message().find("valueQuantity"), std::string::npos);
 }
 
@@ -240,7 +240,7 @@ TEST(ObservationWriter, SaveManyFailsOnlyTheAmbiguousOne) {
   }
   ObservationWriter writer(&client);
   auto results = writer.SaveMany({{&t, &og[0], "hr", &kRefs}, {&t, &og_other[0], "hr", &kRefs}}, 0);
-  EXPECT_EQ(results[0].status().detail(), "MultipleResourceFoundException");
+  EXPECT_EQ(results[0].status().error_name(), "MultipleResourceFoundException");
   ASSERT_TRUE(results[1].ok());
   EXPECT_EQ(results[1]->outcome, SaveOutcome::kCreated);
 }

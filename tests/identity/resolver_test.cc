@@ -90,16 +90,16 @@ TEST(Resolver, LookupFailures) {
   PutDevice(&c, "d-gone", "gone", "Patient/p-deleted");
   PutDevice(&c, "d-1", "device-1", "Patient/p-1");
   IdentityResolver r(&c, Options(Mode::kLookup));
-  EXPECT_EQ(r.Resolve("unknown", kNone, kNone).status().detail(), "DeviceNotFoundException");
-  EXPECT_EQ(r.Resolve("no-patient", kNone, kNone).status().detail(), "PatientNotFoundException");
-  EXPECT_EQ(r.Resolve("absolute", kNone, kNone).status().detail(), "PatientNotFoundException");
+  EXPECT_EQ(r.Resolve("unknown", kNone, kNone).status().error_name(), "DeviceNotFoundException");
+  EXPECT_EQ(r.Resolve("no-patient", kNone, kNone).status().error_name(), "PatientNotFoundException");
+  EXPECT_EQ(r.Resolve("absolute", kNone, kNone).status().error_name(), "PatientNotFoundException");
   // The seed: the linked Patient must exist.
   auto gone = r.Resolve("gone", kNone, kNone);
-  EXPECT_EQ(gone.status().detail(), "PatientNotFoundException");
+  EXPECT_EQ(gone.status().error_name(), "PatientNotFoundException");
   EXPECT_NE(gone.status().message().find("Fhir resource of type Patient not found."), std::string::npos);
-  EXPECT_EQ(r.Resolve("device-1", kNone, std::string("enc-9")).status().detail(), "EncounterNotFoundException");
+  EXPECT_EQ(r.Resolve("device-1", kNone, std::string("enc-9")).status().error_name(), "EncounterNotFoundException");
   PutDevice(&c, "d-2", "device-1", "Patient/p-1");
-  EXPECT_EQ(r.Resolve("device-1", std::string("x"), kNone).status().detail(), "MultipleResourceFoundException");
+  EXPECT_EQ(r.Resolve("device-1", std::string("x"), kNone).status().error_name(), "MultipleResourceFoundException");
 }
 
 TEST(Resolver, Encounters) {
@@ -114,8 +114,9 @@ TEST(Resolver, Encounters) {
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(id->encounter_id, "e-1");
   IdentityResolver with_encounter(&c, Options(Mode::kLookupWithEncounter));
-  EXPECT_EQ(with_encounter.Resolve("device-1", kNone, kNone).status().detail(), "EncounterIdentityNotDefinedException");
-  EXPECT_EQ(with_encounter.Resolve("device-1", kNone, std::string("  ")).status().detail(),
+  EXPECT_EQ(with_encounter.Resolve("device-1", kNone, kNone).status().error_name(),
+            "EncounterIdentityNotDefinedException");
+  EXPECT_EQ(with_encounter.Resolve("device-1", kNone, std::string("  ")).status().error_name(),
             "EncounterIdentityNotDefinedException");
   EXPECT_TRUE(with_encounter.Resolve("device-1", kNone, std::string("visit-7")).ok());
 }
@@ -160,8 +161,8 @@ TEST(Resolver, CreateUsesTheDeviceSystem) {
 TEST(Resolver, CreateNeedsAPatientId) {
   MemoryFhirClient c;
   IdentityResolver r(&c, Options(Mode::kCreate));
-  EXPECT_EQ(r.Resolve("d", kNone, kNone).status().detail(), "PatientIdentityNotDefinedException");
-  EXPECT_EQ(r.Resolve("d", std::string(" "), kNone).status().detail(), "PatientIdentityNotDefinedException");
+  EXPECT_EQ(r.Resolve("d", kNone, kNone).status().error_name(), "PatientIdentityNotDefinedException");
+  EXPECT_EQ(r.Resolve("d", std::string(" "), kNone).status().error_name(), "PatientIdentityNotDefinedException");
   EXPECT_EQ(c.size(), 0u);
 }
 
@@ -171,15 +172,15 @@ TEST(Resolver, CreateRefusesADeviceOfAnotherPatient) {
   IdentityResolver r(&c, Options(Mode::kCreate));
   ASSERT_TRUE(r.Resolve("watch", std::string("alice"), kNone).ok());
   auto bob = r.Resolve("watch", std::string("bob"), kNone);
-  EXPECT_EQ(bob.status().detail(), "PatientDeviceMismatchException");
+  EXPECT_EQ(bob.status().error_name(), "PatientDeviceMismatchException");
   EXPECT_NE(bob.status().message().find("bob"), std::string::npos);
   // Also when bob's Patient exists already.
   ASSERT_TRUE(r.Resolve("phone", std::string("bob"), kNone).ok());
-  EXPECT_EQ(r.Resolve("watch", std::string("bob"), kNone).status().detail(), "PatientDeviceMismatchException");
+  EXPECT_EQ(r.Resolve("watch", std::string("bob"), kNone).status().error_name(), "PatientDeviceMismatchException");
   // And when the device's link points at a Patient that is not there, and is
   // not the one the message names.
   PutDevice(&c, "orphan", "orphan-device", "Patient/missing");
-  EXPECT_EQ(r.Resolve("orphan-device", std::string("alice"), kNone).status().detail(),
+  EXPECT_EQ(r.Resolve("orphan-device", std::string("alice"), kNone).status().error_name(),
             "PatientDeviceMismatchException");
 }
 
@@ -229,7 +230,7 @@ TEST(Resolver, CacheKeyIncludesThePatient) {
   EXPECT_EQ(r.cache_hits(), 1);
   // A message that names another patient for the device is not answered
   // from the cache.
-  EXPECT_EQ(r.Resolve("watch", std::string("bob"), kNone).status().detail(), "PatientDeviceMismatchException");
+  EXPECT_EQ(r.Resolve("watch", std::string("bob"), kNone).status().error_name(), "PatientDeviceMismatchException");
   // Entries expire: a device deleted on the server is noticed.
   IdentityResolver lookup(&c, [&] {
     ResolverOptions l = o;
@@ -242,7 +243,7 @@ TEST(Resolver, CacheKeyIncludesThePatient) {
       c.Put("Device", device_id, R"({"resourceType":"Device","id":")" + device_id + R"("})", std::nullopt).ok());
   EXPECT_TRUE(lookup.Resolve("watch", kNone, kNone).ok());  // cached
   now += 101;
-  EXPECT_EQ(lookup.Resolve("watch", kNone, kNone).status().detail(), "DeviceNotFoundException");
+  EXPECT_EQ(lookup.Resolve("watch", kNone, kNone).status().error_name(), "DeviceNotFoundException");
 }
 
 }  // namespace
@@ -321,8 +322,8 @@ TEST(Resolver, PrefetchResolvesABatchInAFewRoundTrips) {
   auto carol = r.Resolve("bare", std::string("carol"), kNone);
   ASSERT_TRUE(carol.ok()) << carol.status().ToString();
   EXPECT_EQ(c.below.Read("Device", "dev-bare")->value().version_id, "2");
-  EXPECT_EQ(r.Resolve("watch-a", std::string("bob"), kNone).status().detail(), "PatientDeviceMismatchException");
-  EXPECT_EQ(r.Resolve("no-patient", kNone, kNone).status().detail(), "PatientIdentityNotDefinedException");
+  EXPECT_EQ(r.Resolve("watch-a", std::string("bob"), kNone).status().error_name(), "PatientDeviceMismatchException");
+  EXPECT_EQ(r.Resolve("no-patient", kNone, kNone).status().error_name(), "PatientIdentityNotDefinedException");
   EXPECT_EQ(r.patients_created(), 26);  // + carol (bob is refused before anything is created)
   EXPECT_EQ(r.devices_created(), 50);
   // Nothing is created twice: a fresh resolver over the same store creates nothing.
@@ -339,7 +340,7 @@ TEST(Resolver, PrefetchInLookupModeCreatesNothing) {
   PutDevice(&c.below, "dev-a", "watch-a", "Patient/pat-a");
   IdentityResolver r(&c, Options(Mode::kLookup));
   r.Prefetch({{"watch-a", std::nullopt, std::nullopt}, {"unknown", std::string("x"), std::nullopt}});
-  EXPECT_EQ(r.Resolve("unknown", std::string("x"), kNone).status().detail(), "DeviceNotFoundException");
+  EXPECT_EQ(r.Resolve("unknown", std::string("x"), kNone).status().error_name(), "DeviceNotFoundException");
   auto a = r.Resolve("watch-a", kNone, kNone);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->patient_id, "pat-a");

@@ -1,7 +1,7 @@
 // `iomt run` as a library: every event is carried through or dead-lettered,
 // a second run changes nothing, dead letters replay, an unreachable FHIR
 // service stops the run without losing anything.
-#include "pipeline/run.h"
+#include "pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -53,36 +53,30 @@ class Input {
   std::string path_;
 };
 
-struct Pipeline {
+// The basic sample mappings, run as `iomt run` runs them.
+struct Runner {
   normalize::LoadResult device =
       normalize::LoadDeviceMapping(testing::ReadFile(testing::SourcePath(kBasic + "devicecontent.json")));
   fhir::FhirLoadResult fhir =
       fhir::LoadFhirMapping(testing::ReadFile(testing::SourcePath(kBasic + "fhirmapping.json")));
   store::FhirClient* client;
-  identity::IdentityResolver resolver;
-  fhir::ObservationWriter writer;
-  GroupConverter converter;
 
-  explicit Pipeline(store::FhirClient* c, const std::string& fhir_text = "")
-      : client(c), resolver(c, {}), writer(c), converter(Fhir(fhir_text), &resolver, &writer) {}
-
-  const fhir::FhirMapping& Fhir(const std::string& text) {
-    if (!text.empty()) fhir = fhir::LoadFhirMapping(text);
+  explicit Runner(store::FhirClient* c, const std::string& fhir_text = "") : client(c) {
+    if (!fhir_text.empty()) fhir = fhir::LoadFhirMapping(fhir_text);
     EXPECT_TRUE(fhir.ok());
-    return fhir.mapping;
   }
 
-  RunSummary Run(const std::string& input, Collected* dead, std::size_t batch = 10'000) {
+  PipelineStats Run(const std::string& input, Collected* dead, std::size_t batch = 10'000) {
     EXPECT_TRUE(device.ok());
     Input in(input);
     ingest::LineReader reader(in.fd());
-    RunOptions options;
+    PipelineOptions options;
     options.batch_events = batch;
     options.ingestion_ticks = 0;
-    RunSummary summary;
-    Status st = RunStream(device.mapping, &converter, resolver, &reader, dead, options, &summary);
+    Pipeline pipeline(&device.mapping, fhir.mapping, client, dead, std::move(options));
+    Status st = RunStream(&reader, &pipeline);
     EXPECT_TRUE(st.ok()) << st.ToString();
-    return summary;
+    return pipeline.stats();
   }
 };
 
@@ -108,9 +102,9 @@ std::string Field(const std::string& record, std::string_view key) {
 
 TEST(Run, EveryEventIsCarriedOrDeadLettered) {
   store::MemoryFhirClient client;
-  Pipeline p(&client);
+  Runner p(&client);
   Collected dead;
-  RunSummary s = p.Run(Events(), &dead);
+  PipelineStats s = p.Run(Events(), &dead);
   EXPECT_EQ(s.events, 7);  // the blank line is not an event
   EXPECT_EQ(s.measurements, 4);
   EXPECT_EQ(s.dead_lettered, 3);
@@ -128,19 +122,19 @@ TEST(Run, EveryEventIsCarriedOrDeadLettered) {
   EXPECT_EQ(s.created, 3);
   EXPECT_EQ(s.patients_created, 1);
   EXPECT_EQ(s.devices_created, 2);
-  const std::string summary = RunSummaryJson(s);
+  const std::string summary = StatsJson(s);
   EXPECT_NE(summary.find(R"("observations":{"created":3,"updated":0,"unchanged":0})"), std::string::npos) << summary;
 }
 
 TEST(Run, ASecondRunChangesNothing) {
   store::MemoryFhirClient client;
-  Pipeline p(&client);
+  Runner p(&client);
   Collected dead;
   p.Run(Events(), &dead);
   std::size_t resources = client.size();
-  Pipeline again(&client);
+  Runner again(&client);
   Collected dead2;
-  RunSummary s = again.Run(Events(), &dead2);
+  PipelineStats s = again.Run(Events(), &dead2);
   EXPECT_EQ(s.created, 0);
   EXPECT_EQ(s.updated, 0);
   EXPECT_EQ(s.unchanged, 3);
@@ -150,10 +144,10 @@ TEST(Run, ASecondRunChangesNothing) {
 
 TEST(Run, SmallBatchesMergeIntoTheSameObservations) {
   store::MemoryFhirClient one_batch_client, small_client;
-  Pipeline one(&one_batch_client), small(&small_client);
+  Runner one(&one_batch_client), small(&small_client);
   Collected d1, d2;
   one.Run(Events(), &d1);
-  RunSummary s = small.Run(Events(), &d2, /*batch=*/1);
+  PipelineStats s = small.Run(Events(), &d2, /*batch=*/1);
   EXPECT_EQ(s.created, 3);
   EXPECT_EQ(s.updated, 1);  // the second heartrate reading merged into the hour
   // The same resources in the end (ids and content), whatever the batching.
@@ -173,9 +167,9 @@ TEST(Run, DeadLettersReplayAfterTheMappingIsFixed) {
   ASSERT_NE(at, std::string::npos);
   without_steps.replace(at, 19, "\"typeName\": \"stepz\"");
   store::MemoryFhirClient client;
-  Pipeline broken(&client, without_steps);
+  Runner broken(&client, without_steps);
   Collected dead;
-  RunSummary s = broken.Run(Events(), &dead);
+  PipelineStats s = broken.Run(Events(), &dead);
   EXPECT_EQ(s.dead_lettered, 4);
   EXPECT_EQ(s.errors.at("TemplateNotFoundException"), 1);
   // Replay the dead letters with the fixed mapping: the steps event comes
@@ -183,9 +177,9 @@ TEST(Run, DeadLettersReplayAfterTheMappingIsFixed) {
   std::string replay;
   for (const std::string& r : dead.records)
     replay += r + "\n";
-  Pipeline fixed(&client);
+  Runner fixed(&client);
   Collected dead2;
-  RunSummary r = fixed.Run(replay, &dead2);
+  PipelineStats r = fixed.Run(replay, &dead2);
   EXPECT_EQ(r.events, 4);
   EXPECT_EQ(r.created, 1);
   EXPECT_EQ(r.dead_lettered, 3);
@@ -203,9 +197,9 @@ class Down : public store::MemoryFhirClient {
 
 TEST(Run, AnUnreachableServiceStopsTheRunAndLosesNothing) {
   Down client;
-  Pipeline p(&client);
+  Runner p(&client);
   Collected dead;
-  RunSummary s = p.Run(Events() + Events(), &dead, /*batch=*/3);
+  PipelineStats s = p.Run(Events() + Events(), &dead, /*batch=*/3);
   EXPECT_TRUE(s.unavailable);
   EXPECT_EQ(s.events, 14);
   EXPECT_EQ(s.dead_lettered, 14);  // every event: failed, or not attempted

@@ -20,10 +20,6 @@ namespace iomt::store {
 
 namespace {
 
-constexpr std::string_view kServiceError = "FHIRServiceError";
-constexpr std::string_view kAuthorizationError = "FHIRServiceErrorAuthorizationError";
-constexpr std::string_view kConfigurationError = "FHIRServiceErrorConfigurationError";
-
 std::string Cat(std::initializer_list<std::string_view> parts) {
   std::string out;
   for (std::string_view p : parts)
@@ -32,13 +28,13 @@ std::string Cat(std::initializer_list<std::string_view> parts) {
 }
 
 Status ServiceError(StatusCode code, std::string message) {
-  return Status(code, std::move(message)).WithDetail(std::string(kServiceError));
+  return Status(code, std::move(message)).WithError(ErrorName::kFhirService);
 }
 Status AuthorizationError(std::string message) {
-  return Status(StatusCode::kUnavailable, std::move(message)).WithDetail(std::string(kAuthorizationError));
+  return Status(StatusCode::kUnavailable, std::move(message)).WithError(ErrorName::kFhirServiceAuthorization);
 }
 Status ConfigurationError(std::string message, StatusCode code = StatusCode::kUnavailable) {
-  return Status(code, std::move(message)).WithDetail(std::string(kConfigurationError));
+  return Status(code, std::move(message)).WithError(ErrorName::kFhirServiceConfiguration);
 }
 
 bool Retryable(long status) {

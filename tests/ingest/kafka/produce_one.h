@@ -14,9 +14,9 @@ struct KafkaMessageOut {
   const char* topic = nullptr;
   std::int32_t partition = RD_KAFKA_PARTITION_UA;
   std::string_view value;
-  std::string_view key;                    // empty: no key
-  rd_kafka_headers_t* headers = nullptr;   // owned by librdkafka once produced
-  std::int64_t timestamp_ms = 0;           // 0: the producer's clock
+  std::string_view key;                   // empty: no key
+  rd_kafka_headers_t* headers = nullptr;  // owned by librdkafka once produced
+  std::int64_t timestamp_ms = 0;          // 0: the producer's clock
 };
 
 // RD_KAFKA_RESP_ERR_NO_ERROR, or why not (e.g. _QUEUE_FULL: poll and retry).

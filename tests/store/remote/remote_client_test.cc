@@ -155,7 +155,7 @@ void ExpectConnectFails(const RemoteOptions& options, std::string_view detail, S
                         std::string_view in_message) {
   auto client = RemoteFhirClient::Connect(options);
   ASSERT_FALSE(client.ok()) << options.base_url;
-  EXPECT_EQ(client.status().detail(), detail) << client.status().ToString();
+  EXPECT_EQ(client.status().error_name(), detail) << client.status().ToString();
   EXPECT_EQ(client.status().code(), code) << client.status().ToString();
   EXPECT_NE(client.status().message().find(in_message), std::string::npos) << client.status().message();
 }
@@ -335,7 +335,7 @@ TEST(RemoteRetry, GivesUpAfterMaxAttemptsAsUnavailable) {
   auto put = f.client->Put("Patient", id, PatientJson(id, id), std::nullopt);
   ASSERT_FALSE(put.ok());
   EXPECT_EQ(put.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(put.status().detail(), "FHIRServiceError");
+  EXPECT_EQ(put.status().error_name(), "FHIRServiceError");
   EXPECT_NE(put.status().message().find("PUT Patient/" + id), std::string::npos) << put.status().message();
   EXPECT_NE(put.status().message().find("503"), std::string::npos) << put.status().message();
   EXPECT_EQ(TestServers::Info(f.session.id).requests, 2 + 3);
@@ -349,7 +349,7 @@ TEST(RemoteRetry, ABadRequestIsNotRetriedAndNotUnavailable) {
   auto put = c.Put("Patient", id, PatientJson("other-" + id, id), std::nullopt);
   ASSERT_FALSE(put.ok());
   EXPECT_NE(put.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(put.status().detail(), "FHIRServiceError");
+  EXPECT_EQ(put.status().error_name(), "FHIRServiceError");
   EXPECT_NE(put.status().message().find("HTTP 400"), std::string::npos) << put.status().message();
   EXPECT_NE(put.status().message().find("Incorrect resource ID"), std::string::npos) << put.status().message();
 }
@@ -578,7 +578,7 @@ TEST(RemoteRoundTrips, ABatchThatCannotGetThroughFailsTheRoundTripAsUnavailable)
   auto written = f.client->PutMany(Patients(prefix, 5));
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(written.status().detail(), "FHIRServiceError");
+  EXPECT_EQ(written.status().error_name(), "FHIRServiceError");
   EXPECT_NE(written.status().message().find("502"), std::string::npos) << written.status().message();
   EXPECT_FALSE(Direct().Read("Patient", prefix + "-0")->has_value());
 }

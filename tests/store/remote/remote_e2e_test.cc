@@ -16,7 +16,8 @@
 #include "fhir/observation.h"
 #include "fhir/observation_writer.h"
 #include "identity/resolver.h"
-#include "pipeline/run.h"
+#include "ingest/line_reader.h"
+#include "pipeline/event_processor.h"
 #include "store/memory/memory_client.h"
 #include "store/remote/remote_client.h"
 #include "test_servers.h"
@@ -62,23 +63,25 @@ struct Collected : pipeline::DeadLetters {
 };
 
 // The stages of `iomt run`, with the resolver and the writer on clients of
-// their own (so a test can send only the writer through the proxy).
+// their own (so a test can send only the writer through the proxy): the
+// parts a pipeline::Pipeline owns, wired here by hand for that.
 struct Pipeline {
   normalize::LoadResult device =
       normalize::LoadDeviceMapping(iomt::testing::ReadFile(iomt::testing::SourcePath(kBasic + "devicecontent.json")));
   fhir::FhirLoadResult fhir;
   identity::IdentityResolver resolver;
   fhir::ObservationWriter writer;
+  pipeline::PipelineStats stats;
   pipeline::GroupConverter converter;
 
   Pipeline(FhirClient* resolver_client, FhirClient* writer_client, const std::string& fhir_text)
       : fhir(fhir::LoadFhirMapping(fhir_text)),
         resolver(resolver_client, {}),
         writer(writer_client),
-        converter(fhir.mapping, &resolver, &writer) {}
+        converter(fhir.mapping, &resolver, &writer, &stats) {}
   Pipeline(FhirClient* client, const std::string& fhir_text) : Pipeline(client, client, fhir_text) {}
 
-  pipeline::RunSummary Run(const std::string& input, std::size_t batch) {
+  pipeline::PipelineStats Run(const std::string& input, std::size_t batch) {
     EXPECT_TRUE(device.ok());
     EXPECT_TRUE(fhir.ok());
     char name[] = "/tmp/iomt-remote-e2e-XXXXXX";
@@ -86,18 +89,30 @@ struct Pipeline {
     EXPECT_EQ(::write(fd, input.data(), input.size()), static_cast<ssize_t>(input.size()));
     ::lseek(fd, 0, SEEK_SET);
     ingest::LineReader reader(fd);
-    pipeline::RunOptions options;
-    options.batch_events = batch;
+    pipeline::PipelineOptions options;
     options.ingestion_ticks = 0;
     options.now_ticks = kNow;
-    pipeline::RunSummary summary;
     Collected dead;
-    Status st = pipeline::RunStream(device.mapping, &converter, resolver, &reader, &dead, options, &summary);
+    const pipeline::PipelineStats before = stats;
+    pipeline::EventProcessor events(device.mapping, &converter, resolver, &dead, options, &stats);
+    ingest::LineReader::Line line;
+    while (reader.Next(&line)) {
+      if (line.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      pipeline::EventInput in;
+      in.text = line.text;
+      in.location.line = line.number;
+      in.padded = true;
+      EXPECT_TRUE(events.Accept(in).ok());
+      if (events.pending() >= batch) {
+        EXPECT_TRUE(events.Flush().ok());
+      }
+    }
+    Status st = events.Flush();
     EXPECT_TRUE(st.ok()) << st.ToString();
     EXPECT_TRUE(dead.records.empty()) << dead.records.front();
     ::close(fd);
     ::unlink(name);
-    return summary;
+    return stats.Since(before);
   }
 };
 
@@ -179,7 +194,7 @@ TEST(RemoteEndToEnd, ObservationsPerReadingAreTheMemoryStoresWithFewRequests) {
   ASSERT_NE(remote, nullptr);
   const std::int64_t before = remote->stats().requests;
   Pipeline p(remote.get(), kQuantityMapping);
-  pipeline::RunSummary s = p.Run(input, 1'000);
+  pipeline::PipelineStats s = p.Run(input, 1'000);
   EXPECT_EQ(s.created, 3'000);
   EXPECT_EQ(s.dead_lettered, 0);
   const double per_observation = static_cast<double>(remote->stats().requests - before) / 3'000.0;
@@ -190,7 +205,7 @@ TEST(RemoteEndToEnd, ObservationsPerReadingAreTheMemoryStoresWithFewRequests) {
 
   // Run again: nothing changes, and nothing is written.
   Pipeline again(remote.get(), kQuantityMapping);
-  pipeline::RunSummary s2 = again.Run(input, 1'000);
+  pipeline::PipelineStats s2 = again.Run(input, 1'000);
   EXPECT_EQ(s2.created, 0);
   EXPECT_EQ(s2.updated, 0);
   EXPECT_EQ(s2.unchanged, 3'000);
@@ -211,7 +226,7 @@ TEST(RemoteEndToEnd, MergesThroughFaultsLeaveTheMemoryStoresResources) {
   auto remote = ConnectOrDie(TestOptions(session.fhir_base));
   ASSERT_NE(remote, nullptr);
   Pipeline p(remote.get(), fhir);
-  pipeline::RunSummary s = p.Run(input, 50);
+  pipeline::PipelineStats s = p.Run(input, 50);
   EXPECT_EQ(s.dead_lettered, 0);
   EXPECT_GT(s.updated, 0);
   auto info = TestServers::Info(session.id);
@@ -241,7 +256,7 @@ TEST(RemoteEndToEnd, AMergeWhoseBatchAnswerWasLostIsReadAndMergedAgain) {
   auto session = TestServers::NewSession({"pass", "pass", "pass", "reset"});
   auto proxied = ConnectOrDie(TestOptions(session.fhir_base));
   Pipeline p(direct.get(), proxied.get(), fhir);
-  pipeline::RunSummary s = p.Run(second, 1'000);
+  pipeline::PipelineStats s = p.Run(second, 1'000);
   EXPECT_EQ(s.dead_lettered, 0);
   EXPECT_EQ(p.writer.conflicts(), 2);
   EXPECT_EQ(s.unchanged, 2);  // after the re-read: already merged

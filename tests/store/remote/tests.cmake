@@ -5,25 +5,23 @@
 # one ctest entry: the servers start once per binary, not once per test.
 # Needs node and `scripts/npm-install.sh tests/fhir_server` (make test does
 # both); without them the tests fail and say so.
-if(TARGET iomt_store_remote)
-  function(iomt_remote_test name)
-    add_executable(${name} ${ARGN} ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/test_servers.cc)
-    target_link_libraries(${name} PRIVATE iomt_test_util iomt_store_remote GTest::gtest_main)
-    target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/store/remote)
-    target_compile_definitions(${name} PRIVATE IOMT_NODE="${IOMT_NODE}")
-    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-    add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-    set_tests_properties(${name} PROPERTIES LABELS "remote;threads" TIMEOUT 300)
-  endfunction()
+function(iomt_remote_test name)
+  add_executable(${name} ${ARGN} ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/test_servers.cc)
+  target_link_libraries(${name} PRIVATE iomt_test_util iomt_store_remote GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/store/remote)
+  target_compile_definitions(${name} PRIVATE IOMT_NODE="${IOMT_NODE}")
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS "remote;threads" TIMEOUT 300)
+endfunction()
 
-  iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
-  iomt_remote_test(remote_e2e_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_e2e_test.cc)
-  target_link_libraries(remote_e2e_test PRIVATE iomt_pipeline)
+iomt_remote_test(remote_client_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_client_test.cc)
+iomt_remote_test(remote_e2e_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_e2e_test.cc)
+target_link_libraries(remote_e2e_test PRIVATE iomt_pipeline)
 
-  # `iomt run --store` and `iomt run --fhir-url` leave the same resources.
-  add_test(NAME remote_cli_parity
-    COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> NODE=${IOMT_NODE}
-      bash ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/cli_parity.sh
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(remote_cli_parity PROPERTIES LABELS remote TIMEOUT 300)
-endif()
+# `iomt run --store` and `iomt run --fhir-url` leave the same resources.
+add_test(NAME remote_cli_parity
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> NODE=${IOMT_NODE}
+    bash ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/cli_parity.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(remote_cli_parity PROPERTIES LABELS remote TIMEOUT 300)

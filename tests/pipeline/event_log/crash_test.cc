@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/queue/event_log.h"
+#include "pipeline/event_log/event_log.h"
 
-namespace iomt::queue {
+namespace iomt::pipeline {
 namespace {
 
 // What a child appended: the id of the record and the content that id gives.
@@ -198,4 +198,4 @@ TEST(EventLogCrash, SigkillLosesNoAcknowledgedRecord) {
 }
 
 }  // namespace
-}  // namespace iomt::queue
+}  // namespace iomt::pipeline

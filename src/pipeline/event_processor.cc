@@ -1,80 +1,18 @@
-#include "pipeline/run.h"
+#include "pipeline/event_processor.h"
 
-#include <unistd.h>
-
-#include <chrono>
-#include <cinttypes>
 #include <utility>
 
+#include "common/clock.h"
 #include "common/json/arena.h"
 #include "common/json/document.h"
 #include "common/json/writer.h"
 #include "group/measurement_group.h"
+#include "ingest/line_reader.h"
 #include "normalize/normalizer.h"
-#include "pipeline/normalize_stream.h"
 
 namespace iomt::pipeline {
 
-std::string RunSummaryJson(const RunSummary& s) {
-  std::string out = "{\"events\":" + std::to_string(s.events);
-  out.append(",\"measurements\":").append(std::to_string(s.measurements));
-  out.append(",\"groups\":").append(std::to_string(s.groups));
-  out.append(",\"observations\":{\"created\":").append(std::to_string(s.created));
-  out.append(",\"updated\":").append(std::to_string(s.updated));
-  out.append(",\"unchanged\":").append(std::to_string(s.unchanged)).append("}");
-  out.append(",\"patientsCreated\":").append(std::to_string(s.patients_created));
-  out.append(",\"devicesCreated\":").append(std::to_string(s.devices_created));
-  out.append(",\"deadLettered\":").append(std::to_string(s.dead_lettered));
-  out.append(",\"errors\":{");
-  bool first = true;
-  for (const auto& [name, count] : s.errors) {
-    if (!first) out.push_back(',');
-    first = false;
-    json::AppendQuoted(&out, name);
-    out.push_back(':');
-    out.append(std::to_string(count));
-  }
-  char seconds[32];
-  std::snprintf(seconds, sizeof(seconds), "%.3f", s.seconds);
-  out.append("},\"seconds\":").append(seconds).append("}");
-  return out;
-}
-
-DeadLetterFile::~DeadLetterFile() {
-  if (file_ != nullptr) std::fclose(file_);
-}
-
-Status DeadLetterFile::Write(std::string_view record_json) {
-  if (file_ == nullptr) {
-    file_ = std::fopen(path_.c_str(), "a");
-    if (file_ == nullptr) return IoError("cannot write the dead-letter file " + path_);
-  }
-  if (std::fwrite(record_json.data(), 1, record_json.size(), file_) != record_json.size() ||
-      std::fputc('\n', file_) == EOF) {
-    return IoError("cannot write the dead-letter file " + path_);
-  }
-  dirty_ = true;
-  return Status::Ok();
-}
-
-Status DeadLetterFile::Sync() {
-  if (file_ == nullptr || !dirty_) return Status::Ok();
-  if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0)
-    return IoError("cannot sync the dead-letter file " + path_);
-  dirty_ = false;
-  return Status::Ok();
-}
-
-Status DeadLetterFile::Close() {
-  IOMT_RETURN_IF_ERROR(Sync());
-  if (file_ != nullptr) std::fclose(file_);
-  file_ = nullptr;
-  return Status::Ok();
-}
-
 namespace {
-
-bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 // A dead-letter record (formats.md): an error record with the event.
 bool IsDeadLetter(const json::Value& root) { return root.is_object() && root.Has("errorName") && root.Has("event"); }
@@ -92,7 +30,7 @@ struct PendingEvent {
 class EventProcessor::Impl {
  public:
   Impl(const normalize::DeviceMapping& mapping, GroupConverter* converter, const identity::IdentityResolver& resolver,
-       DeadLetters* dead_letters, const RunOptions& options, RunSummary* summary)
+       DeadLetters* dead_letters, const PipelineOptions& options, PipelineStats* summary)
       : normalizer_(mapping),
         converter_(converter),
         resolver_(resolver),
@@ -182,11 +120,7 @@ class EventProcessor::Impl {
       if (converter_->unavailable()) unavailable_ = true;
     }
     if (options_.commit) IOMT_RETURN_IF_ERROR(options_.commit());
-    const ConvertStats& stats = converter_->stats();
-    summary_->groups = stats.groups;
-    summary_->created = stats.created;
-    summary_->updated = stats.updated;
-    summary_->unchanged = stats.unchanged;
+    // The converter counted groups and Observations into the same stats.
     summary_->patients_created = resolver_.patients_created();
     summary_->devices_created = resolver_.devices_created();
     summary_->unavailable = unavailable_;
@@ -277,8 +211,8 @@ class EventProcessor::Impl {
   GroupConverter* converter_;
   const identity::IdentityResolver& resolver_;
   DeadLetters* dead_letters_;
-  const RunOptions& options_;
-  RunSummary* summary_;
+  const PipelineOptions& options_;
+  PipelineStats* summary_;
   json::Document doc_;
   json::Arena arena_;
   std::vector<PendingEvent> events_;
@@ -288,35 +222,11 @@ class EventProcessor::Impl {
 
 EventProcessor::EventProcessor(const normalize::DeviceMapping& mapping, GroupConverter* converter,
                                const identity::IdentityResolver& resolver, DeadLetters* dead_letters,
-                               const RunOptions& options, RunSummary* summary)
-    : impl_(std::make_unique<Impl>(mapping, converter, resolver, dead_letters, options, summary)) {}
+                               const PipelineOptions& options, PipelineStats* stats)
+    : impl_(std::make_unique<Impl>(mapping, converter, resolver, dead_letters, options, stats)) {}
 EventProcessor::~EventProcessor() = default;
 Status EventProcessor::Accept(const EventInput& input) { return impl_->Accept(input); }
 Status EventProcessor::Flush() { return impl_->Flush(); }
 std::size_t EventProcessor::pending() const { return impl_->pending(); }
-
-Status RunStream(const normalize::DeviceMapping& mapping, GroupConverter* converter,
-                 const identity::IdentityResolver& resolver, ingest::LineReader* reader, DeadLetters* dead_letters,
-                 const RunOptions& options, RunSummary* summary) {
-  auto start = std::chrono::steady_clock::now();
-  EventProcessor processor(mapping, converter, resolver, dead_letters, options, summary);
-  Status st = [&]() -> Status {
-    ingest::LineReader::Line line;
-    while (reader->Next(&line)) {
-      if (!line.too_long && Blank(line.text)) continue;
-      EventInput input;
-      input.text = line.text;
-      input.location.line = line.number;
-      input.too_long = line.too_long;
-      input.padded = true;  // LineReader pads its lines for simdjson
-      IOMT_RETURN_IF_ERROR(processor.Accept(input));
-      if (processor.pending() >= options.batch_events) IOMT_RETURN_IF_ERROR(processor.Flush());
-    }
-    IOMT_RETURN_IF_ERROR(reader->status());
-    return processor.Flush();
-  }();
-  summary->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return st;
-}
 
 }  // namespace iomt::pipeline

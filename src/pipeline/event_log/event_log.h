@@ -35,7 +35,7 @@
 
 #include "common/status.h"
 
-namespace iomt::queue {
+namespace iomt::pipeline {
 
 struct EventLogOptions {
   std::uint64_t max_pending_bytes = 256ull << 20;  // appended, not yet committed; an Append beyond it fails kOutOfRange
@@ -121,4 +121,4 @@ namespace internal {
 std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc = 0);
 }  // namespace internal
 
-}  // namespace iomt::queue
+}  // namespace iomt::pipeline

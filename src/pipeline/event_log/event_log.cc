@@ -7,7 +7,7 @@
 //   LOCK                      flock'ed while open
 // Appends go to the last segment only, so after a crash damage can only be a
 // torn tail there; anything else is reported, not repaired.
-#include "pipeline/queue/event_log.h"
+#include "pipeline/event_log/event_log.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -28,7 +28,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace iomt::queue {
+namespace iomt::pipeline {
 
 namespace {
 
@@ -645,4 +645,4 @@ std::uint64_t EventLog::appends() const { return impl_->appends(); }
 std::uint64_t EventLog::group_writes() const { return impl_->group_writes(); }
 void EventLog::Close() { impl_->Close(); }
 
-}  // namespace iomt::queue
+}  // namespace iomt::pipeline

@@ -1,4 +1,4 @@
-#include "pipeline/queue/event_log.h"
+#include "pipeline/event_log/event_log.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace iomt::queue {
+namespace iomt::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
@@ -566,4 +566,4 @@ TEST(EventLog, EmptyRecordsAndAOneMebibyteRecordSurviveAReopen) {
 }
 
 }  // namespace
-}  // namespace iomt::queue
+}  // namespace iomt::pipeline

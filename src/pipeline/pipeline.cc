@@ -1,0 +1,133 @@
+#include "pipeline/pipeline.h"
+
+#include <chrono>
+#include <utility>
+
+#include "common/clock.h"
+#include "common/json/document.h"
+#include "fhir/observation_writer.h"
+#include "group/measurement_group.h"
+#include "pipeline/transform.h"
+
+namespace iomt::pipeline {
+
+Pipeline::Pipeline(const normalize::DeviceMapping* device, const fhir::FhirMapping& fhir, store::FhirClient* client,
+                   DeadLetters* dead_letters, PipelineOptions options)
+    : options_(std::move(options)),
+      resolver_(std::make_unique<identity::IdentityResolver>(client, options_.resolver)),
+      writer_(std::make_unique<fhir::ObservationWriter>(client)),
+      converter_(std::make_unique<GroupConverter>(fhir, resolver_.get(), writer_.get(), &stats_)) {
+  if (device != nullptr) {
+    events_ = std::make_unique<EventProcessor>(*device, converter_.get(), *resolver_, dead_letters, options_, &stats_);
+  }
+}
+
+Pipeline::~Pipeline() = default;
+
+Status Pipeline::Accept(const EventInput& input) {
+  if (!events_) return InvalidArgument("this pipeline has no device mapping: it converts measurements only");
+  return events_->Accept(input);
+}
+
+Status Pipeline::Flush() {
+  if (!events_) return Status::Ok();
+  return events_->Flush();
+}
+
+std::size_t Pipeline::pending() const { return events_ ? events_->pending() : 0; }
+
+bool Pipeline::unavailable() const { return converter_->unavailable(); }
+
+std::int64_t Pipeline::Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
+
+std::vector<ErrorRecord> Pipeline::Convert(std::vector<OwnedMeasurement> measurements) {
+  // Group by group, as iomt transform always has: each group's Patient and
+  // Device are written just before its Observations (the order the output
+  // lists them in).
+  const std::int64_t now = Now();
+  std::vector<ErrorRecord> failures;
+  for (const group::MeasurementGroup& g : group::GroupBatch(std::move(measurements))) {
+    std::optional<ErrorRecord> failure = converter_->Convert(g, now);
+    if (!failure) continue;
+    ++stats_.errors[std::string(Describe(failure->name).name)];
+    if (options_.on_error) options_.on_error(*failure);
+    failures.push_back(std::move(*failure));
+  }
+  stats_.patients_created = resolver_->patients_created();
+  stats_.devices_created = resolver_->devices_created();
+  stats_.unavailable = converter_->unavailable();
+  return failures;
+}
+
+namespace {
+
+bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
+
+Status WriteRecord(std::FILE* errors, const ErrorRecord& record) {
+  std::string line;
+  AppendErrorRecordJson(&line, record);
+  line.push_back('\n');
+  if (std::fwrite(line.data(), 1, line.size(), errors) != line.size()) return IoError("cannot write error records");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunStream(ingest::LineReader* reader, Pipeline* pipeline) {
+  const auto start = std::chrono::steady_clock::now();
+  Status st = [&]() -> Status {
+    ingest::LineReader::Line line;
+    while (reader->Next(&line)) {
+      if (!line.too_long && Blank(line.text)) continue;
+      EventInput input;
+      input.text = line.text;
+      input.location.line = line.number;
+      input.too_long = line.too_long;
+      input.padded = true;  // LineReader pads its lines for simdjson
+      IOMT_RETURN_IF_ERROR(pipeline->Accept(input));
+      if (pipeline->pending() >= pipeline->options().batch_events) IOMT_RETURN_IF_ERROR(pipeline->Flush());
+    }
+    IOMT_RETURN_IF_ERROR(reader->status());
+    return pipeline->Flush();
+  }();
+  pipeline->mutable_stats().seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return st;
+}
+
+Status TransformStream(ingest::LineReader* reader, Pipeline* pipeline, std::size_t batch_size, std::FILE* errors,
+                       std::int64_t* bad_lines) {
+  json::Document doc;
+  std::vector<OwnedMeasurement> batch;
+  auto convert = [&]() -> Status {
+    for (const ErrorRecord& failure : pipeline->Convert(std::move(batch)))
+      IOMT_RETURN_IF_ERROR(WriteRecord(errors, failure));
+    batch.clear();
+    return Status::Ok();
+  };
+  ingest::LineReader::Line line;
+  while (reader->Next(&line)) {
+    if (!line.too_long && Blank(line.text)) continue;
+    Status st = line.too_long ? OutOfRange("The line is longer than the 1 MiB a measurement may take.")
+                              : doc.ParsePadded(line.text.data(), line.text.size());
+    OwnedMeasurement m;
+    if (st.ok()) st = ReadMeasurementJson(doc.root(), &m);
+    if (!st.ok()) {
+      ErrorRecord record;
+      record.time_ticks = pipeline->Now();
+      record.input.line = line.number;
+      record.name = ErrorName::kIncompatibleData;
+      record.message = "Line " + std::to_string(line.number) + " is not a measurement: " + st.message();
+      IOMT_RETURN_IF_ERROR(WriteRecord(errors, record));
+      ++*bad_lines;
+      continue;
+    }
+    m.source.line = line.number;
+    batch.push_back(std::move(m));
+    ++pipeline->mutable_stats().measurements;
+    if (batch.size() >= batch_size) IOMT_RETURN_IF_ERROR(convert());
+  }
+  IOMT_RETURN_IF_ERROR(reader->status());
+  return convert();
+}
+
+}  // namespace iomt::pipeline
