@@ -17,8 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node/node_modules/.bin:$PATH"  # the pinned Node.js (scripts/npm-install.sh tools/node)
-iomt=build/bin/iomt
-out=build/bench-results
+iomt=${IOMT:-build/bin/iomt}  # IOMT=path: another build, for a before/after comparison
+out=${BENCH_OUT:-build/bench-results}
 mkdir -p "$out"
 count=${COUNT:-1000000}
 device=conformance/iomt-fhir/sample/templates/basic/devicecontent.json

@@ -104,9 +104,14 @@ for b in "${builds[@]}"; do
       fi
     done
   done >> "$used"
-  # Programs CMake found, and the programs ctest runs.
+  # Programs CMake found that the build runs (CMake looks up more tools than
+  # it uses: llvm-nm, objcopy, a linker it never calls), and the programs
+  # ctest runs.
+  ninja -C "$b" -t commands 2> /dev/null > "$work/commands" || true
   sed -n 's#^\([A-Za-z0-9_]*\):FILEPATH=\(/.*\)$#\2\t'"$name"': CMake found \1#p' "$b/CMakeCache.txt" |
-    g -v -e "^$repo/" -e 'NOTFOUND' >> "$used"
+    g -v -e "^$repo/" -e 'NOTFOUND' | while IFS=$'\t' read -r path what; do
+      if grep -qF -- "$path" "$work/commands"; then printf '%s\t%s\n' "$path" "$what"; fi
+    done >> "$used"
   ctest --test-dir "$b" --show-only=json-v1 2> /dev/null | jq -r '.tests[].command[0] // empty' | sort -u |
     while read -r cmd; do
       case "$cmd" in

@@ -44,6 +44,7 @@ group[style]="
 "
 group[fresh]="
   mmdebstrap             # the minimal Debian 12 root of make fresh-check
+  mount                  # its /proc, /dev and /tmp
 "
 all_groups=(build test bench fuzz style fresh)
 

@@ -1,5 +1,5 @@
 // `iomt store`: import, export and search the embedded FHIR store
-// (../shared/spec/cli.md, "The embedded FHIR store").
+// (docs/cli.md, "The embedded FHIR store").
 #include <cstdio>
 #include <fstream>
 #include <iostream>

@@ -264,7 +264,7 @@ int Run(const ValidateFlags& flags) {
   if (!LoadMappings(flags, &m)) return kExitUsage;
   std::unique_ptr<Destination> destination;
   std::unique_ptr<pipeline::Troubleshooter> troubleshooter;
-  if (!flags.destination.store_dir.empty() || !flags.destination.fhir_url.empty()) {
+  if (!flags.destination.store_dir.empty() || !flags.destination.remote.base_url.empty()) {
     auto mode = identity::ParseMode(flags.resolution);
     if (!mode.ok()) {
       std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());

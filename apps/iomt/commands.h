@@ -1,5 +1,5 @@
 // The subcommands of `iomt`: each registers its flags on the CLI11 app and
-// returns the process exit code (../shared/spec/cli.md: 0 ok, 1 invalid input
+// returns the process exit code (docs/cli.md: 0 ok, 1 invalid input
 // or errors, 2 usage, 3 an external system failed).
 #pragma once
 

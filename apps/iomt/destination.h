@@ -8,17 +8,14 @@
 #include <string>
 
 #include "store/fhir_client.h"
+#include "store/remote/remote_options.h"
 
 namespace iomt::cli {
 
 struct DestinationFlags {
   std::string store_dir;  // empty: the default (see AddDestinationFlags)
-  std::string fhir_url;
-  std::string fhir_token;
-  std::string oauth_token_url;
-  std::string oauth_client_id;
-  std::string oauth_client_secret;
-  std::string oauth_scope;
+  // --fhir-url, --fhir-token and --oauth-* go straight into the client's options.
+  store::RemoteOptions remote;
 };
 
 // Adds --store, --fhir-url, --fhir-token and the --oauth-* flags.

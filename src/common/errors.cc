@@ -13,8 +13,8 @@ using enum ErrorType;
 using enum ErrorSeverity;
 using enum ErrorStage;
 
-// In ErrorName order. The first nine rows are the seed's, labels as printed
-// there; the rest extend the scheme (docs/errors.md). Causes and fixes follow
+// In ErrorName order. The first nine rows are those Azure documents for its
+// connector, labels as printed there; the rest extend the scheme (docs/errors.md). Causes and fixes follow
 // Azure's troubleshooting guide where it has them.
 constexpr std::array<ErrorInfo, 23> kCatalogue = {{
     {"MultipleResourceFoundException", kFHIRResourceError, kError, kFHIRConversion,

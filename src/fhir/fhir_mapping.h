@@ -1,7 +1,7 @@
 // The FHIR destination mapping (fhirmapping.json, a CollectionFhir of
 // CodeValueFhir templates) as Azure's IoT connector defines it: for each
 // measurement type, the codes, categories, grouping period and value types of
-// the Observations to write (reference study, section 2).
+// the Observations to write (docs/fhir-mappings.md).
 //
 // LoadFhirMapping validates the whole document and reports every problem with
 // its line and column, using iomt-fhir's message texts. A FhirMapping is

@@ -1,6 +1,6 @@
 // Observation groups: how the measurements of one MeasurementGroup are split
 // into Observations according to the FHIR template's periodInterval
-// (reference study, section 3.4). Each group becomes one Observation, whose
+// (docs/fhir-mappings.md, "Grouping"). Each group becomes one Observation, whose
 // identifier ends with the group's id segment.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Saving Observations into the FHIR server as iomt-fhir's
-// R4FhirImportService.SaveObservationAsync does (reference study, section
-// 2.7): find the Observation by its identifier (a cache first, then a
+// R4FhirImportService.SaveObservationAsync does (docs/fhir-mappings.md,
+// "The Observation"): find the Observation by its identifier (a cache first, then a
 // search), create it with PUT to its deterministic id, or merge into it and
 // PUT it only when the merge changed something, with If-Match on the version
 // it was read at; a lost race is retried twice from a fresh read.

@@ -1,5 +1,5 @@
-// The SampledData stream of iomt-fhir's SampledDataProcessor (reference study,
-// section 2.5): readings placed in fixed slots of `period`, "E" for a slot
+// The SampledData stream of iomt-fhir's SampledDataProcessor
+// (docs/fhir-mappings.md, "The Observation"): readings placed in fixed slots of `period`, "E" for a slot
 // without a reading, tokens joined by single spaces.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Grouping a batch of measurements, as iomt-fhir's FHIR transformation does
-// before it builds Observations (reference study, section 3.2): one group per
+// before it builds Observations (docs/fhir-mappings.md, "Grouping"): one group per
 // device, type, patient, encounter and correlation id, duplicates dropped.
 #pragma once
 

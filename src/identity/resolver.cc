@@ -441,7 +441,7 @@ Result<Identity> IdentityResolver::Resolve(std::string_view device_id, const std
   resolved = Lookup(device_id, encounter_id);
   if (options_.mode == Mode::kCreate) {
     if (resolved.ok()) {
-      // The seed's rule: the Device's Patient must be the one the message names.
+      // Azure's rule: the Device's Patient must be the one the message names.
       if (!IsBlank(patient_id)) {
         IOMT_ASSIGN_OR_RETURN(std::optional<store::Resource> named, FindOne("Patient", "", *patient_id));
         if (!named || named->id != resolved->patient_id) {

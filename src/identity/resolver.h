@@ -1,6 +1,7 @@
 // Identity resolution: which Patient, Device (and Encounter) in the FHIR
 // server a group of measurements belongs to, as iomt-fhir resolves them
-// (reference study, section 4), with two corrections the seed asks for:
+// (its R4DeviceAndPatient*IdentityService classes; docs/fhir-mappings.md,
+// "Patients and Devices"), with two corrections Azure's documentation asks for:
 //
 // - Create mode compares the Patient the message names with the Patient the
 //   Device is linked to, and fails with PatientDeviceMismatchException when

@@ -4,7 +4,7 @@
 //
 // LoadDeviceMapping validates the whole document and reports every problem
 // with its line and column, using iomt-fhir's message texts
-// (../shared/spec/errors.md, "Validation"). A DeviceMapping is immutable once
+// (docs/errors.md, "Mapping validation"). A DeviceMapping is immutable once
 // loaded and may be shared by threads.
 #pragma once
 

@@ -46,12 +46,12 @@ void CrossCheck(const normalize::DeviceMapping& device, const fhir::FhirMapping&
       for (std::string_view n : names)
         found = found || n == v.name;  // value names are case-sensitive
       if (found) continue;
-      m->warnings.push_back(
-          {Category::kFhirTransformation, MappingFile::kDevice, FindingKind::kValueNotInFhirTemplate,
-           v.pos.line > 0 ? v.pos : d.pos,
-           "The value [" + v.name + "] in Device Mapping [" + d.type_name +
-               "] is not represented within the Fhir Template of type [" + d.type_name + "]. Available values are: [" +
-               available_values + "]. No value will appear inside of Observations."});
+      m->warnings.push_back({Category::kFhirTransformation, MappingFile::kDevice, FindingKind::kValueNotInFhirTemplate,
+                             v.pos.line > 0 ? v.pos : d.pos,
+                             "The value [" + v.name + "] in Device Mapping [" + d.type_name +
+                                 "] is not represented within the Fhir Template of type [" + d.type_name +
+                                 "]. Available values are: [" + available_values +
+                                 "]. No value will appear inside of Observations."});
     }
   }
 }
@@ -69,8 +69,7 @@ std::string ErrorsText(const std::vector<MappingError>& errors) {
 
 std::string_view ToString(Category c) { return c == Category::kNormalization ? "NORMALIZATION" : "FHIRTRANSFORMATION"; }
 
-MappingCheck CheckMappings(const std::optional<std::string>& device_text,
-                           const std::optional<std::string>& fhir_text) {
+MappingCheck CheckMappings(const std::optional<std::string>& device_text, const std::optional<std::string>& fhir_text) {
   MappingCheck m;
   if (device_text) {
     m.device = normalize::LoadDeviceMapping(*device_text);

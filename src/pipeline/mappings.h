@@ -58,8 +58,7 @@ struct MappingCheck {
 };
 
 // Checks what was given (either text may be absent).
-MappingCheck CheckMappings(const std::optional<std::string>& device_text,
-                           const std::optional<std::string>& fhir_text);
+MappingCheck CheckMappings(const std::optional<std::string>& device_text, const std::optional<std::string>& fhir_text);
 
 // Two valid mappings, ready to run, with the texts they were loaded from.
 // Replaced whole when a connector reloads; shared by its workers.

@@ -44,8 +44,7 @@ void ConvertMeasurement(const fhir::FhirMapping& mapping, const Measurement& m, 
     if (!groups.ok()) {
       failure = groups.status();
     } else if (groups->empty()) {
-      failure =
-          InvalidArgument("The measurement gave no observation group.").WithError(ErrorName::kFhirDataMapping);
+      failure = InvalidArgument("The measurement gave no observation group.").WithError(ErrorName::kFhirDataMapping);
     } else {
       report->id_segment = groups->front().id_segment;
       auto observation = fhir::CreateObservationPreview(*t, groups->front(), g.type, now);
@@ -66,21 +65,20 @@ void ConvertMeasurement(const fhir::FhirMapping& mapping, const Measurement& m, 
 }  // namespace
 
 std::string MeasurementText(const Measurement& m) {
+  // Appends only: GCC 12 warns wrongly (-Wrestrict) about "literal" + string.
   std::string s(m.type);
-  s += " at ";
+  s.append(" at ");
   datetime::AppendIso(&s, m.occurrence_ticks);
-  s += ", device ";
-  s += m.device_id ? std::string(*m.device_id) : "(none)";
-  if (m.patient_id) s += ", patient " + std::string(*m.patient_id);
-  if (m.encounter_id) s += ", encounter " + std::string(*m.encounter_id);
-  if (m.correlation_id) s += ", correlation " + std::string(*m.correlation_id);
-  s += ":";
-  if (m.properties.empty()) s += " (no values)";
+  s.append(", device ").append(m.device_id ? *m.device_id : std::string_view("(none)"));
+  if (m.patient_id) s.append(", patient ").append(*m.patient_id);
+  if (m.encounter_id) s.append(", encounter ").append(*m.encounter_id);
+  if (m.correlation_id) s.append(", correlation ").append(*m.correlation_id);
+  s.append(":");
+  if (m.properties.empty()) s.append(" (no values)");
   for (const MeasurementProperty& p : m.properties)
-    s += " " + std::string(p.name) + "=" + std::string(p.value);
+    s.append(" ").append(p.name).append("=").append(p.value);
   return s;
 }
-
 
 Troubleshooter::Troubleshooter(store::FhirClient* client, std::string destination_name, identity::Mode mode,
                                std::string device_system)
@@ -301,6 +299,5 @@ std::string ValidationReportJson(const MappingCheck& m, std::string_view device_
   out += "]}";
   return out;
 }
-
 
 }  // namespace iomt::pipeline

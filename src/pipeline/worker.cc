@@ -41,7 +41,8 @@ void BatchWorker::Run(const std::atomic<bool>& stopping,
     if (Status st = Process(pipeline.get(), *read); !st.ok()) {
       // Not committed: the source hands the batch out again, to a fresh
       // pipeline, after a pause that grows while it keeps failing.
-      hooks_.on_problem(ErrorName::kFhirService, "The batch could not be committed and will be retried: " + st.message());
+      hooks_.on_problem(ErrorName::kFhirService,
+                        "The batch could not be committed and will be retried: " + st.message());
       source_->Rewind();
       pipeline.reset();
       backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(200)), std::chrono::milliseconds(10'000));

@@ -2,23 +2,15 @@
 
 #include <cstdlib>
 #include <initializer_list>
+#include <optional>
 #include <set>
+#include <span>
 
 #include "common/json/source.h"
+#include "common/strings.h"
+#include "server/settings.h"
 
 namespace iomt::server {
-
-namespace {
-
-// Joins pieces (GCC 12 warns falsely about "literal" + std::string chains).
-std::string Cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view p : parts)
-    out.append(p);
-  return out;
-}
-
-}  // namespace
 
 store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir) {
   store::RemoteOptions options;
@@ -66,6 +58,18 @@ namespace {
 using json::SourceMember;
 using json::SourceNode;
 
+// "a", "a and b", "a, b and c" (or "... or c").
+std::string JoinList(std::span<const std::string_view> items, std::string_view last = " and ") {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.append(i + 1 == items.size() ? last : ", ");
+    out.append(items[i]);
+  }
+  return out;
+}
+
+// Reads objects of settings as the tables of server/settings.h describe
+// them, collecting every problem with its position.
 class ConfigReader {
  public:
   ConfigReader(std::string base_dir, std::vector<MappingError>* errors)
@@ -73,9 +77,33 @@ class ConfigReader {
 
   void Error(const SourceNode& at, std::string message) { errors_->push_back({std::move(message), at.pos}); }
 
+  // Reads `node`, the object of `specs` at `group` ("" for the top; `what`
+  // names it in messages): unknown members (listing the known ones, which
+  // are the group's and `more_known`), then each setting in table order,
+  // each group where its first setting is. False when it is not an object.
+  template <typename Config>
+  bool Settings(const SourceNode& node, std::span<const SettingSpec<Config>> specs, std::string_view group,
+                std::string_view what, std::span<const std::string_view> more_known, Config* out) {
+    const std::vector<SettingMember<Config>> members = MembersOf(specs, group);
+    std::vector<std::string_view> known;
+    for (const SettingMember<Config>& m : members)
+      known.push_back(m.name);
+    known.insert(known.end(), more_known.begin(), more_known.end());
+    if (!Members(node, what, known)) return false;
+    for (const SettingMember<Config>& m : members) {
+      if (m.setting != nullptr) {
+        Setting(node, *m.setting, what, out);
+      } else if (const SourceMember* sub = node.Find(m.name)) {
+        Settings(sub->value, specs, m.group, m.group, {}, out);
+      }
+    }
+    return true;
+  }
+
+ private:
   // The members of `object` (reporting unknown ones); false when it is not
   // an object.
-  bool Members(const SourceNode& node, std::string_view what, std::initializer_list<std::string_view> known) {
+  bool Members(const SourceNode& node, std::string_view what, std::span<const std::string_view> known) {
     if (node.kind != json::Kind::kObject) {
       Error(node, Cat({what, " must be a JSON object"}));
       return false;
@@ -94,34 +122,93 @@ class ConfigReader {
     return true;
   }
 
-  bool String(const SourceNode& object, std::string_view key, std::string* out) {
+  // One setting of `object`: absent (or null) is its default, or an error
+  // when it is required (a group's required ones are, since the group is
+  // here).
+  template <typename Config>
+  void Setting(const SourceNode& object, const SettingSpec<Config>& spec, std::string_view what, Config* out) {
+    const std::string_view key = spec.name();
     const SourceMember* m = object.Find(key);
-    if (m == nullptr || m->value.kind == json::Kind::kNull) return false;
-    if (m->value.kind != json::Kind::kString) {
-      Error(m->value, Cat({"'", key, "' must be a string"}));
-      return false;
+    if (m == nullptr || m->value.kind == json::Kind::kNull) {
+      if (spec.requirement != Requirement::kOptional) {
+        Error(object, Cat({what, " needs '", key, "'", spec.type == SettingType::kPath ? " (a file)" : ""}));
+      }
+      return;
     }
-    *out = Expand(m->value);
-    return true;
+    std::optional<SettingValue> value = Value(m->value, spec);
+    if (!value) return;
+    if (Status st = spec.access.set(*out, std::move(*value)); !st.ok()) Error(m->value, st.message());
   }
 
-  bool Path(const SourceNode& object, std::string_view key, std::string* out) {
-    if (!String(object, key, out)) return false;
-    if (!out->empty() && out->front() != '/') *out = base_dir_ + "/" + *out;
-    return true;
-  }
-
-  template <typename T>
-  bool Integer(const SourceNode& object, std::string_view key, std::int64_t min, std::int64_t max, T* out) {
-    const SourceMember* m = object.Find(key);
-    if (m == nullptr || m->value.kind == json::Kind::kNull) return false;
-    if (m->value.kind != json::Kind::kInt || m->value.integer < min || m->value.integer > max) {
-      Error(m->value,
-            Cat({"'", key, "' must be a whole number from ", std::to_string(min), " to ", std::to_string(max)}));
-      return false;
+  // The value of `node` for `spec`, or nullopt (reported) when it has
+  // another type or is out of bounds.
+  template <typename Config>
+  std::optional<SettingValue> Value(const SourceNode& node, const SettingSpec<Config>& spec) {
+    const std::string_view key = spec.name();
+    switch (spec.type) {
+      case SettingType::kString:
+      case SettingType::kSecret:
+      case SettingType::kPath:
+      case SettingType::kEnum: {
+        if (node.kind != json::Kind::kString) {
+          Error(node, Cat({"'", key, "' must be a string"}));
+          return std::nullopt;
+        }
+        std::string text = Expand(node);
+        if (spec.type == SettingType::kPath && !text.empty() && text.front() != '/') text = base_dir_ + "/" + text;
+        if (spec.type == SettingType::kEnum) {
+          bool found = false;
+          for (std::string_view choice : spec.choices)
+            found = found || choice == text;
+          if (!found) {
+            Error(node, Cat({"'", key, "' must be ", JoinList(spec.choices, " or "), ", not '", text, "'"}));
+            return std::nullopt;
+          }
+        }
+        return text;
+      }
+      case SettingType::kInteger:
+        if (node.kind != json::Kind::kInt || node.integer < spec.min || node.integer > spec.max) {
+          Error(node, Cat({"'", key, "' must be a whole number from ", std::to_string(spec.min), " to ",
+                           std::to_string(spec.max)}));
+          return std::nullopt;
+        }
+        return node.integer;
+      case SettingType::kStringList: {
+        if (node.kind != json::Kind::kArray) {
+          Error(node, Cat({spec.key, " must be an array of strings"}));
+          return std::nullopt;
+        }
+        std::vector<std::string> items;
+        for (const SourceNode& item : node.items) {
+          if (item.kind != json::Kind::kString || item.text.empty()) {
+            Error(item, Cat({spec.key, " must hold non-empty strings"}));
+          } else {
+            items.push_back(Expand(item));
+          }
+        }
+        return items;
+      }
+      case SettingType::kStringMap: {
+        if (node.kind != json::Kind::kObject) {
+          Error(node, Cat({spec.key, " must be an object of NAME: string, number or boolean"}));
+          return std::nullopt;
+        }
+        StringPairs pairs;
+        for (const SourceMember& p : node.members) {
+          const SourceNode& v = p.value;
+          if (v.kind != json::Kind::kString && v.kind != json::Kind::kInt && v.kind != json::Kind::kBool) {
+            Error(v, Cat({spec.key, ".", p.key, " must be a string, number or boolean"}));
+            continue;
+          }
+          pairs.emplace_back(p.key, v.kind == json::Kind::kString ? Expand(v)
+                                    : v.kind == json::Kind::kBool ? (v.boolean ? "true" : "false")
+                                                                  : v.text);
+        }
+        return pairs;
+      }
     }
-    *out = static_cast<T>(m->value.integer);
-    return true;
+    return std::nullopt;
   }
 
   // `${NAME}` becomes the environment variable NAME (an unset one is an
@@ -150,99 +237,34 @@ class ConfigReader {
     return out;
   }
 
-  void Fhir(const SourceNode& node, FhirDestinationConfig* out) {
-    if (!Members(node, "fhir", {"url", "token", "oauth"})) return;
-    String(node, "url", &out->url);
-    String(node, "token", &out->token);
-    if (const SourceMember* m = node.Find("oauth")) {
-      if (Members(m->value, "fhir.oauth", {"tokenUrl", "clientId", "clientSecret", "scope"})) {
-        String(m->value, "tokenUrl", &out->oauth_token_url);
-        String(m->value, "clientId", &out->oauth_client_id);
-        String(m->value, "clientSecret", &out->oauth_client_secret);
-        String(m->value, "scope", &out->oauth_scope);
-      }
-    }
-  }
-
-  void Kafka(const SourceNode& node, KafkaConfig* out) {
-    if (!Members(node, "kafka", {"brokers", "topic", "group", "properties"})) return;
-    if (!String(node, "brokers", &out->brokers)) Error(node, "kafka needs 'brokers'");
-    if (!String(node, "topic", &out->topic)) Error(node, "kafka needs 'topic'");
-    if (!String(node, "group", &out->group)) Error(node, "kafka needs 'group' (the consumer group)");
-    if (const SourceMember* m = node.Find("properties")) {
-      if (m->value.kind != json::Kind::kObject) {
-        Error(m->value, "kafka.properties must be an object of librdkafka settings");
-      } else {
-        for (const SourceMember& p : m->value.members) {
-          if (p.value.kind != json::Kind::kString && p.value.kind != json::Kind::kInt &&
-              p.value.kind != json::Kind::kBool) {
-            Error(p.value, Cat({"kafka.properties.", p.key, " must be a string, number or boolean"}));
-            continue;
-          }
-          std::string value = p.value.kind == json::Kind::kString ? Expand(p.value)
-                              : p.value.kind == json::Kind::kBool ? (p.value.boolean ? "true" : "false")
-                                                                  : p.value.text;
-          out->properties.emplace_back(p.key, std::move(value));
-        }
-      }
-    }
-  }
-
-  void Mqtt(const SourceNode& node, MqttConfig* out) {
-    if (!Members(node, "mqtt", {"url", "topic", "qos", "clientId", "username", "password"})) return;
-    if (!String(node, "url", &out->url)) Error(node, "mqtt needs 'url' (mqtt://host:port)");
-    if (!String(node, "topic", &out->topic)) Error(node, "mqtt needs 'topic' (a topic filter)");
-    Integer(node, "qos", 0, 1, &out->qos);  // QoS 2: see docs/adr/0013-mqtt-source.md
-    String(node, "clientId", &out->client_id);
-    String(node, "username", &out->username);
-    String(node, "password", &out->password);
-  }
-
-  void Connector(const SourceNode& node, ConnectorConfig* out) {
-    if (!Members(node, "a connector",
-                 {"name", "deviceMapping", "fhirMapping", "resolution", "deviceIdentifierSystem", "fhir", "flush",
-                  "queue", "ingestKeys", "kafka", "mqtt"})) {
-      return;
-    }
-    if (!String(node, "name", &out->name)) Error(node, "a connector needs 'name'");
-    if (!Path(node, "deviceMapping", &out->device_mapping)) Error(node, "a connector needs 'deviceMapping' (a file)");
-    if (!Path(node, "fhirMapping", &out->fhir_mapping)) Error(node, "a connector needs 'fhirMapping' (a file)");
-    String(node, "resolution", &out->resolution);
-    String(node, "deviceIdentifierSystem", &out->device_system);
-    if (const SourceMember* m = node.Find("fhir")) Fhir(m->value, &out->fhir);
-    if (const SourceMember* m = node.Find("flush")) {
-      if (Members(m->value, "flush", {"windowMs", "maxEvents"})) {
-        Integer(m->value, "windowMs", 0, 60'000, &out->flush.window_ms);
-        Integer(m->value, "maxEvents", 1, 1'000'000, &out->flush.max_events);
-      }
-    }
-    if (const SourceMember* m = node.Find("queue")) {
-      if (Members(m->value, "queue", {"maxEvents", "maxBytes"})) {
-        Integer(m->value, "maxEvents", 1, 1'000'000'000, &out->queue.max_events);
-        Integer(m->value, "maxBytes", 1 << 20, std::int64_t{1} << 40, &out->queue.max_bytes);
-      }
-    }
-    if (const SourceMember* m = node.Find("ingestKeys")) {
-      if (m->value.kind != json::Kind::kArray) {
-        Error(m->value, "ingestKeys must be an array of strings");
-      } else {
-        for (const SourceNode& key : m->value.items) {
-          if (key.kind != json::Kind::kString || key.text.empty()) {
-            Error(key, "ingestKeys must hold non-empty strings");
-          } else {
-            out->ingest_keys.push_back(Expand(key));
-          }
-        }
-      }
-    }
-    if (const SourceMember* m = node.Find("kafka")) Kafka(m->value, &out->kafka.emplace());
-    if (const SourceMember* m = node.Find("mqtt")) Mqtt(m->value, &out->mqtt.emplace());
-  }
-
- private:
   std::string base_dir_;
   std::vector<MappingError>* errors_;
 };
+
+// The problems of values set in code or by flags that the file's reader
+// would have reported: bounds and choices. `where` prefixes each.
+template <typename Config>
+void CheckValues(const Config& config, std::span<const SettingSpec<Config>> specs, std::string_view where,
+                 std::vector<std::string>* problems) {
+  for (const SettingSpec<Config>& spec : specs) {
+    const SettingValue value = spec.access.get(config);
+    if (spec.type == SettingType::kEnum) {
+      const std::string text = SettingText(value);
+      bool found = false;
+      for (std::string_view choice : spec.choices)
+        found = found || choice == text;
+      if (!found) {
+        problems->push_back(Cat({where, spec.key, " '", text, "' is not ", JoinList(spec.choices, " or ")}));
+      }
+    } else if (spec.type == SettingType::kInteger) {
+      const std::int64_t* n = std::get_if<std::int64_t>(&value);
+      if (n != nullptr && (*n < spec.min || *n > spec.max)) {
+        problems->push_back(Cat({where, spec.key, " ", std::to_string(*n), " is not from ", std::to_string(spec.min),
+                                 " to ", std::to_string(spec.max)}));
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -255,21 +277,16 @@ ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_
   }
   ConfigReader reader(base_dir.empty() ? "." : base_dir, &result.errors);
   const SourceNode& root = doc->root;
-  if (!reader.Members(root, "the configuration", {"listen", "store", "maxBodyBytes", "connectors"})) return result;
-  std::string listen;
-  if (reader.String(root, "listen", &listen)) {
-    if (Status st = ParseListen(listen, &result.config.host, &result.config.port); !st.ok()) {
-      reader.Error(root.Find("listen")->value, st.message());
-    }
-  }
-  reader.Path(root, "store", &result.config.store);
-  reader.Integer(root, "maxBodyBytes", 1024, std::int64_t{1} << 30, &result.config.max_body_bytes);
+  // The list of connectors is the one member of the top level that is not a
+  // setting.
+  static constexpr std::string_view kConnectors[] = {"connectors"};
+  if (!reader.Settings(root, ServeSettings(), "", "the configuration", kConnectors, &result.config)) return result;
   if (const SourceMember* m = root.Find("connectors")) {
     if (m->value.kind != json::Kind::kArray) {
       reader.Error(m->value, "connectors must be an array");
     } else {
       for (const SourceNode& c : m->value.items)
-        reader.Connector(c, &result.config.connectors.emplace_back());
+        reader.Settings(c, ConnectorSettings(), "", "a connector", {}, &result.config.connectors.emplace_back());
     }
   }
   return result;
@@ -277,6 +294,7 @@ ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_
 
 std::vector<std::string> CheckServeConfig(const ServeConfig& config) {
   std::vector<std::string> problems;
+  CheckValues(config, ServeSettings(), "", &problems);
   std::set<std::string> names;
   for (const ConnectorConfig& c : config.connectors) {
     if (!ValidConnectorName(c.name)) {
@@ -285,18 +303,27 @@ std::vector<std::string> CheckServeConfig(const ServeConfig& config) {
     } else if (!names.insert(c.name).second) {
       problems.push_back(Cat({"connector name '", c.name, "' is used twice"}));
     }
-    if (c.resolution != "Create" && c.resolution != "Lookup" && c.resolution != "LookupWithEncounter") {
-      problems.push_back(Cat(
-          {"connector '", c.name, "': resolution '", c.resolution, "' is not Create, Lookup or LookupWithEncounter"}));
+    const std::string where = Cat({"connector '", c.name, "': "});
+    CheckValues(c, ConnectorSettings(), where, &problems);
+    // A group that is there needs its required settings ("kafka needs
+    // brokers, topic and group"), all named whichever is missing.
+    for (const SettingGroup<ConnectorConfig>& group : ConnectorGroups()) {
+      if (!GroupPresent(c, group.key)) continue;
+      std::vector<std::string_view> required;
+      bool missing = false;
+      for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+        if (spec.requirement != Requirement::kRequiredInGroup || spec.group() != group.key) continue;
+        required.push_back(spec.name());
+        missing = missing || SettingText(spec.access.get(c)).empty();
+      }
+      if (missing) problems.push_back(Cat({where, group.key, " needs ", JoinList(required)}));
     }
-    if (c.kafka && (c.kafka->brokers.empty() || c.kafka->topic.empty() || c.kafka->group.empty())) {
-      problems.push_back(Cat({"connector '", c.name, "': kafka needs brokers, topic and group"}));
-    }
-    if (c.mqtt && (c.mqtt->url.empty() || c.mqtt->topic.empty())) {
-      problems.push_back(Cat({"connector '", c.name, "': mqtt needs url and topic"}));
-    }
-    if (!c.fhir.token.empty() && !c.fhir.oauth_token_url.empty()) {
-      problems.push_back(Cat({"connector '", c.name, "': give fhir.token or fhir.oauth, not both"}));
+    const bool oauth = GroupPresent(c, "fhir.oauth");
+    if (!c.fhir.token.empty() && oauth) problems.push_back(Cat({where, "give fhir.token or fhir.oauth, not both"}));
+    // Without a URL the connector writes to the embedded store, and
+    // credentials meant for a server would be dropped without a word.
+    if (c.fhir.url.empty() && (!c.fhir.token.empty() || oauth)) {
+      problems.push_back(Cat({where, "fhir.token and fhir.oauth go with fhir.url"}));
     }
   }
   return problems;

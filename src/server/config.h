@@ -1,8 +1,12 @@
 // The configuration of `iomt serve`: where it listens, where it keeps its
 // data, and its connectors (each: mappings, FHIR destination, flush policy,
-// queue bounds, event sources). It comes from a JSON file (README, "The
-// service") or from `--connector` flags; both produce a ServeConfig, which
-// is the one declaration of every setting.
+// queue bounds, event sources). It comes from a JSON file
+// (docs/configuration.md) or from flags; both produce a ServeConfig.
+//
+// These structs are the typed result. The settings themselves (file key,
+// flag, type, bounds, doc) are declared in server/settings.h, whose table
+// points at these fields; a field's initializer is the setting's default,
+// so a new setting is a field here and a row there.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +80,7 @@ struct ServeConfig {
   int port = 8080;
   std::string store = "./iomt-data";
   std::size_t max_body_bytes = 1 << 20;
+  int drain_seconds = 30;  // on SIGTERM, how long to write what is queued
   std::vector<ConnectorConfig> connectors;
 };
 
@@ -101,7 +106,9 @@ struct ConfigLoadResult {
 ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_dir);
 
 // Checks what a file cannot check by its shape: unique names, and settings
-// that need each other. Returns the problems, one line each.
+// that need each other; and, for configurations made by flags or in code,
+// the bounds, choices and groups of the settings table. Returns the
+// problems, one line each.
 std::vector<std::string> CheckServeConfig(const ServeConfig& config);
 
 }  // namespace iomt::server

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/json/writer.h"
+#include "common/url.h"
 #include "server/http/fhir_api.h"
 
 namespace iomt::server {
@@ -16,19 +17,6 @@ HttpResponse Json(int status, std::string body) {
   r.status = status;
   r.body = std::move(body);
   return r;
-}
-
-// The value of `name` in a query string ("" when absent).
-std::string QueryParam(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    const std::size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return "";
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
@@ -203,7 +191,7 @@ HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_vi
   if (action == "/deadletters") {
     if (auto r = only("GET")) return *r;
     std::size_t limit = 100;
-    if (std::string l = QueryParam(request.query, "limit"); !l.empty()) {
+    if (std::string l = url::QueryValue(request.query, "limit"); !l.empty()) {
       auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
       if (ec != std::errc() || p != l.data() + l.size()) {
         return JsonError(400, "InvalidParameter", "limit must be a whole number.");
@@ -214,7 +202,7 @@ HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_vi
     if (Status st = connector.DeadLetters(limit, &records, &total); !st.ok()) {
       return JsonError(500, "DeadLettersUnreadable", st.message());
     }
-    if (QueryParam(request.query, "format") == "ndjson") {
+    if (url::QueryValue(request.query, "format") == "ndjson") {
       HttpResponse r;
       r.content_type = "application/x-ndjson";
       for (const std::string& line : records)

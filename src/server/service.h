@@ -1,5 +1,5 @@
 // `iomt serve`: the embedded FHIR store, the connectors and the HTTP server
-// in one process (../shared/spec/http-api.md). Routes:
+// in one process (docs/http-api.md). Routes:
 //   POST /connectors/{name}/messages            ingestion (202 once queued durably, 429 when full)
 //   GET  /connectors, /connectors/{name}        status, counters, recent errors
 //   GET  /connectors/{name}/deadletters         the dead letters; POST .../deadletters/replay

@@ -6,9 +6,7 @@ Result<std::vector<Result<Resource>>> FhirClient::PutMany(std::vector<PutRequest
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
-    std::optional<std::string_view> if_match;
-    if (r.if_match) if_match = *r.if_match;
-    Result<Resource> put = Put(r.type, r.id, std::move(r.json), if_match);
+    Result<Resource> put = Put(r.type, r.id, std::move(r.json), r.IfMatch());
     // A server that cannot be reached fails the whole round trip.
     if (!put.ok() && put.status().code() == StatusCode::kUnavailable) return put.status();
     out.push_back(std::move(put));

@@ -27,6 +27,13 @@ struct PutRequest {
   std::string id;
   std::string json;
   std::optional<std::string> if_match;  // the version the write is based on
+
+  // `if_match` as Put takes it.
+  [[nodiscard]] std::optional<std::string_view> IfMatch() const {
+    std::optional<std::string_view> view;
+    if (if_match) view = *if_match;
+    return view;
+  }
 };
 
 class FhirClient {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The `iomt` command line as a user runs it: outputs and exit codes
-# (../shared/spec/cli.md). Run by ctest with IOMT set to the binary.
+# (docs/cli.md). Run by ctest with IOMT set to the binary.
 set -u
 IOMT=${IOMT:-build/bin/iomt}
 tmp=$(mktemp -d)

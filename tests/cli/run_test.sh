@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `iomt run` as a user runs it (../shared/spec/cli.md, formats.md): the run
+# `iomt run` as a user runs it (docs/cli.md, docs/formats.md): the run
 # summary, the dead-letter file (input = carried + dead-lettered), a rerun
 # that changes nothing, a dead-letter file fed back after the cause is fixed,
 # a crash mid-run followed by a rerun, exit codes; and `iomt validate

@@ -1,5 +1,5 @@
 // Loading rules of the FHIR destination mapping beyond iomt-fhir's fixtures
-// (reference study, section 2).
+// (docs/fhir-mappings.md).
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,4 +1,4 @@
-// Saving Observations (reference study, section 2.7): create, merge, no
+// Saving Observations (docs/fhir-mappings.md, "The Observation"): create, merge, no
 // write when nothing changed, If-Match retries.
 #include "fhir/observation_writer.h"
 

@@ -1,5 +1,5 @@
 // Merging readings into an existing SampledData stream gives exactly what
-// iomt-fhir's algorithm gives (decode, merge, rebuild; reference study 2.5),
+// iomt-fhir's algorithm gives (decode, merge, rebuild; docs/fhir-mappings.md, "The Observation"),
 // whichever way iomt computes it. Random streams, random readings.
 #include <gtest/gtest.h>
 

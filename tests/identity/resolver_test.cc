@@ -1,4 +1,5 @@
-// Identity resolution (reference study, section 4), with the seed's rules.
+// Identity resolution (docs/fhir-mappings.md, "Patients and Devices"), with
+// the rules of Azure's documentation.
 #include "identity/resolver.h"
 
 #include <gtest/gtest.h>
@@ -167,7 +168,7 @@ TEST(Resolver, CreateNeedsAPatientId) {
 }
 
 TEST(Resolver, CreateRefusesADeviceOfAnotherPatient) {
-  // The seed's rule (iomt-fhir writes the data to the linked Patient).
+  // Azure's rule (iomt-fhir writes the data to the linked Patient).
   MemoryFhirClient c;
   IdentityResolver r(&c, Options(Mode::kCreate));
   ASSERT_TRUE(r.Resolve("watch", std::string("alice"), kNone).ok());

@@ -1,11 +1,17 @@
-// The configuration file of `iomt serve` (server/config.h): every problem
-// with its position, paths from the file's directory, `${NAME}` from the
-// environment, and the checks across settings.
+// The configuration of `iomt serve` (server/config.h, server/settings.h):
+// the file (every problem with its position, paths from the file's
+// directory, `${NAME}` from the environment), the flags, the checks across
+// settings, and what the settings table describes (JSON schema, Markdown).
 #include "server/config.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/json/source.h"
+#include "server/settings.h"
 
 namespace iomt::server {
 namespace {
@@ -112,8 +118,11 @@ TEST(ServeConfig, ChecksNamesAndSettingsAcrossConnectors) {
   c.connectors[2].name = "bad/name";
   c.connectors[3].name = "x";
   c.connectors[3].resolution = "Guess";
+  c.connectors[3].fhir.url = "https://fhir.example";
   c.connectors[3].fhir.token = "t";
   c.connectors[3].fhir.oauth_token_url = "u";
+  c.connectors[3].fhir.oauth_client_id = "id";
+  c.connectors[3].fhir.oauth_client_secret = "secret";
   std::vector<std::string> problems = CheckServeConfig(c);
   ASSERT_EQ(problems.size(), 4u) << ::testing::PrintToString(problems);
   EXPECT_NE(problems[0].find("used twice"), std::string::npos);
@@ -134,6 +143,414 @@ TEST(ServeConfig, ParsesListenAddresses) {
   EXPECT_FALSE(ParseListen("localhost", &host, &port).ok());
   EXPECT_FALSE(ParseListen("h:99999", &host, &port).ok());
   EXPECT_FALSE(ParseListen(":80", &host, &port).ok());
+}
+
+// ---- The settings table: every setting from a file, from flags ----
+
+std::vector<std::string> Messages(const ConfigLoadResult& r) {
+  std::vector<std::string> messages;
+  for (const MappingError& e : r.errors)
+    messages.push_back(std::to_string(e.pos.line) + ":" + std::to_string(e.pos.column) + ": " + e.message);
+  return messages;
+}
+
+// A value for a setting that is not its default: as JSON in a file, and as
+// the setting reads once loaded from /etc/iomt/serve.json.
+struct Sample {
+  std::string json;
+  SettingValue value;
+};
+
+template <typename Config>
+Sample SampleFor(const SettingSpec<Config>& spec) {
+  const std::string key(spec.key);
+  if (key == "listen") return {R"("0.0.0.0:9090")", std::string("0.0.0.0:9090")};
+  switch (spec.type) {
+    case SettingType::kString:
+    case SettingType::kSecret: return {"\"v-" + key + "\"", "v-" + key};
+    case SettingType::kPath: return {"\"dir/" + key + "\"", "/etc/iomt/dir/" + key};
+    case SettingType::kEnum: {
+      const std::string choice(spec.choices.back());
+      return {"\"" + choice + "\"", choice};
+    }
+    case SettingType::kInteger: {
+      const std::int64_t n = DefaultValue(spec) == SettingValue(spec.max) ? spec.min : spec.max;
+      return {std::to_string(n), n};
+    }
+    case SettingType::kStringList: return {R"(["k1", "k2"])", std::vector<std::string>{"k1", "k2"}};
+    case SettingType::kStringMap:
+      return {R"({"a": "x", "n": 5, "b": true})", StringPairs{{"a", "x"}, {"n", "5"}, {"b", "true"}}};
+  }
+  return {};
+}
+
+// The object of `specs` at `group` with every setting set to its sample.
+template <typename Config>
+std::string SampleObject(std::span<const SettingSpec<Config>> specs, std::string_view group) {
+  std::string out = "{";
+  for (const SettingMember<Config>& m : MembersOf(specs, group)) {
+    if (out.size() > 1) out += ",\n";
+    out += "\"" + std::string(m.name) + "\": ";
+    out += m.setting != nullptr ? SampleFor(*m.setting).json : SampleObject(specs, m.group);
+  }
+  return out + "}";
+}
+
+TEST(ServeConfig, ReadsEverySettingOfTheTable) {
+  std::string text = SampleObject(ServeSettings(), "");
+  text.pop_back();
+  text += ", \"connectors\": [" + SampleObject(ConnectorSettings(), "") + "]}";
+  ConfigLoadResult r = LoadServeConfig(text, "/etc/iomt");
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(Messages(r)) << "\n" << text;
+  ASSERT_EQ(r.config.connectors.size(), 1u);
+  for (const SettingSpec<ServeConfig>& spec : ServeSettings()) {
+    const Sample sample = SampleFor(spec);
+    EXPECT_NE(sample.value, DefaultValue(spec)) << spec.key << ": the sample would not show it is read";
+    EXPECT_EQ(spec.access.get(r.config), sample.value) << spec.key;
+  }
+  const ConnectorConfig& c = r.config.connectors[0];
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+    const Sample sample = SampleFor(spec);
+    EXPECT_NE(sample.value, DefaultValue(spec)) << spec.key << ": the sample would not show it is read";
+    EXPECT_EQ(spec.access.get(c), sample.value) << spec.key;
+  }
+  // The table reaches the fields the connector code reads.
+  EXPECT_EQ(r.config.host, "0.0.0.0");
+  EXPECT_EQ(r.config.port, 9090);
+  EXPECT_EQ(r.config.drain_seconds, 86'400);
+  EXPECT_EQ(c.device_system, "v-deviceIdentifierSystem");
+  EXPECT_EQ(c.fhir.oauth_scope, "v-fhir.oauth.scope");
+  EXPECT_EQ(c.flush.max_events, 1'000'000u);
+  EXPECT_EQ(c.queue.max_bytes, std::uint64_t{1} << 40);
+  ASSERT_TRUE(c.kafka.has_value());
+  EXPECT_EQ(c.kafka->group, "v-kafka.group");
+  ASSERT_TRUE(c.mqtt.has_value());
+  EXPECT_EQ(c.mqtt->qos, 0);
+  EXPECT_EQ(c.mqtt->password, "v-mqtt.password");
+}
+
+TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
+  const char* text = R"({
+  "listen": "127.0.0.1:0", "drain": 5,
+  "connectors": [{"name": "a", "deviceMapping": "d.json", "fhirMapping": "f.json", "qos": 1,
+                  "mqtt": {"url": "mqtt://x", "topic": "t", "clientID": "c"},
+                  "fhir": {"oauth": {"tokenUrl": "u", "clientId": "i", "clientSecret": "s", "audience": "a"}}}]
+})";
+  std::vector<std::string> messages = Messages(LoadServeConfig(text, "."));
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{
+                "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
+                "drainSeconds, connectors)",
+                "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
+                "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
+                "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",
+                "4:71: unknown member 'clientID' in mqtt (known: url, topic, qos, clientId, username, password)",
+            }));
+}
+
+TEST(ServeConfig, AnIntegerOutOfRangeIsReportedWithItsBounds) {
+  const char* text = R"({
+  "maxBodyBytes": 10,
+  "connectors": [{"name": "a", "deviceMapping": "d.json", "fhirMapping": "f.json",
+                  "flush": {"windowMs": 60001, "maxEvents": 0}, "queue": {"maxBytes": 1.5},
+                  "mqtt": {"url": "mqtt://x", "topic": "t", "qos": 2}}]
+})";
+  std::vector<std::string> messages = Messages(LoadServeConfig(text, "."));
+  EXPECT_EQ(messages, (std::vector<std::string>{
+                          "2:20: 'maxBodyBytes' must be a whole number from 1024 to 1073741824",
+                          "4:45: 'windowMs' must be a whole number from 0 to 60000",
+                          "4:61: 'maxEvents' must be a whole number from 1 to 1000000",
+                          "4:89: 'maxBytes' must be a whole number from 1048576 to 1099511627776",
+                          "5:68: 'qos' must be a whole number from 0 to 1",
+                      }));
+  // Set in code (the provisioning API, flags), the same bounds hold.
+  ServeConfig c;
+  c.drain_seconds = -1;
+  ConnectorConfig& k = c.connectors.emplace_back();
+  k.name = "a";
+  k.flush.max_events = 0;
+  EXPECT_EQ(CheckServeConfig(c),
+            (std::vector<std::string>{"drainSeconds -1 is not from 0 to 86400",
+                                      "connector 'a': flush.maxEvents 0 is not from 1 to 1000000"}));
+}
+
+TEST(ServeConfig, AGroupNeedsItsRequiredSettingsOnlyWhenPresent) {
+  const char* text = R"({"connectors": [
+  {"name": "a", "deviceMapping": "d.json", "fhirMapping": "f.json"},
+  {"name": "b", "deviceMapping": "d.json", "fhirMapping": "f.json", "kafka": {"topic": "t"}},
+  {"name": "c", "deviceMapping": "d.json", "fhirMapping": "f.json", "mqtt": {"url": null},
+   "fhir": {"url": "https://fhir.example", "oauth": {"scope": "s"}}},
+  {"resolution": "Lookup"}
+]})";
+  std::vector<std::string> messages = Messages(LoadServeConfig(text, "."));
+  EXPECT_EQ(messages, (std::vector<std::string>{
+                          "3:78: kafka needs 'brokers'",
+                          "3:78: kafka needs 'group'",
+                          "5:53: fhir.oauth needs 'tokenUrl'",
+                          "5:53: fhir.oauth needs 'clientId'",
+                          "5:53: fhir.oauth needs 'clientSecret'",
+                          "4:77: mqtt needs 'url'",
+                          "4:77: mqtt needs 'topic'",
+                          "6:3: a connector needs 'name'",
+                          "6:3: a connector needs 'deviceMapping' (a file)",
+                          "6:3: a connector needs 'fhirMapping' (a file)",
+                      }));
+  // A configuration made in code is checked by the same table.
+  ServeConfig c;
+  ConnectorConfig& k = c.connectors.emplace_back();
+  k.name = "a";
+  k.mqtt.emplace().url = "mqtt://x";
+  k.fhir.oauth_client_id = "id";
+  EXPECT_EQ(CheckServeConfig(c),
+            (std::vector<std::string>{"connector 'a': fhir.oauth needs tokenUrl, clientId and clientSecret",
+                                      "connector 'a': mqtt needs url and topic",
+                                      "connector 'a': fhir.token and fhir.oauth go with fhir.url"}));
+}
+
+TEST(ServeConfig, AnEnumIsOneOfItsChoices) {
+  const char* text = R"({"connectors": [
+  {"name": "a", "deviceMapping": "d.json", "fhirMapping": "f.json", "resolution": "lookup"}]})";
+  EXPECT_EQ(
+      Messages(LoadServeConfig(text, ".")),
+      (std::vector<std::string>{"2:90: 'resolution' must be Create, Lookup or LookupWithEncounter, not 'lookup'"}));
+}
+
+// The flag's value for a setting's sample (maps: one NAME=VALUE per flag).
+template <typename Config>
+std::vector<FlagValue> SampleFlags(const SettingSpec<Config>& spec) {
+  const SettingValue value = SampleFor(spec).value;
+  if (const auto* map = std::get_if<StringPairs>(&value)) {
+    std::vector<FlagValue> flags;
+    for (const auto& [k, v] : *map)
+      flags.push_back({spec.flag, k + "=" + v});
+    return flags;
+  }
+  return {{spec.flag, SettingText(value)}};
+}
+
+TEST(ServeConfig, FlagsMakeTheSameConfigurationAsTheFile) {
+  // Every flag, with the value of the equivalent file; paths are absolute,
+  // as a file's are once loaded.
+  std::vector<FlagValue> flags;
+  std::string file = "{";
+  for (const SettingSpec<ServeConfig>& spec : ServeSettings()) {
+    if (spec.flag.empty()) continue;
+    for (FlagValue& f : SampleFlags(spec))
+      flags.push_back(std::move(f));
+    file += "\"" + std::string(spec.key) + "\": " + SampleFor(spec).json + ", ";
+  }
+  ServeConfig from_flags;
+  ConnectorConfig expected;
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+    if (spec.flag.empty()) continue;
+    for (FlagValue& f : SampleFlags(spec))
+      flags.push_back(std::move(f));
+    ASSERT_TRUE(spec.access.set(expected, SampleFor(spec).value).ok()) << spec.key;
+  }
+  ASSERT_TRUE(ApplyServeFlags(flags, &from_flags).ok());
+  ASSERT_EQ(from_flags.connectors.size(), 1u);
+
+  // The file: the same values at their keys, nested as the file nests them.
+  file += R"("connectors": [{"name": "v-name", "deviceMapping": "dir/deviceMapping", "fhirMapping": "dir/fhirMapping",
+    "resolution": "LookupWithEncounter", "deviceIdentifierSystem": "v-deviceIdentifierSystem",
+    "fhir": {"url": "v-fhir.url", "token": "v-fhir.token", "oauth": {"tokenUrl": "v-fhir.oauth.tokenUrl",
+             "clientId": "v-fhir.oauth.clientId", "clientSecret": "v-fhir.oauth.clientSecret",
+             "scope": "v-fhir.oauth.scope"}},
+    "flush": {"windowMs": 60000, "maxEvents": 1000000}, "queue": {"maxEvents": 1000000000},
+    "kafka": {"brokers": "v-kafka.brokers", "topic": "v-kafka.topic", "group": "v-kafka.group",
+              "properties": {"a": "x", "n": 5, "b": true}},
+    "mqtt": {"url": "v-mqtt.url", "topic": "v-mqtt.topic"}}]})";
+  ConfigLoadResult from_file = LoadServeConfig(file, "/etc/iomt");
+  ASSERT_TRUE(from_file.ok()) << ::testing::PrintToString(Messages(from_file));
+  ASSERT_EQ(from_file.config.connectors.size(), 1u);
+  // Paths from flags are taken as given (relative to the working
+  // directory): the file's, made absolute, are what the flags gave.
+  EXPECT_EQ(from_file.config.store, "/etc/iomt/dir/store");
+  for (const SettingSpec<ServeConfig>& spec : ServeSettings()) {
+    EXPECT_EQ(spec.access.get(from_flags), spec.access.get(from_file.config)) << spec.key;
+  }
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+    const SettingValue flag_value = spec.access.get(from_flags.connectors[0]);
+    EXPECT_EQ(flag_value, spec.access.get(from_file.config.connectors[0])) << spec.key;
+    EXPECT_EQ(flag_value, spec.access.get(expected)) << spec.key;
+  }
+}
+
+TEST(ServeConfig, OAuthFlagsAndTheDeviceSystem) {
+  ServeConfig config;
+  const FlagValue flags[] = {{"--connector", "ward"},
+                             {"--device-mapping", "d.json"},
+                             {"--fhir-mapping", "f.json"},
+                             {"--fhir-url", "https://ws-fhir.fhir.azurehealthcareapis.com"},
+                             {"--oauth-token-url", "https://login.microsoftonline.com/t/oauth2/v2.0/token"},
+                             {"--oauth-client-id", "app"},
+                             {"--oauth-client-secret", "s3cret"},
+                             {"--oauth-scope", "https://ws-fhir.fhir.azurehealthcareapis.com/.default"},
+                             {"--device-system", "urn:ietf:rfc:3986"}};
+  ASSERT_TRUE(ApplyServeFlags(flags, &config).ok());
+  ASSERT_EQ(config.connectors.size(), 1u);
+  const ConnectorConfig& c = config.connectors[0];
+  EXPECT_EQ(c.device_system, "urn:ietf:rfc:3986");
+  const store::RemoteOptions options = RemoteOptionsFor(c.fhir);
+  EXPECT_EQ(options.base_url, "https://ws-fhir.fhir.azurehealthcareapis.com");
+  EXPECT_EQ(options.oauth.token_url, "https://login.microsoftonline.com/t/oauth2/v2.0/token");
+  EXPECT_EQ(options.oauth.client_id, "app");
+  EXPECT_EQ(options.oauth.client_secret, "s3cret");
+  EXPECT_EQ(options.oauth.scope, "https://ws-fhir.fhir.azurehealthcareapis.com/.default");
+  EXPECT_TRUE(options.bearer_token.empty());
+  EXPECT_TRUE(CheckServeConfig(config).empty()) << ::testing::PrintToString(CheckServeConfig(config));
+
+  // As with `iomt run`: credentials need all three, and a URL to go to.
+  ServeConfig partial;
+  const FlagValue partial_flags[] = {{"--connector", "ward"},
+                                     {"--device-mapping", "d.json"},
+                                     {"--fhir-mapping", "f.json"},
+                                     {"--oauth-client-id", "app"}};
+  ASSERT_TRUE(ApplyServeFlags(partial_flags, &partial).ok());
+  EXPECT_EQ(CheckServeConfig(partial),
+            (std::vector<std::string>{"connector 'ward': fhir.oauth needs tokenUrl, clientId and clientSecret",
+                                      "connector 'ward': fhir.token and fhir.oauth go with fhir.url"}));
+}
+
+TEST(ServeConfig, FlagProblemsAreUsageErrors) {
+  auto apply = [](std::vector<FlagValue> flags) {
+    ServeConfig config;
+    return ApplyServeFlags(flags, &config).message();
+  };
+  EXPECT_EQ(apply({{"--device-mapping", "d.json"}}), "the connector flags need --connector NAME");
+  EXPECT_EQ(apply({{"--oauth-scope", "s"}}), "the connector flags need --connector NAME");
+  EXPECT_EQ(apply({{"--connector", "w"}, {"--fhir-mapping", "f.json"}}),
+            "--connector needs --device-mapping and --fhir-mapping");
+  EXPECT_EQ(apply({{"--connector", "w"},
+                   {"--device-mapping", "d"},
+                   {"--fhir-mapping", "f"},
+                   {"--kafka-brokers", "b"},
+                   {"--kafka-property", "x"}}),
+            "--kafka-property x is not NAME=VALUE");
+  EXPECT_EQ(apply({{"--listen", "nowhere"}}),
+            "--listen: listen address 'nowhere' is not HOST:PORT (e.g. 127.0.0.1:8080)");
+  EXPECT_EQ(apply({{"--drain-seconds", "soon"}}), "--drain-seconds soon is not a whole number from 0 to 86400");
+  EXPECT_EQ(
+      apply({{"--connector", "w"}, {"--device-mapping", "d"}, {"--fhir-mapping", "f"}, {"--flush-max-events", "0"}}),
+      "--flush-max-events 0 is not a whole number from 1 to 1000000");
+
+  // The flags replace the file's top-level settings; a Kafka group without
+  // --kafka-group is "iomt" (a file names its own).
+  ServeConfig config;
+  config.store = "/from/file";
+  const FlagValue flags[] = {{"--store", "data"},          {"--drain-seconds", "5"},    {"--connector", "w"},
+                             {"--device-mapping", "d"},    {"--fhir-mapping", "f"},     {"--kafka-brokers", "b:9092"},
+                             {"--kafka-topic", "devices"}, {"--kafka-property", "a=1"}, {"--kafka-property", "b=x=y"}};
+  ASSERT_TRUE(ApplyServeFlags(flags, &config).ok());
+  EXPECT_EQ(config.store, "data");
+  EXPECT_EQ(config.drain_seconds, 5);
+  ASSERT_EQ(config.connectors.size(), 1u);
+  ASSERT_TRUE(config.connectors[0].kafka.has_value());
+  EXPECT_EQ(config.connectors[0].kafka->group, "iomt");
+  EXPECT_EQ(config.connectors[0].kafka->properties, (StringPairs{{"a", "1"}, {"b", "x=y"}}));
+  EXPECT_FALSE(config.connectors[0].mqtt.has_value());
+  EXPECT_EQ(config.connectors[0].resolution, "Create");
+}
+
+// ---- What the table describes ----
+
+TEST(ServeConfig, TheJsonSchemaParsesAndListsEveryConnectorSetting) {
+  const std::string schema = SettingsJsonSchema();
+  auto doc = json::ParseSource(schema);
+  ASSERT_TRUE(doc.ok()) << doc.status().message() << "\n" << schema;
+  const json::SourceNode& root = doc->root;
+  ASSERT_EQ(root.kind, json::Kind::kObject);
+  ASSERT_NE(root.Find("$schema"), nullptr);
+  auto text = [](const json::SourceNode& object, std::string_view key) -> std::string {
+    const json::SourceMember* m = object.Find(key);
+    return m == nullptr ? "<absent>" : m->value.text;
+  };
+  // The names in the `required` of an object.
+  auto required = [](const json::SourceNode& object) {
+    std::vector<std::string> names;
+    if (const json::SourceMember* m = object.Find("required")) {
+      for (const json::SourceNode& item : m->value.items)
+        names.push_back(item.text);
+    }
+    return names;
+  };
+  EXPECT_EQ(required(root), (std::vector<std::string>{"name", "deviceMapping", "fhirMapping"}));
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+    SCOPED_TRACE(std::string(spec.key));
+    // Down the groups: "fhir.oauth.clientId" is properties.fhir.properties.oauth.properties.clientId.
+    const json::SourceNode* object = &root;
+    std::string_view rest = spec.key;
+    for (std::size_t dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.')) {
+      const json::SourceMember* group = object->Find("properties")->value.Find(rest.substr(0, dot));
+      ASSERT_NE(group, nullptr);
+      object = &group->value;
+      EXPECT_EQ(text(*object, "type"), "object");
+      EXPECT_NE(text(*object, "description"), "<absent>");
+      rest = rest.substr(dot + 1);
+    }
+    const json::SourceMember* m = object->Find("properties")->value.Find(rest);
+    ASSERT_NE(m, nullptr);
+    const json::SourceNode& setting = m->value;
+    EXPECT_EQ(text(setting, "x-iomt-key"), spec.key);
+    EXPECT_EQ(text(setting, "description"), spec.doc);
+    EXPECT_EQ(text(setting, "x-iomt-flag"), spec.flag.empty() ? "<absent>" : spec.flag);
+    const bool listed_required = [&] {
+      for (const std::string& r : required(*object))
+        if (r == rest) return true;
+      return false;
+    }();
+    EXPECT_EQ(listed_required, spec.requirement != Requirement::kOptional);
+    switch (spec.type) {
+      case SettingType::kInteger:
+        EXPECT_EQ(text(setting, "type"), "integer");
+        EXPECT_EQ(setting.Find("minimum")->value.integer, spec.min);
+        EXPECT_EQ(setting.Find("maximum")->value.integer, spec.max);
+        EXPECT_EQ(SettingValue(setting.Find("default")->value.integer), DefaultValue(spec));
+        break;
+      case SettingType::kEnum: {
+        std::vector<std::string> choices;
+        for (const json::SourceNode& c : setting.Find("enum")->value.items)
+          choices.push_back(c.text);
+        EXPECT_EQ(choices, std::vector<std::string>(spec.choices.begin(), spec.choices.end()));
+        EXPECT_EQ(text(setting, "default"), SettingText(DefaultValue(spec)));
+        break;
+      }
+      case SettingType::kSecret:
+        EXPECT_EQ(text(setting, "type"), "string");
+        ASSERT_NE(setting.Find("writeOnly"), nullptr);
+        EXPECT_TRUE(setting.Find("writeOnly")->value.boolean);
+        break;
+      case SettingType::kStringList: EXPECT_EQ(text(setting, "type"), "array"); break;
+      case SettingType::kStringMap: EXPECT_EQ(text(setting, "type"), "object"); break;
+      case SettingType::kString:
+      case SettingType::kPath: EXPECT_EQ(text(setting, "type"), "string"); break;
+    }
+  }
+  // A group's required settings are in the group's `required`.
+  const json::SourceNode& kafka = root.Find("properties")->value.Find("kafka")->value;
+  EXPECT_EQ(required(kafka), (std::vector<std::string>{"brokers", "topic", "group"}));
+  EXPECT_EQ(text(kafka.Find("properties")->value.Find("group")->value, "x-iomt-flag-default"), "iomt");
+}
+
+TEST(ServeConfig, TheMarkdownTableAndTheHelpShowEverySetting) {
+  const std::string table = SettingsMarkdownTable();
+  for (const SettingSpec<ServeConfig>& spec : ServeSettings())
+    EXPECT_NE(table.find("| `" + std::string(spec.key) + "` |"), std::string::npos) << spec.key;
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings())
+    EXPECT_NE(table.find("| `" + std::string(spec.key) + "` |"), std::string::npos) << spec.key;
+  EXPECT_NE(table.find("| `flush.maxEvents` | `--flush-max-events` | integer, 1 to 1000000 | `10000` |"),
+            std::string::npos);
+  EXPECT_NE(table.find("| `kafka.group` | `--kafka-group` | string | required in `kafka` (flag: `iomt`) |"),
+            std::string::npos);
+  for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
+    if (spec.key == "flush.maxEvents") {
+      EXPECT_NE(FlagHelp(spec).find("(1 to 1000000; default 10000)"), std::string::npos) << FlagHelp(spec);
+    }
+    if (spec.key == "resolution") {
+      EXPECT_NE(FlagHelp(spec).find("(Create, Lookup or LookupWithEncounter; default Create)"), std::string::npos)
+          << FlagHelp(spec);
+    }
+  }
 }
 
 }  // namespace

@@ -15,3 +15,7 @@ add_test(NAME kafka_serve_test
 set_tests_properties(mqtt_serve_test kafka_serve_test PROPERTIES LABELS "serve;threads" TIMEOUT 600)
 iomt_test(serve_config_test ${CMAKE_CURRENT_SOURCE_DIR}/server/config_test.cc)
 target_link_libraries(serve_config_test PRIVATE iomt_server)
+# docs/configuration.md's table of settings is `iomt serve --settings-table`.
+add_test(NAME settings_doc_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/settings_doc_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

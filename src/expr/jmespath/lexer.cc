@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/url.h"
 #include "common/utf8.h"
 
 namespace iomt::jmespath::internal {
@@ -15,13 +16,6 @@ Status LexError(std::size_t position, std::string message) {
 bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Offset of the first byte that is not part of well-formed UTF-8, or npos.
 // Checked up front so that every string an expression yields is valid UTF-8.
@@ -243,7 +237,7 @@ class Lexer {
     if (pos_ + 4 > s_.size()) return LexError(esc, "invalid \\u escape (expected 4 hex digits)");
     std::uint32_t v = 0;
     for (std::size_t k = 0; k < 4; ++k) {
-      int h = HexValue(s_[pos_ + k]);
+      int h = url::HexDigit(s_[pos_ + k]);
       if (h < 0) return LexError(esc, "invalid \\u escape (expected 4 hex digits)");
       v = v * 16 + static_cast<std::uint32_t>(h);
     }

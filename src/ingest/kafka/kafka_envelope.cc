@@ -8,8 +8,7 @@ namespace iomt::ingest {
 
 ReceivedEvent KafkaEvent(const KafkaMessage& m, std::int64_t now_ticks, json::Document* scratch) {
   // Latency is counted from when the broker had it.
-  const std::int64_t received =
-      m.timestamp_ms >= 0 ? m.timestamp_ms * datetime::kTicksPerMillisecond : now_ticks;
+  const std::int64_t received = m.timestamp_ms >= 0 ? m.timestamp_ms * datetime::kTicksPerMillisecond : now_ticks;
   TransportInfo info;
   info.properties = m.headers;
   info.enqueued_ticks = received;

@@ -7,8 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/datetime.h"
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "common/url.h"
+#include "store/rest_outcome.h"
 
 namespace iomt::server {
 namespace {
@@ -28,27 +32,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
-}
-
-int Hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && Hex(s[i + 1]) >= 0 && Hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(Hex(s[i + 1]) * 16 + Hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
 }
 
 // An OperationOutcome of one issue.
@@ -139,18 +122,14 @@ bool WantsMinimal(const HttpRequest& request) {
 // receives _format's decoded value.
 std::string SearchQuery(std::string_view query, std::string* format) {
   std::string out;
-  while (!query.empty()) {
-    std::size_t amp = query.find('&');
-    std::string_view piece = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    std::string_view name = piece.substr(0, piece.find('='));
-    if (name == "_format") {
-      *format = PercentDecode(piece.substr(std::min(piece.size(), name.size() + 1)));
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    if (piece.name == "_format") {
+      *format = url::PercentDecode(piece.value);
       continue;
     }
-    if (name == "_pretty" || piece.empty()) continue;
+    if (piece.name == "_pretty") continue;
     if (!out.empty()) out.push_back('&');
-    out.append(piece);
+    out.append(piece.text);
   }
   return out;
 }
@@ -185,11 +164,7 @@ std::string HttpDateOf(std::string_view instant) {
       t += text[sign] == '+' ? -offset : offset;
     }
   }
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-  return {buf, n};
+  return HttpDate(t);
 }
 
 std::string ETag(std::string_view version) { return "W/\"" + std::string(version) + "\""; }
@@ -214,14 +189,8 @@ bool IsResourceType(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
 }
 
-std::string Today() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[16];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return {buf, n};
-}
+// The UTC date ("2024-05-01") of the CapabilityStatement.
+std::string Today() { return datetime::FormatIso(NowTicks()).substr(0, 10); }
 
 // The CapabilityStatement: the interactions and search parameters of the
 // embedded store (store/embedded/search.cc). Other resource types are
@@ -450,7 +419,7 @@ HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& r
     path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
     // "/fhir/" and "/fhir/Patient/" are the same as without the slash.
     if (part.empty() && path.empty()) break;
-    parts.push_back(PercentDecode(part));
+    parts.push_back(url::PercentDecode(part));
   }
   std::string format;
   std::string query = SearchQuery(request.query, &format);

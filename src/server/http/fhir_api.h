@@ -13,7 +13,7 @@
 //   _format=json); another request Content-Type is 415, an Accept or
 //   _format without JSON is 406.
 // - Every failure is an OperationOutcome with store::HttpStatus's code
-//   (404, 410, 400, 405, 409, 412, 415, 500, ...).
+//   (404, 410, 400, 405, 409, 412, 415, 500, ...; store/rest_outcome.h).
 // - Stateless and thread-safe as the store is: call it from any thread.
 #pragma once
 

@@ -40,6 +40,14 @@ std::optional<std::string_view> HttpRequest::Header(std::string_view lower_name)
   return std::nullopt;
 }
 
+std::string HttpDate(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return {buf, n};
+}
+
 HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
   HttpResponse r;
   r.status = status;
@@ -69,34 +77,38 @@ class TrackedSocket {
 
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, ErrorCode& ec) {  // NOLINT(readability-identifier-naming)
-    std::size_t n = socket_.read_some(buffers, ec);
-    last_activity_ns_.store(NowNs(), std::memory_order_relaxed);
-    return n;
+    return Moved(socket_.read_some(buffers, ec));
   }
   // Beast's stream concepts ask for the throwing overloads too; only the
   // ErrorCode ones are called.
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers) {
-    ErrorCode ec;
-    std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return OrThrow([&](ErrorCode& ec) { return read_some(buffers, ec); });
   }
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers, ErrorCode& ec) {
-    std::size_t n = socket_.write_some(buffers, ec);
-    last_activity_ns_.store(NowNs(), std::memory_order_relaxed);
-    return n;
+    return Moved(socket_.write_some(buffers, ec));
   }
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers) {
+    return OrThrow([&](ErrorCode& ec) { return write_some(buffers, ec); });
+  }
+
+ private:
+  // Records that bytes moved (or that the socket was used): `n`, passed on.
+  std::size_t Moved(std::size_t n) {
+    last_activity_ns_.store(NowNs(), std::memory_order_relaxed);
+    return n;
+  }
+  // `op(ec)`, with an error thrown rather than set.
+  template <class Op>
+  static std::size_t OrThrow(const Op& op) {
     ErrorCode ec;
-    std::size_t n = write_some(buffers, ec);
+    std::size_t n = op(ec);
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
 
- private:
   tcp::socket& socket_;
   std::atomic<std::int64_t>& last_activity_ns_;
 };
@@ -117,16 +129,6 @@ struct Connection {
   std::atomic<bool> done{false};
   std::thread thread;
 };
-
-// "Tue, 14 Nov 2023 22:13:20 GMT" (RFC 9110 IMF-fixdate).
-std::string HttpDate() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return {buf, n};
-}
 
 bool IsParseError(const ErrorCode& ec) {
   static const auto& category = http::make_error_code(http::error::bad_method).category();
@@ -259,7 +261,7 @@ void HttpServer::Impl::Write(TrackedSocket& stream, HttpResponse response, unsig
     response = JsonError(500, "InternalError", "The handler answered an invalid HTTP status.");
   }
   r.result(static_cast<unsigned>(response.status));
-  r.set(http::field::date, HttpDate());
+  r.set(http::field::date, HttpDate(std::time(nullptr)));
   if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) {
     // Framing is this layer's: a handler's own would contradict it.

@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -63,6 +64,10 @@ struct HttpResponse {
 // {"error":{"code":code,"message":message}} with that status (the JSON
 // error shape of management-api.md).
 HttpResponse JsonError(int status, std::string_view code, std::string_view message);
+
+// `t` as an HTTP date: "Tue, 14 Nov 2023 22:13:20 GMT" (RFC 9110
+// IMF-fixdate), for Date and Last-Modified.
+std::string HttpDate(std::time_t t);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 

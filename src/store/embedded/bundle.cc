@@ -8,6 +8,7 @@
 
 #include "common/json/writer.h"
 #include "store/embedded/store_impl.h"
+#include "store/rest_outcome.h"
 
 namespace iomt::store {
 namespace {
@@ -251,6 +252,12 @@ Result<std::string> EmbeddedStore::Impl::ProcessBundle(std::string_view bundle_j
 
   std::string out = R"({"resourceType":"Bundle","type":")";
   out.append(transaction ? "transaction-response" : "batch-response").append(R"(","entry":[)");
+  // `,"key":"value"`, left out when the value is empty.
+  auto optional_member = [&out](std::string_view key, const std::string& value) {
+    if (value.empty()) return;
+    out.append(",\"").append(key).append("\":");
+    json::AppendQuoted(&out, value);
+  };
   for (std::size_t i = 0; i < responses.size(); ++i) {
     Response& r = responses[i];
     if (!failures[i].ok()) {
@@ -261,18 +268,9 @@ Result<std::string> EmbeddedStore::Impl::ProcessBundle(std::string_view bundle_j
     if (!r.resource.empty()) out.append(R"("resource":)").append(r.resource).push_back(',');
     out.append(R"("response":{"status":)");
     json::AppendQuoted(&out, std::to_string(r.status) + " " + Reason(r.status));
-    if (!r.location.empty()) {
-      out.append(R"(,"location":)");
-      json::AppendQuoted(&out, r.location);
-    }
-    if (!r.etag.empty()) {
-      out.append(R"(,"etag":)");
-      json::AppendQuoted(&out, r.etag);
-    }
-    if (!r.last_modified.empty()) {
-      out.append(R"(,"lastModified":)");
-      json::AppendQuoted(&out, r.last_modified);
-    }
+    optional_member("location", r.location);
+    optional_member("etag", r.etag);
+    optional_member("lastModified", r.last_modified);
     if (!r.outcome.empty()) out.append(R"(,"outcome":)").append(r.outcome);
     out.append("}}");
   }

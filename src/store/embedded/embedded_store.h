@@ -17,7 +17,7 @@
 //
 // The methods after the FhirClient ones are the FHIR REST operations, shaped
 // so that an HTTP layer only maps URLs and Status codes (HttpStatus,
-// OperationOutcome) onto them.
+// OperationOutcome in store/rest_outcome.h) onto them.
 #pragma once
 
 #include <cstdint>
@@ -152,6 +152,12 @@ class EmbeddedStore : public FhirClient {
   struct Impl;
   explicit EmbeddedStore(std::unique_ptr<Impl> impl);
   void CommitterLoop();
+  // Update, Create and Delete: `write(impl)` in a savepoint of the open
+  // transaction, so that a failure undoes that write alone; a result that
+  // `wrote` says changed the store is a pending single write (the first one
+  // wakes the committer).
+  template <typename T, typename Write, typename Wrote>
+  Result<T> SingleWrite(const Write& write, const Wrote& wrote) IOMT_REQUIRES(mu_);
 
   // One connection, one writer: every call holds mu_ while it uses impl_.
   Mutex mu_;
@@ -160,10 +166,5 @@ class EmbeddedStore : public FhirClient {
   bool stopping_ IOMT_GUARDED_BY(mu_) = false;
   std::thread committer_;
 };
-
-// The HTTP status for a Status from the store (404, 410, 409, 412, 400, 500).
-int HttpStatus(const Status& status);
-// An OperationOutcome resource (JSON) describing `status`.
-std::string OperationOutcome(const Status& status);
 
 }  // namespace iomt::store

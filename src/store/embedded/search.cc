@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/json/writer.h"
+#include "common/url.h"
 #include "store/embedded/store_impl.h"
 
 namespace iomt::store {
@@ -26,29 +27,6 @@ struct Bound {
 constexpr std::string_view kSupported =
     "_id, identifier, patient, subject, device, code, date, _lastUpdated, "
     "_count, _offset, _sort";
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX decoding; '+' stays '+' (a zone offset in a date is more likely than
-// a form-encoded space).
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 // Splits on `sep` not escaped with '\'; escapes are removed.
 std::vector<std::string> SplitEscaped(std::string_view s, char sep, std::size_t max_parts = 0) {
@@ -238,16 +216,11 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   std::vector<std::string> kept;
   std::string sort;
 
-  std::size_t at = 0;
-  while (at <= query.size()) {
-    std::size_t amp = query.find('&', at);
-    if (amp == std::string_view::npos) amp = query.size();
-    std::string_view piece = query.substr(at, amp - at);
-    at = amp + 1;
-    if (piece.empty()) continue;
-    std::size_t eq = piece.find('=');
-    std::string name = UrlDecode(piece.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : UrlDecode(piece.substr(eq + 1));
+  // Names and values are percent-decoded; '+' stays '+' (a zone offset in a
+  // date is more likely than a form-encoded space).
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    std::string name = url::PercentDecode(piece.name);
+    std::string value = url::PercentDecode(piece.value);
     if (std::size_t colon = name.find(':'); colon != std::string::npos) {
       return Invalid("The modifier ':" + name.substr(colon + 1) + "' of search parameter '" + name.substr(0, colon) +
                      "' is not supported.");
@@ -272,7 +245,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       IOMT_ASSIGN_OR_RETURN(page.offset, ParseCount(name, value));
       continue;
     }
-    kept.emplace_back(piece);
+    kept.emplace_back(piece.text);
     if (name == "_sort") {
       sort = value;
       continue;
@@ -336,12 +309,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(page.count));
   s->Bind(static_cast<int>(q.binds.size()) + 2, static_cast<std::int64_t>(page.offset));
   while (true) {
-    Result<bool> step = s->Step();
-    if (!step.ok()) {
-      s->Reset();
-      return step.status();
-    }
-    if (!*step) break;
+    IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
+    if (!has_row) break;
     page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(s->Text(2))});
   }
   s->Reset();

@@ -44,6 +44,12 @@ Result<bool> Stmt::Step() {
   return st;
 }
 
+Result<bool> Stmt::NextRow() {
+  Result<bool> r = Step();
+  if (!r.ok()) Reset();
+  return r;
+}
+
 Status Stmt::Run() {
   Result<bool> r = Step();
   Reset();

@@ -35,6 +35,9 @@ class Stmt {
 
   // One step: true when a row is ready, false when done, or an error.
   Result<bool> Step();
+  // Step for a loop over rows: on an error the statement is also Reset
+  // (its bindings cleared), so that the loop can return the error at once.
+  Result<bool> NextRow();
   // Steps to the end (for statements that return no rows) and resets.
   Status Run();
   // Resets the statement and clears its bindings, ready for the next use.

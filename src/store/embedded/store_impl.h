@@ -1,5 +1,8 @@
-// The embedded store's internals, shared by embedded_store.cc, search.cc and
-// bundle.cc. Everything here runs with EmbeddedStore::mu_ held.
+// The embedded store's internals, shared by the files that implement them:
+// database.cc (schema, opening, transactions), write.cc (writes and the
+// token index), read.cc (reads and history), search.cc, bundle.cc, and
+// embedded_store.cc (the public methods). Everything here runs with
+// EmbeddedStore::mu_ held.
 #pragma once
 
 #include <array>
@@ -113,6 +116,9 @@ struct EmbeddedStore::Impl {
   // The type's number; 0 when unknown and !create.
   Result<std::int64_t> TypeId(std::string_view type, bool create);
   Result<std::optional<Row>> FindRow(std::int64_t tid, std::string_view id, bool with_json);
+  // The row of type/id with its JSON (deleted or not); kNotFound when there
+  // never was one.
+  Result<Row> ExistingRow(std::string_view type, std::string_view id);
 
   // PUT (or POST with `new_id`: the JSON's id is replaced).
   Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
@@ -135,6 +141,7 @@ struct EmbeddedStore::Impl {
   std::int64_t delta_rows = 0;  // rows inserted since the last merge (deletes not counted)
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
+  Result<std::vector<HistoryEntry>> History(std::string_view type, std::string_view id);
   Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,
                                              const std::vector<std::string_view>& values, std::size_t limit);
   Result<SearchPage> Search(std::string_view type, std::string_view query);
@@ -166,5 +173,8 @@ std::string RenderSearchBundle(std::string_view type, const SearchPage& page, st
 // A FHIR id: [A-Za-z0-9-.]{1,64}.
 bool IsValidId(std::string_view id);
 bool IsValidType(std::string_view type);
+// "3", "W/\"3\"" or "\"3\"" (If-Match, a vread's version) as a version
+// number; -1 when it is none.
+std::int64_t ParseVersion(std::string_view v);
 
 }  // namespace iomt::store

@@ -1,35 +1,34 @@
+// The remote FHIR client's core: connecting (the start-up checks of the
+// server and the credentials), OAuth2 tokens, every request's retries with
+// backoff, and the single-resource Read and Put. PutMany and batch Bundles
+// are in remote_batch.cc, searches in remote_search.cc.
 #include "store/remote/remote_client.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <charconv>
 #include <cmath>
-#include <initializer_list>
-#include <limits>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
 #include "common/json/document.h"
-#include "common/json/node.h"
-#include "common/json/writer.h"
 #include "common/mutex.h"
 #include "store/remote/http.h"
+#include "store/remote/remote_internal.h"
 
 namespace iomt::store {
 
+using remote_internal::HttpFailure;
+using remote_internal::kJsonHeaders;
+using remote_internal::kWriteHeaders;
+using remote_internal::Origin;
+using remote_internal::ResourceFromAnswer;
+using remote_internal::Retryable;
+using remote_internal::ServiceError;
+using remote_internal::StatusText;
+using remote_internal::StringMember;
+
 namespace {
 
-std::string Cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view p : parts)
-    out.append(p);
-  return out;
-}
-
-Status ServiceError(StatusCode code, std::string message) {
-  return Status(code, std::move(message)).WithError(ErrorName::kFhirService);
-}
 Status AuthorizationError(std::string message) {
   return Status(StatusCode::kUnavailable, std::move(message)).WithError(ErrorName::kFhirServiceAuthorization);
 }
@@ -37,145 +36,11 @@ Status ConfigurationError(std::string message, StatusCode code = StatusCode::kUn
   return Status(code, std::move(message)).WithError(ErrorName::kFhirServiceConfiguration);
 }
 
-bool Retryable(long status) {
-  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-// scheme://host[:port] of a URL, for keeping requests (and the token) on the
-// configured server.
-std::string_view Origin(std::string_view url) {
-  std::size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return {};
-  std::size_t end = url.find_first_of("/?#", scheme + 3);
-  return url.substr(0, end);
-}
-
-// The path and query of a URL, for messages.
-std::string_view PathOf(std::string_view url) {
-  std::string_view origin = Origin(url);
-  return origin.empty() ? url : url.substr(origin.size());
-}
-
-// W/"3" -> 3
-std::string VersionFromEtag(std::string_view etag) {
-  if (etag.starts_with("W/")) etag.remove_prefix(2);
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
-  return std::string(etag);
-}
-
-std::string StringMember(const json::Value& v, std::string_view key) {
-  json::Value m;
-  return v.Find(key, &m) && m.is_string() ? std::string(m.string_value()) : std::string();
-}
-
-// The texts of an OperationOutcome's issues, or the start of a body that is
-// not one.
-std::string OutcomeText(const json::Value& outcome) {
-  std::string text;
-  json::Value issues;
-  if (!outcome.Find("issue", &issues) || !issues.is_array()) return text;
-  for (json::Value issue : issues.elements()) {
-    std::string part = StringMember(issue, "diagnostics");
-    json::Value details;
-    if (part.empty() && issue.Find("details", &details)) part = StringMember(details, "text");
-    if (part.empty()) part = StringMember(issue, "code");
-    if (part.empty()) continue;
-    if (!text.empty()) text.append("; ");
-    text.append(part);
-  }
-  return text;
-}
-
-std::string BodyText(std::string_view body) {
-  thread_local json::Document doc;
-  if (doc.Parse(body).ok() && doc.root().is_object()) {
-    std::string text = OutcomeText(doc.root());
-    if (!text.empty()) return text;
-  }
-  std::string out(body.substr(0, 200));
-  for (char& c : out)
-    if (c == '\n' || c == '\r') c = ' ';
-  return out;
-}
-
-std::string StatusText(long status, std::string_view body) {
-  std::string out = "HTTP ";
-  out.append(std::to_string(status));
-  std::string text = BodyText(body);
-  if (!text.empty()) out.append(" (").append(text).append(")");
-  return out;
-}
-
-// A failed answer to a request that is not retried: 409/412 lose a race,
-// anything else fails this request only.
-Status HttpFailure(std::string_view what, long status, std::string_view body) {
-  std::string message = Cat({what, ": "});
-  message.append(StatusText(status, body));
-  if (status == 409 || status == 412) return Conflict(std::move(message));
-  return ServiceError(StatusCode::kInvalidArgument, std::move(message));
-}
-
-// A stored resource from a server's answer: the returned resource, or (when
-// the server answered Prefer: return=minimal) the sent one with the new meta.
-Result<Resource> ResourceFromAnswer(std::string_view body, std::string_view etag, std::string_view id,
-                                    std::string_view sent) {
-  thread_local json::Document doc;
-  if (!body.empty() && doc.Parse(body).ok() && doc.root().is_object()) {
-    json::Value root = doc.root();
-    if (!StringMember(root, "resourceType").empty()) {
-      Resource r;
-      r.id = StringMember(root, "id");
-      if (r.id.empty()) r.id = std::string(id);
-      json::Value meta;
-      if (root.Find("meta", &meta)) r.version_id = StringMember(meta, "versionId");
-      if (r.version_id.empty()) r.version_id = VersionFromEtag(etag);
-      r.json = std::string(body);
-      return r;
-    }
-  }
-  Resource r{std::string(id), VersionFromEtag(etag), std::string(sent)};
-  IOMT_ASSIGN_OR_RETURN(json::Node node, json::ParseNode(sent));
-  if (node.is_object() && !r.version_id.empty()) {
-    json::Node* meta = node.Find("meta");
-    if (meta == nullptr || !meta->is_object()) meta = &node.Set("meta", json::Node::Object());
-    meta->Set("versionId", json::Node::String(r.version_id));
-    r.json = node.ToJson();
-  }
-  return r;
-}
-
-// Runs fn(0..n-1) on up to `workers` threads (inline for one).
-template <typename F>
-void ParallelFor(std::size_t n, std::size_t workers, F&& fn) {
-  workers = std::min(workers, n);
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < n; ++i)
-      fn(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> threads;
-  threads.reserve(workers);
-  for (std::size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (std::size_t i = next++; i < n; i = next++)
-        fn(i);
-    });
-  }
-  for (std::thread& t : threads)
-    t.join();
-}
-
 std::string TrimTrailingSlashes(std::string url) {
   while (!url.empty() && url.back() == '/')
     url.pop_back();
   return url;
 }
-
-const std::vector<std::string> kJsonHeaders = {"Accept: application/fhir+json"};
-const std::vector<std::string> kWriteHeaders = {"Accept: application/fhir+json",
-                                                "Content-Type: application/fhir+json; charset=utf-8",
-                                                "Prefer: return=representation"};
 
 }  // namespace
 
@@ -448,289 +313,6 @@ Result<Resource> RemoteFhirClient::Put(std::string_view type, std::string_view i
   IOMT_ASSIGN_OR_RETURN(HttpAnswer a, Send("PUT", url, json, headers, what));
   if (a.status != 200 && a.status != 201) return HttpFailure(what, a.status, a.body);
   return ResourceFromAnswer(a.body, a.etag, id, json);
-}
-
-Result<std::vector<Result<Resource>>> RemoteFhirClient::PutMany(std::vector<PutRequest> requests) {
-  std::vector<Result<Resource>> out(requests.size(), Status(StatusCode::kInternal, "not written"));
-  if (requests.empty()) return out;
-  const auto workers = static_cast<std::size_t>(std::max(1, options_.max_connections));
-  Mutex mu;
-  Status failed;
-  if (!use_batch_) {
-    ParallelFor(requests.size(), workers, [&](std::size_t i) {
-      PutRequest& r = requests[i];
-      std::optional<std::string_view> if_match;
-      if (r.if_match) if_match = *r.if_match;
-      out[i] = Put(r.type, r.id, std::move(r.json), if_match);
-    });
-  } else {
-    const std::size_t size = options_.batch_size;
-    const std::size_t chunks = (requests.size() + size - 1) / size;
-    ParallelFor(chunks, workers, [&](std::size_t c) {
-      std::size_t begin = c * size, end = std::min(requests.size(), begin + size);
-      std::vector<PutRequest> chunk(std::make_move_iterator(requests.begin() + static_cast<std::ptrdiff_t>(begin)),
-                                    std::make_move_iterator(requests.begin() + static_cast<std::ptrdiff_t>(end)));
-      auto written = PutBatch(chunk);
-      if (!written.ok()) {
-        MutexLock lock(mu);
-        if (failed.ok()) failed = written.status();
-        return;
-      }
-      for (std::size_t k = 0; k < written->size(); ++k)
-        out[begin + k] = std::move((*written)[k]);
-    });
-  }
-  if (!failed.ok()) return failed;
-  // An unreachable server fails the round trip as a whole (the contract).
-  for (const Result<Resource>& r : out)
-    if (!r.ok() && r.status().code() == StatusCode::kUnavailable) return r.status();
-  return out;
-}
-
-Result<std::vector<Result<Resource>>> RemoteFhirClient::PutBatch(std::vector<PutRequest>& requests) {
-  std::vector<Result<Resource>> out(requests.size(), Status(StatusCode::kInternal, "not written"));
-  std::vector<std::size_t> pending(requests.size());
-  for (std::size_t i = 0; i < pending.size(); ++i)
-    pending[i] = i;
-  std::string last;
-  for (int attempt = 1; attempt <= options_.max_attempts && !pending.empty(); ++attempt) {
-    std::string bundle = R"({"resourceType":"Bundle","type":"batch","entry":[)";
-    for (std::size_t k = 0; k < pending.size(); ++k) {
-      const PutRequest& r = requests[pending[k]];
-      if (k > 0) bundle.push_back(',');
-      bundle.append(R"({"resource":)").append(r.json).append(R"(,"request":{"method":"PUT","url":)");
-      json::AppendQuoted(&bundle, Cat({r.type, "/", r.id}));
-      if (r.if_match) {
-        bundle.append(R"(,"ifMatch":)");
-        json::AppendQuoted(&bundle, Cat({"W/\"", *r.if_match, "\""}));
-      }
-      bundle.append("}}");
-    }
-    bundle.append("]}");
-    std::string what = Cat({"POST batch of ", std::to_string(pending.size()), " PUTs"});
-    IOMT_ASSIGN_OR_RETURN(HttpAnswer a, Send("POST", options_.base_url, bundle, kWriteHeaders, what));
-    if (a.status != 200) {
-      // The server refused the Bundle as a whole (too large, one entry it
-      // could not read, no batch after all): each write on its own, so that
-      // only the bad ones fail.
-      ParallelFor(pending.size(), static_cast<std::size_t>(std::max(1, options_.max_connections)), [&](std::size_t k) {
-        PutRequest& r = requests[pending[k]];
-        std::optional<std::string_view> if_match;
-        if (r.if_match) if_match = *r.if_match;
-        out[pending[k]] = Put(r.type, r.id, r.json, if_match);
-      });
-      return out;
-    }
-    thread_local json::Document doc;
-    json::Value entries;
-    if (!doc.Parse(a.body).ok() || !doc.root().Find("entry", &entries) || !entries.is_array() ||
-        entries.size() != pending.size()) {
-      return ServiceError(StatusCode::kUnavailable,
-                          Cat({what, ": the batch-response does not answer each entry (", BodyText(a.body), ")"}));
-    }
-    std::vector<std::size_t> again;
-    std::size_t k = 0;
-    for (json::Value entry : entries.elements()) {
-      const std::size_t i = pending[k++];
-      const PutRequest& r = requests[i];
-      json::Value response, resource;
-      long status = 0;
-      std::string etag;
-      if (entry.Find("response", &response)) {
-        std::string s = StringMember(response, "status");
-        std::from_chars(s.data(), s.data() + s.size(), status);
-        etag = StringMember(response, "etag");
-      }
-      std::string entry_what = Cat({"PUT ", r.type, "/", r.id, " (in a batch)"});
-      if (status == 200 || status == 201) {
-        if (entry.Find("resource", &resource) && resource.is_object()) {
-          Resource saved;
-          saved.id = StringMember(resource, "id");
-          if (saved.id.empty()) saved.id = r.id;
-          json::Value meta;
-          if (resource.Find("meta", &meta)) saved.version_id = StringMember(meta, "versionId");
-          if (saved.version_id.empty()) saved.version_id = VersionFromEtag(etag);
-          saved.json = json::ToJson(resource);
-          out[i] = std::move(saved);
-        } else {
-          out[i] = Resource{r.id, VersionFromEtag(etag), {}};  // the sent JSON is added below
-        }
-      } else if (Retryable(status)) {
-        again.push_back(i);
-        json::Value outcome;
-        last = StatusText(status, {});
-        if (response.Find("outcome", &outcome)) last.append(" (").append(OutcomeText(outcome)).append(")");
-      } else {
-        json::Value outcome;
-        std::string text = StatusText(status, {});
-        if (response.Find("outcome", &outcome)) {
-          std::string detail = OutcomeText(outcome);
-          if (!detail.empty()) text.append(" (").append(detail).append(")");
-        }
-        std::string message = Cat({entry_what, ": ", text});
-        out[i] = status == 409 || status == 412 ? Conflict(std::move(message))
-                                                : ServiceError(StatusCode::kInvalidArgument, std::move(message));
-      }
-    }
-    // Entries answered without their resource (Prefer: return=minimal):
-    // the sent JSON with the new version (parsed after the loop, which
-    // still pointed into `doc`).
-    for (std::size_t i : pending) {
-      if (out[i].ok() && out[i]->json.empty()) {
-        IOMT_ASSIGN_OR_RETURN(Resource saved, ResourceFromAnswer({}, Cat({"W/\"", out[i]->version_id, "\""}),
-                                                                 requests[i].id, requests[i].json));
-        out[i] = std::move(saved);
-      }
-    }
-    pending = std::move(again);
-    if (!pending.empty() && attempt < options_.max_attempts) std::this_thread::sleep_for(Backoff(attempt));
-  }
-  for (std::size_t i : pending) {
-    out[i] = ServiceError(StatusCode::kUnavailable,
-                          Cat({"PUT ", requests[i].type, "/", requests[i].id, " (in a batch) failed after ",
-                               std::to_string(options_.max_attempts), " attempts; the last: ", last}));
-  }
-  return out;
-}
-
-Result<std::vector<Resource>> RemoteFhirClient::Search(std::string_view type, std::string url, std::size_t limit,
-                                                       const std::string* form) {
-  static const std::vector<std::string> kFormHeaders = {"Accept: application/fhir+json",
-                                                        "Content-Type: application/x-www-form-urlencoded"};
-  std::vector<Resource> out;
-  const std::string origin(Origin(options_.base_url));
-  constexpr int kMaxPages = 10'000;
-  for (int page = 0; page < kMaxPages && out.size() < limit; ++page) {
-    const bool post = page == 0 && form != nullptr;
-    std::string what = Cat({post ? "POST " : "GET ", PathOf(url)});
-    if (what.size() > 200) {
-      what.resize(200);
-      what.append("...");
-    }
-    IOMT_ASSIGN_OR_RETURN(
-        HttpAnswer a, post ? Send("POST", url, *form, kFormHeaders, what) : Send("GET", url, {}, kJsonHeaders, what));
-    if (a.status != 200) {
-      Status failed = HttpFailure(what, a.status, a.body);
-      // Tells SearchByIdentifiers to fall back to GETs.
-      if (post && (a.status == 400 || a.status == 404 || a.status == 405 || a.status == 415 || a.status == 501)) {
-        failed = Status(StatusCode::kNotFound, failed.message()).WithDetail("PostSearchRefused");
-      }
-      return failed;
-    }
-    thread_local json::Document doc;
-    if (!doc.Parse(a.body).ok() || StringMember(doc.root(), "resourceType") != "Bundle") {
-      return ServiceError(StatusCode::kInvalidArgument, Cat({what, ": the answer is not a Bundle"}));
-    }
-    json::Value entries;
-    if (doc.root().Find("entry", &entries) && entries.is_array()) {
-      for (json::Value entry : entries.elements()) {
-        json::Value search, resource, meta;
-        // Resources that _include or an OperationOutcome added are not matches.
-        if (entry.Find("search", &search) && !StringMember(search, "mode").empty() &&
-            StringMember(search, "mode") != "match") {
-          continue;
-        }
-        if (!entry.Find("resource", &resource) || StringMember(resource, "resourceType") != type) continue;
-        Resource r;
-        r.id = StringMember(resource, "id");
-        if (resource.Find("meta", &meta)) r.version_id = StringMember(meta, "versionId");
-        r.json = json::ToJson(resource);
-        out.push_back(std::move(r));
-        if (out.size() >= limit) break;
-      }
-    }
-    std::string next;
-    json::Value links;
-    if (doc.root().Find("link", &links) && links.is_array()) {
-      for (json::Value link : links.elements())
-        if (StringMember(link, "relation") == "next") next = StringMember(link, "url");
-    }
-    if (next.empty() || out.size() >= limit) break;
-    if (next.starts_with("/")) next.insert(0, origin);  // a relative link
-    // The token goes only to the configured server.
-    if (Origin(next) != origin) {
-      return ServiceError(
-          StatusCode::kInvalidArgument,
-          Cat({what, ": the next page is on another server (", Origin(next), "); iomt sends its credentials only to ",
-               origin, ". Check the FHIR server's base URL setting (behind a proxy: X-Forwarded-Host)"}));
-    }
-    url = std::move(next);
-  }
-  return out;
-}
-
-Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifier(std::string_view type, std::string_view system,
-                                                                   std::string_view value, std::size_t limit) {
-  if (limit == 0) return std::vector<Resource>();
-  std::string url = Cat({options_.base_url, "/", type, "?identifier="});
-  if (!system.empty()) url.append(http::PercentEncode(http::EscapeSearchValue(system))).append("%7C");
-  url.append(http::PercentEncode(http::EscapeSearchValue(value)))
-      .append("&_count=")
-      .append(std::to_string(std::min<std::size_t>(limit, 1000)));
-  return Search(type, std::move(url), limit);
-}
-
-Result<std::vector<Resource>> RemoteFhirClient::SearchByIdentifiers(std::string_view type, std::string_view system,
-                                                                    const std::vector<std::string>& values) {
-  if (post_search_.load()) {
-    auto found = SearchChunks(type, system, values, true);
-    if (found.ok() || found.status().detail() != "PostSearchRefused") return found;
-    post_search_ = false;  // this server takes GETs only
-  }
-  return SearchChunks(type, system, values, false);
-}
-
-Result<std::vector<Resource>> RemoteFhirClient::SearchChunks(std::string_view type, std::string_view system,
-                                                             const std::vector<std::string>& values, bool post) {
-  // One search per chunk of values: for GET, a URL under max_url_bytes
-  // (servers and proxies refuse longer ones, commonly at 8 KB); for POST,
-  // up to 500 values. A list that fits one URL is always a GET.
-  struct Chunk {
-    std::string tokens;
-    std::size_t count = 0;
-  };
-  std::vector<Chunk> chunks;
-  const std::string prefix = Cat({options_.base_url, "/", type, "?identifier="});
-  const std::string system_part =
-      system.empty() ? std::string() : http::PercentEncode(http::EscapeSearchValue(system)) + "%7C";
-  constexpr std::size_t kCountPart = 12;  // "&_count=1000"
-  constexpr std::size_t kMaxPerChunk = 500;
-  std::size_t total = prefix.size() + kCountPart;
-  for (const std::string& value : values)
-    total += system_part.size() + http::PercentEncode(http::EscapeSearchValue(value)).size() + 1;
-  post = post && total > options_.max_url_bytes;
-  for (const std::string& value : values) {
-    std::string token = system_part + http::PercentEncode(http::EscapeSearchValue(value));
-    if (chunks.empty() || chunks.back().count >= kMaxPerChunk ||
-        (!post &&
-         prefix.size() + chunks.back().tokens.size() + 1 + token.size() + kCountPart > options_.max_url_bytes)) {
-      chunks.emplace_back();
-    }
-    Chunk& c = chunks.back();
-    if (c.count > 0) c.tokens.push_back(',');
-    c.tokens.append(token);
-    ++c.count;
-  }
-  std::vector<Result<std::vector<Resource>>> found(chunks.size(), std::vector<Resource>());
-  ParallelFor(chunks.size(), static_cast<std::size_t>(std::max(1, options_.max_connections)), [&](std::size_t c) {
-    // Room for a few matches per value; `next` links fetch the rest.
-    std::string count = std::to_string(std::min<std::size_t>(1000, std::max<std::size_t>(10, chunks[c].count * 2)));
-    if (post) {
-      std::string form = Cat({"identifier=", chunks[c].tokens, "&_count=", count});
-      found[c] =
-          Search(type, Cat({options_.base_url, "/", type, "/_search"}), std::numeric_limits<std::size_t>::max(), &form);
-    } else {
-      found[c] =
-          Search(type, Cat({prefix, chunks[c].tokens, "&_count=", count}), std::numeric_limits<std::size_t>::max());
-    }
-  });
-  std::vector<Resource> out;
-  for (auto& f : found) {
-    if (!f.ok()) return f.status();
-    for (Resource& r : *f)
-      out.push_back(std::move(r));
-  }
-  return out;
 }
 
 }  // namespace iomt::store

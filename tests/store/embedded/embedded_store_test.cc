@@ -10,6 +10,7 @@
 
 #include "common/json/document.h"
 #include "store/embedded/resource_text.h"
+#include "store/rest_outcome.h"
 #include "tests/store/fhir_client_contract.h"
 
 namespace iomt::store {
