@@ -127,11 +127,11 @@ done
 # scripts, the Makefile's recipes and CI. A word that names no program on this
 # machine (a function, a variable) is passed over.
 command_words() {
-  sed -E -e 's/(^|[[:space:]])#.*$//' -e 's/^\t@?-?//' "$1" |
+  sed -E -e 's/(^|[[:space:]])#.*$//' -e 's/^\t@?-?//' -e 's/\$\{[^}]*\}/V/g' "$1" |
     sed -E 's/(\|\||&&|\$\(|[|;&(`{])/\n/g' |
     sed -E -e 's/^[[:space:]]+//' \
       -e ':k; s/^(if|then|else|elif|do|while|until|time|exec|!|nohup|sudo|env|command -v|command|xargs( -[A-Za-z]+( [0-9]+)?)*|timeout [0-9.]+[smh]?|[A-Za-z_][A-Za-z0-9_]*=[^[:space:]]*)[[:space:]]+//; tk' |
-    g -oE '^[A-Za-z][A-Za-z0-9_.+-]*'
+    g -oE '^(/[A-Za-z0-9_./+-]+|[A-Za-z][A-Za-z0-9_.+-]*)'
 }
 git ls-files -- '*.sh' 'Makefile' '.ci/*' 'scripts/*' | while read -r f; do
   [ -f "$f" ] || continue
@@ -140,6 +140,11 @@ git ls-files -- '*.sh' 'Makefile' '.ci/*' 'scripts/*' | while read -r f; do
     scripts/install-deps.sh) continue ;; # its words are the package names themselves
   esac
   command_words "$f" | sort -u | while read -r w; do
+    if [ "${w#/}" != "$w" ]; then
+      # A program by its path (/usr/bin/time), when it is one.
+      [ -f "$w" ] && [ -x "$w" ] && printf '%s\t%s runs %s\n' "$w" "$f" "$w"
+      continue
+    fi
     [ "$(type -t "$w" 2> /dev/null)" = file ] || continue
     printf '%s\t%s runs %s\n' "$(type -P "$w")" "$f" "$w"
   done

@@ -35,6 +35,7 @@ group[test]="
 "
 group[bench]="
   nodejs npm
+  time                   # /usr/bin/time: CPU time and peak RSS of each run
 "
 group[fuzz]="
   clang libclang-rt-14-dev   # libFuzzer, and the ThreadSanitizer build (make test-tsan)
