@@ -125,9 +125,17 @@ if [ -z "$base" ]; then
   exit 1
 fi
 echo "  $base; POST $events to /connectors/ward/messages:"
-{ curl -s -H 'Content-Type: application/x-ndjson' --data-binary "@$events" "$base/connectors/ward/messages"; echo; } | indent
+post() { curl -s -w ' (HTTP %{http_code})' -H 'Content-Type: application/x-ndjson' --data-binary "@$1" \
+  "$base/connectors/ward/messages" | cut -c1-150; }
+{ post "$events"; echo; } | indent
+echo "  (refused whole, nothing queued: a sender learns at once that a line is not JSON.) The other lines:"
+valid=build/demo-valid.ndjson
+while IFS= read -r line; do
+  if jq -e . > /dev/null 2>&1 <<< "$line"; then printf '%s\n' "$line"; fi
+done < "$events" > "$valid"
+{ post "$valid"; echo; } | indent
 for _ in $(seq 1 100); do
-  [ "$(curl -s "$base/connectors/ward" | jq .counters.events)" = "$(grep -c . "$events")" ] && break
+  [ "$(curl -s "$base/connectors/ward" | jq .counters.events)" = "$(grep -c . "$valid")" ] && break
   sleep 0.05
 done
 echo "  GET /connectors/ward (counters):"

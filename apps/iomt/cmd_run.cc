@@ -37,6 +37,7 @@ struct RunFlags {
   std::string ingestion_time;
   std::string device_system;
   std::size_t batch_events = 10'000;
+  int fhir_patience_seconds = 60;
   std::string timings;
 };
 
@@ -159,6 +160,12 @@ int Run(const RunFlags& flags) {
   };
   Progress progress;
   options.on_batch = [&](const pipeline::PipelineStats& s) { progress.Update(s); };
+  options.outage_patience = std::chrono::seconds(flags.fhir_patience_seconds);
+  options.on_held = [&](const Status& why, std::chrono::milliseconds waited) {
+    progress.Clear();
+    std::fprintf(stderr, "the FHIR service cannot be used (%s): holding the batch, trying again (%lld s of %d s)\n",
+                 why.message().c_str(), static_cast<long long>(waited.count() / 1000), flags.fhir_patience_seconds);
+  };
 
   ingest::LineReader reader(fd);
   pipeline::Pipeline pipeline(&device.result.mapping, fhir_mapping.result.mapping, client, &dead_letters,
@@ -228,6 +235,10 @@ Runner RegisterRun(CLI::App& app) {
                  "Identifier system of devices (iomt-fhir's DefaultDeviceIdentifierSystem; default none)");
   app.add_option("--batch-size", flags->batch_events, "Events grouped and written together (default 10000)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--fhir-patience", flags->fhir_patience_seconds,
+                 "Seconds a batch is held and tried again while the FHIR service (or the store) cannot be used, "
+                 "before the run gives up and dead-letters the rest as not attempted (default 60; 0: at once)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--timings", flags->timings,
                  "Write the duration (ms) of each write transaction and flush, one a line (\"write 12.3\"), "
                  "to this file")

@@ -190,7 +190,7 @@ void AppendErrorRecordJson(std::string* out, const ErrorRecord& record) {
   out->append("{\"time\":\"");
   datetime::AppendIso(out, record.time_ticks);
   out->append("\",\"stage\":\"");
-  out->append(ToString(info.stage));
+  out->append(ToString(StageOf(record)));
   out->append("\",\"severity\":\"");
   out->append(ToString(info.severity));
   out->append("\",\"errorType\":\"");

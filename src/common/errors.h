@@ -103,13 +103,20 @@ struct InputLocation {
 struct ErrorRecord {
   std::int64_t time_ticks = 0;  // when the error happened (datetime ticks)
   ErrorName name = ErrorName::kNotSupported;
+  // Where it happened, when not the catalogue's stage for the name: an
+  // outage of the FHIR service is reported once for the connector, at
+  // Setup, rather than as a conversion error of each event.
+  std::optional<ErrorStage> stage;
   std::string message;
   std::optional<std::string> template_name;
   std::optional<std::string> device_id;
   InputLocation input;
 };
 
-// The record as one line of JSON (formats.md), without a trailing newline.
+// The stage of a record: its own, or its name's.
+inline ErrorStage StageOf(const ErrorRecord& record) { return record.stage.value_or(Describe(record.name).stage); }
+
+// The record as one line of JSON (docs/formats.md), without a trailing newline.
 void AppendErrorRecordJson(std::string* out, const ErrorRecord& record);
 
 }  // namespace iomt

@@ -1,5 +1,7 @@
 #include "ingest/envelope.h"
 
+#include <algorithm>
+
 #include "common/datetime.h"
 #include "common/json/writer.h"
 
@@ -81,12 +83,51 @@ Status MakeEventValue(const Value& line, EnvelopeMode mode, std::int64_t ingesti
 
 namespace {
 
+// The members of a JSON object (without its braces) from name/value pairs.
+// A name that comes more than once (a repeated HTTP or Kafka header, MQTT
+// user properties, which may repeat by design) keeps all its values: one
+// member, at the name's first place, holding the array of its values in
+// their order. A JSON object with a repeated member would keep only one of
+// them in most readers (Json.NET: the last), silently.
 void AppendStringObject(std::string* out, const std::vector<std::pair<std::string, std::string>>& members) {
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    if (i > 0) out->push_back(',');
+  const std::size_t n = members.size();
+  // next[i]: the following member with the name of member i; repeat[i]: a
+  // name seen before. Found by a stable sort of the indices by name, so
+  // that many members cost n log n (most envelopes have none or a few).
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> next;
+  std::vector<bool> repeat;
+  if (n > 1) {
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i)
+      order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return members[a].first < members[b].first; });
+    next.assign(n, kNone);
+    repeat.assign(n, false);
+    for (std::size_t k = 1; k < n; ++k) {
+      if (members[order[k]].first != members[order[k - 1]].first) continue;
+      next[order[k - 1]] = order[k];
+      repeat[order[k]] = true;
+    }
+  }
+  bool first = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!repeat.empty() && repeat[i]) continue;
+    if (!first) out->push_back(',');
+    first = false;
     json::AppendQuoted(out, members[i].first);
     out->push_back(':');
-    json::AppendQuoted(out, members[i].second);
+    if (next.empty() || next[i] == kNone) {
+      json::AppendQuoted(out, members[i].second);
+      continue;
+    }
+    out->push_back('[');
+    for (std::size_t j = i; j != kNone; j = next[j]) {
+      if (j != i) out->push_back(',');
+      json::AppendQuoted(out, members[j].second);
+    }
+    out->push_back(']');
   }
 }
 

@@ -42,7 +42,9 @@ Status MakeEventValue(const json::Value& line, EnvelopeMode mode, std::int64_t i
 
 // What a transport told about a message (HTTP headers, Kafka headers and
 // timestamp, MQTT topic and user properties): servers build the envelope
-// from it (formats.md).
+// from it (formats.md). A name given once becomes a string member; a name
+// given more than once (a repeated header or user property) one member with
+// the array of its values, in their order.
 struct TransportInfo {
   std::vector<std::pair<std::string, std::string>> properties;         // -> Properties
   std::vector<std::pair<std::string, std::string>> system_properties;  // -> SystemProperties

@@ -98,27 +98,75 @@ class EventProcessor::Impl {
 
   Status Flush() {
     if (!batch_.empty()) {
-      const std::int64_t now = Now();
-      std::vector<group::MeasurementGroup> groups = group::GroupBatch(std::move(batch_));
+      groups_ = group::GroupBatch(std::move(batch_));
       batch_.clear();
-      std::vector<const group::MeasurementGroup*> all;
-      all.reserve(groups.size());
-      for (const group::MeasurementGroup& g : groups)
-        all.push_back(&g);
-      std::vector<std::optional<ErrorRecord>> failures = converter_->ConvertMany(all, now);
-      for (std::size_t g = 0; g < groups.size(); ++g) {
-        if (!failures[g]) continue;
-        // Every event that gave the group a measurement is not fully carried
-        // through: each is dead-lettered (once), with the group's error.
-        CountError(*failures[g]);
-        for (const OwnedMeasurement& m : groups[g].data) {
-          const auto index = static_cast<std::size_t>(m.source.line - 1);
-          if (m.source.line <= 0 || index >= events_.size()) continue;
-          IOMT_RETURN_IF_ERROR(WriteDeadLetter(&events_[index], *failures[g]));
-        }
-      }
-      if (converter_->unavailable()) unavailable_ = true;
     }
+    if (!groups_.empty()) {
+      // The counts of an attempt that meets an outage are taken back: the
+      // retry counts the groups again (what the first attempt wrote then
+      // shows as unchanged).
+      const PipelineStats before = *summary_;
+      converter_->ResetUnavailable();
+      std::vector<const group::MeasurementGroup*> all;
+      all.reserve(groups_.size());
+      for (const group::MeasurementGroup& g : groups_)
+        all.push_back(&g);
+      std::vector<std::optional<ErrorRecord>> failures = converter_->ConvertMany(all, Now());
+      if (converter_->unavailable()) {
+        RestoreConverterCounts(before);
+        last_failures_ = std::move(failures);
+        // The batch is held: nothing of it is dead-lettered or counted, and
+        // a later Flush tries it again (or the caller gives up on it).
+        for (const std::optional<ErrorRecord>& f : last_failures_) {
+          if (f && f->name == ErrorName::kFhirService) {
+            return Status(StatusCode::kUnavailable, f->message).WithError(ErrorName::kFhirService);
+          }
+        }
+        return Status(StatusCode::kUnavailable, "the FHIR service could not be reached")
+            .WithError(ErrorName::kFhirService);
+      }
+      DeadLetterFailedGroups(failures);
+    }
+    return Commit();
+  }
+
+  // The held batch is not retried any more: its groups that failed are
+  // dead-lettered with their errors, and the rest of the input will be "not
+  // attempted" (iomt run, once its patience ran out).
+  Status GiveUp() {
+    unavailable_ = true;
+    if (!groups_.empty()) DeadLetterFailedGroups(last_failures_);
+    last_failures_.clear();
+    return Commit();
+  }
+
+ private:
+  std::int64_t Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
+
+  // Every event that gave a failed group a measurement is not fully carried
+  // through: each is dead-lettered (once), with the group's error.
+  void DeadLetterFailedGroups(const std::vector<std::optional<ErrorRecord>>& failures) {
+    for (std::size_t g = 0; g < groups_.size() && g < failures.size(); ++g) {
+      if (!failures[g]) continue;
+      CountError(*failures[g]);
+      for (const OwnedMeasurement& m : groups_[g].data) {
+        const auto index = static_cast<std::size_t>(m.source.line - 1);
+        if (m.source.line <= 0 || index >= events_.size()) continue;
+        PendDeadLetter(&events_[index], *failures[g]);
+      }
+    }
+    groups_.clear();
+  }
+
+  // The batch is done: its dead letters are written, then the commit makes
+  // writes and dead letters durable together.
+  Status Commit() {
+    for (const ErrorRecord& record : errors_)
+      CountError(record);
+    errors_.clear();
+    for (const std::string& record : dead_)
+      IOMT_RETURN_IF_ERROR(dead_letters_->Write(record));
+    dead_.clear();
     if (options_.commit) IOMT_RETURN_IF_ERROR(options_.commit());
     // The converter counted groups and Observations into the same stats.
     summary_->patients_created = resolver_.patients_created();
@@ -129,8 +177,13 @@ class EventProcessor::Impl {
     return Status::Ok();
   }
 
- private:
-  std::int64_t Now() const { return options_.now_ticks ? *options_.now_ticks : NowTicks(); }
+  void RestoreConverterCounts(const PipelineStats& before) {
+    summary_->groups = before.groups;
+    summary_->failed_groups = before.failed_groups;
+    summary_->created = before.created;
+    summary_->updated = before.updated;
+    summary_->unchanged = before.unchanged;
+  }
 
   // The event as the mapping sees it, for the record: the envelope, or the
   // text itself when it never became one.
@@ -166,9 +219,10 @@ class EventProcessor::Impl {
     if (options_.on_error) options_.on_error(record);
   }
 
-  // Writes the dead-letter record of an event (once per event).
-  Status WriteDeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
-    if (e->dead) return Status::Ok();
+  // The dead-letter record of an event (once per event), written with the
+  // batch (Commit): a batch held for an outage writes none.
+  void PendDeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
+    if (e->dead) return;
     e->dead = true;
     ++summary_->dead_lettered;
     record.input = e->location;
@@ -178,15 +232,16 @@ class EventProcessor::Impl {
     json.append(",\"event\":");
     json.append(event_json != nullptr ? *event_json : EventJson(*e));
     json.push_back('}');
-    return dead_letters_->Write(json);
+    dead_.push_back(std::move(json));
   }
 
   // An event that failed on its own: its error is counted and it is
   // dead-lettered.
   Status DeadLetter(PendingEvent* e, ErrorRecord record, const std::string* event_json = nullptr) {
     record.input = e->location;
-    CountError(record);
-    return WriteDeadLetter(e, std::move(record), event_json);
+    errors_.push_back(record);  // counted with the batch (Commit)
+    PendDeadLetter(e, std::move(record), event_json);
+    return Status::Ok();
   }
 
   Status NotSupported(PendingEvent* e, std::string message) {
@@ -217,6 +272,10 @@ class EventProcessor::Impl {
   json::Arena arena_;
   std::vector<PendingEvent> events_;
   std::vector<OwnedMeasurement> batch_;
+  std::vector<group::MeasurementGroup> groups_;            // the batch's, kept while it is held
+  std::vector<std::optional<ErrorRecord>> last_failures_;  // of the held batch's last attempt
+  std::vector<std::string> dead_;                          // the batch's dead-letter records
+  std::vector<ErrorRecord> errors_;                        // its events' own failures, not yet counted
   bool unavailable_ = false;
 };
 
@@ -227,6 +286,7 @@ EventProcessor::EventProcessor(const normalize::DeviceMapping& mapping, GroupCon
 EventProcessor::~EventProcessor() = default;
 Status EventProcessor::Accept(const EventInput& input) { return impl_->Accept(input); }
 Status EventProcessor::Flush() { return impl_->Flush(); }
+Status EventProcessor::GiveUp() { return impl_->GiveUp(); }
 std::size_t EventProcessor::pending() const { return impl_->pending(); }
 
 }  // namespace iomt::pipeline

@@ -47,8 +47,13 @@ class EventProcessor {
   // Counts the event and takes it into the batch (or dead-letters it).
   Status Accept(const EventInput& input);
   // Writes the batch and commits it (PipelineOptions::commit); then the
-  // stats are up to date.
+  // stats are up to date. When the FHIR service (or the store) cannot be
+  // reached, the batch is held instead: kUnavailable, nothing of the batch
+  // dead-lettered or counted; Flush again tries it again, GiveUp ends it.
   Status Flush();
+  // Ends a held batch: its failed groups are dead-lettered with their errors,
+  // and every later event is dead-lettered as not attempted.
+  Status GiveUp();
   // Events accepted since the last Flush.
   [[nodiscard]] std::size_t pending() const;
 

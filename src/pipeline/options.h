@@ -3,6 +3,7 @@
 // service's workers, whose metrics read the same counters.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,6 +64,12 @@ struct PipelineOptions {
   // Called for every failure, once each (an event's, or a group's): the
   // service counts them by errorName/errorType/severity/stage.
   std::function<void(const ErrorRecord&)> on_error;
+  // `iomt run`: how long a batch is held and tried again while the FHIR
+  // service (or the store) cannot be reached, before the run gives up on it
+  // and dead-letters the rest as not attempted. Zero: give up at once.
+  std::chrono::milliseconds outage_patience{60'000};
+  // Told each time a held batch waits before trying again (a progress line).
+  std::function<void(const Status& why, std::chrono::milliseconds waited)> on_held;
 };
 
 }  // namespace iomt::pipeline

@@ -1,12 +1,15 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "common/clock.h"
 #include "common/json/document.h"
 #include "fhir/observation_writer.h"
 #include "group/measurement_group.h"
+#include "pipeline/backoff.h"
 #include "pipeline/transform.h"
 
 namespace iomt::pipeline {
@@ -32,6 +35,11 @@ Status Pipeline::Accept(const EventInput& input) {
 Status Pipeline::Flush() {
   if (!events_) return Status::Ok();
   return events_->Flush();
+}
+
+Status Pipeline::GiveUp() {
+  if (!events_) return Status::Ok();
+  return events_->GiveUp();
 }
 
 std::size_t Pipeline::pending() const { return events_ ? events_->pending() : 0; }
@@ -73,6 +81,28 @@ Status WriteRecord(std::FILE* errors, const ErrorRecord& record) {
 
 }  // namespace
 
+namespace {
+
+// Flush, holding the batch through an outage for up to the patience.
+Status FlushPatiently(Pipeline* pipeline) {
+  Status st = pipeline->Flush();
+  if (st.code() != StatusCode::kUnavailable) return st;
+  const PipelineOptions& options = pipeline->options();
+  const auto start = std::chrono::steady_clock::now();
+  Backoff backoff(std::chrono::milliseconds(500), std::chrono::milliseconds(15'000));
+  while (st.code() == StatusCode::kUnavailable) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (waited >= options.outage_patience) return pipeline->GiveUp();
+    const auto pause = std::min(backoff.Next(), options.outage_patience - waited);
+    if (options.on_held) options.on_held(st, waited);
+    std::this_thread::sleep_for(pause);
+    st = pipeline->Flush();
+  }
+  return st;
+}
+
+}  // namespace
+
 Status RunStream(ingest::LineReader* reader, Pipeline* pipeline) {
   const auto start = std::chrono::steady_clock::now();
   Status st = [&]() -> Status {
@@ -85,10 +115,10 @@ Status RunStream(ingest::LineReader* reader, Pipeline* pipeline) {
       input.too_long = line.too_long;
       input.padded = true;  // LineReader pads its lines for simdjson
       IOMT_RETURN_IF_ERROR(pipeline->Accept(input));
-      if (pipeline->pending() >= pipeline->options().batch_events) IOMT_RETURN_IF_ERROR(pipeline->Flush());
+      if (pipeline->pending() >= pipeline->options().batch_events) IOMT_RETURN_IF_ERROR(FlushPatiently(pipeline));
     }
     IOMT_RETURN_IF_ERROR(reader->status());
-    return pipeline->Flush();
+    return FlushPatiently(pipeline);
   }();
   pipeline->mutable_stats().seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return st;

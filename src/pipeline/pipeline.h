@@ -48,7 +48,12 @@ class Pipeline {
   // dead-lettered; Flush writes and commits the batch. Fail only when dead
   // letters cannot be written or the commit fails.
   Status Accept(const EventInput& input);
+  // kUnavailable: the FHIR service (or the store) could not be reached and
+  // the batch is held (nothing of it dead-lettered); Flush tries it again,
+  // GiveUp ends it (its failed groups dead-lettered, the rest of the input
+  // not attempted).
   Status Flush();
+  Status GiveUp();
   // Events accepted since the last Flush.
   [[nodiscard]] std::size_t pending() const;
 
@@ -78,9 +83,11 @@ class Pipeline {
 
 // `iomt run`: every line of `reader` through the pipeline, batch by batch
 // (PipelineOptions::batch_events). A line that is a dead-letter record (it
-// has "errorName" and "event") is replayed: its "event" is the event. Fails
-// only when reading, writing dead letters or committing fails; everything
-// about the data is in the stats and the dead letters.
+// has "errorName" and "event") is replayed: its "event" is the event. A batch
+// that meets an outage is held and tried again, with backoff, for up to
+// PipelineOptions::outage_patience; then the run gives up on it. Fails only
+// when reading, writing dead letters or committing fails; everything about
+// the data is in the stats and the dead letters.
 Status RunStream(ingest::LineReader* reader, Pipeline* pipeline);
 
 // `iomt transform`: reads measurements (NDJSON, docs/formats.md) and converts

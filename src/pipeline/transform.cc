@@ -18,7 +18,7 @@ ErrorRecord GroupConverter::Failure(const group::MeasurementGroup& group, const 
   record.template_name = group.type;
   record.device_id = group.device_id;
   if (!group.data.empty()) record.input = group.data.front().source;
-  if (status.code() == StatusCode::kUnavailable) unavailable_ = true;
+  if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kIoError) unavailable_ = true;
   // The caller counts the error (by name) with the events it fails.
   ++stats_->failed_groups;
   return record;
@@ -84,6 +84,16 @@ std::vector<std::optional<ErrorRecord>> GroupConverter::ConvertMany(
     Prepared& p = prepared[g];
     if (p.t == nullptr) continue;
     const group::MeasurementGroup& group = *groups[g];
+    if (unavailable_) {
+      // The service is away (one group's lookup already ran out of
+      // retries): the others are not tried, each would wait as long.
+      out[g] = Failure(group,
+                       Status(StatusCode::kUnavailable, "Not attempted: the FHIR service could not be reached.")
+                           .WithError(ErrorName::kFhirService),
+                       now_ticks);
+      p.t = nullptr;
+      continue;
+    }
     auto identity = resolver_->Resolve(*group.device_id, group.patient_id, group.encounter_id);
     if (!identity.ok()) {
       out[g] = Failure(group, identity.status(), now_ticks);
@@ -96,6 +106,14 @@ std::vector<std::optional<ErrorRecord>> GroupConverter::ConvertMany(
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Prepared& p = prepared[g];
     if (p.t == nullptr) continue;
+    if (unavailable_) {
+      // A group resolved before the service went away: not written now.
+      out[g] = Failure(*groups[g],
+                       Status(StatusCode::kUnavailable, "Not attempted: the FHIR service could not be reached.")
+                           .WithError(ErrorName::kFhirService),
+                       now_ticks);
+      continue;
+    }
     for (const fhir::ObservationGroup& og : p.observation_groups) {
       requests.push_back({p.t, &og, groups[g]->type, &p.refs});
       group_of.push_back(g);

@@ -40,8 +40,11 @@ class GroupConverter {
                                                       std::int64_t now_ticks);
 
   // True once a write failed because the FHIR service could not be reached
-  // (after the client's retries): the run stops converting.
+  // (after the client's retries) or the store could not write (a full
+  // disk): the failure is not the group's own, so the batch is held.
   [[nodiscard]] bool unavailable() const { return unavailable_; }
+  // Before another attempt.
+  void ResetUnavailable() { unavailable_ = false; }
 
  private:
   ErrorRecord Failure(const group::MeasurementGroup& group, const Status& status, std::int64_t now_ticks);

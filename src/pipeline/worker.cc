@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "pipeline/backoff.h"
 
 namespace iomt::pipeline {
 
@@ -11,22 +12,16 @@ void BatchWorker::Run(const std::atomic<bool>& stopping,
                       const std::atomic<std::chrono::steady_clock::time_point>& drain_deadline) {
   std::unique_ptr<Pipeline> pipeline;
   std::uint64_t generation = 0;
-  auto backoff = std::chrono::milliseconds(0);
   auto stop_now = [&] {
     return stopping && (!source_->drains_on_stop() || std::chrono::steady_clock::now() >= drain_deadline.load());
   };
   while (!stop_now()) {
     if (hooks_.on_turn) hooks_.on_turn();
-    std::shared_ptr<const MappingSet> current = hooks_.mappings();
-    if (!current) {
+    if (!hooks_.mappings()) {
       // Paused: the events wait in the source for valid mappings.
       if (stopping) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
-    }
-    if (!pipeline || generation != current->generation) {
-      pipeline = hooks_.make_pipeline(*current);
-      generation = current->generation;
     }
     auto read = source_->Read(options_.max_events, std::chrono::milliseconds(100), options_.window);
     if (!read.ok()) {
@@ -38,27 +33,45 @@ void BatchWorker::Run(const std::atomic<bool>& stopping,
       if (stopping) return;  // drained
       continue;
     }
-    if (Status st = Process(pipeline.get(), *read); !st.ok()) {
-      // Not committed: the source hands the batch out again, to a fresh
-      // pipeline, after a pause that grows while it keeps failing.
-      hooks_.on_problem(ErrorName::kFhirService,
-                        "The batch could not be committed and will be retried: " + st.message());
-      source_->Rewind();
-      pipeline.reset();
-      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(200)), std::chrono::milliseconds(10'000));
-      std::this_thread::sleep_for(backoff);
-      continue;
+    if (!ProcessHolding(*read, &pipeline, &generation, stopping)) {
+      source_->Rewind();  // stopping: the batch stays in the source for the next start
+      return;
     }
-    backoff = std::chrono::milliseconds(0);
     if (Status committed = source_->Commit(); !committed.ok()) {
       // A Kafka rebalance took partitions away (their new owner reads from
       // the last commit again), or the queue's checkpoint failed (the batch
       // is replayed at the next start): idempotent writes either way.
       hooks_.on_problem(ErrorName::kEventSource, "The source was not moved past the batch: " + committed.message());
     }
-    const bool unavailable = pipeline->unavailable();
-    if (hooks_.on_fhir_reachable) hooks_.on_fhir_reachable(!unavailable);
-    if (unavailable) pipeline.reset();  // a fresh one tries again
+  }
+}
+
+bool BatchWorker::ProcessHolding(const std::vector<ingest::ReceivedEvent>& events, std::unique_ptr<Pipeline>* pipeline,
+                                 std::uint64_t* generation, const std::atomic<bool>& stopping) {
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(30'000));
+  bool held = false;
+  while (true) {
+    std::shared_ptr<const MappingSet> current = hooks_.mappings();
+    if (current && (!*pipeline || *generation != current->generation)) {
+      *pipeline = hooks_.make_pipeline(*current);
+      *generation = current->generation;
+    }
+    Status st = current ? Process(pipeline->get(), events) : Unavailable("the connector has no valid mappings");
+    if (st.ok()) {
+      if (held && hooks_.on_resumed) hooks_.on_resumed();
+      return true;
+    }
+    // Not committed (nothing of the batch acknowledged, counted or
+    // dead-lettered): a fresh pipeline tries the same events again.
+    pipeline->reset();
+    if (!held && hooks_.on_held) hooks_.on_held(st);
+    held = true;
+    const auto until = std::chrono::steady_clock::now() + backoff.Next();
+    while (std::chrono::steady_clock::now() < until) {
+      if (stopping) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (hooks_.on_retry) hooks_.on_retry();
   }
 }
 

@@ -6,9 +6,13 @@
 //   source.Read -> Pipeline.Accept each event -> Pipeline.Flush (write,
 //   commit the store and the dead letters) -> source.Commit
 //
-// The pipeline is rebuilt when the mappings change and after the FHIR
-// service could not be reached. What the worker counts and meets goes to the
-// hooks (the connector's metrics, counters and readiness).
+// The pipeline is rebuilt when the mappings change. While the FHIR service
+// (or the store) cannot be reached, the batch is held: tried again with a
+// fresh pipeline after a pause that grows (capped, with jitter), never
+// dead-lettered for it, and the source is not read further — a local queue
+// fills and pushes back on its senders, Kafka keeps the messages. What the
+// worker counts and meets goes to the hooks (the connector's metrics,
+// counters and readiness).
 #pragma once
 
 #include <atomic>
@@ -48,8 +52,12 @@ struct WorkerHooks {
   // A problem of the connector as a whole (not of one event): recorded as an
   // error of that name.
   std::function<void(ErrorName, const std::string&)> on_problem;
-  // Whether the FHIR service could be reached for the last batch.
-  std::function<void(bool)> on_fhir_reachable;
+  // A batch could not be written and is held (once per outage, not per
+  // try), and when one is written again after that.
+  std::function<void(const Status& why)> on_held;
+  std::function<void()> on_resumed;
+  // Each time a held batch is tried again.
+  std::function<void()> on_retry;
   // Each turn of the loop (at least every 100 ms): e.g. the queue depth.
   std::function<void()> on_turn;
 };
@@ -71,6 +79,10 @@ class BatchWorker {
  private:
   // Carries a batch through the pipeline and commits the writes.
   Status Process(Pipeline* pipeline, const std::vector<ingest::ReceivedEvent>& events);
+  // Process, holding the batch until it is written or the worker stops
+  // (then false: the batch stays in the source).
+  bool ProcessHolding(const std::vector<ingest::ReceivedEvent>& events, std::unique_ptr<Pipeline>* pipeline,
+                      std::uint64_t* generation, const std::atomic<bool>& stopping);
 
   BatchSource* source_;
   WorkerOptions options_;

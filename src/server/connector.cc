@@ -107,17 +107,21 @@ Status Connector::LoadMappings(bool initial) {
   if (std::string invalid = check.InvalidMessage(pipeline::MappingFile::kFhir); !invalid.empty()) {
     return critical(ErrorName::kInvalidFhirTemplate, std::move(invalid));
   }
-  // Every measurement type needs a FHIR template, or none of its groups can
-  // be written (TemplateNotFoundException at run time).
-  for (const pipeline::Finding& w : check.warnings) {
-    if (w.kind == pipeline::FindingKind::kNoFhirTemplate) return critical(ErrorName::kFhirTemplateNotFound, w.message);
-  }
+  // A device type without a FHIR template, or a value no FHIR template
+  // reads, is a warning, as in Azure's service and `iomt validate`: the
+  // connector runs, and only that type's messages fail (each with
+  // TemplateNotFoundException, dead-lettered for a replay once the mapping
+  // has the template).
+  std::vector<std::string> warnings;
+  for (const pipeline::Finding& w : check.warnings)
+    warnings.push_back(w.message);
   auto loaded =
       pipeline::MakeMappingSet(std::move(check), std::move(*device_text), std::move(*fhir_text), ++mapping_generation_);
   {
     MutexLock lock(mu_);
     mappings_ = std::move(loaded);
     mapping_problem_.clear();
+    mapping_warnings_ = std::move(warnings);
   }
   env_.metrics->Healthy(!kafka_ || kafka_->Problem().empty());
   return Status::Ok();
@@ -169,6 +173,7 @@ void Connector::StartWorker(pipeline::BatchSource* source, std::function<void()>
   hooks.make_pipeline = [this](const pipeline::MappingSet& m) { return MakePipeline(m); };
   hooks.on_batch = [this](const pipeline::BatchReport& r) {
     env_.metrics->Batch(r);
+    PublishRemoteRetries();
     events_ += r.counted.events;
     measurements_ += r.counted.measurements;
     created_ += r.counted.created;
@@ -177,15 +182,51 @@ void Connector::StartWorker(pipeline::BatchSource* source, std::function<void()>
     dead_lettered_ += r.counted.dead_lettered;
   };
   hooks.on_problem = [this](ErrorName name, const std::string& message) { ReportError(name, message); };
-  hooks.on_fhir_reachable = [this](bool reachable) {
-    MutexLock lock(mu_);
-    fhir_reachable_ = reachable;
+  hooks.on_held = [this](const Status& why) {
+    // Once per outage, for the connector (not per event), at Setup: the
+    // batch stays queued and nothing is dead-lettered for it.
+    std::string problem = "The FHIR service or the store cannot be used (" + why.message() +
+                          "): the connector holds its queue and tries again.";
+    ErrorRecord record;
+    record.time_ticks = NowTicks();
+    record.name = why.error().value_or(ErrorName::kFhirService);
+    record.stage = ErrorStage::kSetup;
+    record.message = problem;
+    RecordError(record);
+    {
+      MutexLock lock(mu_);
+      held_problem_ = std::move(problem);
+    }
+    env_.metrics->Healthy(false);
+  };
+  hooks.on_retry = [this] {
+    env_.metrics->Retried(kRetryBatch, 1);
+    PublishRemoteRetries();
+  };
+  hooks.on_resumed = [this] {
+    {
+      MutexLock lock(mu_);
+      held_problem_.clear();
+    }
+    env_.metrics->Healthy(true);
   };
   hooks.on_turn = std::move(on_turn);
   pipeline::WorkerOptions options{config_.flush.max_events, std::chrono::milliseconds(config_.flush.window_ms)};
   *thread = std::thread([this, source, options, hooks = std::move(hooks)]() mutable {
     pipeline::BatchWorker(source, options, std::move(hooks)).Run(stopping_, drain_deadline_);
   });
+}
+
+void Connector::PublishRemoteRetries() {
+  if (!remote_) return;
+  const store::RemoteStats now = remote_->stats();
+  MutexLock lock(retries_mu_);
+  remote_retries_.resize(store::kRetryReasons.size(), 0);
+  for (store::RetryReason reason : store::kRetryReasons) {
+    const auto i = static_cast<std::size_t>(reason);
+    env_.metrics->Retried(store::ToString(reason), static_cast<double>(now.retried_for(reason) - remote_retries_[i]));
+    remote_retries_[i] = now.retried_for(reason);
+  }
 }
 
 Status Connector::Start() {
@@ -338,7 +379,8 @@ void Connector::Stop(std::chrono::milliseconds drain) {
   if (kafka_worker_.joinable()) kafka_worker_.join();
   if (kafka_) kafka_->Close();
   if (queue_worker_.joinable()) queue_worker_.join();
-  (void)dead_letters_->Sync();
+  // (Open may have failed half way: only what was made is there.)
+  if (dead_letters_) (void)dead_letters_->Sync();
   if (client_ != nullptr) (void)client_->Flush();
 }
 

@@ -54,6 +54,9 @@ class Pipeline;
 namespace iomt::ingest {
 class MqttSource;
 }
+namespace iomt::store {
+class RemoteFhirClient;
+}
 
 namespace iomt::server {
 
@@ -94,9 +97,9 @@ class Connector {
   // Whether `key` may ingest (always, when the connector has no keys).
   [[nodiscard]] bool Authorized(std::string_view key) const;
 
-  // Reads the mapping files again and swaps them in when both are valid and
-  // every measurement type has a FHIR template; else keeps the running
-  // mappings, records the problem as a Critical error and returns it.
+  // Reads the mapping files again and swaps them in when both are valid
+  // (cross-check findings are warnings); else keeps the running mappings,
+  // records the problem as a Critical error and returns it.
   Status Reload() IOMT_EXCLUDES(mu_);
 
   // The dead letters (docs/formats.md), oldest first: the last `limit`
@@ -132,11 +135,13 @@ class Connector {
   // A worker thread that carries `source`'s batches through pipelines.
   void StartWorker(pipeline::BatchSource* source, std::function<void()> on_turn, std::thread* thread);
   Status AppendBlocking(const std::vector<ingest::ReceivedEvent>& events);
+  // The remote FHIR client's retries since the last call, into the metrics.
+  void PublishRemoteRetries() IOMT_EXCLUDES(retries_mu_);
   Status ResumeReplay();
 
   ConnectorConfig config_;
   ConnectorEnv env_;
-  std::unique_ptr<store::FhirClient> remote_;
+  std::unique_ptr<store::RemoteFhirClient> remote_;
   store::FhirClient* client_ = nullptr;
   std::unique_ptr<pipeline::EventLog> log_;
   std::unique_ptr<pipeline::EventLogSource> log_source_;
@@ -148,10 +153,17 @@ class Connector {
   std::shared_ptr<const pipeline::MappingSet> mappings_ IOMT_GUARDED_BY(mu_);
   // The Critical error while the mappings are not valid.
   std::string mapping_problem_ IOMT_GUARDED_BY(mu_);
+  // What the running mappings' cross-checks found (a type without a FHIR
+  // template, a value no template reads): shown in the status.
+  std::vector<std::string> mapping_warnings_ IOMT_GUARDED_BY(mu_);
   std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
-  bool fhir_reachable_ IOMT_GUARDED_BY(mu_) = true;             // for the workers' last batches
+  // Why a worker holds its batch (the FHIR service or the store cannot be
+  // used); empty when none does.
+  std::string held_problem_ IOMT_GUARDED_BY(mu_);
 
   Mutex replay_mu_;  // one replay at a time
+  Mutex retries_mu_;
+  std::vector<std::int64_t> remote_retries_ IOMT_GUARDED_BY(retries_mu_);  // by RetryReason, published
   std::atomic<bool> stopping_{false};
   std::atomic<bool> sources_stopped_{false};
   std::atomic<std::chrono::steady_clock::time_point> drain_deadline_{};

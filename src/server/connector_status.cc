@@ -28,8 +28,8 @@ bool Connector::Ready(std::string* why) const {
     return false;
   }
   MutexLock lock(mu_);
-  if (!fhir_reachable_) {
-    *why = "the FHIR service could not be reached";
+  if (!held_problem_.empty()) {
+    *why = held_problem_;
     return false;
   }
   return true;
@@ -70,6 +70,16 @@ std::string Connector::StatusJson() const {
   out.append(",\"unchanged\":").append(std::to_string(unchanged_.load())).append("}");
   out.append(",\"deadLettered\":").append(std::to_string(dead_lettered_.load()));
   out.append(",\"rejected\":").append(std::to_string(rejected_.load())).append("}");
+  {
+    MutexLock lock(mu_);
+    out.append(",\"held\":").append(held_problem_.empty() ? "false" : "true");
+    out.append(",\"mappingWarnings\":[");
+    for (std::size_t i = 0; i < mapping_warnings_.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      json::AppendQuoted(&out, mapping_warnings_[i]);
+    }
+    out.push_back(']');
+  }
   out.append(",\"recentErrors\":[");
   {
     MutexLock lock(mu_);

@@ -7,8 +7,12 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <cstddef>
+#include <iterator>
+
 #include "common/datetime.h"
 #include "common/mutex.h"
+#include "store/remote/remote_client.h"
 
 namespace iomt::server {
 
@@ -17,6 +21,35 @@ namespace {
 // From a millisecond to five minutes (Azure's batching interval).
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+}
+
+// The FHIR resources a batch can save, by type and outcome (Azure's
+// FhirResourceSaved), with the PipelineStats count of each.
+struct SavedSeries {
+  std::string_view type;
+  std::string_view outcome;
+  std::int64_t pipeline::PipelineStats::*count;
+};
+constexpr SavedSeries kSaved[] = {
+    {"Observation", "Created", &pipeline::PipelineStats::created},
+    {"Observation", "Updated", &pipeline::PipelineStats::updated},
+    {"Observation", "NoOperation", &pipeline::PipelineStats::unchanged},
+    {"Patient", "Created", &pipeline::PipelineStats::patients_created},
+    {"Device", "Created", &pipeline::PipelineStats::devices_created},
+};
+
+constexpr std::string_view kSources[] = {kSourceHttp, kSourceKafka, kSourceMqtt};
+constexpr std::string_view kRejectReasons[] = {kRejectQueueFull};
+
+// Azure's TotalErrors dimensions, with their names, so that alerts written
+// for Azure carry over (docs/metrics.md).
+prometheus::Labels ErrorLabels(const std::string& connector, ErrorName name, ErrorStage stage) {
+  const ErrorInfo& info = Describe(name);
+  return {{"connector", connector},
+          {"Name", std::string(info.name)},
+          {"Operation", std::string(ToString(stage))},
+          {"ErrorType", std::string(ToString(info.type))},
+          {"ErrorSeverity", std::string(ToString(info.severity))}};
 }
 
 }  // namespace
@@ -31,6 +64,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("iomt_ingestion_rejected_total")
                    .Help("Device messages refused at ingestion (queue_full answers 429), by reason")
                    .Register(r);
+  retries_ = &prometheus::BuildCounter()
+                  .Name("iomt_retries_total")
+                  .Help(
+                      "Requests to the FHIR service sent again (http_429, http_5xx, timeout, connection, "
+                      "token_refresh) and batches processed again (batch), by reason")
+                  .Register(r);
   normalized_ = &prometheus::BuildCounter()
                      .Name("iomt_normalized_messages_total")
                      .Help("Measurements produced by normalization (Azure: Number of Normalized Messages)")
@@ -49,7 +88,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                 .Register(r);
   errors_ = &prometheus::BuildCounter()
                  .Name("iomt_errors_total")
-                 .Help("Errors by errorName, errorType, severity and stage (errors.md)")
+                 .Help(
+                     "Errors (Azure: TotalErrors) by Name, Operation (the stage), ErrorType and ErrorSeverity "
+                     "(docs/errors.md)")
                  .Register(r);
   dead_letters_ =
       &prometheus::BuildCounter().Name("iomt_dead_letters_total").Help("Events dead-lettered (each once)").Register(r);
@@ -88,6 +129,30 @@ std::string Metrics::Text() const { return prometheus::TextSerializer().Serializ
 
 ConnectorMetrics::ConnectorMetrics(Metrics* metrics, std::string name) : metrics_(metrics), name_(std::move(name)) {
   const prometheus::Labels labels{{"connector", name_}};
+  static_assert(std::size(kSaved) == std::tuple_size_v<decltype(saved_)>);
+  // Every labelled series at zero (Family::Add creates it once).
+  for (std::string_view source : kSources)
+    metrics->incoming_->Add({{"connector", name_}, {"source", std::string(source)}});
+  for (std::string_view reason : kRejectReasons)
+    metrics->rejected_->Add({{"connector", name_}, {"reason", std::string(reason)}});
+  for (store::RetryReason reason : store::kRetryReasons)
+    metrics->retries_->Add({{"connector", name_}, {"reason", std::string(store::ToString(reason))}});
+  metrics->retries_->Add({{"connector", name_}, {"reason", std::string(kRetryBatch)}});
+  for (int e = 0; e <= static_cast<int>(ErrorName::kEventSource); ++e) {
+    const auto error = static_cast<ErrorName>(e);
+    const ErrorInfo& info = Describe(error);
+    metrics->errors_->Add(ErrorLabels(name_, error, info.stage));
+    // An outage of the FHIR service is reported for the connector at Setup
+    // (ErrorRecord::stage), whatever the name's own stage.
+    if (info.type == ErrorType::kFHIRServerError && info.stage != ErrorStage::kSetup) {
+      metrics->errors_->Add(ErrorLabels(name_, error, ErrorStage::kSetup));
+    }
+  }
+  for (std::size_t i = 0; i < std::size(kSaved); ++i) {
+    saved_[i] = &metrics->saved_->Add({{"connector", name_},
+                                       {"resource_type", std::string(kSaved[i].type)},
+                                       {"outcome", std::string(kSaved[i].outcome)}});
+  }
   normalized_ = &metrics->normalized_->Add(labels);
   groups_ = &metrics->groups_->Add(labels);
   measurements_ = &metrics->measurements_->Add(labels);
@@ -100,28 +165,20 @@ ConnectorMetrics::ConnectorMetrics(Metrics* metrics, std::string name) : metrics
 }
 
 // Family::Add returns the series that already has these labels, so the
-// labelled counters are looked up on each call (errors and rejections are
-// rare; sources are few).
+// labelled counters are looked up on each call (errors, rejections and
+// retries are rare; sources are few).
 void ConnectorMetrics::Incoming(std::string_view source, double n) {
   metrics_->incoming_->Add({{"connector", name_}, {"source", std::string(source)}}).Increment(n);
 }
 void ConnectorMetrics::Rejected(std::string_view reason, double n) {
   metrics_->rejected_->Add({{"connector", name_}, {"reason", std::string(reason)}}).Increment(n);
 }
-void ConnectorMetrics::Saved(std::string_view type, std::string_view outcome, double n) {
-  if (n <= 0) return;
-  metrics_->saved_->Add({{"connector", name_}, {"resource_type", std::string(type)}, {"outcome", std::string(outcome)}})
-      .Increment(n);
+void ConnectorMetrics::Retried(std::string_view reason, double n) {
+  if (n <= 0) return;  // a counter only grows
+  metrics_->retries_->Add({{"connector", name_}, {"reason", std::string(reason)}}).Increment(n);
 }
 void ConnectorMetrics::Error(const ErrorRecord& record) {
-  const ErrorInfo& info = Describe(record.name);
-  metrics_->errors_
-      ->Add({{"connector", name_},
-             {"error_name", std::string(info.name)},
-             {"error_type", std::string(ToString(info.type))},
-             {"severity", std::string(ToString(info.severity))},
-             {"stage", std::string(ToString(info.stage))}})
-      .Increment();
+  metrics_->errors_->Add(ErrorLabels(name_, record.name, StageOf(record))).Increment();
 }
 void ConnectorMetrics::Batch(const pipeline::BatchReport& report) {
   const auto seconds = [](std::int64_t ticks) { return static_cast<double>(ticks) / datetime::kTicksPerSecond; };
@@ -135,11 +192,8 @@ void ConnectorMetrics::Batch(const pipeline::BatchReport& report) {
   normalized_->Increment(n(c.measurements));
   groups_->Increment(n(c.groups));
   measurements_->Increment(n(c.measurements));
-  Saved("Observation", "Created", n(c.created));
-  Saved("Observation", "Updated", n(c.updated));
-  Saved("Observation", "NoOperation", n(c.unchanged));
-  Saved("Patient", "Created", n(c.patients_created));
-  Saved("Device", "Created", n(c.devices_created));
+  for (std::size_t i = 0; i < std::size(kSaved); ++i)
+    saved_[i]->Increment(n(c.*kSaved[i].count));
   dead_letters_->Increment(n(c.dead_lettered));
 }
 void ConnectorMetrics::QueueDepth(double events) { queue_depth_->Set(events); }

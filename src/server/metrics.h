@@ -1,11 +1,15 @@
 // The service's metrics, in Prometheus text at GET /metrics (prometheus-cpp).
-// The names follow what Azure's IoT connector shows (incoming messages,
-// normalized messages, measurements, message groups, FHIR resources saved,
-// errors, latencies; docs/metrics.md), with a
-// `connector` label on each. Thread-safe: counters and histograms are
-// updated from the connectors' workers and HTTP threads.
+// Each of Azure's MedTech service metrics (incoming messages, normalized
+// messages, measurements, message groups, FHIR resources saved, errors with
+// Azure's dimensions, latencies, health) has its series, with a `connector`
+// label on each; docs/metrics.md maps one to the other and lists every
+// series. Every labelled series a connector can produce exists from
+// ForConnector on, at zero: alerts on rate() or absent() and dashboards need
+// the series before the first event. Thread-safe: counters and histograms
+// are updated from the connectors' workers and HTTP threads.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,15 +30,33 @@ class Family;
 
 namespace iomt::server {
 
+// The `source` values of iomt_incoming_messages_total.
+inline constexpr std::string_view kSourceHttp = "http";
+inline constexpr std::string_view kSourceKafka = "kafka";
+inline constexpr std::string_view kSourceMqtt = "mqtt";
+// The `reason` of iomt_ingestion_rejected_total: the connector's queue is
+// full (HTTP 429 with Retry-After).
+inline constexpr std::string_view kRejectQueueFull = "queue_full";
+// The `reason` of iomt_retries_total that is the worker's own, not the
+// remote FHIR client's (store::RetryReason, "http_429", "http_5xx",
+// "timeout", "connection", "token_refresh"): a batch that could not be
+// committed, held and processed again after a pause.
+inline constexpr std::string_view kRetryBatch = "batch";
+
 class Metrics;
 
 // One connector's series. Obtained from Metrics::ForConnector; lives as long
 // as the Metrics.
 class ConnectorMetrics {
  public:
-  void Incoming(std::string_view source, double n);  // device messages received, by source
-  void Rejected(std::string_view reason, double n);  // ingestion refused (queue_full, too_large, ...)
-  void Error(const ErrorRecord& record);             // by errorName, errorType, severity, stage
+  void Incoming(std::string_view source, double n);  // device messages received, by source (kSource*)
+  void Rejected(std::string_view reason, double n);  // ingestion refused (kRejectQueueFull)
+  // Requests or batches sent again, by reason: ToString(store::RetryReason)
+  // for the remote FHIR client's, kRetryBatch for the worker's.
+  void Retried(std::string_view reason, double n);
+  // By Azure's TotalErrors dimensions: Name, Operation (the stage),
+  // ErrorType, ErrorSeverity.
+  void Error(const ErrorRecord& record);
   // A committed batch: measurements normalized, message groups, FHIR
   // resources saved by type and outcome, dead letters, and the latencies —
   // ingestion -> normalized and ingestion -> written and committed (readable)
@@ -46,9 +68,10 @@ class ConnectorMetrics {
  private:
   friend class Metrics;
   ConnectorMetrics(Metrics* metrics, std::string name);
-  void Saved(std::string_view type, std::string_view outcome, double n);  // Created / Updated / NoOperation
   Metrics* metrics_;
   std::string name_;
+  // FHIR resources saved, by type and outcome (metrics.cc, kSaved).
+  std::array<prometheus::Counter*, 5> saved_{};
   prometheus::Counter* normalized_;
   prometheus::Counter* groups_;
   prometheus::Counter* measurements_;
@@ -76,6 +99,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* incoming_;
   prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* retries_;
   prometheus::Family<prometheus::Counter>* normalized_;
   prometheus::Family<prometheus::Counter>* groups_;
   prometheus::Family<prometheus::Counter>* measurements_;

@@ -2,7 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "common/json/writer.h"
 #include "common/url.h"
@@ -135,6 +139,53 @@ HttpResponse Service::Handle(const HttpRequest& request) {
   return JsonError(404, "NotFound", "No route for " + request.method + " " + std::string(path) + ".");
 }
 
+namespace {
+
+enum class BodyType : std::uint8_t { kJson, kNdjson, kUnsupported };
+
+std::string_view TrimSpace(std::string_view s) {
+  const std::size_t first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// What an ingestion body's Content-Type says it is. None is JSON (as before
+// content types were checked); media types compare without case; a
+// `+json` type (application/fhir+json) is JSON. Parameters other than
+// charset are ignored; a charset must be UTF-8 (RFC 8259: JSON is UTF-8).
+BodyType IngestBodyType(std::optional<std::string_view> header) {
+  if (!header || TrimSpace(*header).empty()) return BodyType::kJson;
+  std::string_view rest = *header;
+  const std::size_t semicolon = rest.find(';');
+  const std::string type = Lower(TrimSpace(rest.substr(0, semicolon)));
+  rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+  while (!rest.empty()) {
+    const std::size_t next = rest.find(';');
+    const std::string_view parameter = TrimSpace(rest.substr(0, next));
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    const std::size_t equals = parameter.find('=');
+    if (equals == std::string_view::npos || Lower(TrimSpace(parameter.substr(0, equals))) != "charset") continue;
+    std::string_view charset = TrimSpace(parameter.substr(equals + 1));
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"')
+      charset = charset.substr(1, charset.size() - 2);
+    const std::string name = Lower(charset);
+    if (name != "utf-8" && name != "utf8") return BodyType::kUnsupported;
+  }
+  if (type == "application/x-ndjson" || type == "application/ndjson") return BodyType::kNdjson;
+  if (type == "application/json") return BodyType::kJson;
+  if (type.starts_with("application/") && type.ends_with("+json") && type.size() > 17) return BodyType::kJson;
+  return BodyType::kUnsupported;
+}
+
+}  // namespace
+
 HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_view rest) {
   const std::size_t slash = rest.find('/');
   const std::string_view name = rest.substr(0, slash);
@@ -163,8 +214,20 @@ HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_vi
       return JsonError(401, "Unauthorized",
                        "This connector needs an ingest key (header x-iomt-ingest-key or Authorization: Bearer).");
     }
-    std::string_view type = request.Header("content-type").value_or("application/json");
-    const bool ndjson = StartsWith(type, "application/x-ndjson") || StartsWith(type, "application/ndjson");
+    // Checked before the body is looked at: text, XML or a form (curl's -d
+    // without -H) would only be dead-lettered later, and the client never
+    // learn it.
+    const BodyType body_type = IngestBodyType(request.Header("content-type"));
+    if (body_type == BodyType::kUnsupported) {
+      HttpResponse r = JsonError(
+          415, "UnsupportedMediaType",
+          "The Content-Type '" + std::string(request.Header("content-type").value_or("")) +
+              "' is not accepted: send one device message as application/json, or several, one a line, as "
+              "application/x-ndjson (or application/ndjson), in UTF-8 (e.g. 'application/json; charset=utf-8').");
+      r.headers.emplace_back("Accept-Post", "application/json, application/x-ndjson, application/ndjson");
+      return r;
+    }
+    const bool ndjson = body_type == BodyType::kNdjson;
     std::vector<std::pair<std::string, std::string>> properties;
     for (const auto& [header, value] : request.headers) {
       if (StartsWith(header, "x-iomt-property-") && header.size() > 16)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 
@@ -66,13 +67,15 @@ struct Runner {
     EXPECT_TRUE(fhir.ok());
   }
 
-  PipelineStats Run(const std::string& input, Collected* dead, std::size_t batch = 10'000) {
+  PipelineStats Run(const std::string& input, Collected* dead, std::size_t batch = 10'000,
+                    std::chrono::milliseconds patience = std::chrono::milliseconds(0)) {
     EXPECT_TRUE(device.ok());
     Input in(input);
     ingest::LineReader reader(in.fd());
     PipelineOptions options;
     options.batch_events = batch;
     options.ingestion_ticks = 0;
+    options.outage_patience = patience;
     Pipeline pipeline(&device.mapping, fhir.mapping, client, dead, std::move(options));
     Status st = RunStream(&reader, &pipeline);
     EXPECT_TRUE(st.ok()) << st.ToString();
@@ -194,6 +197,42 @@ class Down : public store::MemoryFhirClient {
     return Status(StatusCode::kUnavailable, "503 Service Unavailable after 5 attempts").WithDetail("FHIRServiceError");
   }
 };
+
+// Down for the first `failures` writes, then up again.
+class Flaky : public store::MemoryFhirClient {
+ public:
+  explicit Flaky(int failures) : failures_(failures) {}
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    if (failures_ > 0) {
+      --failures_;
+      return Status(StatusCode::kUnavailable, "503 Service Unavailable after 5 attempts")
+          .WithError(ErrorName::kFhirService);
+    }
+    return MemoryFhirClient::PutMany(std::move(requests));
+  }
+  int failures_;
+};
+
+TEST(Run, AnOutageIsWaitedOutAndNothingIsDeadLetteredForIt) {
+  Flaky flaky(2);
+  store::MemoryFhirClient clean;
+  Collected dead_flaky, dead_clean;
+  PipelineStats s = Runner(&flaky).Run(Events(), &dead_flaky, 10'000, std::chrono::seconds(30));
+  PipelineStats c = Runner(&clean).Run(Events(), &dead_clean);
+  EXPECT_EQ(flaky.failures_, 0);  // it was tried until the service came back
+  EXPECT_FALSE(s.unavailable);
+  // Only what fails on its own is dead-lettered, once, as without the outage.
+  EXPECT_EQ(s.dead_lettered, c.dead_lettered);
+  ASSERT_EQ(dead_flaky.records.size(), dead_clean.records.size());
+  for (std::size_t i = 0; i < dead_flaky.records.size(); ++i) {
+    EXPECT_EQ(Field(dead_flaky.records[i], "errorName"), Field(dead_clean.records[i], "errorName"));
+    EXPECT_EQ(Field(dead_flaky.records[i], "event"), Field(dead_clean.records[i], "event"));
+  }
+  EXPECT_EQ(s.events, c.events);
+  EXPECT_EQ(s.groups, c.groups);
+  EXPECT_EQ(s.errors, c.errors);
+  EXPECT_EQ(flaky.size(), clean.size());
+}
 
 TEST(Run, AnUnreachableServiceStopsTheRunAndLosesNothing) {
   Down client;

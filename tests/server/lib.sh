@@ -71,6 +71,56 @@ metrics_match() {
   curl -sf "$1/metrics" > "$tmp/metrics.txt" || return 1
   grep -q "$2" "$tmp/metrics.txt"
 }
+# metric_sum BASE FAMILY LABEL=VALUE...: the sum of the FAMILY samples that
+# have all these labels (e.g. connector=w1 Name=InvalidTemplateException),
+# whatever their others; 0 when none has. Labels in any order, so tests do
+# not depend on how prometheus-cpp orders them.
+metric_sum() { metric_select sum "$@"; }
+# metric_series BASE FAMILY LABEL=VALUE...: how many FAMILY samples have all
+# these labels.
+metric_series() { metric_select count "$@"; }
+metric_select() {
+  local what=$1 base=$2 family=$3
+  shift 3
+  curl -sf "$base/metrics" > "$tmp/metrics.txt" || return 1
+  awk -v what="$what" -v family="$family" -v want="$*" '
+    BEGIN { n = split(want, w, " ") }
+    index($0, family "{") == 1 {
+      for (i = 1; i <= n; i++) {
+        split(w[i], kv, "=")
+        label = kv[1] "=\"" kv[2] "\""
+        if (index($0, "{" label) == 0 && index($0, "," label) == 0) next
+      }
+      sum += $NF
+      count++
+    }
+    END { print (what == "sum" ? sum : count) + 0 }' "$tmp/metrics.txt"
+}
+# metrics_undocumented BASE DOC: what of /metrics DOC does not document, one
+# a line: a metric family without a row in DOC's tables ("| `family` |"),
+# or a label of its series that the row does not name (`label`; `le` of
+# histogram buckets aside). Nothing when all is documented.
+metrics_undocumented() {
+  curl -sf "$1/metrics" > "$tmp/metrics.txt" || { echo "(no /metrics)"; return; }
+  awk -v doc="$2" '
+    BEGIN {
+      while ((getline line < doc) > 0) {
+        if (match(line, /^\| `[a-z_:]+` \|/)) row[substr(line, 4, RLENGTH - 6)] = line
+      }
+    }
+    /^# TYPE / { family = $3; if (!(family in row)) print "family " family; next }
+    /^#/ || index($0, "{") == 0 { next }
+    {
+      labels = substr($0, index($0, "{") + 1)
+      while (match(labels, /[A-Za-z_][A-Za-z0-9_]*="/)) {
+        label = substr(labels, RSTART, RLENGTH - 2)
+        labels = substr(labels, RSTART + RLENGTH)
+        sub(/^[^"]*"/, "", labels)
+        if (label != "le" && (family in row) && index(row[family], "`" label "`") == 0 && !seen[family, label]++)
+          print "label " label " of " family
+      }
+    }' "$tmp/metrics.txt"
+}
 
 # post BASE CONNECTOR FILE [CURL ARGS...]: POSTs an NDJSON file; prints the
 # HTTP status.

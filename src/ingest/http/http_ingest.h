@@ -24,8 +24,13 @@ struct HttpMessageBody {
   std::int64_t received_ticks = 0;
 };
 
-// The events of one request, in order; blank lines are skipped.
-// kInvalidArgument (detail "EmptyBody") when it holds no message.
+// The events of one request, in order; blank lines are skipped. A message
+// that is an envelope is taken as it is, any other JSON message wrapped
+// (BuildEventText). All or nothing: kInvalidArgument with detail "NotJson"
+// when a message (an NDJSON line) does not parse, the message naming the
+// line and the parser's reason, so that the client learns it (rather than
+// finding a dead letter later); detail "EmptyBody" when the body holds no
+// message.
 Result<std::vector<ReceivedEvent>> HttpEvents(const HttpMessageBody& request);
 
 }  // namespace iomt::ingest

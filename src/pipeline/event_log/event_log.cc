@@ -6,7 +6,9 @@
 //   checkpoint                "IOMTCKP1", u64 committed seq, u32 crc32c
 //   LOCK                      flock'ed while open
 // Appends go to the last segment only, so after a crash damage can only be a
-// torn tail there; anything else is reported, not repaired.
+// torn tail there; anything else is reported, not repaired. A group write
+// that fails (disk full, I/O error) is cut off the segment again before
+// anyone hears of it, so the files never hold a half-written group.
 #include "pipeline/event_log/event_log.h"
 
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -114,10 +117,20 @@ void EncodeRecord(char* out, std::uint64_t seq, std::string_view data) {
 // ---- files --------------------------------------------------------------------
 
 // Takes no computed string, so that errno is read before anything can
-// change it.
+// change it. A full disk says so in words an operator searches for.
 Status Errno(const char* op, const std::string& path) {
   int err = errno;
-  return IoError(std::string("event log: ") + op + " " + path + ": " + std::strerror(err));
+  std::string message = std::string("event log: ") + op + " " + path + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) message.append(" (disk full)");
+  return IoError(std::move(message));
+}
+
+// The test hook that stands in for fdatasync of a segment (to inject EIO).
+std::atomic<int (*)(int)> segment_sync_for_test{nullptr};
+
+int SyncSegment(int fd) {
+  if (int (*hook)(int) = segment_sync_for_test.load(std::memory_order_relaxed)) return hook(fd);
+  return ::fdatasync(fd);
 }
 
 Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
@@ -178,6 +191,8 @@ std::uint32_t internal::Crc32cPortable(std::string_view data, std::uint32_t crc)
     crc = kCrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
+
+void internal::SetSegmentSyncForTest(int (*sync)(int fd)) { segment_sync_for_test.store(sync); }
 
 std::uint32_t Crc32c(std::string_view data, std::uint32_t crc) {
 #if defined(__x86_64__)
@@ -261,8 +276,14 @@ class EventLog::Impl {
   }
   Status OpenActive(const std::string& path, bool create);
   Status ScanSegment(const Segment& segment, bool last, std::uint64_t* expected) IOMT_REQUIRES(mu_);
-  Status WriteGroup(const std::vector<Writer*>& group);
+  // The leader's disk work. On failure nothing of the group is left in the
+  // log; *broken when even that could not be made sure of (the log stops).
+  Status WriteGroup(const std::vector<Writer*>& group, bool* broken) IOMT_EXCLUDES(mu_);
+  Status RollOver(std::uint64_t first_seq, bool* broken) IOMT_EXCLUDES(mu_);
+  Status CutBack(std::uint64_t size, bool after_failed_sync);
   Status WriteCheckpoint(std::uint64_t seq);
+  // What to do about damage found by Recover, after what it is.
+  std::string DamageAdvice() const;
   static void Encode(Writer* w);
 
   const std::string dir_;
@@ -286,7 +307,10 @@ class EventLog::Impl {
   std::uint64_t next_seq_ IOMT_GUARDED_BY(mu_) = 1;
   std::uint64_t committed_ IOMT_GUARDED_BY(mu_) = 0;
   bool closed_ IOMT_GUARDED_BY(mu_) = false;
-  Status failed_ IOMT_GUARDED_BY(mu_);                  // the first write/fdatasync failure: sticky
+  // A failed group write that could not be undone (the segment could not be
+  // cut back to where the group began): every later Append fails with it
+  // until the log is reopened. Failures that could be undone are not kept.
+  Status failed_ IOMT_GUARDED_BY(mu_);
   std::vector<Segment> segments_ IOMT_GUARDED_BY(mu_);  // oldest first; the last one is appended to
   std::uint64_t appends_ IOMT_GUARDED_BY(mu_) = 0;
   std::uint64_t group_writes_ IOMT_GUARDED_BY(mu_) = 0;
@@ -296,6 +320,9 @@ class EventLog::Impl {
   int active_fd_ = -1;
   std::string active_path_;
   std::uint64_t active_bytes_ = 0;
+  // An fdatasync of the active segment failed: the next group goes to a new
+  // segment (ADR 0010, "Failures").
+  bool seal_active_ = false;
 
   Mutex commit_mu_ IOMT_ACQUIRED_BEFORE(mu_);  // one checkpoint write at a time
 };
@@ -318,13 +345,27 @@ Status EventLog::Impl::OpenActive(const std::string& path, bool create) {
 Status EventLog::Impl::ScanSegment(const Segment& segment, bool last, std::uint64_t* expected) {
   IOMT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(segment.path));
   std::size_t off = 0;
+  const char* what = nullptr;  // why the record at `off` is bad
   while (off < bytes.size()) {
     const char* h = bytes.data() + off;
-    if (bytes.size() - off < kHeaderBytes) break;
+    if (bytes.size() - off < kHeaderBytes) {
+      what = "the file ends inside a record header";
+      break;
+    }
     std::uint32_t length = GetU32(h);
-    if (bytes.size() - off - kHeaderBytes < length) break;
+    if (bytes.size() - off - kHeaderBytes < length) {
+      what = "a record's length runs past the end of the file";
+      break;
+    }
     std::string_view data(h + kHeaderBytes, length);
-    if (GetU32(h + 4) != RecordCrc(h, data) || GetU64(h + 8) != *expected) break;
+    if (GetU32(h + 4) != RecordCrc(h, data)) {
+      what = "a record's checksum does not match";
+      break;
+    }
+    if (GetU64(h + 8) != *expected) {
+      what = "a record is out of sequence";
+      break;
+    }
     if (*expected > committed_) {
       pending_.push_back({*expected, std::string(data)});
       pending_bytes_ += length;
@@ -334,8 +375,11 @@ Status EventLog::Impl::ScanSegment(const Segment& segment, bool last, std::uint6
   }
   if (off == bytes.size()) return Status::Ok();
   if (!last) {
-    return IoError("event log: damaged record in " + segment.path + " at offset " + std::to_string(off) +
-                   " (not the tail of the log): move the directory aside to start afresh");
+    // Not a torn write: appends go to the last segment only, after this one
+    // was synced whole. Truncating here would drop acknowledged records.
+    return IoError("event log: damaged segment " + segment.path + ": at offset " + std::to_string(off) + " (record " +
+                   std::to_string(*expected) + ") " + what + "; it is not the last segment, so this is not a write " +
+                   "a crash cut short: the records from there on cannot be read. " + DamageAdvice());
   }
   int fd = ::open(segment.path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open", segment.path);
@@ -381,7 +425,9 @@ Status EventLog::Impl::Recover() {
     IOMT_ASSIGN_OR_RETURN(std::string c, ReadWholeFile(checkpoint_path));
     if (c.size() != kCheckpointBytes || !c.starts_with(kCheckpointMagic) ||
         GetU32(c.data() + 16) != Crc32c(std::string_view(c.data(), 16))) {
-      return IoError("event log: damaged checkpoint " + checkpoint_path);
+      return IoError("event log: damaged checkpoint " + checkpoint_path +
+                     " (it is replaced whole by a rename, so a crash cannot leave it so): which records were " +
+                     "processed is unknown. " + DamageAdvice());
     }
     committed_ = GetU64(c.data() + 8);
   }
@@ -406,11 +452,12 @@ Status EventLog::Impl::Recover() {
   std::uint64_t expected = found.empty() ? committed_ + 1 : found.front().first_seq;
   if (expected > committed_ + 1) {
     return IoError("event log: records " + std::to_string(committed_ + 1) + " to " + std::to_string(expected - 1) +
-                   " are missing from " + dir_);
+                   " are missing from " + dir_ + " (a segment file was removed). " + DamageAdvice());
   }
   for (std::size_t i = 0; i < found.size(); ++i) {
     if (found[i].first_seq != expected) {
-      return IoError("event log: " + found[i].path + " should start at record " + std::to_string(expected));
+      return IoError("event log: " + found[i].path + " should start at record " + std::to_string(expected) +
+                     " (a segment file is missing or misnamed). " + DamageAdvice());
     }
     IOMT_RETURN_IF_ERROR(ScanSegment(found[i], i + 1 == found.size(), &expected));
   }
@@ -438,20 +485,92 @@ void EventLog::Impl::Encode(Writer* w) {
   }
 }
 
-Status EventLog::Impl::WriteGroup(const std::vector<Writer*>& group) {
-  if (active_bytes_ >= options_.segment_bytes) {
-    // Roll over. The old segment needs no sync: each write to it was synced
-    // before its Append returned.
-    Segment next{group.front()->first_seq, Path(SegmentName(group.front()->first_seq))};
-    IOMT_RETURN_IF_ERROR(OpenActive(next.path, true));
-    MutexLock lock(mu_);
-    segments_.push_back(std::move(next));
+std::string EventLog::Impl::DamageAdvice() const {
+  return "Stop iomt, move the directory " + dir_ +
+         " aside (keep it: the records in it can be recovered by hand) or restore it from a backup, and start " +
+         "again with an empty queue.";
+}
+
+Status EventLog::Impl::WriteGroup(const std::vector<Writer*>& group, bool* broken) {
+  // How a failure ends, for the appenders: whether they can send again.
+  constexpr std::string_view kNothingStored = "; nothing of the append was stored: send it again later";
+  constexpr std::string_view kStopped =
+      ": the log takes no appends until it is opened again (restart iomt; records acknowledged before are kept)";
+  if (seal_active_ || active_bytes_ >= options_.segment_bytes) {
+    if (Status rolled = RollOver(group.front()->first_seq, broken); !rolled.ok()) {
+      return IoError(rolled.message() + std::string(*broken ? kStopped : kNothingStored));
+    }
   }
+  const std::uint64_t start = active_bytes_;
+  Status status;
+  bool sync_failed = false;
   for (const Writer* w : group) {
-    IOMT_RETURN_IF_ERROR(WriteAll(active_fd_, w->frame, active_path_));
+    status = WriteAll(active_fd_, w->frame, active_path_);
+    if (!status.ok()) break;
     active_bytes_ += w->frame.size();
   }
-  if (options_.sync && ::fdatasync(active_fd_) != 0) return Errno("fdatasync", active_path_);
+  if (status.ok() && options_.sync && SyncSegment(active_fd_) != 0) {
+    status = Errno("fdatasync", active_path_);
+    sync_failed = true;
+  }
+  if (status.ok()) return status;
+  // A write may have left part of the group behind it (a short write on a
+  // full disk): cut the segment back to where the group began, so that what
+  // follows is framed right after the last acknowledged record.
+  if (Status undone = CutBack(start, sync_failed); !undone.ok()) {
+    *broken = true;
+    return IoError(status.message() + "; undoing the write failed too (" + undone.message() + ")" +
+                   std::string(kStopped));
+  }
+  return IoError(status.message() + std::string(kNothingStored));
+}
+
+Status EventLog::Impl::CutBack(std::uint64_t size, bool after_failed_sync) {
+  if (::ftruncate(active_fd_, static_cast<off_t>(size)) != 0) return Errno("truncate", active_path_);
+  active_bytes_ = size;
+  // The shorter size must be durable before anything is appended after it.
+  if (options_.sync && SyncSegment(active_fd_) != 0) return Errno("fdatasync", active_path_);
+  // After a failed fdatasync the kernel may have marked the pages clean
+  // without writing them, and the descriptor has reported its error: the
+  // segment, synced up to `size` earlier, is left as it is and the next group
+  // starts a new one (ADR 0010).
+  if (after_failed_sync) seal_active_ = true;
+  return Status::Ok();
+}
+
+Status EventLog::Impl::RollOver(std::uint64_t first_seq, bool* broken) {
+  Segment next{first_seq, Path(SegmentName(first_seq))};
+  if (next.path == active_path_) {
+    // The active segment holds no record yet (it begins with this group):
+    // nothing to seal, only the descriptor whose fdatasync failed to replace.
+    int fd = ::open(active_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return Errno("open", active_path_);
+    ::close(active_fd_);
+    active_fd_ = fd;
+    seal_active_ = false;
+    return Status::Ok();
+  }
+  // The old segment needs no sync: each write to it was synced before its
+  // Append returned.
+  int fd = ::open(next.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return Errno("create", next.path);
+  if (Status synced = SyncDir(); !synced.ok()) {
+    // The new name may not survive a crash, so no record may go into it;
+    // removed, it is created again by the next group.
+    ::close(fd);
+    if (::unlink(next.path.c_str()) != 0) {
+      *broken = true;
+      return Errno("unlink", next.path);
+    }
+    return synced;
+  }
+  ::close(active_fd_);
+  active_fd_ = fd;
+  active_path_ = next.path;
+  active_bytes_ = 0;
+  seal_active_ = false;
+  MutexLock lock(mu_);
+  segments_.push_back(std::move(next));
   return Status::Ok();
 }
 
@@ -501,27 +620,37 @@ Status EventLog::Impl::Append(const std::vector<std::string_view>& records, std:
   }
   Status status = failed_;
   if (status.ok()) {
+    bool broken = false;
     lock.Unlock();
-    status = WriteGroup(group);
+    status = WriteGroup(group, &broken);
     lock.Lock();
-    if (!status.ok()) failed_ = status;
+    if (broken) failed_ = status;
   }
   if (status.ok()) {
     ++group_writes_;
     appends_ += group.size();
-  }
-  for (Writer* x : group) {
-    writers_.pop_front();
-    if (status.ok()) {
+    for (Writer* x : group) {
+      writers_.pop_front();
       for (LogRecord& r : x->copies)
         pending_.push_back(std::move(r));
-    } else {
+      x->done = true;
+      if (x != &w) x->cv.NotifyOne();
+    }
+  } else {
+    // Nothing of the group is in the log. The writers queued behind it hold
+    // the seqs that follow and have framed their records with them; written
+    // now, they would follow a gap. They fail too (none of them was
+    // acknowledged) and every seq is given back, so that the log stays
+    // contiguous and the next Append starts where the group did.
+    next_seq_ = writers_.front()->first_seq;
+    for (Writer* x : writers_) {
       pending_records_ -= x->records->size();
       pending_bytes_ -= x->bytes;
+      x->status = status;
+      x->done = true;
+      if (x != &w) x->cv.NotifyOne();
     }
-    x->status = status;
-    x->done = true;
-    if (x != &w) x->cv.NotifyOne();
+    writers_.clear();
   }
   if (writers_.empty()) {
     idle_cv_.NotifyAll();
@@ -560,13 +689,20 @@ Status EventLog::Impl::WriteCheckpoint(std::uint64_t seq) {
   PutU32(buf + 16, Crc32c(std::string_view(buf, 16)));
   const std::string tmp = Path("checkpoint.tmp");
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("open", tmp);
-  Status s = WriteAll(fd, std::string_view(buf, sizeof(buf)), tmp);
+  Status s = fd >= 0 ? WriteAll(fd, std::string_view(buf, sizeof(buf)), tmp) : Errno("open", tmp);
   if (s.ok() && options_.sync && ::fsync(fd) != 0) s = Errno("fsync", tmp);
-  ::close(fd);
-  IOMT_RETURN_IF_ERROR(s);
-  if (::rename(tmp.c_str(), Path("checkpoint").c_str()) != 0) return Errno("rename", tmp);
-  return SyncDir();
+  if (fd >= 0) ::close(fd);
+  if (s.ok() && ::rename(tmp.c_str(), Path("checkpoint").c_str()) != 0) s = Errno("rename", tmp);
+  if (!s.ok()) {
+    // The old checkpoint is untouched; the temp file would only hold space.
+    ::unlink(tmp.c_str());
+    return IoError(s.message() + "; the previous checkpoint stays (the records after it are read again after a " +
+                   "restart, unless a later commit succeeds)");
+  }
+  s = SyncDir();
+  if (s.ok()) return s;
+  return IoError(s.message() + "; the new checkpoint may not survive a crash (the records after the previous one " +
+                 "are then read again)");
 }
 
 Status EventLog::Impl::Commit(std::uint64_t seq) {

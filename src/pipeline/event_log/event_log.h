@@ -21,8 +21,14 @@
 //   belong to one reader thread (they are safe against the appenders).
 // - One process at a time: the directory is locked (flock) while open.
 //
-// After a failed write or fdatasync every later Append fails with kIoError
-// (the page cache can no longer be trusted: reopen the log to recover).
+// Failures. A group write or fdatasync that fails (disk full, I/O error) is
+// undone: the active segment is cut back to where the group began, every
+// Append of the group (and those queued behind it) fails with kIoError, and
+// later Appends are tried again, so ingestion resumes when space returns.
+// After a failed fdatasync the segment is left as it is and the next group
+// goes to a new one. Only when the undo itself fails does the log stop taking
+// appends until it is reopened. A failed checkpoint write keeps the previous
+// checkpoint (Commit fails; nothing is forgotten).
 #pragma once
 
 #include <chrono>
@@ -65,7 +71,9 @@ class EventLog {
   // are durable. Concurrent callers share one write+fdatasync (group commit).
   // kOutOfRange (nothing appended) when pending bytes/records would exceed the
   // limits: the HTTP layer answers 429. kUnavailable after Close(). kIoError
-  // when the disk fails (then the records may or may not be in the log).
+  // when the disk fails (full, I/O error): none of the records is readable or
+  // counted, and the segment was cut back; only a crash before that cut was
+  // durable can bring them back after a restart (at-least-once).
   // On OK, *first_seq (when given) is the seq of records[0]; the others follow.
   Status Append(const std::vector<std::string_view>& records, std::uint64_t* first_seq = nullptr);
 
@@ -79,7 +87,8 @@ class EventLog {
   // durable (temp file, fsync, rename, fsync dir) and segments wholly before
   // it are deleted; pending counts shrink (so Append can succeed again).
   // A seq at or below the last commit is a no-op; one past what Read returned
-  // is kInvalidArgument.
+  // is kInvalidArgument. kIoError when the checkpoint cannot be written (the
+  // previous one stays and nothing is forgotten: a later Commit covers it).
   Status Commit(std::uint64_t seq);
 
   // Moves the read cursor back to the last commit (the worker's batch failed;
@@ -119,6 +128,9 @@ namespace internal {
 // The table version Crc32c falls back to; exposed for the test that checks
 // both agree.
 std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc = 0);
+// Tests only: `sync` stands in for fdatasync of segment files (to inject
+// EIO, which no real disk gives on demand); nullptr restores fdatasync.
+void SetSegmentSyncForTest(int (*sync)(int fd));
 }  // namespace internal
 
 }  // namespace iomt::pipeline

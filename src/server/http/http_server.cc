@@ -7,6 +7,7 @@
 // blocked in recv or send), only while that thread is not in the handler.
 #include "server/http/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cerrno>
 #include <ctime>
 #include <exception>
 #include <future>
@@ -62,6 +64,11 @@ HttpResponse JsonError(int status, std::string_view code, std::string_view messa
 namespace {
 
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+// After a refused request, what the server reads and drops at most before
+// it closes: what a client that sends its whole body before it reads the
+// answer (as many simple clients do) sends for the bodies one meets in
+// practice. Beyond it (or linger_ms), the close may reset the connection.
+constexpr std::size_t kLingerBytes = std::size_t{64} << 20;
 
 std::int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -135,9 +142,11 @@ bool IsParseError(const ErrorCode& ec) {
   return ec.category() == category && ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-HttpResponse ParseErrorResponse(const ErrorCode& ec) {
+HttpResponse ParseErrorResponse(const ErrorCode& ec, std::size_t max_body_bytes) {
   if (ec == http::error::body_limit) {
-    return JsonError(413, "PayloadTooLarge", "The request body is larger than the server's limit.");
+    return JsonError(413, "PayloadTooLarge",
+                     "The request body is larger than the server's limit of " + std::to_string(max_body_bytes) +
+                         " bytes; send it in smaller requests.");
   }
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
     return JsonError(431, "RequestHeaderFieldsTooLarge", "The request's header is larger than 64 KiB.");
@@ -234,11 +243,15 @@ struct HttpServer::Impl {
   void Serve(Connection& c, tcp::socket& socket);
   // Moves the connection to `phase`; false when it is to end instead.
   bool Enter(Connection& c, Phase phase);
-  // Answers `response` and, after a protocol error, reads what the peer
-  // still sends (up to a bound) so that closing does not reset the
-  // connection before the peer has read the answer.
+  // Answers `response` to a request that was not read whole (a protocol
+  // error: 413, 431, 400), then ends the connection without a reset (see
+  // Linger()).
   void AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp::socket& socket, HttpResponse response,
                        unsigned version);
+  // Reads and drops what the peer still sends until it closes, or
+  // kLingerBytes (max_body_bytes when larger) have come, or linger_ms have
+  // passed.
+  void Linger(Connection& c, tcp::socket& socket) const;
   static void Write(TrackedSocket& stream, HttpResponse response, unsigned version, bool head, bool keep_alive,
                     ErrorCode& ec);
   void StopNow();
@@ -285,18 +298,50 @@ void HttpServer::Impl::Write(TrackedSocket& stream, HttpResponse response, unsig
 
 void HttpServer::Impl::AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp::socket& socket, HttpResponse response,
                                        unsigned version) {
+  // The peer may still be sending the body (it did not wait for `100
+  // Continue`, or sends chunks). Closing a socket with unread bytes in it,
+  // or that receives more, makes the kernel answer them with a reset, and a
+  // client that is still writing then fails on its write and never reads
+  // the answer (curl: "Send failure", Node: EPIPE). So: the answer (small:
+  // it fits in the socket buffer even when the peer does not read yet), a
+  // FIN after it (the peer reads the answer, then end of stream: clients
+  // stop sending and close), and the socket is read until the peer's close.
   if (!Enter(c, Phase::kWriting)) return;
   ErrorCode ec;
   Write(stream, std::move(response), version, false, false, ec);
   if (ec) return;
   socket.shutdown(tcp::socket::shutdown_send, ec);
-  if (!Enter(c, Phase::kWaiting)) return;
-  const std::size_t bound = std::max<std::size_t>(options.max_body_bytes, 1 << 20) + kHeaderLimit;
-  std::array<char, std::size_t{16} * 1024> scratch{};
-  for (std::size_t drained = 0; drained <= bound;) {
-    std::size_t n = stream.read_some(asio::buffer(scratch), ec);
-    if (ec) break;
-    drained += n;
+  if (!Enter(c, Phase::kWaiting)) return;  // Stop() and the watchdog may end the lingering
+  Linger(c, socket);
+}
+
+void HttpServer::Impl::Linger(Connection& c, tcp::socket& socket) const {
+  // Plain poll and recv: Asio's blocking reads have no deadline. Only this
+  // thread reads the descriptor; a shutdown by Stop() or the watchdog ends
+  // the wait (recv returns 0). Bytes are dropped into one small buffer,
+  // never kept.
+  const int fd = socket.native_handle();
+  const std::size_t bound = std::max(kLingerBytes, options.max_body_bytes) + kHeaderLimit;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.linger_ms);
+  std::array<char, std::size_t{64} * 1024> scratch{};
+  for (std::size_t drained = 0; drained < bound;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left));
+    if (ready == 0) return;  // the deadline
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    const ssize_t n = ::recv(fd, scratch.data(), std::min(scratch.size(), bound - drained), MSG_DONTWAIT);
+    if (n == 0) return;  // the peer closed (or the socket was shut down): a clean close now
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return;
+    }
+    drained += static_cast<std::size_t>(n);
+    c.last_activity_ns.store(NowNs(), std::memory_order_relaxed);
   }
 }
 
@@ -312,13 +357,15 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
     ErrorCode ec;
     http::read_header(stream, buffer, parser, ec);
     if (ec) {
-      if (IsParseError(ec)) AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec), 11);
+      if (IsParseError(ec)) AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, options.max_body_bytes), 11);
       return;
     }
     const unsigned version = parser.get().version() == 10 ? 10 : 11;
     const auto length = parser.content_length();
     if (length && *length > options.max_body_bytes) {
-      AnswerAndLinger(c, stream, socket, ParseErrorResponse(http::error::body_limit), version);
+      // Refused on the header alone: with `Expect: 100-continue` the peer
+      // has not sent the body yet and, without the `100`, does not.
+      AnswerAndLinger(c, stream, socket, ParseErrorResponse(http::error::body_limit, options.max_body_bytes), version);
       return;
     }
     const bool has_body = parser.chunked() || (length && *length > 0);
@@ -329,7 +376,11 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
     }
     http::read(stream, buffer, parser, ec);
     if (ec) {
-      if (IsParseError(ec)) AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec), version);
+      // A chunked body over the limit ends here as soon as a chunk's size
+      // would pass it: the parser stops before that chunk's data.
+      if (IsParseError(ec)) {
+        AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, options.max_body_bytes), version);
+      }
       return;
     }
     const bool head = parser.get().method() == http::verb::head;
@@ -501,6 +552,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   impl->options = options;
   impl->options.max_connections = std::max<std::size_t>(1, options.max_connections);
   impl->options.idle_timeout_ms = std::max(1, options.idle_timeout_ms);
+  impl->options.linger_ms = std::max(0, options.linger_ms);
   impl->handler = std::move(handler);
   HttpResponse busy = JsonError(503, "ServiceUnavailable", "The server has too many connections; try again later.");
   impl->busy_answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +

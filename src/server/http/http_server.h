@@ -10,9 +10,12 @@
 //   must be thread-safe. It is never called on the accept thread.
 // - Keep-alive, pipelining, chunked request bodies, `Expect: 100-continue`
 //   (answered only when the body is within the limit). A body over
-//   max_body_bytes gets 413 and a malformed request 400 (both JSON errors,
-//   then the connection closes) without calling the handler. A handler that
-//   throws gets 500. Nothing escapes: no exception leaves this layer.
+//   max_body_bytes gets 413 and a malformed request 400 (both JSON errors)
+//   without calling the handler; the rest of the body is not read into
+//   memory, and the connection closes only once the client has stopped
+//   sending (or a bound was reached), so that the client reads the answer
+//   rather than a reset. A handler that throws gets 500. Nothing escapes:
+//   no exception leaves this layer.
 // - HEAD reaches the handler as GET; the answer goes out without its body
 //   (with its Content-Length). Every answer carries Content-Length (but
 //   1xx/204/304, which must not) and Date; the handler's Content-Length,
@@ -77,6 +80,12 @@ struct HttpServerOptions {
   std::size_t max_body_bytes = 1 << 20;  // larger: 413 with a JSON error, the handler is not called
   std::size_t max_connections = 256;     // beyond: 503 and close
   int idle_timeout_ms = 30'000;          // connections silent longer (between or within requests) are closed
+  // After refusing a request it did not read whole (413, 431, 400), how long
+  // the server goes on reading and dropping what the client still sends
+  // (at most 64 MiB, or max_body_bytes when larger) before it closes:
+  // closing while bytes still arrive resets the connection, and the client
+  // loses the answer.
+  int linger_ms = 5'000;
 };
 
 class HttpServer {

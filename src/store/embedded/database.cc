@@ -1,7 +1,12 @@
 // The embedded store's SQLite file: its schema, opening (and recognizing) a
 // store, the statements prepared once, the types table, the checkpointer,
 // and transactions (the group commit's BEGIN/COMMIT, and savepoints).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "store/embedded/store_impl.h"
@@ -65,6 +70,58 @@ CREATE TABLE tok_delta(
   PRIMARY KEY(p, vh, sh, rid)) WITHOUT ROWID;
 )sql";
 
+// Every table and index of kSchema (and the one SQLite makes for the UNIQUE
+// of types): a store whose schema lacks one is damaged.
+constexpr const char* kSchemaObjects[] = {"iomt_meta", "types",         "sqlite_autoindex_types_1",
+                                          "resources", "resources_key", "resources_date",
+                                          "history",   "history_rid",   "tok",
+                                          "tok_delta"};
+// The tables whose first page Init reads (through their root page).
+constexpr const char* kTables[] = {"types", "resources", "history", "tok", "tok_delta"};
+
+std::uint32_t BigEndian(const unsigned char* p, int n) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < n; ++i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+// The database header (the first 100 bytes; sqlite.org/fileformat.html) of
+// an existing store file, read before SQLite opens it: cheap, and it tells a
+// damaged store from a file that is not a store. Empty when it looks sound
+// (or there is no file yet), else what is wrong with it.
+std::string HeaderProblem(const std::string& path, bool* not_sqlite) {
+  *not_sqlite = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";  // absent: created; unreadable: SQLite says why
+  struct stat st {};
+  unsigned char h[100];
+  ssize_t n = ::fstat(fd, &st) == 0 ? ::pread(fd, h, sizeof(h), 0) : -1;
+  ::close(fd);
+  if (n < 0 || st.st_size == 0) return "";
+  // 'IOMT', our application_id, at offset 68 says it was a store, whatever
+  // else was overwritten.
+  const bool ours = n == 100 && BigEndian(h + 68, 4) == static_cast<std::uint32_t>(kApplicationId);
+  if (n < 100) {
+    *not_sqlite = true;
+    return "the file is shorter than a database header (" + std::to_string(n) + " bytes)";
+  }
+  if (std::memcmp(h, "SQLite format 3", 16) != 0) {
+    *not_sqlite = !ours;
+    return "its header does not start with \"SQLite format 3\"";
+  }
+  const std::uint32_t page = BigEndian(h + 16, 2) == 1 ? 65536 : BigEndian(h + 16, 2);
+  if (page < 512 || (page & (page - 1)) != 0)
+    return "its header gives an impossible page size (" + std::to_string(page) + ")";
+  if (h[18] < 1 || h[18] > 2 || h[19] < 1 || h[19] > 2) return "its header gives an unknown file format version";
+  if (h[21] != 64 || h[22] != 32 || h[23] != 32) return "its header's payload fractions are not SQLite's fixed values";
+  if (static_cast<std::uint64_t>(st.st_size) % page != 0) {
+    return "its size (" + std::to_string(st.st_size) + " bytes) is not a whole number of " + std::to_string(page) +
+           "-byte pages (cut short?)";
+  }
+  return "";
+}
+
 }  // namespace
 
 // -------------------------------------------------------- Checkpointer ---
@@ -115,20 +172,29 @@ void Checkpointer::Loop() {
 // ---------------------------------------------------------------- Impl ---
 
 Status EmbeddedStore::Impl::Init() {
+  // A damaged store is told at open, cheaply: the header, the schema, and
+  // the root page of every table (each read is a few pages, whatever the
+  // size of the store). Damage deeper in the file is found by reads that
+  // reach it (an error naming the file) and by `iomt store check`, which
+  // reads every page: too slow to run at every start of a big store.
+  bool not_sqlite = false;
+  if (std::string problem = HeaderProblem(path, &not_sqlite); !problem.empty()) {
+    if (not_sqlite) {
+      return InvalidArgument(path + " is not an iomt store (not a SQLite database: " + problem +
+                             "). If it was one, it is damaged: " + sqlite::DamagedAdvice(path));
+    }
+    return IoError(path + " is damaged: " + problem + ". " + sqlite::DamagedAdvice(path)).WithDetail(sqlite::kDamaged);
+  }
   IOMT_RETURN_IF_ERROR(db.Open(path));
   sqlite3_busy_timeout(db.handle(), 5000);
   // The first read tells a database from any other file.
   Result<sqlite::Stmt> prepared = db.Prepare("SELECT count(*) FROM sqlite_master");
   Result<bool> row = prepared.ok() ? prepared->Step() : Result<bool>(prepared.status());
   if (!row.ok()) {
-    int rc = db.ErrorCode() & 0xff;
-    std::string message = path;
-    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
-      message.append(" is not an iomt store (not a SQLite database)");
-      return InvalidArgument(std::move(message));
+    if ((db.ErrorCode() & 0xff) == SQLITE_NOTADB) {
+      return InvalidArgument(path + " is not an iomt store (not a SQLite database)");
     }
-    message.append(": ").append(row.status().message());
-    return IoError(std::move(message));
+    return row.status();  // damaged or unreadable, said with the file's name
   }
   const bool empty = prepared->Int(0) == 0;
   prepared->Reset();
@@ -166,6 +232,7 @@ Status EmbeddedStore::Impl::Init() {
     }
     IOMT_RETURN_IF_ERROR(db.Exec("COMMIT"));
   } else {
+    IOMT_RETURN_IF_ERROR(CheckSchema());
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt format, db.Prepare("SELECT value FROM iomt_meta WHERE key='format'"));
     IOMT_ASSIGN_OR_RETURN(bool has_format, format.Step());
     if (!has_format || format.Text(0) != kFormat) {
@@ -226,6 +293,30 @@ Status EmbeddedStore::Impl::Init() {
   return ReloadTypes();
 }
 
+Status EmbeddedStore::Impl::CheckSchema() {
+  std::unordered_set<std::string> names;
+  {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("SELECT name FROM sqlite_master"));
+    while (true) {
+      IOMT_ASSIGN_OR_RETURN(bool row, s.NextRow());
+      if (!row) break;
+      names.emplace(s.Text(0));
+    }
+  }
+  for (const char* name : kSchemaObjects) {
+    if (names.count(name) == 0) {
+      return IoError(path + " is damaged: its schema has no '" + name + "'. " + sqlite::DamagedAdvice(path))
+          .WithDetail(sqlite::kDamaged);
+    }
+  }
+  // A damaged root page would fail every statement on its table.
+  for (const char* table : kTables) {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare(std::string("SELECT 1 FROM ") + table + " LIMIT 1"));
+    IOMT_RETURN_IF_ERROR(s.NextRow().status());
+  }
+  return Status::Ok();
+}
+
 Status EmbeddedStore::Impl::ReloadTypes() {
   types.clear();
   IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("SELECT tid, name FROM types"));
@@ -256,7 +347,7 @@ Status EmbeddedStore::Impl::Begin() {
   if (delta_rows > options.token_delta_rows) {
     if (Status st = MergeDelta(delta_rows - options.token_delta_rows); !st.ok()) {
       Rollback();
-      return st;
+      return RolledBack(st, "the transaction");
     }
   }
   return Status::Ok();
@@ -270,14 +361,16 @@ Status EmbeddedStore::Impl::Commit() {
   commit_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   in_txn = false;
   pending = 0;
-  if (st.ok()) checkpointer.Notify();
-  if (!st.ok()) {
-    // A failed COMMIT may leave the transaction open: undo it whole, so the
-    // store stays as it was at the last commit.
-    if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.Exec("ROLLBACK");
-    (void)ReloadTypes();
+  if (st.ok()) {
+    checkpointer.Notify();
+    return st;
   }
-  return st;
+  // A failed COMMIT (a full disk, an I/O error) may leave the transaction
+  // open: undo it whole, so the store stays as it was at the last commit and
+  // takes the next transaction as if this one had never been.
+  if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.Exec("ROLLBACK");
+  AfterRollback();
+  return RolledBack(st, "the transaction");
 }
 
 void EmbeddedStore::Impl::Rollback() {
@@ -285,7 +378,23 @@ void EmbeddedStore::Impl::Rollback() {
   (void)db.Exec("ROLLBACK");
   in_txn = false;
   pending = 0;
+  AfterRollback();
+}
+
+void EmbeddedStore::Impl::AfterRollback() {
+  // What was cached about the rolled-back writes is gone with them.
   (void)ReloadTypes();
+  Result<sqlite::Stmt> count = db.Prepare("SELECT count(*) FROM tok_delta");
+  Result<bool> row = count.ok() ? count->Step() : Result<bool>(count.status());
+  if (row.ok() && *row) delta_rows = count->Int(0);
+}
+
+Status EmbeddedStore::Impl::RolledBack(const Status& st, std::string_view what) const {
+  if (st.code() != StatusCode::kIoError) return st;
+  std::string message = "embedded store ";
+  message.append(st.message()).append("; ").append(what).append(" was rolled back: none of its writes is stored");
+  if (st.detail() == sqlite::kDiskFull) message.append(" (write it again once there is space)");
+  return Status(StatusCode::kIoError, std::move(message)).WithDetail(st.detail());
 }
 
 Status EmbeddedStore::Impl::Savepoint(const char* name) {
@@ -298,6 +407,19 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
   std::string sql = "ROLLBACK TO ";
   sql.append(name).append("; RELEASE ").append(name);
   (void)db.Exec(sql.c_str());
+  if (in_txn && sqlite3_get_autocommit(db.handle()) != 0) {
+    // After some errors (a full disk while the cache spilled, an I/O error)
+    // SQLite rolls the whole transaction back itself: the pending single
+    // writes went with it, and the next Flush must say so.
+    in_txn = false;
+    if (pending > 0 && lost_commit.ok()) {
+      lost_commit = IoError("embedded store " + path + ": a failed write rolled back the " + std::to_string(pending) +
+                            " single writes waiting for a commit");
+    }
+    pending = 0;
+    AfterRollback();
+    return;
+  }
   // A type created inside the savepoint is gone again.
   (void)ReloadTypes();
 }

@@ -1,12 +1,10 @@
 // EmbeddedStore's own methods: opening a store, the background committer,
 // and the public operations, each of which holds the store's mutex while it
 // runs on the Impl (store_impl.h; database.cc, read.cc, write.cc, search.cc,
-// bundle.cc); and the consistency check for tests and tools.
+// bundle.cc). The checks of a store are in check.cc.
 #include "store/embedded/embedded_store.h"
 
 #include <filesystem>
-#include <set>
-#include <tuple>
 #include <utility>
 
 #include "common/mutex.h"
@@ -116,7 +114,7 @@ Result<T> EmbeddedStore::SingleWrite(const Write& write, const Wrote& wrote) {
   Result<T> r = write(*impl_);
   if (!r.ok()) {
     impl_->RollbackTo("w");
-    return r;
+    return impl_->RolledBack(r.status(), "the write");
   }
   IOMT_RETURN_IF_ERROR(impl_->Release("w"));
   if (wrote(*r)) {
@@ -170,14 +168,14 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
       impl_->token_rows.clear();
       impl_->token_rids.clear();
       impl_->Rollback();
-      return w.status();
+      return impl_->RolledBack(w.status(), "the batch");
     }
     out.emplace_back(w.status());
   }
   impl_->defer_tokens = false;
   if (Status st = impl_->FlushTokens(); !st.ok()) {
     impl_->Rollback();
-    return st;
+    return impl_->RolledBack(st, "the batch");
   }
   IOMT_RETURN_IF_ERROR(impl_->Commit());
   return out;
@@ -237,83 +235,6 @@ Status EmbeddedStore::Export(std::string_view type,
     r.version_id = std::to_string(s.Int(2));
     r.json.assign(s.Text(3));
     f(s.Text(0), r);
-  }
-  return Status::Ok();
-}
-
-Status EmbeddedStore::CheckConsistency() {
-  MutexLock lock(mu_);
-  sqlite::Db& db = impl_->db;
-  auto fail = [](const std::string& message) { return Internal("store inconsistent: " + message); };
-  {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("PRAGMA integrity_check"));
-    IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row || s.Text(0) != "ok") return fail("integrity_check: " + std::string(row ? s.Text(0) : ""));
-  }
-  std::unordered_map<std::int64_t, std::string> type_names;
-  for (const auto& [name, tid] : impl_->types)
-    type_names[tid] = name;
-  using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
-  std::set<Key> expected;
-  std::unordered_map<std::int64_t, std::int64_t> versions;
-  {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s,
-                          db.Prepare("SELECT rid, key, tid, id, version, deleted, dlo, dhi, json FROM resources"));
-    json::Document doc;
-    embedded::IndexRows rows;
-    while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      const std::int64_t rid = s.Int(0), tid = s.Int(2), version = s.Int(4);
-      const std::string id(s.Text(3));
-      versions[rid] = version;
-      if (s.Int(1) != ResourceKey(tid, id)) return fail("key of " + id);
-      if (s.Int(5) != 0) continue;
-      if (!doc.Parse(s.Text(8)).ok()) return fail("JSON of " + id);
-      json::Value v, meta;
-      if (!doc.root().Find("id", &v) || v.string_value() != id) return fail("id in JSON of " + id);
-      if (!doc.root().Find("resourceType", &v) || v.string_value() != type_names[tid]) return fail("type of " + id);
-      if (!doc.root().Find("meta", &meta) || !meta.Find("versionId", &v) || v.string_value() != std::to_string(version))
-        return fail("meta.versionId of " + id);
-      embedded::ExtractIndex(doc.root(), &rows);
-      for (const embedded::TokenRow& t : rows.tokens)
-        expected.emplace(TokenKey(tid, t.param), t.value_hash, t.system_hash, rid);
-      const bool has_date = !s.IsNull(6);
-      if (has_date != rows.date_lo.has_value() ||
-          (has_date && (s.Int(6) != *rows.date_lo || s.Int(7) != *rows.date_hi)))
-        return fail("date of " + id);
-    }
-  }
-  {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s,
-                          db.Prepare("SELECT p, vh, sh, rid FROM tok UNION ALL SELECT p, vh, sh, rid FROM tok_delta"));
-    std::size_t n = 0;
-    while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      ++n;
-      if (expected.count(Key{s.Int(0), s.Int(1), s.Int(2), s.Int(3)}) == 0)
-        return fail("a token row of a resource that does not have it (rid " + std::to_string(s.Int(3)) + ")");
-    }
-    if (n != expected.size()) return fail("token rows missing");
-  }
-  {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s,
-                          db.Prepare("SELECT rid, count(*), min(version), max(version) FROM history GROUP BY rid"));
-    std::size_t with_history = 0;
-    while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      auto it = versions.find(s.Int(0));
-      if (it == versions.end()) return fail("history of a resource that does not exist");
-      if (s.Int(1) != it->second - 1 || s.Int(2) != 1 || s.Int(3) != it->second - 1)
-        return fail("versions not contiguous (rid " + std::to_string(s.Int(0)) + ")");
-      ++with_history;
-    }
-    std::size_t should = 0;
-    for (const auto& [rid, version] : versions)
-      should += version > 1 ? 1 : 0;
-    if (with_history != should) return fail("history missing");
   }
   return Status::Ok();
 }

@@ -14,6 +14,12 @@
 //   or the background committer when EmbeddedStoreOptions enables it. Reads
 //   see every write that has returned, committed or not.
 // - Thread-safe: one SQLite connection, every call serialized by a mutex.
+// - Failures of the disk: a write or commit that fails (SQLITE_FULL, an I/O
+//   error) is rolled back whole and reported as kIoError naming the file
+//   ("disk full" when it is); the store takes the next write as if the
+//   failed one had never been. A damaged file is kIoError (detail
+//   "damaged") saying what to do: at Open for its header, schema and root
+//   pages, at a read for the rest (Check reads it all).
 //
 // The methods after the FhirClient ones are the FHIR REST operations, shaped
 // so that an HTTP layer only maps URLs and Status codes (HttpStatus,
@@ -88,8 +94,9 @@ struct SearchPage {
 class EmbeddedStore : public FhirClient {
  public:
   // Opens the store in `dir`, creating the directory and `dir/store.db` when
-  // absent. kIoError when the directory or file cannot be used,
-  // kInvalidArgument when the file is not an iomt store.
+  // absent. kIoError when the directory or file cannot be used or the file
+  // is damaged (its header, schema or a table's root page; detail
+  // "damaged"), kInvalidArgument when the file is not an iomt store.
   static Result<std::unique_ptr<EmbeddedStore>> Open(const std::string& dir, EmbeddedStoreOptions options = {});
   // Commits what is pending (a clean close loses nothing).
   ~EmbeddedStore() override;
@@ -147,6 +154,11 @@ class EmbeddedStore : public FhirClient {
   // resource's index rows equal to those of its JSON, meta matching the
   // row, versions contiguous. For tests and tools; reads everything.
   Status CheckConsistency();
+  // The same checks for `iomt store check`: what is wrong, one finding per
+  // entry (SQLite's integrity_check gives up to `max_findings`; the store's
+  // own rules, checked only when the file is sound, the first they break).
+  // Empty when the store is sound. Reads every page: minutes for a big store.
+  std::vector<std::string> Check(std::size_t max_findings = 100);
 
  private:
   struct Impl;

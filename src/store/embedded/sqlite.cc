@@ -1,8 +1,19 @@
 #include "store/embedded/sqlite.h"
 
+#include <filesystem>
 #include <utility>
 
 namespace iomt::store::sqlite {
+
+std::string DamagedAdvice(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  std::string out = "Stop iomt and run `iomt store --store ";
+  out.append(dir.empty() ? "." : dir)
+      .append(" check` to see what is wrong; then restore ")
+      .append(path)
+      .append(" from a backup, or move it aside (with its -wal and -shm files) to start with an empty store.");
+  return out;
+}
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {
   if (this != &other) {
@@ -76,6 +87,7 @@ void Db::Close() {
 }
 
 Status Db::Open(const std::string& path) {
+  path_ = path;
   // The store serializes every call with its own mutex, so SQLite's are not
   // needed (SQLITE_OPEN_NOMUTEX).
   int rc =
@@ -94,11 +106,9 @@ Status Db::Exec(const char* sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
   if (rc == SQLITE_OK) return Status::Ok();
-  std::string message = "SQLite: ";
-  message.append(err != nullptr ? err : sqlite3_errstr(rc));
+  std::string message = err != nullptr ? err : sqlite3_errstr(rc);
   sqlite3_free(err);
-  return rc == SQLITE_FULL || rc == SQLITE_IOERR || (rc & 0xff) == SQLITE_IOERR ? IoError(std::move(message))
-                                                                                : Internal(std::move(message));
+  return ErrorStatus(rc, "SQLite", message);
 }
 
 Result<Stmt> Db::Prepare(std::string_view sql) {
@@ -110,13 +120,28 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   return s;
 }
 
-Status Db::Error(std::string_view what) const {
-  std::string message(what);
-  message.append(": ").append(sqlite3_errmsg(db_));
-  int rc = sqlite3_errcode(db_) & 0xff;
-  if (rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN) return IoError(std::move(message));
-  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Unavailable(std::move(message));
-  return Internal(std::move(message));
+Status Db::Error(std::string_view what) const { return ErrorStatus(sqlite3_errcode(db_), what, sqlite3_errmsg(db_)); }
+
+Status Db::ErrorStatus(int rc, std::string_view what, std::string_view message) const {
+  std::string text;
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+      text.append(path_).append(": disk full (").append(what).append(": ").append(message).append(")");
+      return IoError(std::move(text)).WithDetail(kDiskFull);
+    case SQLITE_IOERR:
+      text.append(path_).append(": I/O error (").append(what).append(": ").append(message).append(")");
+      return IoError(std::move(text));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      text.append(path_).append(" is damaged (").append(what).append(": ").append(message).append("). ");
+      text.append(DamagedAdvice(path_));
+      return IoError(std::move(text)).WithDetail(kDamaged);
+    default: break;
+  }
+  text.append(what).append(": ").append(message);
+  if ((rc & 0xff) == SQLITE_CANTOPEN) return IoError(std::move(text));
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) return Unavailable(std::move(text));
+  return Internal(std::move(text));
 }
 
 }  // namespace iomt::store::sqlite

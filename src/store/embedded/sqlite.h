@@ -1,6 +1,10 @@
 // A thin RAII layer over the SQLite C API, for the embedded store only:
 // statements prepared once and reset after each use, errors as Status with
 // SQLite's own message. Not thread-safe; the store serializes access.
+//
+// Errors that are about the file rather than the statement name the file:
+// a full disk (kIoError, detail kDiskFull), an I/O error (kIoError) and a
+// damaged file (kIoError, detail kDamaged, with what to do about it).
 #pragma once
 
 #include <sqlite3.h>
@@ -14,6 +18,13 @@
 namespace iomt::store::sqlite {
 
 class Db;
+
+// Status details of the errors above.
+inline constexpr const char* kDiskFull = "disk_full";
+inline constexpr const char* kDamaged = "damaged";
+
+// What to do about a damaged store file at `path` (DIR/store.db).
+std::string DamagedAdvice(const std::string& path);
 
 class Stmt {
  public:
@@ -64,6 +75,7 @@ class Db {
   Status Open(const std::string& path);
   void Close();
   [[nodiscard]] sqlite3* handle() const { return db_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
 
   // Runs one or more statements that return no rows.
   Status Exec(const char* sql);
@@ -73,7 +85,11 @@ class Db {
   [[nodiscard]] int ErrorCode() const { return sqlite3_errcode(db_); }
 
  private:
+  // The Status for result code `rc` with SQLite's message `message`.
+  [[nodiscard]] Status ErrorStatus(int rc, std::string_view what, std::string_view message) const;
+
   sqlite3* db_ = nullptr;
+  std::string path_;
 };
 
 }  // namespace iomt::store::sqlite

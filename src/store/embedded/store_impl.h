@@ -98,6 +98,9 @@ struct EmbeddedStore::Impl {
   Checkpointer checkpointer;
 
   Status Init();
+  // An existing store's schema has every table and index, and each table's
+  // root page reads: damage found at open, at the cost of a few pages.
+  Status CheckSchema();
   Status ReloadTypes();
   std::int64_t NowMs() const;
 
@@ -107,6 +110,13 @@ struct EmbeddedStore::Impl {
   Status Commit();
   // Undoes the open transaction whole (pending single writes included).
   void Rollback();
+  // After a rollback: what is cached about the store (types, tok_delta's
+  // size) read again.
+  void AfterRollback();
+  // The Status of `what` (a batch, the commit, ...) that failed on the file
+  // and was rolled back: names the file, says "disk full" when it is and
+  // that nothing was stored. Other Statuses as they are.
+  Status RolledBack(const Status& st, std::string_view what) const;
   Status Savepoint(const char* name);
   Status Release(const char* name);
   void RollbackTo(const char* name);
@@ -150,6 +160,9 @@ struct EmbeddedStore::Impl {
   std::string NewId();
   Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
   Result<sqlite::Stmt*> CachedStatement(const std::string& sql);
+  // The store's own rules (check.cc): every resource's index rows equal to
+  // those of its JSON, meta matching the row, versions contiguous.
+  Status CheckIndexes();
 
   // Several reads in one read transaction when no transaction is open
   // (SQLite would otherwise start and end one per statement).

@@ -67,6 +67,7 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutBatch(std::vector<Put
     pending[i] = i;
   std::string last;
   for (int attempt = 1; attempt <= options_.max_attempts && !pending.empty(); ++attempt) {
+    bool throttled = false;  // an entry answered 429 (else 5xx) and is sent again
     std::string bundle = R"({"resourceType":"Bundle","type":"batch","entry":[)";
     for (std::size_t k = 0; k < pending.size(); ++k) {
       const PutRequest& r = requests[pending[k]];
@@ -121,6 +122,7 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutBatch(std::vector<Put
         }
       } else if (Retryable(status)) {
         again.push_back(i);
+        throttled = throttled || status == 429;
         json::Value outcome;
         last = StatusText(status, {});
         if (response.Find("outcome", &outcome)) last.append(" (").append(OutcomeText(outcome)).append(")");
@@ -147,7 +149,12 @@ Result<std::vector<Result<Resource>>> RemoteFhirClient::PutBatch(std::vector<Put
       }
     }
     pending = std::move(again);
-    if (!pending.empty() && attempt < options_.max_attempts) std::this_thread::sleep_for(Backoff(attempt));
+    if (!pending.empty() && attempt < options_.max_attempts) {
+      // The Bundle of the entries left is a request sent again: throttled
+      // when any of them was (what an operator acts on), else a server error.
+      CountRetry(throttled ? RetryReason::kThrottled : RetryReason::kServerError);
+      std::this_thread::sleep_for(Backoff(attempt));
+    }
   }
   for (std::size_t i : pending) {
     out[i] = ServiceError(StatusCode::kUnavailable,

@@ -42,7 +42,30 @@ std::string TrimTrailingSlashes(std::string url) {
   return url;
 }
 
+// Why a request that got no answer is sent again. http::Outcome only tells
+// the failures worth a retry from the others; curl's message says which of
+// them were timeouts ("Operation timed out after ...", "Connection timed out
+// after ...", "Timeout was reached"), which operators want apart from
+// connections refused or cut (a slow server rather than an unreachable one).
+RetryReason TransportRetryReason(const http::Outcome& outcome) {
+  const std::string_view text = outcome.error_text;
+  const bool timeout = text.find("timed out") != std::string_view::npos ||
+                       text.find("Timeout") != std::string_view::npos || text.find("timeout") != std::string_view::npos;
+  return timeout ? RetryReason::kTimeout : RetryReason::kConnection;
+}
+
 }  // namespace
+
+std::string_view ToString(RetryReason reason) {
+  switch (reason) {
+    case RetryReason::kThrottled: return "http_429";
+    case RetryReason::kServerError: return "http_5xx";
+    case RetryReason::kTimeout: return "timeout";
+    case RetryReason::kConnection: return "connection";
+    case RetryReason::kTokenRefresh: return "token_refresh";
+  }
+  return "connection";
+}
 
 RemoteFhirClient::RemoteFhirClient(RemoteOptions options) : options_(std::move(options)) {
   http::PoolOptions pool;
@@ -220,14 +243,24 @@ std::chrono::milliseconds RemoteFhirClient::Backoff(int attempt) {
   return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
 }
 
-void RemoteFhirClient::Count(const http::Outcome& outcome) {
+void RemoteFhirClient::Count(const http::Outcome& outcome, std::optional<RetryReason> retry) {
   MutexLock lock(stats_mu_);
   ++stats_.requests;
+  if (retry) {
+    ++stats_.retries;
+    ++stats_.retried[static_cast<std::size_t>(*retry)];
+  }
   if (outcome.error != http::TransportError::kNone) {
     ++stats_.transport_errors;
   } else {
     ++stats_.by_status[outcome.response.status];
   }
+}
+
+void RemoteFhirClient::CountRetry(RetryReason reason) {
+  MutexLock lock(stats_mu_);
+  ++stats_.retries;
+  ++stats_.retried[static_cast<std::size_t>(reason)];
 }
 
 RemoteStats RemoteFhirClient::stats() const {
@@ -242,6 +275,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
   const bool oauth = !options_.oauth.token_url.empty();
   bool refreshed = false;
   std::string last;
+  std::optional<RetryReason> again;  // why this attempt sends the request again
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     std::vector<std::string> all = headers;
     std::string token;
@@ -250,24 +284,23 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
       all.push_back("Authorization: Bearer " + token);
     }
     http::Outcome o = pool_->Perform({method, url, all, body});
-    Count(o);
-    if (attempt > 1) {
-      MutexLock lock(stats_mu_);
-      ++stats_.retries;
-    }
+    Count(o, again);
     std::chrono::milliseconds wait = Backoff(attempt);
     if (o.error != http::TransportError::kNone) {
       if (o.error == http::TransportError::kBadUrl || o.error == http::TransportError::kOther) {
         return ServiceError(StatusCode::kUnavailable, Cat({what, " failed: ", o.error_text}));
       }
       last = o.error_text;
+      again = TransportRetryReason(o);
     } else {
       const long status = o.response.status;
       if (status == 401 || status == 403) {
         if (oauth && !refreshed) {
           // The token may have been revoked or expired early: one new one.
+          // The request is sent again at once, not as one of the attempts.
           refreshed = true;
           IOMT_RETURN_IF_ERROR(Token(&token).status());
+          again = RetryReason::kTokenRefresh;
           --attempt;
           continue;
         }
@@ -280,6 +313,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
       }
       if (!Retryable(status)) return HttpAnswer{status, std::move(o.response.body), std::move(o.response.etag)};
       last = StatusText(status, o.response.body);
+      again = status == 429 ? RetryReason::kThrottled : RetryReason::kServerError;
       double after = http::RetryAfterSeconds(o.response.retry_after, std::chrono::system_clock::now());
       if (after >= 0) {
         wait = std::min(options_.max_retry_after, std::chrono::milliseconds(std::llround(after * 1000)));

@@ -11,7 +11,8 @@
 // - Connections are reused and bounded (RemoteOptions::max_connections).
 // - 429, 500, 502, 503, 504, timeouts and lost connections are retried with
 //   exponential backoff and full jitter, honouring Retry-After, at most
-//   max_attempts times; then kUnavailable + FHIRServiceError. Every write
+//   max_attempts times; then kUnavailable + FHIRServiceError. Each request
+//   sent again is counted by its RetryReason (stats()). Every write
 //   is a PUT to a known id, so a retry whose first attempt did land writes
 //   the same content again; with If-Match it gets 412, i.e. kConflict, and
 //   the ObservationWriter re-reads and merges again (which changes nothing).
@@ -26,11 +27,13 @@
 // Thread-safe: every method may be called from several threads at once.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,14 +49,36 @@ class Pool;
 struct Outcome;
 }  // namespace http
 
-// Counters for tests, benchmarks and the run summary.
+// Why the client sent a request again: the `reason` label of the service's
+// iomt_retries_total (docs/metrics.md), so that an operator can tell a
+// throttling FHIR service from a failing or unreachable one.
+enum class RetryReason : std::uint8_t {
+  kThrottled,     // "http_429": the server answered 429 Too Many Requests
+  kServerError,   // "http_5xx": it answered 500, 502, 503 or 504
+  kTimeout,       // "timeout": no answer within the connect or request timeout
+  kConnection,    // "connection": refused, reset, closed or cut short
+  kTokenRefresh,  // "token_refresh": 401/403 with OAuth2; sent again with a new token
+};
+inline constexpr std::array<RetryReason, 5> kRetryReasons = {RetryReason::kThrottled, RetryReason::kServerError,
+                                                             RetryReason::kTimeout, RetryReason::kConnection,
+                                                             RetryReason::kTokenRefresh};
+// The label value, e.g. "http_429".
+std::string_view ToString(RetryReason reason);
+
+// Counters for tests, benchmarks, the run summary and the service's metrics.
 struct RemoteStats {
-  std::int64_t requests = 0;        // HTTP requests to the FHIR server, retries included
-  std::int64_t retries = 0;         // requests that were attempts after the first
-  std::int64_t retry_after = 0;     // waits that a Retry-After header set
-  std::int64_t token_requests = 0;  // requests to the OAuth2 token endpoint
+  std::int64_t requests = 0;  // HTTP requests to the FHIR server, retries included
+  // Requests to the FHIR server sent again (a retry, the rest of a batch
+  // Bundle, the request after a token refresh); the sum of `retried`. The
+  // token endpoint's own retries are in token_requests only.
+  std::int64_t retries = 0;
+  std::array<std::int64_t, kRetryReasons.size()> retried{};  // by RetryReason
+  std::int64_t retry_after = 0;                              // waits that a Retry-After header set
+  std::int64_t token_requests = 0;                           // requests to the OAuth2 token endpoint
   std::int64_t transport_errors = 0;
   std::map<long, std::int64_t> by_status;  // answers by HTTP status
+
+  [[nodiscard]] std::int64_t retried_for(RetryReason reason) const { return retried[static_cast<std::size_t>(reason)]; }
 };
 
 class RemoteFhirClient : public FhirClient {
@@ -100,7 +125,11 @@ class RemoteFhirClient : public FhirClient {
   Result<std::vector<Resource>> SearchChunks(std::string_view type, std::string_view system,
                                              const std::vector<std::string>& values, bool post);
   std::chrono::milliseconds Backoff(int attempt);
-  void Count(const http::Outcome& outcome);
+  // An answer (or its absence) to a request; `retry` when the request was
+  // sent again, and why.
+  void Count(const http::Outcome& outcome, std::optional<RetryReason> retry = std::nullopt);
+  // A request sent again without going through Count (the rest of a batch).
+  void CountRetry(RetryReason reason);
 
   RemoteOptions options_;
   std::unique_ptr<http::Pool> pool_;

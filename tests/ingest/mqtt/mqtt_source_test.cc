@@ -1,5 +1,6 @@
-// MqttSource against a real mosquitto broker (one per test, on a free port).
-// Waits are for conditions, with generous deadlines; nothing asserts time.
+// MqttSource against a real mosquitto broker (one per test, on a free port),
+// and the event a message becomes (MqttEvent). Waits are for conditions,
+// with generous deadlines; nothing asserts time.
 #include "ingest/mqtt/mqtt_source.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/json/document.h"
+#include "common/json/writer.h"
+#include "ingest/mqtt/mqtt_envelope.h"
 #include "mosquitto_broker.h"
 
 namespace iomt::ingest {
@@ -83,6 +87,17 @@ std::unique_ptr<MqttSource> StartOrDie(const MqttOptions& options, MqttHandler h
   return source.ok() ? std::move(source).value() : nullptr;
 }
 
+// The Properties of the event a message becomes (MqttEvent), as compact JSON.
+std::string EventProperties(MqttMessage&& message) {
+  json::Document scratch;
+  ReceivedEvent event = MqttEvent(std::move(message), &scratch);
+  json::Document doc;
+  json::Value properties;
+  if (!doc.Parse(event.text).ok() || !doc.root().Find("Properties", &properties))
+    return "(no Properties) " + event.text;
+  return json::ToJson(properties);
+}
+
 MqttOptions Options(const MosquittoBroker& broker, std::string topic) {
   MqttOptions options;
   options.url = broker.url();
@@ -114,8 +129,20 @@ TEST(MqttSource, DeliversTopicPayloadUserPropertiesAndQos) {
   EXPECT_FALSE(out.retained);
   EXPECT_GE(out.receipt_ms, before_ms);
   EXPECT_EQ(source->received(), 1);
+  // As an event: the repeated name keeps both values.
+  EXPECT_EQ(EventProperties(std::move(out)), R"({"deviceId":"d1","k":["a","b"],"mqtt-topic":"devices/d1/telemetry"})");
   source->Stop();
   EXPECT_FALSE(source->connected());
+}
+
+TEST(MqttEvent, RepeatedUserPropertiesBecomeArraysAndTheTopicStaysOneString) {
+  MqttMessage m;
+  m.topic = "devices/d7/telemetry";
+  m.payload = R"({"hr": 80})";
+  m.user_properties = {{"site", "north"}, {"ward", "3A"}, {"mqtt-topic", "spoofed"}, {"ward", "3B"}};
+  m.receipt_ms = 1'700'000'000'000;
+  EXPECT_EQ(EventProperties(std::move(m)),
+            R"({"site":"north","ward":["3A","3B"],"mqtt-topic":"devices/d7/telemetry"})");
 }
 
 TEST(MqttSource, QosIsTheLowerOfTheSubscriptionsAndThePublishers) {

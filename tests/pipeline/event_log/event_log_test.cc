@@ -420,7 +420,14 @@ TEST(EventLog, DamageBeforeTheLastSegmentIsAnErrorNotATruncation) {
   auto log = EventLog::Open(dir.path(), options);
   ASSERT_FALSE(log.ok());
   EXPECT_EQ(log.status().code(), StatusCode::kIoError);
-  EXPECT_NE(log.status().message().find("offset 0"), std::string::npos) << log.status().message();
+  // The message says which file, where, what is wrong and what to do.
+  for (const std::string& part :
+       {first, std::string("offset 0"), std::string("checksum does not match"), std::string("not the last segment"),
+        std::string("move the directory ") + dir.path(), std::string("restore it from a backup")}) {
+    EXPECT_NE(log.status().message().find(part), std::string::npos) << part << " not in: " << log.status().message();
+  }
+  // Refused, not repaired: the damaged file is as it was.
+  EXPECT_EQ(SegmentFiles(dir.path()).size(), 3u);
 }
 
 TEST(EventLog, DamagedCheckpointIsAnError) {

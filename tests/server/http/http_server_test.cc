@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -140,6 +143,121 @@ TEST(HttpServer, ABodyAtTheLimitIsAcceptedOneByteOverIs413WithoutCallingTheHandl
   EXPECT_EQ(echo.calls, 1);
 
   // The server goes on.
+  EXPECT_EQ(client.Send({"POST", Url(*server, "/in"), "small", {}}).status, 200);
+}
+
+// `body` as chunks of 64 KiB (and the last chunk).
+std::string Chunked(const std::string& body) {
+  std::string out;
+  constexpr std::size_t kChunk = 64 * 1024;
+  for (std::size_t at = 0; at < body.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, body.size() - at);
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", n);
+    out.append(size).append(body, at, n).append("\r\n");
+  }
+  return out + "0\r\n\r\n";
+}
+
+void ExpectRaw413(const std::string& answer) {
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << answer.substr(0, 200);
+  EXPECT_NE(answer.find(R"({"error":{"code":"PayloadTooLarge","message":)"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("1048576 bytes"), std::string::npos) << answer;  // the limit
+}
+
+// A client that sends its whole body before it reads (as many simple ones
+// do) must still read the 413, not a reset: the server reads and drops the
+// body (up to 64 MiB), and closes only after the client has.
+TEST(HttpServer, AnOversizedBodySentWholeBeforeReadingGetsA413NotAReset) {
+  CountingEcho echo;
+  auto server = StartOrDie(echo.handler());  // the default limit, 1 MiB
+  ASSERT_NE(server, nullptr);
+  const std::string body(std::size_t{8} << 20, 'x');
+  for (const bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked" : "Content-Length");
+    int fd = Connect(server->port());
+    ASSERT_GE(fd, 0);
+    const std::string header =
+        std::string("POST /in HTTP/1.1\r\nHost: x\r\n") +
+        (chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+        "\r\n";
+    EXPECT_TRUE(SendAll(fd, header + (chunked ? Chunked(body) : body)));  // not reset half-way
+    ExpectRaw413(ReadToEnd(fd));
+    close(fd);
+  }
+  // With `Expect: 100-continue` the 413 comes at once, without a `100`.
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "POST /in HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\nExpect: 100-continue\r\n\r\n"));
+  ExpectRaw413(ReadResponse(fd));
+  close(fd);
+  EXPECT_EQ(echo.calls, 0);
+  Client client;
+  EXPECT_EQ(client.Send({"POST", Url(*server, "/in"), "small", {}}).status, 200);
+}
+
+// Sends `piece` again and again until a send fails (the server closed the
+// connection) or `give_up` has passed; the bytes sent, and whether it failed.
+struct Sent {
+  std::size_t bytes = 0;
+  bool failed = false;
+  std::chrono::steady_clock::time_point at;
+};
+Sent SendUntilClosed(int fd, const std::string& piece, std::chrono::milliseconds pause,
+                     std::chrono::milliseconds give_up) {
+  Sent sent;
+  const auto end = std::chrono::steady_clock::now() + give_up;
+  while (std::chrono::steady_clock::now() < end) {
+    ssize_t n = send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      sent.failed = true;
+      break;
+    }
+    sent.bytes += static_cast<std::size_t>(n);
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  }
+  sent.at = std::chrono::steady_clock::now();
+  return sent;
+}
+
+// The server does not go on reading what follows a 413 for ever: a client
+// that does not stop sending is cut off after 64 MiB ...
+TEST(HttpServer, WhatFollowsA413IsDroppedUpToABoundInBytes) {
+  auto server = StartOrDie(Echo);
+  ASSERT_NE(server, nullptr);
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "POST /in HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n"));
+  std::future<Sent> sender = std::async(std::launch::async, [fd] {
+    return SendUntilClosed(fd, std::string(256 * 1024, 'x'), std::chrono::milliseconds(0), std::chrono::seconds(60));
+  });
+  ExpectRaw413(ReadResponse(fd));  // at once, while the client still sends
+  Sent sent = sender.get();
+  close(fd);
+  EXPECT_TRUE(sent.failed);
+  EXPECT_GE(sent.bytes, std::size_t{64} << 20);  // all of the bound was read
+  // ... plus what the two socket buffers hold.
+  EXPECT_LT(sent.bytes, std::size_t{96} << 20);
+}
+
+// ... and one that trickles is cut off after linger_ms (not only after the
+// idle timeout, which a trickle never reaches).
+TEST(HttpServer, WhatFollowsA413IsDroppedUpToABoundInTime) {
+  HttpServerOptions options;
+  options.linger_ms = 300;
+  auto server = StartOrDie(Echo, options);
+  ASSERT_NE(server, nullptr);
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "POST /in HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"));
+  ExpectRaw413(ReadResponse(fd));
+  const auto answered = std::chrono::steady_clock::now();
+  Sent sent = SendUntilClosed(fd, "x", std::chrono::milliseconds(20), std::chrono::seconds(10));
+  close(fd);
+  EXPECT_TRUE(sent.failed);
+  EXPECT_LT(sent.at - answered, std::chrono::seconds(3));
+  // The server goes on.
+  Client client;
   EXPECT_EQ(client.Send({"POST", Url(*server, "/in"), "small", {}}).status, 200);
 }
 

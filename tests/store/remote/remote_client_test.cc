@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -247,6 +249,9 @@ TEST(RemoteAuth, ARevokedTokenIsRenewedOnceAndTheRequestRetried) {
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   EXPECT_EQ(TokenRequests(client_id), 2);
   EXPECT_EQ(c->stats().by_status.at(401), 1);
+  // The request sent again with the new token is a retry, for that reason.
+  EXPECT_EQ(c->stats().retried_for(RetryReason::kTokenRefresh), 1);
+  EXPECT_EQ(c->stats().retries, 1);
   ExpectWrittenOnce(id, id);
 }
 
@@ -310,8 +315,53 @@ TEST(RemoteRetry, HonoursRetryAfterAsADate) {
   const std::string id = Unique("date");
   ASSERT_TRUE(f.client->Put("Patient", id, PatientJson(id, id), std::nullopt).ok());
   EXPECT_EQ(f.client->stats().retry_after, 1);
+  EXPECT_EQ(f.client->stats().retried_for(RetryReason::kThrottled), 1);
   EXPECT_EQ(TestServers::Info(f.session.id).faults.at("429:date"), 1);
   ExpectWrittenOnce(id, id);
+}
+
+TEST(RemoteRetry, RetryReasonsHaveTheirMetricLabels) {
+  std::vector<std::string> labels;
+  for (RetryReason reason : kRetryReasons)
+    labels.emplace_back(ToString(reason));
+  EXPECT_EQ(labels, (std::vector<std::string>{"http_429", "http_5xx", "timeout", "connection", "token_refresh"}));
+}
+
+// Each request sent again is counted once, by why its previous attempt failed
+// (the service's iomt_retries_total{reason}). A "reset" cuts the answer
+// after it began, so curl does not send it again on its own (as it may
+// after a "drop") and every retry is the client's.
+TEST(RemoteRetry, CountsEachRetryByItsReason) {
+  RemoteOptions o = TestOptions("");
+  o.max_attempts = 6;
+  o.request_timeout = std::chrono::milliseconds(1'000);
+  Faulted f = Through({"503", "429:0", "reset", "delay:2500", "502"}, o);
+  ASSERT_NE(f.client, nullptr);
+  const RemoteStats before = f.client->stats();
+  EXPECT_EQ(before.retries, 0);  // Connect's two requests went through
+  const std::string id = Unique("reasons");
+  auto put = f.client->Put("Patient", id, PatientJson(id, id), std::nullopt);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  const RemoteStats after = f.client->stats();
+  EXPECT_EQ(after.retried_for(RetryReason::kServerError), 2);
+  EXPECT_EQ(after.retried_for(RetryReason::kThrottled), 1);
+  EXPECT_EQ(after.retried_for(RetryReason::kConnection), 1);
+  EXPECT_EQ(after.retried_for(RetryReason::kTimeout), 1);
+  EXPECT_EQ(after.retried_for(RetryReason::kTokenRefresh), 0);
+  EXPECT_EQ(after.retries, 5);
+  EXPECT_EQ(after.requests - before.requests, 6);
+  ExpectWrittenOnce(id, id);
+}
+
+TEST(RemoteRetry, AnAnswerOnTheFirstAttemptCountsNoRetry) {
+  auto c = ConnectOrDie(TestOptions(TestServers::fhir_base()));
+  ASSERT_NE(c, nullptr);
+  const std::string id = Unique("first");
+  ASSERT_TRUE(c->Put("Patient", id, PatientJson(id, id), std::nullopt).ok());
+  // A 400 is an answer, not a reason to send again.
+  EXPECT_FALSE(c->Put("Patient", id, PatientJson("other-" + id, id), std::nullopt).ok());
+  EXPECT_EQ(c->stats().retries, 0);
+  EXPECT_EQ(c->stats().retried, (std::array<std::int64_t, kRetryReasons.size()>{}));
 }
 
 TEST(RemoteRetry, AnIfMatchWriteWhoseAnswerWasLostComesBackAsAConflict) {
@@ -334,6 +384,9 @@ TEST(RemoteRetry, GivesUpAfterMaxAttemptsAsUnavailable) {
   const std::string id = Unique("down");
   auto put = f.client->Put("Patient", id, PatientJson(id, id), std::nullopt);
   ASSERT_FALSE(put.ok());
+  // Three attempts: two of them sent again.
+  EXPECT_EQ(f.client->stats().retried_for(RetryReason::kServerError), 2);
+  EXPECT_EQ(f.client->stats().retries, 2);
   EXPECT_EQ(put.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(put.status().error_name(), "FHIRServiceError");
   EXPECT_NE(put.status().message().find("PUT Patient/" + id), std::string::npos) << put.status().message();
@@ -424,6 +477,7 @@ TEST(RemoteRoundTrips, ABatchThatIsCutMidBodyIsSentAgainAndWritesEachOnce) {
   for (const auto& r : *written)
     EXPECT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(TestServers::Info(f.session.id).requests, 2 + 3);
+  EXPECT_EQ(f.client->stats().retried_for(RetryReason::kConnection), 2);
   for (int i : {0, 17, 29})
     ExpectWrittenOnce(prefix + "-" + std::to_string(i), prefix + "-" + std::to_string(i));
 }
@@ -581,6 +635,115 @@ TEST(RemoteRoundTrips, ABatchThatCannotGetThroughFailsTheRoundTripAsUnavailable)
   EXPECT_EQ(written.status().error_name(), "FHIRServiceError");
   EXPECT_NE(written.status().message().find("502"), std::string::npos) << written.status().message();
   EXPECT_FALSE(Direct().Read("Patient", prefix + "-0")->has_value());
+}
+
+// A FHIR server that answers each request with the next of `answers`
+// (status and body), one request a connection: for what the real server
+// cannot be made to do, such as failing some entries of a batch.
+class ScriptedServer {
+ public:
+  struct Answer {
+    int status;
+    std::string body;
+  };
+  explicit ScriptedServer(std::vector<Answer> answers) : answers_(std::move(answers)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 8), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ScriptedServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+
+ private:
+  void Serve() {
+    for (const Answer& answer : answers_) {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      // The request: headers, then Content-Length bytes of body.
+      std::string in;
+      char buf[65536];
+      std::size_t need = std::string::npos;
+      while (need == std::string::npos || in.size() < need) {
+        const ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+        const std::size_t end = in.find("\r\n\r\n");
+        if (need == std::string::npos && end != std::string::npos) {
+          std::string lower = in.substr(0, end);
+          std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+          const std::size_t at = lower.find("content-length:");
+          need = end + 4 + (at == std::string::npos ? 0 : std::stoul(lower.substr(at + 15)));
+        }
+      }
+      const std::string out = "HTTP/1.1 " + std::to_string(answer.status) +
+                              " X\r\nContent-Type: application/fhir+json\r\nConnection: close\r\nContent-Length: " +
+                              std::to_string(answer.body.size()) + "\r\n\r\n" + answer.body;
+      EXPECT_EQ(write(c, out.data(), out.size()), static_cast<ssize_t>(out.size()));
+      close(c);
+    }
+  }
+
+  std::vector<Answer> answers_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string BatchEntry(const std::string& status, const std::string& id = "") {
+  std::string entry = R"({"response":{"status":")" + status + R"("}})";
+  if (!id.empty()) {
+    entry = R"({"resource":{"resourceType":"Patient","id":")" + id + R"(","meta":{"versionId":"1"}},)" +
+            R"("response":{"status":")" + status + R"(","etag":"W/\"1\""}})";
+  }
+  return entry;
+}
+std::string BatchResponse(const std::vector<std::string>& entries) {
+  std::string out = R"({"resourceType":"Bundle","type":"batch-response","entry":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    out.append(i > 0 ? "," : "").append(entries[i]);
+  return out + "]}";
+}
+
+// Entries of a batch that the server answers 429 or 5xx are sent again in a
+// Bundle of their own: a retry, throttled when any of them was.
+TEST(RemoteRoundTrips, BatchEntriesSentAgainAreCountedAsRetriesByTheirReason) {
+  const std::string capability =
+      R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"interaction":[{"code":"batch"}]}]})";
+  const std::string empty = R"({"resourceType":"Bundle","type":"searchset","entry":[]})";
+  ScriptedServer server({
+      {200, capability},
+      {200, empty},  // Connect's search
+      {200, BatchResponse({BatchEntry("201 Created", "a"), BatchEntry("503"), BatchEntry("429"), BatchEntry("503")})},
+      {200, BatchResponse({BatchEntry("201 Created", "b"), BatchEntry("500"), BatchEntry("201 Created", "d")})},
+      {200, BatchResponse({BatchEntry("201 Created", "c")})},
+  });
+  RemoteOptions o = TestOptions(server.base());
+  auto c = ConnectOrDie(o);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->uses_batch());
+  std::vector<PutRequest> requests;
+  for (const char* id : {"a", "b", "c", "d"})
+    requests.push_back({"Patient", id, PatientJson(id, id), std::nullopt});
+  auto written = c->PutMany(std::move(requests));
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  for (const auto& r : *written)
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  const RemoteStats stats = c->stats();
+  EXPECT_EQ(stats.retried_for(RetryReason::kThrottled), 1);    // b, c and d again: one was 429
+  EXPECT_EQ(stats.retried_for(RetryReason::kServerError), 1);  // c again: 500
+  EXPECT_EQ(stats.retries, 2);
+  EXPECT_EQ(stats.requests, 2 + 3);
 }
 
 }  // namespace
