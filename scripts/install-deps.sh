@@ -36,6 +36,7 @@ group[test]="
 group[bench]="
   nodejs npm
   time                   # /usr/bin/time: CPU time and peak RSS of each run
+  gnuplot-nox            # bench/soak.sh: the plot of RSS and open files over the soak (docs/soak.png)
 "
 group[fuzz]="
   clang libclang-rt-14-dev   # libFuzzer, and the ThreadSanitizer build (make test-tsan)

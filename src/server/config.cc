@@ -86,6 +86,7 @@ class ConfigReader {
                 std::string_view what, std::span<const std::string_view> more_known, Config* out) {
     const std::vector<SettingMember<Config>> members = MembersOf(specs, group);
     std::vector<std::string_view> known;
+    known.reserve(members.size() + more_known.size());
     for (const SettingMember<Config>& m : members)
       known.push_back(m.name);
     known.insert(known.end(), more_known.begin(), more_known.end());
