@@ -162,7 +162,6 @@ std::uint64_t ParseSegmentName(const std::string& name) {
   return seq;
 }
 
-
 std::uint32_t internal::Crc32cPortable(std::string_view data, std::uint32_t crc) {
   crc = ~crc;
   for (unsigned char b : data)
@@ -179,6 +178,5 @@ std::uint32_t Crc32c(std::string_view data, std::uint32_t crc) {
 #endif
   return internal::Crc32cPortable(data, crc);
 }
-
 
 }  // namespace iomt::pipeline

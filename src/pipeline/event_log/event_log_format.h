@@ -21,7 +21,6 @@ inline constexpr std::size_t kCheckpointBytes = 8 + 8 + 4;
 inline constexpr std::string_view kSegmentSuffix = ".log";
 inline constexpr std::size_t kSegmentDigits = 20;
 
-
 void PutU32(char* p, std::uint32_t v);
 void PutU64(char* p, std::uint64_t v);
 std::uint32_t GetU32(const char* p);
