@@ -63,6 +63,11 @@ struct MqttConfig {
 
 struct ConnectorConfig {
   std::string name;
+  // The mappings' texts, for a connector made through the provisioning API
+  // (they live with its resource, not in files); when set, they are used
+  // instead of the files, and Reload does not read files.
+  std::optional<std::string> device_mapping_text;
+  std::optional<std::string> fhir_mapping_text;
   std::string device_mapping;  // file paths (absolute after loading)
   std::string fhir_mapping;
   std::string resolution = "Create";

@@ -74,6 +74,17 @@ Result<std::unique_ptr<Connector>> Connector::Open(ConnectorConfig config, Conne
 }
 
 Status Connector::LoadMappings(bool initial) {
+  if (config_.device_mapping_text || config_.fhir_mapping_text) {
+    // Mappings that came with the connector (the provisioning API): nothing
+    // to read again; updates come through ReplaceMappings.
+    if (!initial) return Status::Ok();
+    return UseMappings(config_.device_mapping_text, config_.fhir_mapping_text, initial);
+  }
+  return UseMappings(ReadFile(config_.device_mapping), ReadFile(config_.fhir_mapping), initial);
+}
+
+Status Connector::UseMappings(std::optional<std::string> device_text, std::optional<std::string> fhir_text,
+                              bool initial) {
   const std::int64_t now = NowTicks();
   auto critical = [&](ErrorName name, std::string message) {
     ErrorRecord record;
@@ -90,12 +101,10 @@ Status Connector::LoadMappings(bool initial) {
     env_.metrics->Healthy(healthy && (!kafka_ || kafka_->Problem().empty()));
     return Status(StatusCode::kInvalidArgument, record.message).WithError(name);
   };
-  std::optional<std::string> device_text = ReadFile(config_.device_mapping);
   if (!device_text) {
     return critical(ErrorName::kDeviceTemplateNotFound, "The device mapping " + config_.device_mapping +
                                                             " cannot be read: the connector has no device mapping.");
   }
-  std::optional<std::string> fhir_text = ReadFile(config_.fhir_mapping);
   if (!fhir_text) {
     return critical(ErrorName::kFhirTemplateNotFound,
                     "The FHIR mapping " + config_.fhir_mapping + " cannot be read: the connector has no FHIR mapping.");
@@ -128,6 +137,19 @@ Status Connector::LoadMappings(bool initial) {
 }
 
 Status Connector::Reload() { return LoadMappings(false); }
+
+Status Connector::ReplaceMappings(std::string device_text, std::string fhir_text) {
+  // Checked first: an invalid update is refused without a Critical error,
+  // since the running mappings stay (the caller reports the refusal).
+  pipeline::MappingCheck check = pipeline::CheckMappings(device_text, fhir_text);
+  if (std::string invalid = check.InvalidMessage(pipeline::MappingFile::kDevice); !invalid.empty()) {
+    return InvalidArgument(std::move(invalid)).WithError(ErrorName::kInvalidDeviceTemplate);
+  }
+  if (std::string invalid = check.InvalidMessage(pipeline::MappingFile::kFhir); !invalid.empty()) {
+    return InvalidArgument(std::move(invalid)).WithError(ErrorName::kInvalidFhirTemplate);
+  }
+  return UseMappings(std::move(device_text), std::move(fhir_text), false);
+}
 
 std::shared_ptr<const pipeline::MappingSet> Connector::mappings() const {
   MutexLock lock(mu_);

@@ -101,6 +101,10 @@ class Connector {
   // (cross-check findings are warnings); else keeps the running mappings,
   // records the problem as a Critical error and returns it.
   Status Reload() IOMT_EXCLUDES(mu_);
+  // Swaps in these mappings when both are valid (a provisioning update);
+  // else keeps the running ones and returns why (kInvalidArgument, with the
+  // error name of the mapping at fault).
+  Status ReplaceMappings(std::string device_text, std::string fhir_text) IOMT_EXCLUDES(mu_);
 
   // The dead letters (docs/formats.md), oldest first: the last `limit`
   // records and how many there are.
@@ -125,6 +129,9 @@ class Connector {
  private:
   Connector(ConnectorConfig config, ConnectorEnv env);
   Status LoadMappings(bool initial) IOMT_EXCLUDES(mu_);
+  // Checks the texts and swaps them in, or records why not.
+  Status UseMappings(std::optional<std::string> device_text, std::optional<std::string> fhir_text, bool initial)
+      IOMT_EXCLUDES(mu_);
   std::shared_ptr<const pipeline::MappingSet> mappings() const IOMT_EXCLUDES(mu_);
   // Records an error of this connector (now); returns its message.
   std::string ReportError(ErrorName name, std::string message) IOMT_EXCLUDES(mu_);

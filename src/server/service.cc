@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -35,21 +37,9 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config) {
   auto store = store::EmbeddedStore::Open(service->config_.store, store_options);
   if (!store.ok()) return store.status();
   service->store_ = std::move(*store);
-  const std::string connectors_dir = service->config_.store + "/connectors";
-  ::mkdir(connectors_dir.c_str(), 0755);
-  for (const ConnectorConfig& c : service->config_.connectors) {
-    ConnectorEnv env{connectors_dir + "/" + c.name, service->store_.get(), service->metrics_.ForConnector(c.name)};
-    auto connector = Connector::Open(c, env);
-    if (!connector.ok()) {
-      return Status(connector.status().code(), "connector '" + c.name + "': " + connector.status().message());
-    }
-    service->connectors_.emplace(c.name, std::move(*connector));
-  }
-  for (auto& [name, connector] : service->connectors_) {
-    if (Status st = connector->Start(); !st.ok()) {
-      return Status(st.code(), "connector '" + name + "': " + st.message());
-    }
-  }
+  ::mkdir((service->config_.store + "/connectors").c_str(), 0755);
+  for (const ConnectorConfig& c : service->config_.connectors)
+    IOMT_RETURN_IF_ERROR(service->AddConnector(c));
   HttpServerOptions http_options;
   http_options.host = service->config_.host;
   http_options.port = service->config_.port;
@@ -70,10 +60,84 @@ int Service::port() const { return port_.load(); }
 
 std::vector<std::string> Service::ReloadAll() {
   std::vector<std::string> problems;
-  for (auto& [name, connector] : connectors_) {
-    if (Status st = connector->Reload(); !st.ok()) problems.push_back("connector '" + name + "': " + st.message());
+  for (const std::shared_ptr<Connector>& connector : Connectors()) {
+    if (Status st = connector->Reload(); !st.ok()) {
+      problems.push_back("connector '" + connector->name() + "': " + st.message());
+    }
   }
   return problems;
+}
+
+std::vector<std::shared_ptr<Connector>> Service::Connectors() const {
+  MutexLock lock(connectors_mu_);
+  std::vector<std::shared_ptr<Connector>> out;
+  out.reserve(connectors_.size());
+  for (const auto& [name, connector] : connectors_) {
+    if (connector != nullptr) out.push_back(connector);  // (null: still opening)
+  }
+  return out;
+}
+
+std::shared_ptr<Connector> Service::FindConnector(std::string_view name) const {
+  MutexLock lock(connectors_mu_);
+  auto it = connectors_.find(name);
+  return it == connectors_.end() ? nullptr : it->second;
+}
+
+Status Service::AddConnector(ConnectorConfig config) {
+  if (!ValidConnectorName(config.name)) {
+    return InvalidArgument("'" + config.name + "' is not a valid connector name");
+  }
+  const std::string name = config.name;
+  {
+    MutexLock lock(connectors_mu_);
+    if (connectors_.count(name) > 0) return Conflict("there is already a connector named '" + name + "'");
+    // Reserved while it opens, so that a second Add of the name fails.
+    connectors_.emplace(name, nullptr);
+  }
+  auto forget = [&] {
+    MutexLock lock(connectors_mu_);
+    connectors_.erase(name);
+  };
+  ConnectorEnv env{config_.store + "/connectors/" + name, store_.get(), metrics_.ForConnector(name)};
+  auto connector = Connector::Open(std::move(config), env);
+  if (!connector.ok()) {
+    forget();
+    return Status(connector.status().code(), "connector '" + name + "': " + connector.status().message());
+  }
+  std::shared_ptr<Connector> shared(std::move(*connector));
+  if (Status st = shared->Start(); !st.ok()) {
+    forget();
+    return Status(st.code(), "connector '" + name + "': " + st.message());
+  }
+  MutexLock lock(connectors_mu_);
+  connectors_[name] = std::move(shared);
+  return Status::Ok();
+}
+
+Status Service::RemoveConnector(std::string_view name, std::chrono::milliseconds drain, bool purge) {
+  std::shared_ptr<Connector> connector;
+  {
+    MutexLock lock(connectors_mu_);
+    auto it = connectors_.find(name);
+    if (it == connectors_.end() || it->second == nullptr) {
+      return NotFound("there is no connector named '" + std::string(name) + "'");
+    }
+    connector = std::move(it->second);
+    connectors_.erase(it);
+  }
+  // Requests that hold it finish with it; its workers stop here.
+  connector->Stop(drain);
+  if (purge) {
+    std::error_code ec;
+    std::filesystem::remove_all(config_.store + "/connectors/" + std::string(name), ec);
+    if (ec) return IoError("cannot remove the state of connector '" + std::string(name) + "': " + ec.message());
+  }
+  return Status::Ok();
+}
+
+void Service::SetExtraRoute(std::string prefix, std::function<HttpResponse(const HttpRequest&)> handler) {
+  extra_routes_.emplace_back(std::move(prefix), std::move(handler));
 }
 
 void Service::Stop(std::chrono::milliseconds drain) {
@@ -81,9 +145,12 @@ void Service::Stop(std::chrono::milliseconds drain) {
   // Ingestion first (its handlers finish and answer), then the sources and
   // workers, then the store.
   if (http_) http_->Stop();
-  for (auto& [name, connector] : connectors_)
+  for (const std::shared_ptr<Connector>& connector : Connectors())
     connector->Stop(drain);
-  connectors_.clear();
+  {
+    MutexLock lock(connectors_mu_);
+    connectors_.clear();
+  }
   store_.reset();
 }
 
@@ -91,13 +158,13 @@ HttpResponse Service::Ready() {
   bool ready = true;
   std::string body = "{\"connectors\":{";
   bool first = true;
-  for (const auto& [name, connector] : connectors_) {
+  for (const std::shared_ptr<Connector>& connector : Connectors()) {
     std::string why;
     const bool ok = connector->Ready(&why);
     ready = ready && ok;
     if (!first) body.push_back(',');
     first = false;
-    json::AppendQuoted(&body, name);
+    json::AppendQuoted(&body, connector->name());
     body.append(ok ? ":{\"ready\":true}" : ":{\"ready\":false,\"problem\":");
     if (!ok) {
       json::AppendQuoted(&body, why);
@@ -127,7 +194,7 @@ HttpResponse Service::Handle(const HttpRequest& request) {
     if (request.method != "GET") return JsonError(405, "MethodNotAllowed", "Use GET.");
     std::string body = "{\"connectors\":[";
     bool first = true;
-    for (const auto& [name, connector] : connectors_) {
+    for (const std::shared_ptr<Connector>& connector : Connectors()) {
       if (!first) body.push_back(',');
       first = false;
       body.append(connector->StatusJson());
@@ -136,6 +203,9 @@ HttpResponse Service::Handle(const HttpRequest& request) {
     return Json(200, std::move(body));
   }
   if (StartsWith(path, "/connectors/")) return HandleConnector(request, path.substr(12));
+  for (const auto& [prefix, handler] : extra_routes_) {
+    if (StartsWith(path, prefix)) return handler(request);
+  }
   return JsonError(404, "NotFound", "No route for " + request.method + " " + std::string(path) + ".");
 }
 
@@ -190,11 +260,11 @@ HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_vi
   const std::size_t slash = rest.find('/');
   const std::string_view name = rest.substr(0, slash);
   const std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash);
-  auto it = connectors_.find(name);
-  if (it == connectors_.end()) {
+  const std::shared_ptr<Connector> held = FindConnector(name);
+  if (held == nullptr) {
     return JsonError(404, "ConnectorNotFound", "There is no connector named '" + std::string(name) + "'.");
   }
-  Connector& connector = *it->second;
+  Connector& connector = *held;
   const std::string& method = request.method;
   auto only = [&](std::string_view allowed) -> std::optional<HttpResponse> {
     if (method == allowed) return std::nullopt;

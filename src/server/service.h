@@ -10,11 +10,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "server/config.h"
 #include "server/connector.h"
@@ -40,6 +42,25 @@ class Service {
 
   // Reloads every connector's mappings (SIGHUP); the problems, one a line.
   std::vector<std::string> ReloadAll();
+
+  // Connectors come and go while the service runs (the provisioning API).
+  // Adds one and starts it: kConflict when the name is taken (by a
+  // connector of the configuration file too), else what Open and Start say.
+  Status AddConnector(ConnectorConfig config) IOMT_EXCLUDES(connectors_mu_);
+  // Stops one (its workers write what is queued for up to `drain`; the rest
+  // stays in its queue) and forgets it; with `purge`, its state directory
+  // (queue, dead letters) goes too. kNotFound when there is none.
+  Status RemoveConnector(std::string_view name, std::chrono::milliseconds drain, bool purge)
+      IOMT_EXCLUDES(connectors_mu_);
+  // The connector of that name, kept alive for as long as the caller holds
+  // it; null when there is none.
+  std::shared_ptr<Connector> FindConnector(std::string_view name) const IOMT_EXCLUDES(connectors_mu_);
+  [[nodiscard]] store::EmbeddedStore* store() const { return store_.get(); }
+  [[nodiscard]] Metrics* metrics() { return &metrics_; }
+
+  // Routes under a prefix that another component serves (the provisioning
+  // API under /subscriptions/): set before requests come.
+  void SetExtraRoute(std::string prefix, std::function<HttpResponse(const HttpRequest&)> handler);
   // Stops taking requests and events, lets the connectors write what they
   // have queued for up to `drain` (the rest stays queued), closes the store.
   void Stop(std::chrono::milliseconds drain);
@@ -51,11 +72,15 @@ class Service {
   explicit Service(ServeConfig config) : config_(std::move(config)) {}
   HttpResponse HandleConnector(const HttpRequest& request, std::string_view rest);
   HttpResponse Ready();
+  // A snapshot of the connectors, for routes that go over all of them.
+  std::vector<std::shared_ptr<Connector>> Connectors() const IOMT_EXCLUDES(connectors_mu_);
 
   ServeConfig config_;
   Metrics metrics_;
   std::unique_ptr<store::EmbeddedStore> store_;
-  std::map<std::string, std::unique_ptr<Connector>, std::less<>> connectors_;
+  mutable Mutex connectors_mu_;
+  std::map<std::string, std::shared_ptr<Connector>, std::less<>> connectors_ IOMT_GUARDED_BY(connectors_mu_);
+  std::vector<std::pair<std::string, std::function<HttpResponse(const HttpRequest&)>>> extra_routes_;
   std::unique_ptr<HttpServer> http_;  // set once its threads run: handlers read port_ instead
   std::atomic<int> port_{0};
   std::atomic<std::uint64_t> requests_{0};

@@ -190,7 +190,7 @@ std::string SampleObject(std::span<const SettingSpec<Config>> specs, std::string
   std::string out = "{";
   for (const SettingMember<Config>& m : MembersOf(specs, group)) {
     if (out.size() > 1) out += ",\n";
-    out += "\"" + std::string(m.name) + "\": ";
+    out.append("\"").append(m.name).append("\": ");  // (GCC 12 warns wrongly about "x" + string)
     out += m.setting != nullptr ? SampleFor(*m.setting).json : SampleObject(specs, m.group);
   }
   return out + "}";
