@@ -20,6 +20,7 @@ declare -A allowed=(
   [fhir]="common group store fhir"
   [pipeline]="common expr normalize group store ingest identity fhir pipeline"
   [server]="common store ingest pipeline server"
+  [control]="common pipeline server control"
 )
 
 failures=0

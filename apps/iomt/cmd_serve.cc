@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "control/provisioning.h"
 #include "io.h"
 #include "server/config.h"
 #include "server/service.h"
@@ -105,7 +106,9 @@ int Serve(const ServeFlags& flags) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto service = server::Service::Start(config);
+  // The provisioning API (control/) rides on the service: its connectors
+  // start with the configured ones, before the server listens.
+  auto service = server::Service::Start(config, control::Provisioning::AttachTo);
   if (!service.ok()) {
     std::fprintf(stderr, "error: %s\n", service.status().message().c_str());
     return service.status().code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;

@@ -31,4 +31,14 @@ inline std::string JoinList(std::span<const std::string_view> items, std::string
   return out;
 }
 
+// `s` with A-Z as a-z (names that compare without case: header names, ARM
+// resource ids); other bytes as they are.
+inline std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace iomt

@@ -53,20 +53,26 @@ bool ValidConnectorName(std::string_view name) {
   return true;
 }
 
+bool ValidEventHubNamespace(std::string_view fqdn) {
+  static constexpr std::string_view kSuffix = ".servicebus.windows.net";
+  if (fqdn.size() <= kSuffix.size() || AsciiLower(fqdn.substr(fqdn.size() - kSuffix.size())) != kSuffix) return false;
+  // Event Hubs namespace names: 6 to 50 letters, digits and hyphens, starting
+  // with a letter and ending with a letter or digit.
+  const std::string_view name = fqdn.substr(0, fqdn.size() - kSuffix.size());
+  if (name.size() < 6 || name.size() > 50) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!((name.front() >= 'a' && name.front() <= 'z') || (name.front() >= 'A' && name.front() <= 'Z'))) return false;
+  if (!alnum(name.back())) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
 namespace {
 
 using json::SourceMember;
 using json::SourceNode;
-
-// "a", "a and b", "a, b and c" (or "... or c").
-std::string JoinList(std::span<const std::string_view> items, std::string_view last = " and ") {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out.append(i + 1 == items.size() ? last : ", ");
-    out.append(items[i]);
-  }
-  return out;
-}
 
 // Reads objects of settings as the tables of server/settings.h describe
 // them, collecting every problem with its position.
@@ -280,8 +286,8 @@ ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_
   const SourceNode& root = doc->root;
   // The list of connectors is the one member of the top level that is not a
   // setting.
-  static constexpr std::string_view kConnectors[] = {"connectors"};
-  if (!reader.Settings(root, ServeSettings(), "", "the configuration", kConnectors, &result.config)) return result;
+  static constexpr std::string_view kLists[] = {"connectors", "eventHubNamespaces"};
+  if (!reader.Settings(root, ServeSettings(), "", "the configuration", kLists, &result.config)) return result;
   if (const SourceMember* m = root.Find("connectors")) {
     if (m->value.kind != json::Kind::kArray) {
       reader.Error(m->value, "connectors must be an array");
@@ -290,12 +296,47 @@ ConfigLoadResult LoadServeConfig(std::string_view text, const std::string& base_
         reader.Settings(c, ConnectorSettings(), "", "a connector", {}, &result.config.connectors.emplace_back());
     }
   }
+  if (const SourceMember* m = root.Find("eventHubNamespaces")) {
+    if (m->value.kind != json::Kind::kArray) {
+      reader.Error(m->value, "eventHubNamespaces must be an array");
+    } else {
+      for (const SourceNode& n : m->value.items) {
+        reader.Settings(n, EventHubSettings(), "", "an event hub namespace", {},
+                        &result.config.event_hub_namespaces.emplace_back());
+      }
+    }
+  }
   return result;
+}
+
+KafkaConfig KafkaConfigFor(const EventHubNamespaceConfig& ns, std::string topic, std::string group) {
+  KafkaConfig kafka;
+  kafka.brokers = ns.brokers.empty() ? ns.name + ":9093" : ns.brokers;
+  kafka.topic = std::move(topic);
+  kafka.group = std::move(group);
+  if (!ns.connection_string.empty()) {
+    // Event Hubs' Kafka endpoint takes the connection string as a SASL PLAIN
+    // password, with the literal user name $ConnectionString.
+    kafka.properties = {{"security.protocol", "SASL_SSL"},
+                        {"sasl.mechanism", "PLAIN"},
+                        {"sasl.username", "$ConnectionString"},
+                        {"sasl.password", ns.connection_string}};
+  }
+  kafka.properties.insert(kafka.properties.end(), ns.properties.begin(), ns.properties.end());
+  return kafka;
 }
 
 std::vector<std::string> CheckServeConfig(const ServeConfig& config) {
   std::vector<std::string> problems;
   CheckValues(config, ServeSettings(), "", &problems);
+  std::set<std::string> namespaces;
+  for (const EventHubNamespaceConfig& ns : config.event_hub_namespaces) {
+    if (!ValidEventHubNamespace(ns.name)) {
+      problems.push_back(Cat({"event hub namespace '", ns.name, "': use NAME.servicebus.windows.net"}));
+    } else if (!namespaces.insert(AsciiLower(ns.name)).second) {
+      problems.push_back(Cat({"event hub namespace '", ns.name, "' is listed twice"}));
+    }
+  }
   std::set<std::string> names;
   for (const ConnectorConfig& c : config.connectors) {
     if (!ValidConnectorName(c.name)) {

@@ -78,6 +78,22 @@ struct ConnectorConfig {
   std::vector<std::string> ingest_keys;  // empty: ingestion needs no key
   std::optional<KafkaConfig> kafka;
   std::optional<MqttConfig> mqtt;
+  // Not a setting: what the status and /readyz say about a source that was
+  // asked for and is not there (a provisioned connector's event hub whose
+  // namespace the server has no Kafka entry for). HTTP ingestion goes on.
+  std::string source_warning;
+};
+
+// An Event Hubs namespace that provisioned IoT connectors may name
+// (properties.ingestionEndpointConfiguration.fullyQualifiedEventHubNamespace),
+// and the Kafka cluster that serves it: Event Hubs' own Kafka endpoint, or
+// any Kafka cluster. A namespace without an entry gets no Kafka source: the
+// server connects to no host it was not configured with.
+struct EventHubNamespaceConfig {
+  std::string name;               // "myhub.servicebus.windows.net"
+  std::string brokers;            // empty: NAME:9093, Event Hubs' Kafka endpoint
+  std::string connection_string;  // an Event Hubs connection string: SASL PLAIN over TLS
+  std::vector<std::pair<std::string, std::string>> properties;  // librdkafka settings, after those
 };
 
 struct ServeConfig {
@@ -86,8 +102,14 @@ struct ServeConfig {
   std::string store = "./iomt-data";
   std::size_t max_body_bytes = 1 << 20;
   int drain_seconds = 30;  // on SIGTERM, how long to write what is queued
+  int iot_connector_quota = 25;  // provisioned IoT connectors per subscription
   std::vector<ConnectorConfig> connectors;
+  std::vector<EventHubNamespaceConfig> event_hub_namespaces;
 };
+
+// The Kafka settings of a provisioned connector reading `topic` (its event
+// hub) as consumer `group` from `ns`.
+KafkaConfig KafkaConfigFor(const EventHubNamespaceConfig& ns, std::string topic, std::string group);
 
 // The remote client's options for a connector's FHIR destination.
 store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir);
@@ -98,6 +120,11 @@ Status ParseListen(std::string_view listen, std::string* host, int* port);
 // A connector name is used in URLs, metric labels and directory names:
 // letters, digits, '-', '_' and '.', 1 to 64 of them.
 bool ValidConnectorName(std::string_view name);
+
+// NAME.servicebus.windows.net, NAME as Event Hubs allows (6 to 50 letters,
+// digits and hyphens, a letter first, a letter or digit last); the suffix in
+// any case.
+bool ValidEventHubNamespace(std::string_view fqdn);
 
 // Reads a configuration file. Every problem is collected (each with its line
 // and column); relative paths are taken from the file's directory; `${NAME}`

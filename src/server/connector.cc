@@ -202,6 +202,11 @@ void Connector::StartWorker(pipeline::BatchSource* source, std::function<void()>
     updated_ += r.counted.updated;
     unchanged_ += r.counted.unchanged;
     dead_lettered_ += r.counted.dead_lettered;
+    if (!r.counted.errors.empty()) {
+      MutexLock lock(mu_);
+      for (const auto& [name, count] : r.counted.errors)
+        errors_by_name_[name] += count;
+    }
   };
   hooks.on_problem = [this](ErrorName name, const std::string& message) { ReportError(name, message); };
   hooks.on_held = [this](const Status& why) {

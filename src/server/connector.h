@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -115,6 +116,9 @@ class Connector {
 
   // Ready: valid mappings, its sources reachable, its FHIR service usable.
   bool Ready(std::string* why) const IOMT_EXCLUDES(mu_);
+  // A source that was asked for and is not there (not a reason to be
+  // unready: HTTP ingestion goes on); empty when none.
+  [[nodiscard]] const std::string& source_warning() const { return config_.source_warning; }
   // A JSON object: state, sources, queue, counters, recent errors
   // (connector_status.cc).
   std::string StatusJson() const IOMT_EXCLUDES(mu_);
@@ -164,6 +168,8 @@ class Connector {
   // template, a value no template reads): shown in the status.
   std::vector<std::string> mapping_warnings_ IOMT_GUARDED_BY(mu_);
   std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
+  // The events' failures since start, by error name (each failure once).
+  std::map<std::string, std::int64_t> errors_by_name_ IOMT_GUARDED_BY(mu_);
   // Why a worker holds its batch (the FHIR service or the store cannot be
   // used); empty when none does.
   std::string held_problem_ IOMT_GUARDED_BY(mu_);

@@ -59,7 +59,12 @@ std::string Connector::StatusJson() const {
     json::AppendQuoted(&out, config_.mqtt->topic);
     out.append(",\"connected\":").append(mqtt_ && mqtt_->connected() ? "true" : "false").append("}");
   }
-  out.append("},\"fhir\":");
+  out.append("}");
+  if (!config_.source_warning.empty()) {
+    out.append(",\"sourceWarning\":");
+    json::AppendQuoted(&out, config_.source_warning);
+  }
+  out.append(",\"fhir\":");
   json::AppendQuoted(&out, config_.fhir.url.empty() ? std::string("embedded") : config_.fhir.url);
   out.append(",\"queue\":{\"events\":").append(std::to_string(log_ ? log_->pending_records() : 0)).append("}");
   out.append(",\"counters\":{\"incoming\":").append(std::to_string(incoming_.load()));
@@ -73,6 +78,15 @@ std::string Connector::StatusJson() const {
   {
     MutexLock lock(mu_);
     out.append(",\"held\":").append(held_problem_.empty() ? "false" : "true");
+    out.append(",\"errorsByName\":{");
+    bool first = true;
+    for (const auto& [name, count] : errors_by_name_) {
+      if (!first) out.push_back(',');
+      first = false;
+      json::AppendQuoted(&out, name);
+      out.append(":").append(std::to_string(count));
+    }
+    out.push_back('}');
     out.append(",\"mappingWarnings\":[");
     for (std::size_t i = 0; i < mapping_warnings_.size(); ++i) {
       if (i > 0) out.push_back(',');

@@ -29,7 +29,7 @@ bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0
 
 }  // namespace
 
-Result<std::unique_ptr<Service>> Service::Start(ServeConfig config) {
+Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const AttachFn& attach) {
   std::unique_ptr<Service> service(new Service(std::move(config)));
   store::EmbeddedStoreOptions store_options;
   // Single writes (identity creates) are committed within this many ms.
@@ -40,11 +40,22 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config) {
   ::mkdir((service->config_.store + "/connectors").c_str(), 0755);
   for (const ConnectorConfig& c : service->config_.connectors)
     IOMT_RETURN_IF_ERROR(service->AddConnector(c));
+  if (attach) IOMT_RETURN_IF_ERROR(attach(*service));
   HttpServerOptions http_options;
   http_options.host = service->config_.host;
   http_options.port = service->config_.port;
   http_options.max_body_bytes = service->config_.max_body_bytes;
   Service* self = service.get();
+  for (const ExtraRoute& route : service->extra_routes_)
+    http_options.max_body_bytes = std::max(http_options.max_body_bytes, route.max_body_bytes);
+  if (!service->extra_routes_.empty()) {
+    http_options.body_limit = [self](std::string_view target) {
+      for (const ExtraRoute& route : self->extra_routes_) {
+        if (StartsWith(target, route.prefix)) return route.max_body_bytes;
+      }
+      return self->config_.max_body_bytes;
+    };
+  }
   auto http = HttpServer::Start(http_options, [self](const HttpRequest& r) { return self->Handle(r); });
   if (!http.ok()) return http.status();
   // Requests may already be handled on the server's threads, which must not
@@ -136,15 +147,21 @@ Status Service::RemoveConnector(std::string_view name, std::chrono::milliseconds
   return Status::Ok();
 }
 
-void Service::SetExtraRoute(std::string prefix, std::function<HttpResponse(const HttpRequest&)> handler) {
-  extra_routes_.emplace_back(std::move(prefix), std::move(handler));
+void Service::SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
+                            std::function<HttpResponse(const HttpRequest&)> handler) {
+  extra_routes_.push_back({std::move(prefix), max_body_bytes, std::move(handler)});
 }
+
+void Service::Attach(std::unique_ptr<ServiceComponent> component) { components_.push_back(std::move(component)); }
 
 void Service::Stop(std::chrono::milliseconds drain) {
   if (stopped_.exchange(true)) return;
-  // Ingestion first (its handlers finish and answer), then the sources and
-  // workers, then the store.
+  // Ingestion first (its handlers finish and answer), then the components
+  // (which may be removing connectors), the sources and workers, then the
+  // store.
   if (http_) http_->Stop();
+  for (const std::unique_ptr<ServiceComponent>& component : components_)
+    component->Stop();
   for (const std::shared_ptr<Connector>& connector : Connectors())
     connector->Stop(drain);
   {
@@ -165,11 +182,13 @@ HttpResponse Service::Ready() {
     if (!first) body.push_back(',');
     first = false;
     json::AppendQuoted(&body, connector->name());
-    body.append(ok ? ":{\"ready\":true}" : ":{\"ready\":false,\"problem\":");
-    if (!ok) {
-      json::AppendQuoted(&body, why);
-      body.push_back('}');
+    body.append(ok ? ":{\"ready\":true" : ":{\"ready\":false,\"problem\":");
+    if (!ok) json::AppendQuoted(&body, why);
+    if (!connector->source_warning().empty()) {
+      body.append(",\"warning\":");
+      json::AppendQuoted(&body, connector->source_warning());
     }
+    body.push_back('}');
   }
   body.append("},\"ready\":").append(ready ? "true" : "false").append("}");
   return Json(ready ? 200 : 503, std::move(body));
@@ -203,8 +222,8 @@ HttpResponse Service::Handle(const HttpRequest& request) {
     return Json(200, std::move(body));
   }
   if (StartsWith(path, "/connectors/")) return HandleConnector(request, path.substr(12));
-  for (const auto& [prefix, handler] : extra_routes_) {
-    if (StartsWith(path, prefix)) return handler(request);
+  for (const ExtraRoute& route : extra_routes_) {
+    if (StartsWith(path, route.prefix)) return route.handler(request);
   }
   return JsonError(404, "NotFound", "No route for " + request.method + " " + std::string(path) + ".");
 }

@@ -26,13 +26,27 @@
 
 namespace iomt::server {
 
+class Service;
+
+// A part of the service that another folder provides (the provisioning API
+// of control/): it lives as long as the service and is stopped first.
+class ServiceComponent {
+ public:
+  virtual ~ServiceComponent() = default;
+  virtual void Stop() = 0;
+};
+
 class Service {
  public:
+  // Called once the store and the configured connectors are open, before
+  // the HTTP server listens: attaches components and their routes.
+  using AttachFn = std::function<Status(Service& service)>;
+
   // Opens the store and every connector, starts their sources and the HTTP
   // server. Fails when the store, a connector's state, its FHIR service or
   // the listening address cannot be used (a connector with invalid mappings
   // starts paused instead).
-  static Result<std::unique_ptr<Service>> Start(ServeConfig config);
+  static Result<std::unique_ptr<Service>> Start(ServeConfig config, const AttachFn& attach = {});
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
@@ -58,9 +72,12 @@ class Service {
   [[nodiscard]] store::EmbeddedStore* store() const { return store_.get(); }
   [[nodiscard]] Metrics* metrics() { return &metrics_; }
 
-  // Routes under a prefix that another component serves (the provisioning
-  // API under /subscriptions/): set before requests come.
-  void SetExtraRoute(std::string prefix, std::function<HttpResponse(const HttpRequest&)> handler);
+  // Routes under a prefix that a component serves (the provisioning API
+  // under /subscriptions/), with their own request body limit: set while
+  // attaching, before requests come.
+  void SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
+                     std::function<HttpResponse(const HttpRequest&)> handler);
+  void Attach(std::unique_ptr<ServiceComponent> component);
   // Stops taking requests and events, lets the connectors write what they
   // have queued for up to `drain` (the rest stays queued), closes the store.
   void Stop(std::chrono::milliseconds drain);
@@ -80,7 +97,13 @@ class Service {
   std::unique_ptr<store::EmbeddedStore> store_;
   mutable Mutex connectors_mu_;
   std::map<std::string, std::shared_ptr<Connector>, std::less<>> connectors_ IOMT_GUARDED_BY(connectors_mu_);
-  std::vector<std::pair<std::string, std::function<HttpResponse(const HttpRequest&)>>> extra_routes_;
+  struct ExtraRoute {
+    std::string prefix;
+    std::size_t max_body_bytes;
+    std::function<HttpResponse(const HttpRequest&)> handler;
+  };
+  std::vector<ExtraRoute> extra_routes_;  // fixed once the HTTP server runs
+  std::vector<std::unique_ptr<ServiceComponent>> components_;
   std::unique_ptr<HttpServer> http_;  // set once its threads run: handlers read port_ instead
   std::atomic<int> port_{0};
   std::atomic<std::uint64_t> requests_{0};

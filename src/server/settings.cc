@@ -120,6 +120,31 @@ constexpr SettingSpec<ServeConfig> kServeSettings[] = {
      .max = 86'400,
      .doc = "on SIGTERM or SIGINT, how long to go on writing what is queued before exiting (the rest stays queued)",
      .access = ServeField([](auto& c) -> auto& { return c.drain_seconds; })},
+    {.key = "iotConnectorQuota",
+     .flag = "--iot-connector-quota",
+     .type = kInteger,
+     .min = 0,
+     .max = 100'000,
+     .doc = "how many IoT connectors the provisioning API lets one subscription have (Azure's default: 25)",
+     .access = ServeField([](auto& c) -> auto& { return c.iot_connector_quota; })},
+};
+
+constexpr SettingSpec<EventHubNamespaceConfig> kEventHubSettings[] = {
+    {.key = "namespace",
+     .requirement = kRequired,
+     .doc = "the fully qualified namespace that provisioned connectors name, NAME.servicebus.windows.net",
+     .access = Bind<EventHubNamespaceConfig>([](auto& c) -> auto& { return c.name; })},
+    {.key = "brokers",
+     .doc = "the Kafka bootstrap servers that serve it (empty: NAMESPACE:9093, Event Hubs' Kafka endpoint)",
+     .access = Bind<EventHubNamespaceConfig>([](auto& c) -> auto& { return c.brokers; })},
+    {.key = "connectionString",
+     .type = kSecret,
+     .doc = "an Event Hubs connection string: SASL PLAIN over TLS with it (use ${NAME} to keep it out of the file)",
+     .access = Bind<EventHubNamespaceConfig>([](auto& c) -> auto& { return c.connection_string; })},
+    {.key = "properties",
+     .type = kStringMap,
+     .doc = "settings of librdkafka for this cluster (any Kafka cluster: its security settings), applied last",
+     .access = Bind<EventHubNamespaceConfig>([](auto& c) -> auto& { return c.properties; })},
 };
 
 constexpr std::string_view kResolutions[] = {"Create", "Lookup", "LookupWithEncounter"};
@@ -385,6 +410,7 @@ Status ApplyConnectorFlags(std::span<const FlagValue> flags, ServeConfig* config
 std::span<const SettingSpec<ServeConfig>> ServeSettings() { return kServeSettings; }
 std::span<const SettingSpec<ConnectorConfig>> ConnectorSettings() { return kConnectorSettings; }
 std::span<const SettingGroup<ConnectorConfig>> ConnectorGroups() { return kConnectorGroups; }
+std::span<const SettingSpec<EventHubNamespaceConfig>> EventHubSettings() { return kEventHubSettings; }
 
 template <typename Config>
 SettingValue DefaultValue(const SettingSpec<Config>& spec) {
@@ -392,6 +418,7 @@ SettingValue DefaultValue(const SettingSpec<Config>& spec) {
 }
 template SettingValue DefaultValue(const SettingSpec<ServeConfig>& spec);
 template SettingValue DefaultValue(const SettingSpec<ConnectorConfig>& spec);
+template SettingValue DefaultValue(const SettingSpec<EventHubNamespaceConfig>& spec);
 
 std::string SettingText(const SettingValue& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return *s;
@@ -426,6 +453,7 @@ std::string DefaultText(const SettingSpec<Config>& spec) {
 }
 template std::string DefaultText(const SettingSpec<ServeConfig>& spec);
 template std::string DefaultText(const SettingSpec<ConnectorConfig>& spec);
+template std::string DefaultText(const SettingSpec<EventHubNamespaceConfig>& spec);
 
 template <typename Config>
 std::string FlagHelp(const SettingSpec<Config>& spec) {

@@ -133,6 +133,8 @@ std::vector<SettingMember<Config>> MembersOf(std::span<const SettingSpec<Config>
 std::span<const SettingSpec<ServeConfig>> ServeSettings();
 // A connector: an element of `connectors`, or the --connector flags.
 std::span<const SettingSpec<ConnectorConfig>> ConnectorSettings();
+// An element of `eventHubNamespaces` (file only: no flags).
+std::span<const SettingSpec<EventHubNamespaceConfig>> EventHubSettings();
 // The groups of ConnectorSettings(), in the order of their first setting.
 std::span<const SettingGroup<ConnectorConfig>> ConnectorGroups();
 

@@ -297,6 +297,9 @@ std::string SettingsMarkdownTable() {
       "| `connectors` |  | list of connectors |  | the connectors, below (`--connector NAME` defines one from "
       "the flags) |\n");
   out.append(
+      "| `eventHubNamespaces` |  | list of namespaces |  | the Kafka clusters of the event hub namespaces that "
+      "provisioned IoT connectors name, below |\n");
+  out.append(
       "\nA connector (an element of `connectors`; its groups are objects, e.g. `\"flush\": {\"windowMs\": 5}`):\n\n");
   out.append(kTableHead);
   std::vector<std::string_view> described;
@@ -314,6 +317,11 @@ std::string SettingsMarkdownTable() {
     }
     AppendRow(spec, &out);
   }
+  out.append(
+      "\nAn event hub namespace (an element of `eventHubNamespaces`; the provisioning API, docs/provisioning.md):\n\n");
+  out.append(kTableHead);
+  for (const SettingSpec<EventHubNamespaceConfig>& spec : EventHubSettings())
+    AppendRow(spec, &out);
   return out;
 }
 

@@ -38,3 +38,17 @@ add_test(NAME outage_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/outage_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(outage_test PROPERTIES LABELS serve TIMEOUT 600)
+# The soak and fault campaign of bench/soak.sh in two minutes (kills, a FHIR
+# outage, a Kafka consumer joining and leaving; nothing lost or duplicated).
+add_test(NAME soak_short_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> KAFKA_MOCK=$<TARGET_FILE:kafka_mock_cluster>
+    KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/soak_short_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(soak_short_test PROPERTIES LABELS "serve;soak" TIMEOUT 900)
+# The provisioning API (tests/control/): ARM resources, the seed's messages,
+# live connectors over HTTP and Kafka, restarts, SIGKILL, concurrent PUTs.
+add_test(NAME provisioning_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> KAFKA_MOCK=$<TARGET_FILE:kafka_mock_cluster>
+    KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/control/provisioning_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(provisioning_test PROPERTIES LABELS "serve;threads" TIMEOUT 600)

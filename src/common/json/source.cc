@@ -120,6 +120,13 @@ class Parser {
   Status ParseValue(SourceNode* node, int depth) {
     node->path = path_;
     node->begin = Next();
+    node->raw_begin = i_;
+    Status status = ParseToken(node, depth);
+    node->raw_end = i_;
+    return status;
+  }
+
+  Status ParseToken(SourceNode* node, int depth) {
     char c = Peek();
     switch (c) {
       case '{': return ParseObject(node, depth + 1);

@@ -42,6 +42,10 @@ struct SourceNode {
   SourcePos begin;                    // first character
   SourcePos pos;     // Json.NET's line info of the value (its last character for scalars, '{'/'[' for containers)
   std::string path;  // Json.NET's path of the value, e.g. "template[0].typeName"
+  // The value's bytes in the parsed text: [raw_begin, raw_end). The
+  // provisioning API keeps a mapping embedded in a request exactly as sent.
+  std::size_t raw_begin = 0;
+  std::size_t raw_end = 0;
 
   // The member named `key` (exact match), or nullptr.
   [[nodiscard]] const SourceMember* Find(std::string_view key) const;
@@ -62,6 +66,11 @@ struct SourceDocument {
 // encountered while parsing value: }. Path 'templateType', line 3, position 1."
 // and Status::position() is the byte offset.
 Result<SourceDocument> ParseSource(std::string_view text, int max_depth = 64);
+
+// The text of `node` as it appears in `text` (the text it was parsed from).
+inline std::string_view RawText(std::string_view text, const SourceNode& node) {
+  return text.substr(node.raw_begin, node.raw_end - node.raw_begin);
+}
 
 // Converts a source tree into a Value in `arena` (positions dropped).
 Value ToValue(const SourceNode& node, Arena* arena);

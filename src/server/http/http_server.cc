@@ -360,12 +360,19 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
       if (IsParseError(ec)) AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, options.max_body_bytes), 11);
       return;
     }
+    // The limit of this request's target (known once its header is read).
+    std::size_t max_body = options.max_body_bytes;
+    if (options.body_limit) {
+      const auto target = parser.get().target();
+      max_body = options.body_limit(std::string_view(target.data(), target.size()));
+      parser.body_limit(static_cast<std::uint64_t>(max_body));
+    }
     const unsigned version = parser.get().version() == 10 ? 10 : 11;
     const auto length = parser.content_length();
-    if (length && *length > options.max_body_bytes) {
+    if (length && *length > max_body) {
       // Refused on the header alone: with `Expect: 100-continue` the peer
       // has not sent the body yet and, without the `100`, does not.
-      AnswerAndLinger(c, stream, socket, ParseErrorResponse(http::error::body_limit, options.max_body_bytes), version);
+      AnswerAndLinger(c, stream, socket, ParseErrorResponse(http::error::body_limit, max_body), version);
       return;
     }
     const bool has_body = parser.chunked() || (length && *length > 0);
@@ -379,7 +386,7 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
       // A chunked body over the limit ends here as soon as a chunk's size
       // would pass it: the parser stops before that chunk's data.
       if (IsParseError(ec)) {
-        AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, options.max_body_bytes), version);
+        AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, max_body), version);
       }
       return;
     }

@@ -78,6 +78,10 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0: a free port (see port())
   std::size_t max_body_bytes = 1 << 20;  // larger: 413 with a JSON error, the handler is not called
+  // When set, the limit of a request by its target instead (a route with
+  // its own bound, e.g. the provisioning API); at most max_body_bytes or
+  // 64 MiB is read and dropped after a refusal.
+  std::function<std::size_t(std::string_view target)> body_limit;
   std::size_t max_connections = 256;     // beyond: 503 and close
   int idle_timeout_ms = 30'000;          // connections silent longer (between or within requests) are closed
   // After refusing a request it did not read whole (413, 431, 400), how long
