@@ -25,6 +25,7 @@ group[build]="
   librdkafka-dev         # Kafka / Event Hubs source
   libmosquitto-dev       # MQTT source
   prometheus-cpp-dev     # /metrics
+  libarchive-dev         # iomt support-bundle's .tar.gz (docs/adr/0017)
   libgtest-dev libgmock-dev libbenchmark-dev
   jq curl mawk           # make demo reads the results and talks to iomt serve
 "

@@ -20,5 +20,7 @@ Runner RegisterTransform(CLI::App& app);
 Runner RegisterRun(CLI::App& app);
 Runner RegisterStore(CLI::App& app);
 Runner RegisterServe(CLI::App& app);
+Runner RegisterMappings(CLI::App& app);
+Runner RegisterSupportBundle(CLI::App& app);
 
 }  // namespace iomt::cli

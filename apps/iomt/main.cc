@@ -31,6 +31,11 @@ int Main(int argc, char** argv) {
   add(store, iomt::cli::RegisterStore(*store));
   CLI::App* serve = app.add_subcommand("serve", "Run the service: HTTP, Kafka and MQTT ingestion, /fhir, /metrics");
   add(serve, iomt::cli::RegisterServe(*serve));
+  CLI::App* mappings = app.add_subcommand("mappings", "Export a provisioned IoT connector's mappings from iomt serve");
+  add(mappings, iomt::cli::RegisterMappings(*mappings));
+  CLI::App* bundle = app.add_subcommand(
+      "support-bundle", "Write a connector's mappings, settings, status and metrics into a .tar.gz for support");
+  add(bundle, iomt::cli::RegisterSupportBundle(*bundle));
 
   try {
     app.parse(argc, argv);

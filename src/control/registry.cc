@@ -201,7 +201,7 @@ Status Registry::Save() const {
     if (!r.kind.empty()) field("kind", r.kind);
     if (!r.tags.empty()) out.append(",\"tags\":").append(r.tags);
     if (!r.identity.empty()) out.append(",\"identity\":").append(r.identity);
-    out.append(",\"properties\":").append(r.properties);
+    out.append(",\"properties\":").append(r.properties.empty() ? "{}" : r.properties);
     out.append(",\"secrets\":{");
     for (std::size_t i = 0; i < r.secrets.size(); ++i) {
       if (i > 0) out.push_back(',');

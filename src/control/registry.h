@@ -34,7 +34,7 @@ struct ResourceRecord {
   std::string kind;        // a FHIR service's ("fhir-R4"); empty otherwise
   std::string tags;        // the JSON object as sent; empty: none
   std::string identity;    // the JSON object as sent; empty: none
-  std::string properties;  // a JSON object: what was sent, without read-only members and secrets
+  std::string properties = "{}";  // a JSON object: what was sent, without read-only members and secrets
   std::vector<std::pair<std::string, std::string>> secrets;  // write-only values (never returned)
   std::string state = std::string(kSucceeded);
   std::string error_code;  // why it Failed

@@ -45,6 +45,8 @@ add_test(NAME soak_short_test
     KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/soak_short_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(soak_short_test PROPERTIES LABELS "serve;soak" TIMEOUT 900)
+iomt_test(control_test ${CMAKE_CURRENT_SOURCE_DIR}/control/control_test.cc)
+target_link_libraries(control_test PRIVATE iomt_control)
 # The provisioning API (tests/control/): ARM resources, the seed's messages,
 # live connectors over HTTP and Kafka, restarts, SIGKILL, concurrent PUTs.
 add_test(NAME provisioning_test
