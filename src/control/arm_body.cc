@@ -83,24 +83,28 @@ std::string Without(std::string_view text, const SourceNode& object, std::span<c
 void ReadConnector(std::string_view text, const SourceNode* props, Reader* reader, ConnectorProps* out) {
   const SourceNode* ingestion =
       reader->Object(props, "ingestionEndpointConfiguration", "properties.ingestionEndpointConfiguration");
-  out->event_hub_namespace = reader->String(ingestion, "fullyQualifiedEventHubNamespace",
-                                            "properties.ingestionEndpointConfiguration.fullyQualifiedEventHubNamespace");
-  out->event_hub = reader->String(ingestion, "eventHubName", "properties.ingestionEndpointConfiguration.eventHubName")
-                       .value_or("");
+  out->event_hub_namespace =
+      reader->String(ingestion, "fullyQualifiedEventHubNamespace",
+                     "properties.ingestionEndpointConfiguration.fullyQualifiedEventHubNamespace");
+  out->event_hub =
+      reader->String(ingestion, "eventHubName", "properties.ingestionEndpointConfiguration.eventHubName").value_or("");
   out->consumer_group =
       reader->String(ingestion, "consumerGroup", "properties.ingestionEndpointConfiguration.consumerGroup")
           .value_or("");
   if (out->consumer_group.empty()) out->consumer_group = "$Default";
   const SourceNode* mapping = reader->Object(props, "deviceMapping", "properties.deviceMapping");
-  if (const SourceNode* content = Member(mapping, "content")) out->device_mapping = std::string(json::RawText(text, *content));
+  if (const SourceNode* content = Member(mapping, "content"))
+    out->device_mapping = std::string(json::RawText(text, *content));
 }
 
 void ReadDestination(std::string_view text, const SourceNode* props, Reader* reader, DestinationProps* out) {
   out->resolution =
       reader->String(props, "resourceIdentityResolutionType", "properties.resourceIdentityResolutionType").value_or("");
-  out->fhir_service_id = reader->String(props, "fhirServiceResourceId", "properties.fhirServiceResourceId").value_or("");
+  out->fhir_service_id =
+      reader->String(props, "fhirServiceResourceId", "properties.fhirServiceResourceId").value_or("");
   const SourceNode* mapping = reader->Object(props, "fhirMapping", "properties.fhirMapping");
-  if (const SourceNode* content = Member(mapping, "content")) out->fhir_mapping = std::string(json::RawText(text, *content));
+  if (const SourceNode* content = Member(mapping, "content"))
+    out->fhir_mapping = std::string(json::RawText(text, *content));
 }
 
 void ReadFhirService(const SourceNode* props, Reader* reader, FhirServiceProps* out,
@@ -153,9 +157,9 @@ FhirServiceProps ReadFhirServiceProps(std::string_view properties) {
 
 std::variant<Draft, ApiError> ReadBody(ResourceType type, std::string_view body, const ResourceRecord* existing) {
   if (body.size() > kMaxRequestBytes) {
-    return BadContent(Cat({"The request content is ", std::to_string(body.size()),
-                           " bytes; the provisioning API takes at most ", std::to_string(kMaxRequestBytes),
-                           " (1 MiB)."}));
+    return BadContent(
+        Cat({"The request content is ", std::to_string(body.size()), " bytes; the provisioning API takes at most ",
+             std::to_string(kMaxRequestBytes), " (1 MiB)."}));
   }
   auto doc = json::ParseSource(body);
   if (!doc.ok()) {
@@ -203,7 +207,7 @@ std::variant<Draft, ApiError> ReadBody(ResourceType type, std::string_view body,
           json::AppendQuoted(&stored, m.key);
           stored.push_back(':');
           stored.append(json::EqualsIgnoreCase(m.key, "credentials") ? Without(body, m.value, kSecrets)
-                                                                    : std::string(json::RawText(body, m.value)));
+                                                                     : std::string(json::RawText(body, m.value)));
         }
         stored.push_back('}');
         record.properties = std::move(stored);

@@ -26,8 +26,7 @@ using server::HttpResponse;
 constexpr std::string_view kConnectorQuota = "The maximum number of resource type iotconnectors has been reached.";
 constexpr std::string_view kDestinationQuota =
     "The maximum number of resource type iotconnectors/destinations has been reached.";
-constexpr std::string_view kBadNamespace =
-    "fullyQualifiedEventHubNamespace is null, empty, or formatted incorrectly.";
+constexpr std::string_view kBadNamespace = "fullyQualifiedEventHubNamespace is null, empty, or formatted incorrectly.";
 constexpr std::string_view kAncestor =
     "Ancestor resources must be fully provisioned before a child resource can be provisioned.";
 constexpr std::string_view kLocation =
@@ -147,7 +146,8 @@ HttpResponse Provisioning::Handle(const HttpRequest& http) {
   }
   if (http.method == "PUT") return Put(r);
   if (http.method == "DELETE") return Delete(r);
-  HttpResponse out = Error(405, "MethodNotAllowed", Cat({"The method ", http.method, " is not supported: use GET, PUT or DELETE."}));
+  HttpResponse out =
+      Error(405, "MethodNotAllowed", Cat({"The method ", http.method, " is not supported: use GET, PUT or DELETE."}));
   out.headers.emplace_back("Allow", "GET, PUT, DELETE");
   return out;
 }
@@ -158,9 +158,9 @@ namespace {
 
 HttpResponse ParentNotFound(const ResourcePath& path) {
   const std::string& parent = path.type == ResourceType::kFhirDestination ? path.child : path.workspace;
-  return Error(404, "ParentResourceNotFound",
-               Cat({"Can not perform requested operation on nested resource. Parent resource '", parent,
-                    "' not found."}));
+  return Error(
+      404, "ParentResourceNotFound",
+      Cat({"Can not perform requested operation on nested resource. Parent resource '", parent, "' not found."}));
 }
 
 HttpResponse ResourceNotFound(const ResourcePath& path) {
@@ -205,8 +205,8 @@ std::string Provisioning::Render(const ResourceRecord& record) const {
   // The stored members as they were sent (an object's inside, after '{').
   std::string_view inner = record.properties;
   if (inner.size() >= 2) inner = inner.substr(1, inner.size() - 2);
-  while (!inner.empty() && (inner.front() == ' ' || inner.front() == '\n' || inner.front() == '\r' ||
-                            inner.front() == '\t')) {
+  while (!inner.empty() &&
+         (inner.front() == ' ' || inner.front() == '\n' || inner.front() == '\r' || inner.front() == '\t')) {
     inner.remove_prefix(1);
   }
   if (!inner.empty()) out.append(",").append(inner);
@@ -281,17 +281,16 @@ const ResourceRecord* Provisioning::ResolveFhirService(std::string_view fhir_ser
   const std::optional<FhirServiceRef> ref = ParseFhirServiceId(fhir_service_id);
   if (!ref) return nullptr;
   if (!ref->workspace.empty()) {
-    const ResourceRecord* r =
-        registry_->Find(Cat({"/subscriptions/", ref->subscription, "/resourceGroups/", ref->resource_group,
-                             "/providers/Microsoft.HealthcareApis/workspaces/", ref->workspace, "/fhirservices/",
-                             ref->name}));
+    const ResourceRecord* r = registry_->Find(
+        Cat({"/subscriptions/", ref->subscription, "/resourceGroups/", ref->resource_group,
+             "/providers/Microsoft.HealthcareApis/workspaces/", ref->workspace, "/fhirservices/", ref->name}));
     return r != nullptr && r->type == ResourceType::kFhirService ? r : nullptr;
   }
   // .../services/{name}: the one FHIR service of that name in the resource
   // group (Azure API for FHIR's form; iomt's FHIR services live in
   // workspaces).
-  const std::string scope = AsciiLower(Cat({"/subscriptions/", ref->subscription, "/resourceGroups/",
-                                            ref->resource_group, "/"}));
+  const std::string scope =
+      AsciiLower(Cat({"/subscriptions/", ref->subscription, "/resourceGroups/", ref->resource_group, "/"}));
   const ResourceRecord* found = nullptr;
   for (const ResourceRecord* r : registry_->All(ResourceType::kFhirService)) {
     if (r->key().compare(0, scope.size(), scope) != 0 || AsciiLower(r->name) != AsciiLower(ref->name)) continue;
@@ -378,7 +377,8 @@ Status Provisioning::ApplyToRunning(const ResourceRecord& before, const Resource
   }
   const DestinationProps was = ReadDestinationProps(before.properties);
   const DestinationProps now = ReadDestinationProps(after.properties);
-  if (was.resolution != now.resolution || ResolveFhirService(was.fhir_service_id) != ResolveFhirService(now.fhir_service_id)) {
+  if (was.resolution != now.resolution ||
+      ResolveFhirService(was.fhir_service_id) != ResolveFhirService(now.fhir_service_id)) {
     return Activate(after);
   }
   if (was.fhir_mapping == now.fhir_mapping) return Status::Ok();
@@ -524,16 +524,19 @@ HttpResponse Provisioning::Put(const Request& r) {
       const bool bearer = !record.Secret("bearerToken").empty();
       const bool oauth = !f.client_id.empty() || !f.token_url.empty();
       if ((bearer || oauth) && f.url.empty()) {
-        return Error(400, "InvalidRequestContent",
-                     "The property 'properties.credentials' goes with 'properties.url' (the embedded store needs none).");
+        return Error(
+            400, "InvalidRequestContent",
+            "The property 'properties.credentials' goes with 'properties.url' (the embedded store needs none).");
       }
       if (bearer && oauth) {
-        return Error(400, "InvalidRequestContent",
-                     "The property 'properties.credentials' takes a bearerToken or OAuth2 client credentials, not both.");
+        return Error(
+            400, "InvalidRequestContent",
+            "The property 'properties.credentials' takes a bearerToken or OAuth2 client credentials, not both.");
       }
       if (oauth && (f.token_url.empty() || f.client_id.empty() || record.Secret("clientSecret").empty())) {
-        return Error(400, "InvalidRequestContent",
-                     "OAuth2 client credentials need 'properties.credentials.tokenUrl', 'clientId' and 'clientSecret'.");
+        return Error(
+            400, "InvalidRequestContent",
+            "OAuth2 client credentials need 'properties.credentials.tokenUrl', 'clientId' and 'clientSecret'.");
       }
       break;
     }
@@ -547,14 +550,14 @@ HttpResponse Provisioning::Put(const Request& r) {
   record.modified_at = now;
   record.state = std::string(kSucceeded);
   const int status = existing != nullptr ? 200 : 201;
-  const std::optional<ResourceRecord> before = existing != nullptr ? std::optional<ResourceRecord>(*existing) : std::nullopt;
+  const std::optional<ResourceRecord> before =
+      existing != nullptr ? std::optional<ResourceRecord>(*existing) : std::nullopt;
   const std::string key = record.key();
 
   if (type == ResourceType::kFhirDestination) {
     // Saved as Creating first: a crash while the connector starts leaves a
     // record that the next start finishes.
-    const bool start = before == std::nullopt || before->state != kSucceeded ||
-                       !Running(parent->name);
+    const bool start = before == std::nullopt || before->state != kSucceeded || !Running(parent->name);
     record.state = std::string(start ? kCreating : kSucceeded);
     if (Status st = registry_->Put(record); !st.ok()) return Error(500, "InternalServerError", st.message());
     if (start) {

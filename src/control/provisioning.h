@@ -58,9 +58,9 @@ class Provisioning final : public server::ServiceComponent {
  private:
   struct Request;
   struct Deletion {
-    std::vector<std::string> ids;           // erased when done
-    std::vector<std::string> purge;         // connectors stopped, their state removed
-    std::vector<std::string> keep;          // connectors stopped, their queue kept
+    std::vector<std::string> ids;    // erased when done
+    std::vector<std::string> purge;  // connectors stopped, their state removed
+    std::vector<std::string> keep;   // connectors stopped, their queue kept
   };
 
   Status Resume() IOMT_EXCLUDES(mu_);

@@ -31,9 +31,9 @@ struct ResourceRecord {
   std::string name;
   std::string location;
   std::string etag;
-  std::string kind;        // a FHIR service's ("fhir-R4"); empty otherwise
-  std::string tags;        // the JSON object as sent; empty: none
-  std::string identity;    // the JSON object as sent; empty: none
+  std::string kind;               // a FHIR service's ("fhir-R4"); empty otherwise
+  std::string tags;               // the JSON object as sent; empty: none
+  std::string identity;           // the JSON object as sent; empty: none
   std::string properties = "{}";  // a JSON object: what was sent, without read-only members and secrets
   std::vector<std::pair<std::string, std::string>> secrets;  // write-only values (never returned)
   std::string state = std::string(kSucceeded);
@@ -42,7 +42,7 @@ struct ResourceRecord {
   std::string created_at;  // RFC 3339, UTC
   std::string modified_at;
 
-  [[nodiscard]] std::string key() const;        // the id in lower case
+  [[nodiscard]] std::string key() const;         // the id in lower case
   [[nodiscard]] std::string parent_key() const;  // the parent's key ("" for a workspace)
   [[nodiscard]] std::string_view Secret(std::string_view secret) const;
 };

@@ -114,8 +114,8 @@ Result<ResourcePath> ParseResourcePath(std::string_view path) {
   const std::vector<std::string> s = Split(path);
   ResourcePath out;
   auto invalid_type = [](std::string_view type) {
-    return NotServed("InvalidResourceType", Cat({"The resource type '", type,
-                                                 "' could not be found in the namespace '", kProvider, "'."}));
+    return NotServed("InvalidResourceType",
+                     Cat({"The resource type '", type, "' could not be found in the namespace '", kProvider, "'."}));
   };
   // subscriptions/{sub}/providers/Microsoft.HealthcareApis/workspaces
   if (s.size() == 5 && Same(s[0], "subscriptions") && Same(s[2], "providers")) {

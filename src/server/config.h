@@ -90,9 +90,9 @@ struct ConnectorConfig {
 // any Kafka cluster. A namespace without an entry gets no Kafka source: the
 // server connects to no host it was not configured with.
 struct EventHubNamespaceConfig {
-  std::string name;               // "myhub.servicebus.windows.net"
-  std::string brokers;            // empty: NAME:9093, Event Hubs' Kafka endpoint
-  std::string connection_string;  // an Event Hubs connection string: SASL PLAIN over TLS
+  std::string name;                                             // "myhub.servicebus.windows.net"
+  std::string brokers;                                          // empty: NAME:9093, Event Hubs' Kafka endpoint
+  std::string connection_string;                                // an Event Hubs connection string: SASL PLAIN over TLS
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka settings, after those
 };
 
@@ -101,7 +101,7 @@ struct ServeConfig {
   int port = 8080;
   std::string store = "./iomt-data";
   std::size_t max_body_bytes = 1 << 20;
-  int drain_seconds = 30;  // on SIGTERM, how long to write what is queued
+  int drain_seconds = 30;        // on SIGTERM, how long to write what is queued
   int iot_connector_quota = 25;  // provisioned IoT connectors per subscription
   std::vector<ConnectorConfig> connectors;
   std::vector<EventHubNamespaceConfig> event_hub_namespaces;

@@ -104,10 +104,11 @@ TEST(ArmBodyTest, KeepsTheMappingAsSentAndDropsReadOnlyMembers) {
 }
 
 TEST(ArmBodyTest, SecretsAreKeptApartAndKeptOnUpdate) {
-  auto read = ReadBody(ResourceType::kFhirService,
-                       R"({"location":"eastus","properties":{"url":"http://x/fhir","credentials":{"tokenUrl":"http://t",)"
-                       R"("clientId":"c","clientSecret":"hush"}}})",
-                       nullptr);
+  auto read =
+      ReadBody(ResourceType::kFhirService,
+               R"({"location":"eastus","properties":{"url":"http://x/fhir","credentials":{"tokenUrl":"http://t",)"
+               R"("clientId":"c","clientSecret":"hush"}}})",
+               nullptr);
   ASSERT_TRUE(std::holds_alternative<Draft>(read));
   ResourceRecord first = std::get<Draft>(read).record;
   EXPECT_EQ(first.properties.find("hush"), std::string::npos);
@@ -121,9 +122,9 @@ TEST(ArmBodyTest, SecretsAreKeptApartAndKeptOnUpdate) {
 }
 
 TEST(ArmBodyTest, WrongTypesAreNamed) {
-  auto read = ReadBody(ResourceType::kIotConnector,
-                       R"({"location":"eastus","properties":{"ingestionEndpointConfiguration":{"eventHubName":7}}})",
-                       nullptr);
+  auto read =
+      ReadBody(ResourceType::kIotConnector,
+               R"({"location":"eastus","properties":{"ingestionEndpointConfiguration":{"eventHubName":7}}})", nullptr);
   ASSERT_TRUE(std::holds_alternative<ApiError>(read));
   EXPECT_EQ(std::get<ApiError>(read).message,
             "The property 'properties.ingestionEndpointConfiguration.eventHubName' must be a string.");

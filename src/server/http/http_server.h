@@ -82,8 +82,8 @@ struct HttpServerOptions {
   // its own bound, e.g. the provisioning API); at most max_body_bytes or
   // 64 MiB is read and dropped after a refusal.
   std::function<std::size_t(std::string_view target)> body_limit;
-  std::size_t max_connections = 256;     // beyond: 503 and close
-  int idle_timeout_ms = 30'000;          // connections silent longer (between or within requests) are closed
+  std::size_t max_connections = 256;  // beyond: 503 and close
+  int idle_timeout_ms = 30'000;       // connections silent longer (between or within requests) are closed
   // After refusing a request it did not read whole (413, 431, 400), how long
   // the server goes on reading and dropping what the client still sends
   // (at most 64 MiB, or max_body_bytes when larger) before it closes:
