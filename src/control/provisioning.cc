@@ -325,10 +325,11 @@ Result<server::ConnectorConfig> Provisioning::ConfigFor(const ResourceRecord& co
     if (AsciiLower(entry.name) == ns) c.kafka = server::KafkaConfigFor(entry, cp.event_hub, cp.consumer_group);
   }
   if (!c.kafka) {
-    c.source_warning = Cat({"the event hub namespace '", cp.event_hub_namespace.value_or(""),
-                            "' is not configured on this server (eventHubNamespaces in its configuration): the "
-                            "connector takes its events over HTTP only, at /connectors/",
-                            connector.name, "/messages"});
+    static constexpr std::string_view kHttpOnly =
+        "' is not configured on this server (eventHubNamespaces in its configuration): the connector takes its "
+        "events over HTTP only, at /connectors/";
+    c.source_warning =
+        Cat({"the event hub namespace '", cp.event_hub_namespace.value_or(""), kHttpOnly, connector.name, "/messages"});
   }
   return c;
 }

@@ -40,9 +40,10 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 }
 
 std::string Damaged(const std::string& path, std::string_view why) {
-  return Cat({"the provisioning state ", path, " cannot be read (", why,
-              "): restore it from a backup, or move it away to start with no provisioned resources "
-              "(the connectors' queues stay in the store directory)"});
+  static constexpr std::string_view kWhatToDo =
+      "): restore it from a backup, or move it away to start with no provisioned resources (the connectors' "
+      "queues stay in the store directory)";
+  return Cat({"the provisioning state ", path, " cannot be read (", why, kWhatToDo});
 }
 
 }  // namespace
