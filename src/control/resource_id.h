@@ -59,7 +59,8 @@ Result<ResourcePath> ParseResourcePath(std::string_view path);
 // (^[a-z0-9][a-z0-9-]{1,21}[a-z0-9]$).
 bool ValidResourceName(std::string_view name);
 
-// A fhirServiceResourceId, as the seed allows it:
+// A fhirServiceResourceId, in the two forms Azure's troubleshooting guide
+// gives:
 //   /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HealthcareApis/services/{name}
 //   /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HealthcareApis/workspaces/{ws}/fhirservices/{name}
 struct FhirServiceRef {

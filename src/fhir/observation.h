@@ -1,7 +1,7 @@
 // Building Observations from observation groups and merging groups into
 // Observations that already exist, as iomt-fhir's
-// CodeValueFhirTemplateProcessor does for FHIR R4 (reference study, sections
-// 2.4 to 2.6; ../shared/spec/fhir-output.md).
+// CodeValueFhirTemplateProcessor does for FHIR R4 (the rules:
+// docs/fhir-mappings.md).
 //
 // Observations are written as JSON text directly, in the element order of
 // the R4 JSON serialization, with no empty strings or empty elements (they

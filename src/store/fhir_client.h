@@ -1,6 +1,6 @@
 // The FHIR server as the connector uses it: search by identifier, read, and
-// create-or-update with PUT. iomt-fhir needs nothing more (reference study,
-// section 9), so neither does iomt. Implementations: the in-memory store
+// create-or-update with PUT. iomt-fhir needs nothing more, so
+// neither does iomt. Implementations: the in-memory store
 // (memory/), the embedded SQLite store and a remote FHIR R4 server over HTTP.
 //
 // Resources are JSON text. Methods are safe to call from several threads.

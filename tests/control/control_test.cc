@@ -74,7 +74,7 @@ TEST(ResourceNameTest, FollowsArmsRule) {
   EXPECT_FALSE(ValidResourceName("a_b"));
 }
 
-TEST(FhirServiceIdTest, TakesBothFormsTheSeedAllows) {
+TEST(FhirServiceIdTest, TakesBothFormsAzuresGuideGives) {
   auto ref = ParseFhirServiceId(std::string(kRg) + "/services/fhir1");
   ASSERT_TRUE(ref);
   EXPECT_EQ(ref->name, "fhir1");

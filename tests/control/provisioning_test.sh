@@ -163,18 +163,18 @@ expect 200
 call DELETE "$ws/fhirservices/fhir-remote"
 expect 204
 
-# ---- IoT connectors: the seed's messages ---------------------------------------------
-what="connector location unlike the workspace's: the seed's message"
+# ---- IoT connectors: Azure's messages ---------------------------------------------
+what="connector location unlike the workspace's: Azure's message"
 connector_body "$tmp/c.json" westus '"myhub01.servicebus.windows.net"'
 call PUT "$ws/iotconnectors/conn-one" "$tmp/c.json"
 expect 400 LocationMismatch "Location property of child resources must match the Location property of parent resources."
 for ns in null '""' '"myhub01.example.com"' '"x.servicebus.windows.net"'; do
-  what="fullyQualifiedEventHubNamespace $ns: the seed's message"
+  what="fullyQualifiedEventHubNamespace $ns: Azure's message"
   connector_body "$tmp/c.json" eastus "$ns"
   call PUT "$ws/iotconnectors/conn-one" "$tmp/c.json"
   expect 400 InvalidEventHubNamespace "fullyQualifiedEventHubNamespace is null, empty, or formatted incorrectly."
 done
-what="an invalid device mapping: the seed's message with every error and its position"
+what="an invalid device mapping: Azure's message with every error and its position"
 printf '{\n  "templateType": "CollectionContent",\n  "template": [\n    {"templateType": "JsonPathContent", "template": {"typeName": "hr"}}\n  ]\n}\n' > "$tmp/bad-dm.json"
 connector_body "$tmp/c.json" eastus '"myhub01.servicebus.windows.net"' "$tmp/bad-dm.json"
 call PUT "$ws/iotconnectors/conn-one" "$tmp/c.json"
@@ -217,13 +217,13 @@ expect 200
 
 # ---- FHIR destinations --------------------------------------------------------------------
 fhir_id=$ws/fhirservices/fhir-one
-what="destination location unlike the connector's: the seed's message"
+what="destination location unlike the connector's: Azure's message"
 destination_body "$tmp/d.json" westus "$fhir_id"
 call PUT "$ws/iotconnectors/conn-one/fhirdestinations/dest-one" "$tmp/d.json"
 expect 400 LocationMismatch "Location property of child resources must match the Location property of parent resources."
 for id in "not-an-id" "/subscriptions/sub-a/resourceGroups/rg1/providers/Microsoft.HealthcareApis/workspaces/ws-one/fhirservices/nope" \
   "/subscriptions/sub-a/resourceGroups/rg1/providers/Microsoft.Other/services/fhir-one" ""; do
-  what="fhirServiceResourceId '$id': the seed's message"
+  what="fhirServiceResourceId '$id': Azure's message"
   destination_body "$tmp/d.json" eastus "$id"
   call PUT "$ws/iotconnectors/conn-one/fhirdestinations/dest-one" "$tmp/d.json"
   expect 400 InvalidFhirServiceResourceId "The fhirServiceResourceId provided is invalid."
@@ -240,7 +240,7 @@ call PUT "$ws/iotconnectors/conn-one/fhirdestinations/dest-one" "$tmp/d.json"
 expect 201
 [ "$(jq -r .properties.provisioningState <<< "$body")" = Succeeded ] || fail "$body"
 wait_for 10 "conn-one runs" sh -c "curl -sf $base/connectors/conn-one > /dev/null"
-what="the destination quota: the seed's message"
+what="the destination quota: Azure's message"
 call PUT "$ws/iotconnectors/conn-one/fhirdestinations/dest-two" "$tmp/d.json"
 expect 409 QuotaExceeded "The maximum number of resource type iotconnectors/destinations has been reached."
 what="/readyz and the status say the event hub is not configured"
@@ -347,11 +347,11 @@ call DELETE "$sub/workspaces/ws-three"
 expect 202
 call GET "$sub/workspaces/ws-three"
 [ "$(jq -r .properties.provisioningState <<< "$body")" = Deleting ] || fail "$body"
-what="a connector under a workspace being deleted: the seed's message"
+what="a connector under a workspace being deleted: Azure's message"
 connector_body "$tmp/c.json" eastus '"myhub01.servicebus.windows.net"'
 call PUT "$sub/workspaces/ws-three/iotconnectors/conn-late" "$tmp/c.json"
 expect 409 AncestorNotProvisioned "Ancestor resources must be fully provisioned before a child resource can be provisioned."
-what="a destination under a connector being deleted: the seed's message"
+what="a destination under a connector being deleted: Azure's message"
 call PUT "$sub/workspaces/ws-three/iotconnectors/conn-race/fhirdestinations/dest-r" "$tmp/d.json"
 expect 409 AncestorNotProvisioned "Ancestor resources must be fully provisioned before a child resource can be provisioned."
 restart KILL
