@@ -40,12 +40,9 @@ int Export(const MappingsFlags& flags) {
   }
   ManagementClient client(flags.token);
   std::string warning;
-  FetchError error;
-  std::optional<ConnectorSnapshot> snapshot = FetchConnector(client, *url, &warning, &error);
-  if (!snapshot) {
-    std::fprintf(stderr, "error: %s\n", error.message.c_str());
-    return error.exit_code;
-  }
+  int exit_code = 0;
+  std::optional<ConnectorSnapshot> snapshot = FetchConnectorForCommand(client, *url, &warning, &exit_code);
+  if (!snapshot) return exit_code;
   // Only now: a failed GET leaves nothing behind.
   std::error_code ec;
   std::filesystem::create_directories(flags.out, ec);

@@ -231,12 +231,9 @@ int Bundle(const BundleFlags& flags) {
 
   ManagementClient client(flags.token);
   std::string warning;
-  FetchError error;
-  std::optional<ConnectorSnapshot> snapshot = FetchConnector(client, *url, &warning, &error);
-  if (!snapshot) {
-    std::fprintf(stderr, "error: %s\n", error.message.c_str());
-    return error.exit_code;
-  }
+  int fetch_exit = 0;
+  std::optional<ConnectorSnapshot> snapshot = FetchConnectorForCommand(client, *url, &warning, &fetch_exit);
+  if (!snapshot) return fetch_exit;
 
   std::vector<Member> members;
   std::vector<std::string> left_out;  // "member: why"

@@ -1,5 +1,6 @@
 #include "management_client.h"
 
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -228,6 +229,17 @@ std::optional<ConnectorSnapshot> FetchConnector(ManagementClient& client, const 
   }
   snapshot.fhir_mapping = std::string(json::RawText(destination.text, *fhir));
   snapshot.destination = std::move(destination);
+  return snapshot;
+}
+
+std::optional<ConnectorSnapshot> FetchConnectorForCommand(ManagementClient& client, const ConnectorUrl& url,
+                                                          std::string* warning, int* exit_code) {
+  FetchError error;
+  std::optional<ConnectorSnapshot> snapshot = FetchConnector(client, url, warning, &error);
+  if (!snapshot) {
+    std::fprintf(stderr, "error: %s\n", error.message.c_str());
+    *exit_code = error.exit_code;
+  }
   return snapshot;
 }
 

@@ -94,6 +94,10 @@ struct ConnectorSnapshot {
 // fails, or an answer without the mapping it should carry, is an error.
 std::optional<ConnectorSnapshot> FetchConnector(ManagementClient& client, const ConnectorUrl& url, std::string* warning,
                                                 FetchError* error);
+// FetchConnector for a command: on failure, prints the error and sets
+// *exit_code.
+std::optional<ConnectorSnapshot> FetchConnectorForCommand(ManagementClient& client, const ConnectorUrl& url,
+                                                          std::string* warning, int* exit_code);
 
 // The value at the member path (e.g. {"properties", "fhirMapping",
 // "content"}) of an object, or nullptr.

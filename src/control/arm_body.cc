@@ -124,35 +124,40 @@ void ReadFhirService(const SourceNode* props, Reader* reader, FhirServiceProps* 
 
 }  // namespace
 
-ConnectorProps ReadConnectorProps(std::string_view properties) {
-  ConnectorProps out;
+namespace {
+
+// Stored properties were checked when they were saved: read them again
+// without reporting.
+template <typename Props, typename Fill>
+Props FromStored(std::string_view properties, Fill fill) {
+  Props out;
   auto doc = json::ParseSource(properties);
   if (!doc.ok()) return out;
   std::optional<ApiError> ignored;
   Reader reader(&ignored);
-  ReadConnector(properties, &doc->root, &reader, &out);
+  fill(doc->root, &reader, &out);
   return out;
+}
+
+}  // namespace
+
+ConnectorProps ReadConnectorProps(std::string_view properties) {
+  return FromStored<ConnectorProps>(properties, [&](const SourceNode& root, Reader* reader, ConnectorProps* out) {
+    ReadConnector(properties, &root, reader, out);
+  });
 }
 
 DestinationProps ReadDestinationProps(std::string_view properties) {
-  DestinationProps out;
-  auto doc = json::ParseSource(properties);
-  if (!doc.ok()) return out;
-  std::optional<ApiError> ignored;
-  Reader reader(&ignored);
-  ReadDestination(properties, &doc->root, &reader, &out);
-  return out;
+  return FromStored<DestinationProps>(properties, [&](const SourceNode& root, Reader* reader, DestinationProps* out) {
+    ReadDestination(properties, &root, reader, out);
+  });
 }
 
 FhirServiceProps ReadFhirServiceProps(std::string_view properties) {
-  FhirServiceProps out;
-  auto doc = json::ParseSource(properties);
-  if (!doc.ok()) return out;
-  std::optional<ApiError> ignored;
-  Reader reader(&ignored);
-  std::vector<std::pair<std::string, std::string>> secrets;  // none are stored in properties
-  ReadFhirService(&doc->root, &reader, &out, &secrets);
-  return out;
+  return FromStored<FhirServiceProps>(properties, [](const SourceNode& root, Reader* reader, FhirServiceProps* out) {
+    std::vector<std::pair<std::string, std::string>> secrets;  // none are stored in properties
+    ReadFhirService(&root, reader, out, &secrets);
+  });
 }
 
 std::variant<Draft, ApiError> ReadBody(ResourceType type, std::string_view body, const ResourceRecord* existing) {

@@ -355,6 +355,37 @@ Status Provisioning::ApplyToRunning(const ResourceRecord& before, const Resource
 
 // ---- writing ----
 
+std::vector<const ResourceRecord*> Provisioning::Subtree(const ResourceRecord& top) const {
+  std::vector<const ResourceRecord*> out{&top};
+  if (top.type == ResourceType::kWorkspace) {
+    for (ResourceType t : {ResourceType::kFhirService, ResourceType::kIotConnector}) {
+      for (const ResourceRecord* child : registry_->Children(top.id, t))
+        out.push_back(child);
+    }
+  }
+  for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+    if (out[i]->type != ResourceType::kIotConnector) continue;
+    if (const ResourceRecord* destination = DestinationOf(*out[i])) out.push_back(destination);
+  }
+  return out;
+}
+
+Provisioning::Deletion Provisioning::DeletionOf(const ResourceRecord& top,
+                                                const std::vector<const ResourceRecord*>& doomed,
+                                                const Registry& registry) {
+  Deletion deletion;
+  for (const ResourceRecord* r : doomed) {
+    deletion.ids.push_back(r->id);
+    // A connector that goes is stopped and its state removed; one that only
+    // loses its destination stops and keeps its queue.
+    if (r->type == ResourceType::kIotConnector) deletion.purge.push_back(r->name);
+    if (r->type == ResourceType::kFhirDestination && top.type == ResourceType::kFhirDestination) {
+      if (const ResourceRecord* c = registry.Find(r->parent_key())) deletion.keep.push_back(c->name);
+    }
+  }
+  return deletion;
+}
+
 Status Provisioning::Resume() {
   MutexLock lock(mu_);
   // Deletions under way at the last stop, from the top: a workspace's takes
@@ -365,27 +396,10 @@ Status Provisioning::Resume() {
                          ResourceType::kFhirService}) {
     for (const ResourceRecord* r : registry_->All(t)) {
       if (r->state != kDeleting || in_deletion.count(r->key()) > 0) continue;
-      Deletion d;
-      std::vector<const ResourceRecord*> doomed{r};
-      if (t == ResourceType::kWorkspace) {
-        for (ResourceType c : {ResourceType::kFhirService, ResourceType::kIotConnector}) {
-          for (const ResourceRecord* x : registry_->Children(r->id, c))
-            doomed.push_back(x);
-        }
-      }
-      for (std::size_t i = 0, n = doomed.size(); i < n; ++i) {
-        if (doomed[i]->type == ResourceType::kIotConnector) {
-          if (const ResourceRecord* x = DestinationOf(*doomed[i])) doomed.push_back(x);
-        }
-      }
-      for (const ResourceRecord* x : doomed) {
+      const std::vector<const ResourceRecord*> doomed = Subtree(*r);
+      for (const ResourceRecord* x : doomed)
         in_deletion.insert(x->key());
-        d.ids.push_back(x->id);
-        if (x->type == ResourceType::kIotConnector) d.purge.push_back(x->name);
-        if (t == ResourceType::kFhirDestination) {
-          if (const ResourceRecord* c = registry_->Find(x->parent_key())) d.keep.push_back(c->name);
-        }
-      }
+      Deletion d = DeletionOf(*r, doomed, *registry_);
       deletions.push_back(std::move(d));
     }
   }

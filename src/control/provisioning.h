@@ -78,6 +78,12 @@ class Provisioning final : public server::ServiceComponent {
   // Applies a validated change of a connector or destination to the
   // running connector: new mappings swapped in, or a restart.
   Status ApplyToRunning(const ResourceRecord& before, const ResourceRecord& after) IOMT_REQUIRES(mu_);
+  // `top` and everything under it: a workspace's FHIR services and
+  // connectors, a connector's destination.
+  std::vector<const ResourceRecord*> Subtree(const ResourceRecord& top) const IOMT_REQUIRES(mu_);
+  // What deleting `doomed` (the subtree of `top`) erases and stops.
+  static Deletion DeletionOf(const ResourceRecord& top, const std::vector<const ResourceRecord*>& doomed,
+                             const Registry& registry);
   void StartDeletion(Deletion deletion) IOMT_REQUIRES(mu_);
   void RunDeletion(const Deletion& deletion) IOMT_EXCLUDES(mu_);
   bool Running(const std::string& connector_name) const IOMT_REQUIRES(mu_);

@@ -1,6 +1,6 @@
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <utility>
 
 #include "common/clock.h"
@@ -251,18 +251,7 @@ HttpResponse Provisioning::Delete(const Request& r) {
   }
   if (record->state == kDeleting) return Json(202, "");
   // What goes: the resource and everything under it.
-  std::vector<const ResourceRecord*> doomed{record};
-  if (record->type == ResourceType::kWorkspace) {
-    for (ResourceType t : {ResourceType::kFhirService, ResourceType::kIotConnector}) {
-      for (const ResourceRecord* c : registry_->Children(record->id, t))
-        doomed.push_back(c);
-    }
-  }
-  for (std::size_t i = 0, n = doomed.size(); i < n; ++i) {
-    if (doomed[i]->type == ResourceType::kIotConnector) {
-      if (const ResourceRecord* d = DestinationOf(*doomed[i])) doomed.push_back(d);
-    }
-  }
+  const std::vector<const ResourceRecord*> doomed = Subtree(*record);
   // A FHIR service that a destination which stays writes to cannot go.
   for (const ResourceRecord* f : doomed) {
     if (f->type != ResourceType::kFhirService) continue;
@@ -275,14 +264,7 @@ HttpResponse Provisioning::Delete(const Request& r) {
       }
     }
   }
-  Deletion deletion;
-  for (const ResourceRecord* d : doomed) {
-    deletion.ids.push_back(d->id);
-    if (d->type == ResourceType::kIotConnector) deletion.purge.push_back(d->name);
-    if (d->type == ResourceType::kFhirDestination && record->type == ResourceType::kFhirDestination) {
-      if (const ResourceRecord* c = registry_->Find(d->parent_key())) deletion.keep.push_back(c->name);
-    }
-  }
+  Deletion deletion = DeletionOf(*record, doomed, *registry_);
   bool draining = false;
   for (const std::string& name : deletion.purge)
     draining = draining || Running(name);
