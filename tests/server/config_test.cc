@@ -131,6 +131,51 @@ TEST(ServeConfig, ChecksNamesAndSettingsAcrossConnectors) {
   EXPECT_NE(problems[3].find("not both"), std::string::npos);
 }
 
+TEST(ServeConfig, ReadsEventHubNamespacesAndMakesTheirKafkaSettings) {
+  ConfigLoadResult r = LoadServeConfig(
+      R"({"iotConnectorQuota": 4, "eventHubNamespaces": [
+           {"namespace": "myhub01.servicebus.windows.net", "connectionString": "Endpoint=sb://x/;Key=k"},
+           {"namespace": "kafka01.servicebus.windows.net", "brokers": "k1:9092", "properties": {"acks": "all"}}]})",
+      ".");
+  ASSERT_TRUE(r.ok()) << r.errors[0].message;
+  EXPECT_EQ(r.config.iot_connector_quota, 4);
+  ASSERT_EQ(r.config.event_hub_namespaces.size(), 2u);
+  KafkaConfig hub = KafkaConfigFor(r.config.event_hub_namespaces[0], "devicedata", "$Default");
+  EXPECT_EQ(hub.brokers, "myhub01.servicebus.windows.net:9093") << "Event Hubs' Kafka endpoint by default";
+  EXPECT_EQ(hub.topic, "devicedata");
+  EXPECT_EQ(hub.group, "$Default");
+  const std::vector<std::pair<std::string, std::string>> sasl = {{"security.protocol", "SASL_SSL"},
+                                                                 {"sasl.mechanism", "PLAIN"},
+                                                                 {"sasl.username", "$ConnectionString"},
+                                                                 {"sasl.password", "Endpoint=sb://x/;Key=k"}};
+  EXPECT_EQ(hub.properties, sasl);
+  KafkaConfig other = KafkaConfigFor(r.config.event_hub_namespaces[1], "t", "g");
+  EXPECT_EQ(other.brokers, "k1:9092");
+  EXPECT_EQ(other.properties, (std::vector<std::pair<std::string, std::string>>{{"acks", "all"}}));
+  EXPECT_TRUE(CheckServeConfig(r.config).empty());
+
+  ServeConfig c;
+  c.event_hub_namespaces = {{.name = "hub.example.com"},
+                            {.name = "myhub01.servicebus.windows.net"},
+                            {.name = "MyHub01.ServiceBus.Windows.Net"}};
+  std::vector<std::string> problems = CheckServeConfig(c);
+  ASSERT_EQ(problems.size(), 2u) << ::testing::PrintToString(problems);
+  EXPECT_NE(problems[0].find("NAME.servicebus.windows.net"), std::string::npos);
+  EXPECT_NE(problems[1].find("listed twice"), std::string::npos);
+}
+
+TEST(ServeConfig, EventHubNamespacesAreEventHubsNames) {
+  EXPECT_TRUE(ValidEventHubNamespace("myhub01.servicebus.windows.net"));
+  EXPECT_TRUE(ValidEventHubNamespace("a-b-c-d.SERVICEBUS.windows.net"));
+  EXPECT_FALSE(ValidEventHubNamespace("hub01.servicebus.windows.net")) << "6 characters at least";
+  EXPECT_FALSE(ValidEventHubNamespace("1myhub.servicebus.windows.net")) << "a letter first";
+  EXPECT_FALSE(ValidEventHubNamespace("myhub-.servicebus.windows.net"));
+  EXPECT_FALSE(ValidEventHubNamespace("my_hub01.servicebus.windows.net"));
+  EXPECT_FALSE(ValidEventHubNamespace(".servicebus.windows.net"));
+  EXPECT_FALSE(ValidEventHubNamespace("myhub01.servicesbus.windows.net"));
+  EXPECT_FALSE(ValidEventHubNamespace(""));
+}
+
 TEST(ServeConfig, ParsesListenAddresses) {
   std::string host;
   int port = 0;
@@ -240,7 +285,7 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
   EXPECT_EQ(messages,
             (std::vector<std::string>{
                 "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-                "drainSeconds, connectors)",
+                "drainSeconds, iotConnectorQuota, connectors, eventHubNamespaces)",
                 "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
                 "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
                 "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",
