@@ -33,6 +33,7 @@ group[test]="
   nodejs npm             # npm installs the pinned Node.js and the test tools (tools/node, tests/*)
   mosquitto              # the broker of the MQTT tests
   mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
+  mount                  # disk_full_test mounts the small file systems it fills
 "
 group[bench]="
   nodejs npm
