@@ -3,13 +3,44 @@
 #include "common/json/compare.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 namespace iomt::testing {
+
+Tmpfs::Tmpfs(const std::string& size) {
+  static std::atomic<int> counter{0};
+  path_ = (std::filesystem::temp_directory_path() /
+           ("iomt-tmpfs-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+              .string();
+  std::filesystem::create_directories(path_);
+  const std::string options = "size=" + size;
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    why_ = std::string("mount -t tmpfs -o ") + options + " tmpfs " + path_ + ": " + std::strerror(errno);
+  } else {
+    mounted_ = true;
+  }
+}
+
+Tmpfs::~Tmpfs() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool Tmpfs::Resize(const std::string& size) {
+  const std::string options = "size=" + size;
+  return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, options.c_str()) == 0;
+}
 
 std::string SourcePath(std::string_view relative) { return std::string(IOMT_SOURCE_DIR) + "/" + std::string(relative); }
 // ../shared beside the checkout; else $IOMT_SHARED_DIR; else the workplace's /work/shared.

@@ -14,6 +14,28 @@
 
 namespace iomt::testing {
 
+// A tmpfs of `size` (mount(8) syntax: "512k", "4m") on a fresh directory,
+// unmounted and removed at the end: a small disk the failure tests fill.
+// Mounting needs root; ok() is false, with why(), when it could not be.
+class Tmpfs {
+ public:
+  explicit Tmpfs(const std::string& size);
+  ~Tmpfs();
+  Tmpfs(const Tmpfs&) = delete;
+  Tmpfs& operator=(const Tmpfs&) = delete;
+
+  [[nodiscard]] bool ok() const { return mounted_; }
+  [[nodiscard]] const std::string& why() const { return why_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+  // More (or less) room, keeping the files: space returns.
+  bool Resize(const std::string& size);
+
+ private:
+  std::string path_;
+  std::string why_;
+  bool mounted_ = false;
+};
+
 // The project checkout, and ../shared (outside data that may be absent).
 std::string SourcePath(std::string_view relative);
 std::string SharedPath(std::string_view relative);

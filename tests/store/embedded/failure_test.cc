@@ -18,52 +18,14 @@
 #include <vector>
 
 #include "store/embedded/embedded_store.h"
+#include "test_util.h"
 
 namespace iomt::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A tmpfs of `size` (mount(8) syntax: "1m") on a fresh directory, unmounted
-// and removed at the end. ok() is false, with why(), when it could not be
-// mounted.
-class Tmpfs {
- public:
-  explicit Tmpfs(const std::string& size) {
-    static std::atomic<int> counter{0};
-    path_ =
-        (fs::temp_directory_path() / ("iomt-store-tmpfs-" + std::to_string(getpid()) + "-" + std::to_string(counter++)))
-            .string();
-    fs::create_directories(path_);
-    const std::string options = "size=" + size;
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
-      why_ = std::string("mount -t tmpfs -o ") + options + " tmpfs " + path_ + ": " + std::strerror(errno);
-    } else {
-      mounted_ = true;
-    }
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  Tmpfs(const Tmpfs&) = delete;
-  Tmpfs& operator=(const Tmpfs&) = delete;
-
-  bool ok() const { return mounted_; }
-  const std::string& why() const { return why_; }
-  const std::string& path() const { return path_; }
-  // More room, keeping the files: space returns.
-  bool Resize(const std::string& size) {
-    const std::string options = "size=" + size;
-    return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, options.c_str()) == 0;
-  }
-
- private:
-  std::string path_;
-  std::string why_;
-  bool mounted_ = false;
-};
+using testing::Tmpfs;
 
 // A fresh directory under the system temp dir, removed at the end.
 class TempDir {
