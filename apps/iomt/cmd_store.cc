@@ -147,23 +147,28 @@ int Check(const StoreFlags& flags) {
     return kExitUsage;
   }
   auto store = store::EmbeddedStore::Open(flags.store);
+  std::size_t found = 0;
   if (!store.ok()) {
+    // Which pages opening reads depends on where the damage is; whether it
+    // is found while opening or while checking, the answer has one shape.
     // The message names the file and says what to do.
     std::printf("%s\n", store.status().message().c_str());
-    return kExitInvalid;
+    found = 1;
+  } else {
+    std::vector<std::string> findings = (*store)->Check();
+    if (findings.empty()) {
+      std::printf("%s: ok\n", file.c_str());
+      return kExitOk;
+    }
+    for (const std::string& f : findings)
+      std::printf("%s: %s\n", file.c_str(), f.c_str());
+    found = findings.size();
   }
-  std::vector<std::string> findings = (*store)->Check();
-  if (findings.empty()) {
-    std::printf("%s: ok\n", file.c_str());
-    return kExitOk;
-  }
-  for (const std::string& f : findings)
-    std::printf("%s: %s\n", file.c_str(), f.c_str());
   std::fprintf(stderr,
                "error: %s is damaged or inconsistent (%zu finding%s above). Stop iomt before anything else; then "
                "restore the file from a backup, or move it aside (with its -wal and -shm files) to start with an "
                "empty store.\n",
-               file.c_str(), findings.size(), findings.size() == 1 ? "" : "s");
+               file.c_str(), found, found == 1 ? "" : "s");
   return kExitInvalid;
 }
 

@@ -14,7 +14,7 @@
 #  2. A damaged queue segment that is not the last: serve refuses to start,
 #     naming the file and saying what to do.
 #  3. A damaged store: a bad header is refused at start (serve) and at open
-#     (`iomt store check`, exit 1); a page damaged in the middle is found by
+#     (`iomt store check`, exit 1); a damaged page (the second, the middle, the last) is found by
 #     `iomt store check` (exit 1); a sound store checks ok (exit 0).
 #   IOMT=path/to/iomt disk_full_test.sh   (from the checkout's root)
 set -euo pipefail
@@ -176,18 +176,24 @@ rc=0
 grep -qF "$tmp/bad-header/store.db is damaged" "$tmp/check3.out" || fail "check: $(cat "$tmp/check3.out")"
 pass "a damaged store header: serve exits 2 at start, iomt store check exits 1: $(cut -c1-120 "$tmp/check3.out")..."
 
-# A page in the middle: found by reading every page. No free pages (the
-# header's count at offset 36), so every page is part of a table or index.
-cp -r "$tmp/disk/store" "$tmp/bad-page"
-rm -rf "$tmp/bad-page/connectors"
-db=$tmp/bad-page/store.db
-[ "$(od -An -tu1 -j36 -N4 "$db" | tr -d ' ')" = 0000 ] || fail "the store has free pages"
-pages=$(($(stat -c %s "$db") / 4096))
-head -c 4096 /dev/zero | tr '\0' 'Z' | dd of="$db" bs=4096 seek=$((pages / 2)) conv=notrunc 2> /dev/null
-rc=0
-"$iomt" store --store "$tmp/bad-page" check > "$tmp/check4.out" 2> "$tmp/check4.err" || rc=$?
-[ $rc = 1 ] || fail "check of a store with a damaged page exited $rc: $(cat "$tmp/check4.out" "$tmp/check4.err")"
-grep -q '^error: .*store.db is damaged or inconsistent' "$tmp/check4.err" || fail "check: $(cat "$tmp/check4.err")"
-if [ ! -s "$tmp/check4.out" ] || grep -q ': ok$' "$tmp/check4.out"; then fail "check printed no finding"; fi
-pass "a damaged page in the middle of the store: iomt store check exits 1: $(head -2 "$tmp/check4.out" | tr '\n' ' ')"
+# A damaged page, wherever it is: found by reading every page. No free pages
+# (the header's count at offset 36), so every page is part of a table or
+# index. Some pages are read while opening, others only by the check: the
+# answer must have one shape either way (the second page, the middle, the
+# last).
+[ "$(od -An -tu1 -j36 -N4 "$tmp/disk/store/store.db" | tr -d ' ')" = 0000 ] || fail "the store has free pages"
+pages=$(($(stat -c %s "$tmp/disk/store/store.db") / 4096))
+for page in 1 $((pages / 2)) $((pages - 1)); do
+  rm -rf "$tmp/bad-page"
+  cp -r "$tmp/disk/store" "$tmp/bad-page"
+  rm -rf "$tmp/bad-page/connectors"
+  head -c 4096 /dev/zero | tr '\0' 'Z' | dd of="$tmp/bad-page/store.db" bs=4096 seek="$page" conv=notrunc 2> /dev/null
+  rc=0
+  "$iomt" store --store "$tmp/bad-page" check > "$tmp/check4.out" 2> "$tmp/check4.err" || rc=$?
+  [ $rc = 1 ] || fail "check of a store with page $page of $pages damaged exited $rc: $(cat "$tmp/check4.out" "$tmp/check4.err")"
+  grep -q '^error: .*store.db is damaged or inconsistent' "$tmp/check4.err" ||
+    fail "check (page $page of $pages damaged): stderr: $(cat "$tmp/check4.err") stdout: $(head -c 300 "$tmp/check4.out")"
+  if [ ! -s "$tmp/check4.out" ] || grep -q ': ok$' "$tmp/check4.out"; then fail "check printed no finding (page $page of $pages damaged)"; fi
+  pass "page $page of $pages damaged: iomt store check exits 1: $(head -1 "$tmp/check4.out" | cut -c1-100)"
+done
 echo "$test_name: all passed"
