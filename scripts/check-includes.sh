@@ -21,6 +21,7 @@ declare -A allowed=(
   [pipeline]="common expr normalize group store ingest identity fhir pipeline"
   [server]="common store ingest pipeline server"
   [control]="common pipeline server control"
+  [console]="common store identity ingest pipeline server console"
 )
 
 failures=0

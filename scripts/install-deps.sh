@@ -28,9 +28,12 @@ group[build]="
   libarchive-dev         # iomt support-bundle's .tar.gz (docs/adr/0017)
   libgtest-dev libgmock-dev libbenchmark-dev
   jq curl mawk           # make demo reads the results and talks to iomt serve
+  nodejs npm             # the web console is bundled from npm packages at build time (web/, docs/adr/0019)
 "
 group[test]="
   nodejs npm             # npm installs the pinned Node.js and the test tools (tools/node, tests/*)
+  chromium               # the browser of the console's tests (driven by playwright-core, tests/web/)
+  fonts-dejavu-core      # the text of its screenshots (docs/console*.png)
   mosquitto              # the broker of the MQTT tests
   mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
   mount                  # disk_full_test mounts the small file systems it fills

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "console/console.h"
 #include "control/provisioning.h"
 #include "io.h"
 #include "server/config.h"
@@ -106,9 +107,13 @@ int Serve(const ServeFlags& flags) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // The provisioning API (control/) rides on the service: its connectors
-  // start with the configured ones, before the server listens.
-  auto service = server::Service::Start(config, control::Provisioning::AttachTo);
+  // The provisioning API (control/) and the web console (console/) ride on
+  // the service: the provisioned connectors start with the configured ones,
+  // before the server listens.
+  auto service = server::Service::Start(config, [](server::Service& s) -> Status {
+    IOMT_RETURN_IF_ERROR(control::Provisioning::AttachTo(s));
+    return console::AttachTo(s);
+  });
   if (!service.ok()) {
     std::fprintf(stderr, "error: %s\n", service.status().message().c_str());
     return service.status().code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;

@@ -21,12 +21,7 @@ struct Provisioning::Request {
   std::string id;
 };
 
-inline server::HttpResponse Json(int status, std::string body) {
-  server::HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
+inline server::HttpResponse Json(int status, std::string body) { return server::JsonBody(status, std::move(body)); }
 
 inline server::HttpResponse Error(int status, std::string_view code, std::string_view message) {
   return server::JsonError(status, code, message);

@@ -226,8 +226,6 @@ SampleReport SampleChecker::Check(std::string_view text, std::int64_t line, bool
   return report;
 }
 
-namespace {
-
 void AppendFindingsJson(std::string* out, const std::vector<Finding>& findings, std::string_view device_name,
                         std::string_view fhir_name) {
   out->push_back('[');
@@ -246,8 +244,6 @@ void AppendFindingsJson(std::string* out, const std::vector<Finding>& findings, 
   }
   out->push_back(']');
 }
-
-}  // namespace
 
 std::string ValidationReportJson(const MappingCheck& m, std::string_view device_name, std::string_view fhir_name,
                                  const std::vector<SampleReport>& samples) {

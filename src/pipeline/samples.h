@@ -92,6 +92,11 @@ class SampleChecker {
   json::Arena arena_;
 };
 
+// Findings as the report lists them: [{"file","line","column","category",
+// "message"}], the file named `device_name` or `fhir_name`.
+void AppendFindingsJson(std::string* out, const std::vector<Finding>& findings, std::string_view device_name,
+                        std::string_view fhir_name);
+
 // The report of `iomt validate --json` (docs/cli.md): validity, the errors
 // and warnings of the mappings (each with its file, line, column and
 // category), and the samples.

@@ -103,6 +103,7 @@ struct ServeConfig {
   std::size_t max_body_bytes = 1 << 20;
   int drain_seconds = 30;        // on SIGTERM, how long to write what is queued
   int iot_connector_quota = 25;  // provisioned IoT connectors per subscription
+  std::string console_dir;       // empty: the web console built into the binary
   std::vector<ConnectorConfig> connectors;
   std::vector<EventHubNamespaceConfig> event_hub_namespaces;
 };

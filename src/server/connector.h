@@ -125,6 +125,12 @@ class Connector {
   // The mapping texts in use ({"deviceMapping":..., "fhirMapping":...}).
   std::string MappingsJson() const;
   [[nodiscard]] const std::string& name() const { return config_.name; }
+  // What the mapping tools need to look things up as this connector would
+  // (reads only; the client is thread-safe and lives as long as the
+  // connector).
+  [[nodiscard]] store::FhirClient* fhir_client() const { return client_; }
+  [[nodiscard]] const std::string& resolution() const { return config_.resolution; }
+  [[nodiscard]] const std::string& device_system() const { return config_.device_system; }
 
   // Stops the sources, then lets the workers write what is queued for up to
   // `drain` (what is left stays queued durably for the next start).

@@ -18,12 +18,7 @@ namespace iomt::server {
 
 namespace {
 
-HttpResponse Json(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
+HttpResponse Json(int status, std::string body) { return JsonBody(status, std::move(body)); }
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -50,8 +45,10 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
     http_options.max_body_bytes = std::max(http_options.max_body_bytes, route.max_body_bytes);
   if (!service->extra_routes_.empty()) {
     http_options.body_limit = [self](std::string_view target) {
+      // The target may carry a query.
+      const std::string_view path = target.substr(0, target.find('?'));
       for (const ExtraRoute& route : self->extra_routes_) {
-        if (StartsWith(target, route.prefix)) return route.max_body_bytes;
+        if (route.Matches(path)) return route.max_body_bytes;
       }
       return self->config_.max_body_bytes;
     };
@@ -148,8 +145,12 @@ Status Service::RemoveConnector(std::string_view name, std::chrono::milliseconds
 }
 
 void Service::SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
-                            std::function<HttpResponse(const HttpRequest&)> handler) {
-  extra_routes_.push_back({std::move(prefix), max_body_bytes, std::move(handler)});
+                            std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match) {
+  extra_routes_.push_back({std::move(prefix), max_body_bytes, std::move(handler), match});
+}
+
+bool Service::ExtraRoute::Matches(std::string_view path) const {
+  return match == RouteMatch::kExact ? path == prefix : StartsWith(path, prefix);
 }
 
 void Service::Attach(std::unique_ptr<ServiceComponent> component) { components_.push_back(std::move(component)); }
@@ -223,7 +224,7 @@ HttpResponse Service::Handle(const HttpRequest& request) {
   }
   if (StartsWith(path, "/connectors/")) return HandleConnector(request, path.substr(12));
   for (const ExtraRoute& route : extra_routes_) {
-    if (StartsWith(path, route.prefix)) return route.handler(request);
+    if (route.Matches(path)) return route.handler(request);
   }
   return JsonError(404, "NotFound", "No route for " + request.method + " " + std::string(path) + ".");
 }

@@ -72,11 +72,13 @@ class Service {
   [[nodiscard]] store::EmbeddedStore* store() const { return store_.get(); }
   [[nodiscard]] Metrics* metrics() { return &metrics_; }
 
-  // Routes under a prefix that a component serves (the provisioning API
-  // under /subscriptions/), with their own request body limit: set while
-  // attaching, before requests come.
+  // Routes that a component serves (the provisioning API under
+  // /subscriptions/, the console at / and under /console/), with their own
+  // request body limit: set while attaching, before requests come. A route
+  // is every path under `prefix`, or with kExact that one path only.
+  enum class RouteMatch : std::uint8_t { kPrefix, kExact };
   void SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
-                     std::function<HttpResponse(const HttpRequest&)> handler);
+                     std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match = RouteMatch::kPrefix);
   void Attach(std::unique_ptr<ServiceComponent> component);
   // Stops taking requests and events, lets the connectors write what they
   // have queued for up to `drain` (the rest stays queued), closes the store.
@@ -101,6 +103,8 @@ class Service {
     std::string prefix;
     std::size_t max_body_bytes;
     std::function<HttpResponse(const HttpRequest&)> handler;
+    RouteMatch match;
+    [[nodiscard]] bool Matches(std::string_view path) const;
   };
   std::vector<ExtraRoute> extra_routes_;  // fixed once the HTTP server runs
   std::vector<std::unique_ptr<ServiceComponent>> components_;

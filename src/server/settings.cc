@@ -127,6 +127,12 @@ constexpr SettingSpec<ServeConfig> kServeSettings[] = {
      .max = 100'000,
      .doc = "how many IoT connectors the provisioning API lets one subscription have (Azure's default: 25)",
      .access = ServeField([](auto& c) -> auto& { return c.iot_connector_quota; })},
+    {.key = "consoleDir",
+     .flag = "--console-dir",
+     .type = kPath,
+     .doc = "serve the web console's files (index.html, app.js, app.css) from this directory instead of the copy "
+            "built into iomt: for developing the page (web/build.mjs writes them)",
+     .access = ServeField([](auto& c) -> auto& { return c.console_dir; })},
 };
 
 constexpr SettingSpec<EventHubNamespaceConfig> kEventHubSettings[] = {

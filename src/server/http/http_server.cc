@@ -50,6 +50,13 @@ std::string HttpDate(std::time_t t) {
   return {buf, n};
 }
 
+HttpResponse JsonBody(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
 HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
   HttpResponse r;
   r.status = status;

@@ -64,6 +64,9 @@ struct HttpResponse {
   std::string body;
 };
 
+// A JSON body with that status.
+HttpResponse JsonBody(int status, std::string body);
+
 // {"error":{"code":code,"message":message}} with that status (the JSON
 // error shape of management-api.md).
 HttpResponse JsonError(int status, std::string_view code, std::string_view message);

@@ -1,0 +1,70 @@
+// The console's shell: a hash router over the views of src/views/, the
+// state they share, and the toasts. Each view module exports
+// mount(root, ctx) and returns {unmount()}; the router mounts one at a time.
+// Routes carry only connector and resource names, never message content
+// (device messages are patient data and must not end up in URLs or history).
+import './style.css';
+import { api, errorMessage } from './api.js';
+import * as editor from './views/editor.js';
+import * as connectors from './views/connectors.js';
+import * as deadletters from './views/deadletters.js';
+import * as provisioning from './views/provisioning.js';
+
+const views = { editor, connectors, deadletters, provisioning };
+
+// Kept while the page is open (in memory only: sample messages are patient
+// data and are not written to the browser's storage).
+const shared = {
+  editor: null, // the editor's texts and target, set by views/editor.js
+  pendingOpen: null, // what openInEditor asked for, taken by the editor on mount
+};
+
+function toast(message, kind = 'info') {
+  const box = document.getElementById('toasts');
+  const item = document.createElement('div');
+  item.className = `toast ${kind}`;
+  item.textContent = message;
+  box.append(item);
+  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
+}
+
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+// Opens mappings in the editor. `save`, when given, is called with
+// {deviceMapping, fhirMapping} (the texts) by the editor's save button and
+// answers {ok, message, errors: [{mapping: 'device'|'fhir', line, column, message}]}.
+function openInEditor({ deviceMapping, fhirMapping, label, save }) {
+  shared.pendingOpen = { deviceMapping, fhirMapping, label, save };
+  navigate('#/editor');
+}
+
+let current = null;
+
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const name = views[parts[0]] ? parts[0] : 'editor';
+  return { name, params: parts.slice(1) };
+}
+
+function route() {
+  const { name, params } = parseHash();
+  if (current) {
+    try { current.unmount(); } catch (e) { console.error(e); }
+    current = null;
+  }
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  main.dataset.view = name;
+  for (const a of document.querySelectorAll('header nav a')) {
+    if (a.dataset.view === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const ctx = { api, errorMessage, params, navigate, toast, openInEditor, shared };
+  current = views[name].mount(main, ctx) || { unmount() {} };
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('DOMContentLoaded', route);
