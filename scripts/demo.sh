@@ -124,7 +124,7 @@ if [ -z "$base" ]; then
   cat build/demo-serve.err >&2
   exit 1
 fi
-echo "  $base; POST $events to /connectors/ward/messages:"
+echo "  $base: posting $events to /connectors/ward/messages:"
 post() { curl -s -w ' (HTTP %{http_code})' -H 'Content-Type: application/x-ndjson' --data-binary "@$1" \
   "$base/connectors/ward/messages" | cut -c1-150; }
 { post "$events"; echo; } | indent
