@@ -24,6 +24,11 @@ test('the console loads, every view mounts, the headers are strict', async () =>
     // Keyboard: the skip link is the first stop.
     await h.page.keyboard.press('Tab');
     assert.strictEqual(await h.page.evaluate(() => document.activeElement.className), 'skip');
+    // The binary carries the bundled packages' notices.
+    const licenses = await h.request('GET', '/console/licenses.txt');
+    assert.strictEqual(licenses.status, 200);
+    assert.match(licenses.text, /==== @codemirror\/view .* \(MIT\) ====/);
+    assert.match(licenses.text, /==== uplot .* \(MIT\) ====/);
     const missing = await h.request('GET', '/console/missing.js');
     assert.strictEqual(missing.status, 404);
   } finally {
