@@ -113,7 +113,9 @@ std::string TestAnswer(const pipeline::MappingCheck& check, const pipeline::Samp
       steps += "{\"measurement\":" + std::to_string(i) + ",\"text\":";
       json::AppendQuoted(&steps, mr.text);
       steps += ",\"resource\":";
-      if (mr.observation) {
+      // An Observation whose Patient or Device cannot be resolved is not
+      // written (the error says why), as in `iomt run`.
+      if (mr.observation && !mr.identity_error) {
         if (resource_count > 0) resources.push_back(',');
         resources += *mr.observation;
         steps += std::to_string(resource_count++);
@@ -135,7 +137,16 @@ std::string TestAnswer(const pipeline::MappingCheck& check, const pipeline::Samp
   }
   out += ",\"measurements\":[" + measurements + "],\"resources\":[" + resources + "],\"steps\":[" + steps + "]";
   out += ",\"errors\":[";
-  if (report != nullptr) out += report->errors_json;
+  if (report != nullptr) {
+    out += report->errors_json;
+    bool first = report->errors_json.empty();
+    for (const pipeline::MeasurementReport& mr : report->measurements) {
+      if (!mr.identity_error) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      AppendErrorRecordJson(&out, *mr.identity_error);
+    }
+  }
   out += "],\"warnings\":[";
   if (report != nullptr) {
     for (std::size_t k = 0; k < report->warnings.size(); ++k) {

@@ -114,6 +114,12 @@ void Troubleshooter::Diagnose(const Measurement& m, bool has_fhir_template, Meas
     const ErrorName error = st.error().value_or(ErrorName::kFhirService);
     const std::string name(Describe(error).name);
     const std::string identifier = (device_system_.empty() ? "" : device_system_ + "|") + std::string(*m.device_id);
+    ErrorRecord record;
+    record.time_ticks = NowTicks();
+    record.name = error;
+    record.message = st.message();
+    record.device_id = std::string(*m.device_id);
+    report->identity_error = std::move(record);
     const ErrorAdvice catalogue = AdviceFor(error, st.detail());
     const std::string cause = FillAdvice(catalogue.cause, identifier, destination_name_);
     const std::string fix = FillAdvice(catalogue.fix, identifier, destination_name_);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/errors.h"
 #include "common/json/arena.h"
 #include "common/json/document.h"
 #include "common/measurement.h"
@@ -36,6 +37,9 @@ struct MeasurementReport {
   // With a store: what identity resolution and the store say.
   std::vector<std::string> identity_text;
   std::string identity_json;  // one JSON object, or empty
+  // When identity resolution fails: the error `iomt run` would record (its
+  // Observation would not be written).
+  std::optional<ErrorRecord> identity_error;
 };
 
 struct SampleReport {

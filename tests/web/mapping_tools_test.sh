@@ -9,7 +9,8 @@
 #     Observations, errors and warnings equal `iomt validate --sample`'s for
 #     that line; invalid mappings give their errors and no run.
 #  3. the troubleshooter: with a connector and Lookup, the row of "why is my
-#     data not showing up" (DeviceNotFoundException, its cause and fix);
+#     data not showing up" (DeviceNotFoundException, its cause and fix), the
+#     error records `iomt run` would write and no Observation;
 #     with Create and the connector's store, the Observation id it would get.
 #  4. bad requests: 400 naming what is wrong, 405, 404; a message over 1 MiB.
 #   IOMT=path/to/iomt mapping_tools_test.sh   (from the checkout's root)
@@ -111,7 +112,9 @@ jq -n --rawfile d "$dm" --rawfile f "$fm" --rawfile m "$tmp/line" \
   '{deviceMapping: $d, fhirMapping: $f, message: $m, connector: "w1"}' > "$tmp/req.json"
 post /api/mappings/test "$tmp/req.json" > /dev/null
 jq -e '.steps[0].identity.resolution == "Lookup" and .steps[0].identity.errorName == "DeviceNotFoundException"
-  and (.steps[0].identity.fix | test("Create a Device"))' "$tmp/answer.json" > /dev/null ||
+  and (.steps[0].identity.fix | test("Create a Device")) and .steps[0].resource == null and (.resources | length) == 0
+  and ([.errors[] | select(.errorName == "DeviceNotFoundException")] | length) == 4' \
+  "$tmp/answer.json" > /dev/null ||
   fail "Lookup through connector w1 (its resolution): $(jq -c '.steps[0]' "$tmp/answer.json")"
 jq '.resolution = "Create"' "$tmp/req.json" > "$tmp/req2.json"
 post /api/mappings/test "$tmp/req2.json" > /dev/null
