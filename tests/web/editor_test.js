@@ -3,10 +3,7 @@
 // fixed, a pasted message's measurement and Observation, a message that
 // matches nothing and why, CalculatedContent (JMESPath), import and export
 // byte for byte, "Save as test case" (a tar `iomt test` reads), keyboard
-// use, and the narrow layout. The page is the one built from web/ now
-// (web/build.mjs into a temp dir, served with --console-dir), so the test
-// checks the sources, not the copy built into the binary
-// (IOMT_CONSOLE_DIR=DIR: use a page already built there instead).
+// use, and the narrow layout.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
@@ -23,7 +20,6 @@ const ward = fs.readFileSync(path.join(root, 'examples/events/ward.ndjson'), 'ut
 
 let h;
 let page;
-let consoleDir;
 
 // Where a problem shows up: the editor of a file, its lines, the list.
 const pane = (which) => `.editor-cm[data-mapping="${which}"]`;
@@ -95,22 +91,14 @@ function untar(bytes) {
   return files;
 }
 
-let builtHere = false;
 before(async () => {
-  consoleDir = process.env.IOMT_CONSOLE_DIR;
-  if (!consoleDir) {
-    consoleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomt-editor-web-'));
-    builtHere = true;
-    execFileSync(node, [path.join(root, 'web/build.mjs'), consoleDir], { stdio: 'inherit' });
-  }
-  h = await startConsole({ args: ['--console-dir', consoleDir] });
+  h = await startConsole();
   page = h.page;
   await page.waitForSelector(`${pane('device')} .cm-content`);
 });
 
 after(async () => {
   if (h) await h.stop();
-  if (builtHere) fs.rmSync(consoleDir, { recursive: true, force: true });
 });
 
 test('loads with no connectors: empty editors, clear empty states, CodeMirror styled under the CSP', async () => {
@@ -386,7 +374,7 @@ test('at 420 px the panes stack and nothing overflows sideways', async () => {
 
 test("with a connector: its name in the selector, and Lookup names the missing Device with the fix", async () => {
   const c = await startConsole({
-    args: ['--console-dir', consoleDir, '--connector', 'w1', '--device-mapping', 'examples/mappings/devicecontent.json',
+    args: ['--connector', 'w1', '--device-mapping', 'examples/mappings/devicecontent.json',
       '--fhir-mapping', 'examples/mappings/fhirmapping.json', '--resolution', 'Lookup'],
   });
   try {

@@ -8,7 +8,11 @@
 //
 // IOMT names the binary (ctest sets it; default build/bin/iomt), CHROMIUM the
 // browser (default /usr/bin/chromium). Screenshots go to
-// IOMT_SCREENSHOTS (default build/web-screenshots); docs/ keeps a few.
+// IOMT_SCREENSHOTS (default build/web-screenshots); docs/ keeps a few. The
+// page is the copy built into the binary (what users get; the build bundles
+// web/ whenever it changes); IOMT_CONSOLE_DIR=DIR serves a bundle from DIR
+// instead (`scripts/node web/build.mjs DIR`), to try a change without
+// relinking.
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -26,7 +30,8 @@ const shotDir = process.env.IOMT_SCREENSHOTS || path.join(root, 'build/web-scree
 // "listening on http://HOST:PORT".
 function startServe(dir, args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(iomt, ['serve', '--listen', '127.0.0.1:0', '--store', path.join(dir, 'store'), ...args], {
+    const page = process.env.IOMT_CONSOLE_DIR ? ['--console-dir', process.env.IOMT_CONSOLE_DIR] : [];
+    const child = spawn(iomt, ['serve', '--listen', '127.0.0.1:0', '--store', path.join(dir, 'store'), ...page, ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -13,6 +13,8 @@ test('the console loads, every view mounts, the headers are strict', async () =>
     assert.strictEqual(r.status, 200);
     const csp = r.headers.get('content-security-policy');
     assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /style-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe/);
     assert.match(csp, /connect-src 'self'/);
     assert.strictEqual(r.headers.get('x-content-type-options'), 'nosniff');
     assert.doesNotMatch(r.text, /<script>(?!<)/, 'no inline script in index.html');
