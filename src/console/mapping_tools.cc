@@ -28,7 +28,7 @@ constexpr std::string_view kFhirName = "fhirMapping";
 // As ingestion: a larger message is refused by the service too.
 constexpr std::size_t kMaxMessageBytes = std::size_t{1} << 20;
 
-HttpResponse BadRequest(std::string message) { return server::JsonError(400, "InvalidRequest", message); }
+HttpResponse BadRequest(const std::string& message) { return server::JsonError(400, "InvalidRequest", message); }
 
 struct ToolsRequest {
   std::optional<std::string> device;
