@@ -65,3 +65,7 @@ node bench/fhir_report.js "$out/fhir.json" "$out/fhir_node.json"
 build/release/bench/store_bench --batches 30 --naive 2000
 ./bench/e2e.sh
 ./bench/remote.sh
+
+# The console's mapping tools, per check, against one `iomt validate --sample`
+# process per check.
+./bench/console.sh
