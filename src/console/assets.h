@@ -12,6 +12,7 @@ struct Asset {
   std::string_view file;          // its name in the build folder: "index.html", ...
   std::string_view content_type;  // "text/html; charset=utf-8", ...
   std::string_view body;
+  std::string_view gzip_body;  // the same, gzipped (RFC 1952)
 };
 
 // Generated (BUILD/web/assets.cc).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -52,6 +53,27 @@ const Asset* FindAsset(std::string_view path) {
   return nullptr;
 }
 
+// Whether an Accept-Encoding header takes gzip: listed, and not with q=0.
+bool AcceptsGzip(std::string_view header) {
+  while (!header.empty()) {
+    const std::size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    const std::size_t semicolon = item.find(';');
+    std::string_view coding = item.substr(0, semicolon);
+    while (!coding.empty() && coding.front() == ' ')
+      coding.remove_prefix(1);
+    while (!coding.empty() && coding.back() == ' ')
+      coding.remove_suffix(1);
+    if (AsciiLower(coding) != "gzip") continue;
+    if (semicolon == std::string_view::npos) return true;
+    std::string params(item.substr(semicolon + 1));
+    params.erase(std::remove(params.begin(), params.end(), ' '), params.end());
+    return params != "q=0" && params != "q=0.0" && params != "q=0.00" && params != "q=0.000";
+  }
+  return false;
+}
+
 std::optional<std::string> ReadFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
@@ -80,7 +102,11 @@ HttpResponse ServeAsset(const HttpRequest& request, const std::string& dir) {
   HttpResponse r;
   r.content_type = std::string(asset->content_type);
   if (dir.empty()) {
-    r.body = std::string(asset->body);
+    // Most of the page is the script bundle, a third of its size gzipped.
+    const bool gzip = AcceptsGzip(request.Header("accept-encoding").value_or(""));
+    r.body = std::string(gzip ? asset->gzip_body : asset->body);
+    if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
+    r.headers.emplace_back("Vary", "Accept-Encoding");
   } else {
     std::optional<std::string> body = ReadFile(dir + "/" + std::string(asset->file));
     if (!body) {

@@ -26,6 +26,13 @@ test('the console loads, every view mounts, the headers are strict', async () =>
     // Keyboard: the skip link is the first stop.
     await h.page.keyboard.press('Tab');
     assert.strictEqual(await h.page.evaluate(() => document.activeElement.className), 'skip');
+    // The bundle goes gzipped to a client that takes it (fetch does, and
+    // undoes it: the text is the script), as it is to one that does not.
+    const zipped = await h.request('GET', '/console/app.js');
+    assert.strictEqual(zipped.headers.get('content-encoding'), 'gzip');
+    const plain = await h.request('GET', '/console/app.js', undefined, { 'Accept-Encoding': 'identity' });
+    assert.strictEqual(plain.headers.get('content-encoding'), null);
+    assert.strictEqual(zipped.text, plain.text);
     // The binary carries the bundled packages' notices.
     const licenses = await h.request('GET', '/console/licenses.txt');
     assert.strictEqual(licenses.status, 200);
