@@ -285,7 +285,7 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
   EXPECT_EQ(messages,
             (std::vector<std::string>{
                 "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-                "drainSeconds, iotConnectorQuota, connectors, eventHubNamespaces)",
+                "drainSeconds, iotConnectorQuota, consoleDir, connectors, eventHubNamespaces)",
                 "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
                 "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
                 "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",
