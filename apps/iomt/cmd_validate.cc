@@ -22,6 +22,7 @@
 #include "io.h"
 #include "pipeline/mappings.h"
 #include "pipeline/samples.h"
+#include "pipeline/test_cases.h"
 
 namespace iomt::cli {
 namespace {
@@ -36,6 +37,8 @@ struct ValidateFlags {
   DestinationFlags destination;
   std::string resolution = "Create";
   std::string device_system;
+  // A test case of the samples (iomt test, docs/mapping-tests.md).
+  std::string emit_case;
 };
 
 // The codes of a CodeableConcept's codings, comma-separated.
@@ -147,15 +150,15 @@ struct Mappings {
   pipeline::MappingCheck check;
   std::string device_name;  // as displayed
   std::string fhir_name;
+  std::optional<std::string> device_text;
+  std::optional<std::string> fhir_text;
 };
 
 // Reads and checks the mappings that were given; false when a file cannot
 // be read (already reported).
 bool LoadMappings(const ValidateFlags& flags, Mappings* m) {
-  std::optional<std::string> device_text;
-  std::optional<std::string> fhir_text;
-  for (auto [path, text, name] : {std::tuple{&flags.device_mapping, &device_text, &m->device_name},
-                                  std::tuple{&flags.fhir_mapping, &fhir_text, &m->fhir_name}}) {
+  for (auto [path, text, name] : {std::tuple{&flags.device_mapping, &m->device_text, &m->device_name},
+                                  std::tuple{&flags.fhir_mapping, &m->fhir_text, &m->fhir_name}}) {
     if (path->empty()) continue;
     *text = ReadWholeFile(*path);
     if (!*text) {
@@ -164,7 +167,7 @@ bool LoadMappings(const ValidateFlags& flags, Mappings* m) {
     }
     *name = DisplayName(*path);
   }
-  m->check = pipeline::CheckMappings(device_text, fhir_text);
+  m->check = pipeline::CheckMappings(m->device_text, m->fhir_text);
   return true;
 }
 
@@ -255,6 +258,55 @@ bool RunSamples(const ValidateFlags& flags, const pipeline::MappingCheck& check,
   return reader.status().ok();
 }
 
+// --emit-case: the mappings and samples as a test case folder, with the
+// expected files written from what the case gives now (through `iomt run`'s
+// pipeline, as `iomt test` will run it). Messages go to `out` (stderr when
+// stdout holds the JSON report).
+int EmitCase(const ValidateFlags& flags, const Mappings& m, std::FILE* out) {
+  if (!m.check.valid()) {
+    std::fprintf(stderr, "no test case written: the mappings are not valid\n");
+    return kExitInvalid;
+  }
+  std::optional<std::string> input = ReadWholeFile(flags.sample);
+  if (!input) {
+    std::fprintf(stderr, "error: cannot read %s\n", flags.sample.c_str());
+    return kExitUsage;
+  }
+  pipeline::CaseSkeleton skeleton;
+  skeleton.device_mapping = *m.device_text;
+  skeleton.fhir_mapping = m.fhir_text;
+  skeleton.input = std::move(*input);
+  skeleton.description = "The samples of " + DisplayName(flags.sample) + " (iomt validate --emit-case)";
+  auto mode = identity::ParseMode(flags.resolution);
+  if (!mode.ok()) {
+    std::fprintf(stderr, "error: --resolution: %s\n", mode.status().message().c_str());
+    return kExitUsage;
+  }
+  skeleton.resolution = identity::ToString(*mode);
+  skeleton.envelope = flags.envelope;
+  skeleton.device_system = flags.device_system;
+  std::vector<std::string> written;
+  Status st = pipeline::WriteCaseSkeleton(flags.emit_case, skeleton, &written);
+  if (st.ok()) {
+    pipeline::CaseRunner runner;
+    const pipeline::CaseResult result = runner.Run(flags.emit_case);
+    if (!result.broken.empty()) {
+      st = InvalidArgument("the case cannot run: " + result.broken);
+    } else {
+      st = pipeline::UpdateExpected(result, &written);
+    }
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: --emit-case: %s\n", st.message().c_str());
+    return kExitUsage;
+  }
+  std::fprintf(out, "test case written to %s:", flags.emit_case.c_str());
+  for (const std::string& file : written)
+    std::fprintf(out, " %s", file.c_str());
+  std::fprintf(out, "\nreview expected/, then: iomt test %s\n", flags.emit_case.c_str());
+  return kExitOk;
+}
+
 int Run(const ValidateFlags& flags) {
   if (flags.device_mapping.empty() && flags.fhir_mapping.empty()) {
     std::fprintf(stderr, "error: give --device-mapping, --fhir-mapping or both\n");
@@ -296,6 +348,11 @@ int Run(const ValidateFlags& flags) {
   } else {
     PrintText(m, samples);
   }
+  if (!flags.emit_case.empty()) {
+    std::fflush(stdout);
+    const int code = EmitCase(flags, m, flags.json ? stderr : stdout);
+    if (code != kExitOk) return code;
+  }
   return m.check.valid() ? kExitOk : kExitInvalid;
 }
 
@@ -316,6 +373,10 @@ Runner RegisterValidate(CLI::App& app) {
                  "With --store/--fhir-url: the identity resolution to check: Create (default), Lookup, "
                  "LookupWithEncounter");
   app.add_option("--device-system", flags->device_system, "Identifier system of devices (default none)");
+  app.add_option("--emit-case", flags->emit_case,
+                 "With --sample: write a test case for `iomt test` into this new folder (the mappings, the samples "
+                 "as input.ndjson, case.json, and expected/ from what they give now)")
+      ->needs(app.get_option("--sample"));
   app.footer(
       "Give --device-mapping, --fhir-mapping or both. Lists every problem of the mappings as file:line:column;\n"
       "with both, also warns about device types without a FHIR template and values no FHIR template reads.\n"

@@ -18,6 +18,7 @@ Runner RegisterValidate(CLI::App& app);
 Runner RegisterNormalize(CLI::App& app);
 Runner RegisterTransform(CLI::App& app);
 Runner RegisterRun(CLI::App& app);
+Runner RegisterTest(CLI::App& app);
 Runner RegisterStore(CLI::App& app);
 Runner RegisterServe(CLI::App& app);
 Runner RegisterMappings(CLI::App& app);

@@ -27,6 +27,9 @@ int Main(int argc, char** argv) {
   add(transform, iomt::cli::RegisterTransform(*transform));
   CLI::App* run_cmd = app.add_subcommand("run", "Run device events through both mappings into a FHIR store");
   add(run_cmd, iomt::cli::RegisterRun(*run_cmd));
+  CLI::App* test =
+      app.add_subcommand("test", "Run mapping test cases (folders of mappings, events and expected output)");
+  add(test, iomt::cli::RegisterTest(*test));
   CLI::App* store = app.add_subcommand("store", "Import, export and search the embedded FHIR store");
   add(store, iomt::cli::RegisterStore(*store));
   CLI::App* serve = app.add_subcommand("serve", "Run the service: HTTP, Kafka and MQTT ingestion, /fhir, /metrics");

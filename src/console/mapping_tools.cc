@@ -1,5 +1,6 @@
 #include "console/mapping_tools.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,12 +140,19 @@ std::string TestAnswer(const pipeline::MappingCheck& check, const pipeline::Samp
   out += ",\"errors\":[";
   if (report != nullptr) {
     out += report->errors_json;
+    // One record per failure, as `iomt run` writes it: the measurements of
+    // one message share their device, so they fail alike.
     bool first = report->errors_json.empty();
+    std::vector<std::string> seen;
     for (const pipeline::MeasurementReport& mr : report->measurements) {
       if (!mr.identity_error) continue;
+      const ErrorRecord& e = *mr.identity_error;
+      std::string key = std::string(Describe(e.name).name) + '\n' + e.message;
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(std::move(key));
       if (!first) out.push_back(',');
       first = false;
-      AppendErrorRecordJson(&out, *mr.identity_error);
+      AppendErrorRecordJson(&out, e);
     }
   }
   out += "],\"warnings\":[";

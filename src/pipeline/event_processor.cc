@@ -88,6 +88,7 @@ class EventProcessor::Impl {
     }
     summary_->measurements += static_cast<std::int64_t>(result.measurements.size());
     for (const Measurement& m : result.measurements) {
+      if (options_.on_measurement) options_.on_measurement(m, input.location);
       OwnedMeasurement owned = OwnedMeasurement::From(m);
       owned.source = InputLocation{};
       owned.source.line = static_cast<std::int64_t>(index) + 1;

@@ -65,7 +65,7 @@ Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineRead
   while (reader->Next(&line)) {
     if (!line.too_long && Blank(line.text)) continue;
     ++stats->events;
-    const std::int64_t now = NowTicks();
+    const std::int64_t now = options.now_ticks.value_or(NowTicks());
     if (line.too_long) {
       not_supported(line.number, now,
                     "The message is larger than " + std::to_string(ingest::LineReader::kDefaultMaxLine) + " bytes.");
@@ -85,6 +85,8 @@ Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineRead
         }
         const normalize::NormalizeResult& result = normalizer.Normalize(event, now);
         for (const Measurement& m : result.measurements) {
+          if (options.on_measurement) options.on_measurement(m, line.number);
+          if (out == nullptr) continue;
           writer.Append(&out_buffer, m);
           out_buffer.Push('\n');
         }
@@ -92,12 +94,12 @@ Status NormalizeStream(const normalize::DeviceMapping& mapping, ingest::LineRead
         if (result.error) write_error(*result.error);
       }
     }
-    if (out_buffer.size() >= kFlushBytes) IOMT_RETURN_IF_ERROR(Flush(&out_buffer, out));
+    if (out != nullptr && out_buffer.size() >= kFlushBytes) IOMT_RETURN_IF_ERROR(Flush(&out_buffer, out));
     if (error_buffer.size() >= kFlushBytes) IOMT_RETURN_IF_ERROR(Flush(&error_buffer, errors));
   }
-  IOMT_RETURN_IF_ERROR(Flush(&out_buffer, out));
+  if (out != nullptr) IOMT_RETURN_IF_ERROR(Flush(&out_buffer, out));
   IOMT_RETURN_IF_ERROR(Flush(&error_buffer, errors));
-  std::fflush(out);
+  if (out != nullptr) std::fflush(out);
   std::fflush(errors);
   return reader->status();
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/errors.h"
+#include "common/measurement.h"
 #include "common/status.h"
 #include "identity/resolver.h"
 #include "ingest/envelope.h"
@@ -64,6 +65,10 @@ struct PipelineOptions {
   // Called for every failure, once each (an event's, or a group's): the
   // service counts them by errorName/errorType/severity/stage.
   std::function<void(const ErrorRecord&)> on_error;
+  // Told every measurement an event gives, as it is normalized, with where
+  // the event came from: `iomt test` compares them with a case's expected
+  // measurements (pipeline/test_cases.h).
+  std::function<void(const Measurement&, const InputLocation&)> on_measurement;
   // `iomt run`: how long a batch is held and tried again while the FHIR
   // service (or the store) cannot be reached, before the run gives up on it
   // and dead-letters the rest as not attempted. Zero: give up at once.

@@ -212,9 +212,9 @@ expect_json validate-case-insensitive 0 '.valid and ([.warnings[] | select(.mess
 expect validate-quantity-text 0 '    -> Observation "bloodpressure" [85354-9, bloodpressure], effective 2019-01-01T00:30:00.0000000Z .. 2019-01-01T00:30:00.0000000Z' -- "$IOMT" validate --envelope none --device-mapping "$vdev" --fhir-mapping "$tmp/fhir-case.json" --sample "$tmp/case.ndjson"
 # --- end of validate with the FHIR mapping --------------------------------
 
-expect normalize-ok 1 '{"Type":"heartrate","OccurrenceTimeUtc":"2023-10-09T19:18:23Z","IngestionTimeUtc":"2020-01-01T00:00:00Z","DeviceId":"watch-1","PatientId":"p-1","EncounterId":null,"CorrelationId":null,"Properties":[{"Name":"hr","Value":"65"}]}' -- "$IOMT" normalize --device-mapping "$basic" --input "$tmp/samples.ndjson" --ingestion-time 2020-01-01T00:00:00Z --errors "$tmp/errors.ndjson"
-expect normalize-error-records 0 '"errorName":"UnmatchedDeviceMessage"' -- cat "$tmp/errors.ndjson"
-expect normalize-error-line 0 '"errorName":"DeviceIdentityNotDefinedException","message":"Unable to extract required value for [DeviceIdExpression] using $.deviceid","template":"heartrate","input":{"line":4}}' -- cat "$tmp/errors.ndjson"
+# What normalization gives for these samples (the measurement, the error
+# records at their lines) is the case tests/cases/basic/normalize-samples; the
+# checks here are of the command itself.
 expect normalize-exit-on-errors 1 '' -- "$IOMT" normalize --device-mapping "$basic" --input "$tmp/samples.ndjson" --errors /dev/null
 expect normalize-stdin 0 '"Value":"65"' -- sh -c "head -1 \"$tmp/samples.ndjson\" | \"$IOMT\" normalize --device-mapping \"$basic\""
 expect normalize-invalid-mapping 1 'invalid device mapping (3 errors)' -- "$IOMT" normalize --device-mapping "$T/data_CollectionContentTemplateInvalid.json" --input "$tmp/samples.ndjson"
@@ -247,15 +247,15 @@ fi
 basic_fhir=$C/sample/templates/basic/fhirmapping.json
 "$IOMT" normalize --device-mapping "$basic" --input "$tmp/samples.ndjson" --ingestion-time 2023-10-09T20:00:00Z \
   > "$tmp/measurements.ndjson" 2>/dev/null
+# The ids Create derives from the identifiers, and Lookup's
+# DeviceNotFoundException, are cases of tests/cases/basic (iomt test); here,
+# that transform prints what it wrote.
 expect_json transform-create 0 \
   '(map(.resourceType) | group_by(.) | map({(.[0]): length}) | add) as $n
    | $n.Patient == 1 and $n.Device == 1 and $n.Observation >= 1
    and (map(select(.resourceType == "Observation"))[0] | .status == "final" and (.id | length) == 64
         and .subject.reference == "Patient/" + (.identifier[0].value | split(".")[0]))' -s \
   -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/measurements.ndjson" --now 2023-10-09T20:00:00Z
-expect_json transform-deterministic 0 \
-  'map(select(.resourceType == "Patient"))[0].id == "'"$(printf '_p-1' | sha256sum | cut -c1-64)"'"' -s \
-  -- "$IOMT" transform --fhir-mapping "$basic_fhir" --input "$tmp/measurements.ndjson"
 expect transform-stdin 0 '"resourceType":"Observation"' -- sh -c "\"$IOMT\" transform --fhir-mapping \"$basic_fhir\" < \"$tmp/measurements.ndjson\""
 # Readings of one hour merge into one SampledData Observation.
 cat > "$tmp/hr.ndjson" <<'NDJSON'
@@ -287,7 +287,6 @@ else
   echo "FAIL transform-bad-input: rc=$rc"; cat "$tmp/mixed-errors.ndjson" "$tmp/mixed-out.ndjson"
   failures=$((failures + 1))
 fi
-expect transform-lookup-empty 1 'DeviceNotFoundException' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --resolution Lookup --input "$tmp/hr.ndjson"
 expect transform-bad-resolution 2 'unknown identity resolution' -- "$IOMT" transform --fhir-mapping "$basic_fhir" --resolution Guess --input "$tmp/hr.ndjson"
 expect transform-invalid-mapping 1 'invalid FHIR mapping' -- "$IOMT" transform --fhir-mapping "$T/data_CollectionFhirTemplateInvalid.json" --input "$tmp/hr.ndjson"
 expect transform-missing-mapping 2 'cannot read' -- "$IOMT" transform --fhir-mapping "$tmp/none.json" --input "$tmp/hr.ndjson"

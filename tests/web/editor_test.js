@@ -315,15 +315,17 @@ test('save as test case downloads a tar holding the folder iomt test reads', asy
   assert.ok(!('time' in error));
   assert.strictEqual(bad['cut-off/expected/measurements.ndjson'], '');
 
-  // Real tar reads it; and `iomt test` runs it when the binary has it.
+  // Real tar reads it, and `iomt test` runs it.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomt-editor-case-'));
   try {
     fs.writeFileSync(path.join(dir, 'case.tar'), out.bytes);
     execFileSync('tar', ['xf', 'case.tar'], { cwd: dir });
     assert.ok(fs.statSync(path.join(dir, 'watch-hr-72/expected/measurements.ndjson')).isFile());
-    if (/^\s+test\s/m.test(spawnSync(iomt, ['--help'], { encoding: 'utf8' }).stdout)) {
-      const run = spawnSync(iomt, ['test', path.join(dir, 'watch-hr-72')], { encoding: 'utf8' });
-      assert.strictEqual(run.status, 0, `iomt test: ${run.stdout}${run.stderr}`);
+    // The folder, and the tar itself, pass `iomt test`.
+    for (const target of [path.join(dir, 'watch-hr-72'), path.join(dir, 'case.tar')]) {
+      const run = spawnSync(iomt, ['test', target], { encoding: 'utf8' });
+      assert.strictEqual(run.status, 0, `iomt test ${target}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stdout, /1 passed, 0 failed\s*$/);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
