@@ -9,16 +9,8 @@
 set -u
 IOMT=${IOMT:-build/bin/iomt}
 NODE=${NODE:-scripts/node}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-  echo "FAIL $1"
-  shift
-  for f in "$@"; do [ -f "$f" ] && { echo "--- $f"; head -c 4000 "$f"; echo; }; done
-  failures=$((failures + 1))
-}
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
 # run NAME: runs the rest of the line, keeping stdout in $tmp/NAME.out and the
 # exit code in $rc.
 run() {
@@ -316,8 +308,4 @@ if [ "$rc" = 2 ] && has emit-again 'already exists'; then pass emit-case-never-o
 run emit-nosample "$IOMT" validate --device-mapping "$suite/shared/devicecontent.json" --emit-case "$tmp/e2"
 if [ "$rc" = 2 ] && [ ! -e "$tmp/e2" ]; then pass emit-case-needs-sample; else fail "emit-case-needs-sample (rc=$rc)" "$tmp/emit-nosample.out"; fi
 
-if [ "$failures" -gt 0 ]; then
-  echo "$failures iomt test check(s) failed"
-  exit 1
-fi
-echo "all iomt test checks passed"
+finish "iomt test"

@@ -7,16 +7,8 @@
 # set to the binary.
 set -u
 IOMT=${IOMT:-build/bin/iomt}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-  echo "FAIL $1"
-  shift
-  for f in "$@"; do [ -f "$f" ] && { echo "--- $f"; head -c 3000 "$f"; echo; }; done
-  failures=$((failures + 1))
-}
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
 # check NAME JQ_FILTER FILE [FILES...]: the filter (over the slurped NDJSON
 # of FILE) must be true.
 check() {
@@ -190,8 +182,4 @@ for delay in 0.05 0.15 0.3; do
 done
 if [ $ok = 1 ] && [ -s "$tmp/clean.ndjson" ]; then pass crash-then-rerun-equals-clean-run; else fail crash-then-rerun-equals-clean-run; fi
 
-if [ "$failures" -gt 0 ]; then
-  echo "$failures run check(s) failed"
-  exit 1
-fi
-echo "all run checks passed"
+finish "run"

@@ -19,7 +19,7 @@ const assert = require('node:assert');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startConsole, root } = require('./harness');
+const { startConsole, root, waitFor } = require('./harness');
 
 const deviceMapping = path.join(root, 'examples/mappings/devicecontent.json');
 const fhirMapping = path.join(root, 'examples/mappings/fhirmapping.json');
@@ -27,16 +27,6 @@ const goodEvents = fs.readFileSync(path.join(root, 'examples/events/ward.ndjson'
   .filter((line) => { try { JSON.parse(line); return true; } catch { return false; } });
 const pulse = { deviceId: 'watch-05', patientId: 'patient-005', metric: 'pulse', value: 66, time: '2023-10-09T20:00:00Z' };
 
-async function waitFor(what, predicate, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await predicate();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
 
 const number = (text) => Number(String(text).replace(/,/g, ''));
 

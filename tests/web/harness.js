@@ -113,4 +113,18 @@ async function startConsole({ args = [], viewport = { width: 1280, height: 800 }
   };
 }
 
-module.exports = { startConsole, root, iomt };
+// Polls `predicate` (async) every 250 ms until it returns something truthy,
+// which it returns; fails naming `what` and the last answer after the
+// timeout.
+async function waitFor(what, predicate, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await predicate();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+module.exports = { startConsole, waitFor, root, iomt };

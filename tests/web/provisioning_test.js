@@ -16,7 +16,7 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startConsole, root } = require('./harness');
+const { startConsole, root, waitFor } = require('./harness');
 
 const deviceMappingText = fs.readFileSync(path.join(root, 'examples/mappings/devicecontent.json'), 'utf8');
 const fhirMappingText = fs.readFileSync(path.join(root, 'examples/mappings/fhirmapping.json'), 'utf8');
@@ -37,16 +37,6 @@ function fixedDeviceMapping() {
   return `${JSON.stringify(m, null, 2)}\n`;
 }
 
-async function waitFor(what, predicate, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await predicate();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
 
 test('provision a running connector through the page, watch it, fix and replay its dead letters', async () => {
   const h = await startConsole({ path: '/#/provisioning' });
