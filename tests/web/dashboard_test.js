@@ -27,7 +27,6 @@ const goodEvents = fs.readFileSync(path.join(root, 'examples/events/ward.ndjson'
   .filter((line) => { try { JSON.parse(line); return true; } catch { return false; } });
 const pulse = { deviceId: 'watch-05', patientId: 'patient-005', metric: 'pulse', value: 66, time: '2023-10-09T20:00:00Z' };
 
-
 const number = (text) => Number(String(text).replace(/,/g, ''));
 
 async function withConsole(options, name, body) {

@@ -37,7 +37,6 @@ function fixedDeviceMapping() {
   return `${JSON.stringify(m, null, 2)}\n`;
 }
 
-
 test('provision a running connector through the page, watch it, fix and replay its dead letters', async () => {
   const h = await startConsole({ path: '/#/provisioning' });
   const { page } = h;
