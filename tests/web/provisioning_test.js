@@ -209,7 +209,8 @@ test('provision a running connector through the page, watch it, fix and replay i
     // page follows it without being asked.
     await waitFor('the empty list', async () => /No workspaces in resource group iomt/.test(await page.locator('.pv-list').textContent()), 40000);
     assert.strictEqual((await h.request('GET', '/connectors/ward1')).status, 404);
-    assert.match(await page.locator('main .dash-sr').textContent(), /deleted|Deleting/);
+    // Announced too (gathered for 100 ms first: it may come just after the list).
+    await waitFor('the deletion announced', async () => /deleted|Deleting/.test(await page.locator('main .dash-sr').textContent()));
   } catch (e) {
     // What the page showed when it went wrong.
     await h.screenshot('provisioning-failure').catch(() => {});
