@@ -11,6 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 declare -A allowed=(
   [common]="common"
+  [auth]="common auth"
   [expr]="common expr"
   [normalize]="common expr normalize"
   [group]="common group"
@@ -19,9 +20,9 @@ declare -A allowed=(
   [identity]="common store identity"
   [fhir]="common group store fhir"
   [pipeline]="common expr normalize group store ingest identity fhir pipeline"
-  [server]="common store ingest pipeline server"
-  [control]="common pipeline server control"
-  [console]="common store identity ingest pipeline server console"
+  [server]="common auth store ingest pipeline server"
+  [control]="common auth pipeline server control"
+  [console]="common auth store identity ingest pipeline server console"
 )
 
 failures=0

@@ -26,6 +26,7 @@ group[build]="
   libmosquitto-dev       # MQTT source
   prometheus-cpp-dev     # /metrics
   libarchive-dev         # iomt support-bundle's .tar.gz (docs/adr/0017)
+  libjwt-dev             # bearer JWTs of iomt serve's clients (docs/adr/0020)
   libgtest-dev libgmock-dev libbenchmark-dev
   jq curl mawk           # make demo reads the results and talks to iomt serve
   nodejs npm             # the web console is bundled from npm packages at build time (web/, docs/adr/0019)
@@ -37,6 +38,7 @@ group[test]="
   mosquitto              # the broker of the MQTT tests
   mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
   mount                  # disk_full_test mounts the small file systems it fills
+  stunnel4               # a TLS front for the test FHIR server and Kafka (client certificates, CA bundles)
 "
 group[bench]="
   nodejs npm

@@ -1,0 +1,1 @@
+# The security tests of iomt serve (docs/security.md).
