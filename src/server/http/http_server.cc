@@ -1,10 +1,13 @@
-// The only file that includes Beast and Asio (they are slow to compile).
+// The only file that includes Beast, Asio and OpenSSL (they are slow to
+// compile).
 //
 // Shape (docs/adr/0011-http-server.md): one io thread runs the acceptor, the
 // watchdog timer and the 503 answers; each accepted connection gets a thread
-// that reads, calls the handler and writes synchronously. The watchdog and
-// Stop() end a connection by shutting its socket down (which wakes a thread
-// blocked in recv or send), only while that thread is not in the handler.
+// that does the TLS handshake (on a TLS port), reads, calls the handler and
+// writes synchronously. The watchdog and Stop() end a connection by shutting
+// its socket down (which wakes a thread blocked in recv or send), only while
+// that thread is not in the handler. The header and body deadlines are the
+// connection thread's own: its reads wait in poll() until then.
 #include "server/http/http_server.h"
 
 #include <poll.h>
@@ -14,16 +17,25 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cerrno>
 #include <ctime>
 #include <exception>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <list>
+#include <sstream>
 #include <system_error>
 #include <thread>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/json/writer.h"
 #include "common/mutex.h"
@@ -31,6 +43,7 @@
 namespace iomt::server {
 
 namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
@@ -70,27 +83,51 @@ HttpResponse JsonError(int status, std::string_view code, std::string_view messa
 
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 // After a refused request, what the server reads and drops at most before
 // it closes: what a client that sends its whole body before it reads the
 // answer (as many simple clients do) sends for the bodies one meets in
 // practice. Beyond it (or linger_ms), the close may reset the connection.
 constexpr std::size_t kLingerBytes = std::size_t{64} << 20;
+// After a 408 the peer has shown that it is slow or gone: it gets a second
+// to read the answer (as a 503 does) rather than linger_ms, so that stalled
+// clients do not keep threads.
+constexpr int kTimeoutLingerMs = 1'000;
+// The first read of a keep-alive connection's next request, which starts
+// that request's header deadline.
+constexpr std::size_t kFirstRead = 4096;
 
 std::int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
+std::int64_t MsToNs(int ms) { return std::int64_t{ms} * 1'000'000; }
+
 // A socket that records when bytes last moved, so that the watchdog can tell
-// a silent peer from a slow but live upload or download.
+// a silent peer from a slow but live upload or download, and whose reads
+// fail with timed_out once a deadline has passed. It is also the TLS
+// stream's next layer: both then see the bytes on the wire, not whole TLS
+// records.
 class TrackedSocket {
  public:
+  // What ssl::stream asks of its next layer.
+  using lowest_layer_type = tcp::socket;
+  using executor_type = tcp::socket::executor_type;
+
   TrackedSocket(tcp::socket& socket, std::atomic<std::int64_t>& last_activity_ns)
       : socket_(socket), last_activity_ns_(last_activity_ns) {}
 
+  lowest_layer_type& lowest_layer() { return socket_; }  // NOLINT(readability-identifier-naming)
+  [[nodiscard]] const lowest_layer_type& lowest_layer() const { return socket_; }
+  executor_type get_executor() { return socket_.get_executor(); }  // NOLINT(readability-identifier-naming)
+
+  // Reads from now on fail with timed_out once the steady clock passes
+  // `ns`; 0: no deadline (the watchdog's idle timeout only).
+  void set_deadline_ns(std::int64_t ns) { deadline_ns_ = ns; }
+
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, ErrorCode& ec) {  // NOLINT(readability-identifier-naming)
+    if (deadline_ns_ != 0 && !WaitReadable(ec)) return 0;
     return Moved(socket_.read_some(buffers, ec));
   }
   // Beast's stream concepts ask for the throwing overloads too; only the
@@ -122,15 +159,36 @@ class TrackedSocket {
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
+  // Whether the socket has bytes (or its end) before the deadline: Asio's
+  // blocking reads have no deadline of their own. A shutdown by Stop() or
+  // the watchdog wakes the poll too.
+  bool WaitReadable(ErrorCode& ec) const {
+    for (;;) {
+      const std::int64_t left_ns = deadline_ns_ - NowNs();
+      if (left_ns <= 0) {
+        ec = asio::error::timed_out;
+        return false;
+      }
+      pollfd p{socket_.native_handle(), POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>((left_ns + 999'999) / 1'000'000));
+      if (ready > 0) return true;
+      if (ready < 0 && errno != EINTR) {
+        ec = ErrorCode(errno, boost::system::system_category());
+        return false;
+      }
+    }
+  }
 
   tcp::socket& socket_;
   std::atomic<std::int64_t>& last_activity_ns_;
+  std::int64_t deadline_ns_ = 0;
 };
 
 // What a connection's thread is doing, as far as ending it goes: kWaiting
-// (for a request or within one: Stop() and the watchdog may end it),
-// kHandling (the handler runs: nothing ends it), kWriting (an answer goes
-// out: only the watchdog ends it, when the peer stops reading).
+// (for a request or within one, or in the TLS handshake: Stop() and the
+// watchdog may end it), kHandling (the handler runs: nothing ends it),
+// kWriting (an answer goes out: only the watchdog ends it, when the peer
+// stops reading).
 enum class Phase : std::uint8_t { kWaiting, kHandling, kWriting };
 
 struct Connection {
@@ -144,21 +202,11 @@ struct Connection {
   std::thread thread;
 };
 
+using SslContext = std::shared_ptr<ssl::context>;
+
 bool IsParseError(const ErrorCode& ec) {
   static const auto& category = http::make_error_code(http::error::bad_method).category();
   return ec.category() == category && ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
-HttpResponse ParseErrorResponse(const ErrorCode& ec, std::size_t max_body_bytes) {
-  if (ec == http::error::body_limit) {
-    return JsonError(413, "PayloadTooLarge",
-                     "The request body is larger than the server's limit of " + std::to_string(max_body_bytes) +
-                         " bytes; send it in smaller requests.");
-  }
-  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-    return JsonError(431, "RequestHeaderFieldsTooLarge", "The request's header is larger than 64 KiB.");
-  }
-  return JsonError(400, "BadRequest", "Malformed HTTP request: " + ec.message() + ".");
 }
 
 std::string PeerOf(const tcp::socket& socket) {
@@ -168,6 +216,12 @@ std::string PeerOf(const tcp::socket& socket) {
   std::string address = ep.address().to_string();
   if (ep.address().is_v6()) address = "[" + address + "]";
   return address + ":" + std::to_string(ep.port());
+}
+
+// The request's target as far as it was read ("" before its request line).
+std::string_view TargetOf(const http::request_parser<http::string_body>& parser) {
+  const auto target = parser.get().target();
+  return {target.data(), target.size()};
 }
 
 HttpRequest ToRequest(http::request<http::string_body>&& message, bool head) {
@@ -187,6 +241,39 @@ HttpRequest ToRequest(http::request<http::string_body>&& message, bool head) {
   }
   r.body = std::move(message.body());
   return r;
+}
+
+// The answer as Beast's message; its status is within 100..599.
+http::response<http::string_body> ToMessage(HttpResponse response, unsigned version, bool keep_alive) {
+  http::response<http::string_body> r;
+  r.version(version);
+  r.result(static_cast<unsigned>(response.status));
+  r.set(http::field::date, HttpDate(std::time(nullptr)));
+  if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) {
+    // Framing is this layer's: a handler's own would contradict it.
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection")) {
+      continue;
+    }
+    r.insert(name, value);
+  }
+  const bool no_body = response.status < 200 || response.status == 204 || response.status == 304;
+  if (!no_body) r.body() = std::move(response.body);
+  r.keep_alive(keep_alive);
+  r.prepare_payload();
+  return r;
+}
+
+template <class Stream>
+void Write(Stream& stream, HttpResponse response, unsigned version, bool head, bool keep_alive, ErrorCode& ec) {
+  http::response<http::string_body> r = ToMessage(std::move(response), version, keep_alive);
+  if (head) {
+    http::response_serializer<http::string_body> serializer{r};
+    http::write_header(stream, serializer, ec);
+  } else {
+    http::write(stream, r, ec);
+  }
 }
 
 // A connection beyond max_connections, after its 503: read and dropped
@@ -214,14 +301,93 @@ struct Rejected : std::enable_shared_from_this<Rejected> {
   std::array<char, 4096> scratch{};
 };
 
-HttpResponse CallHandler(const HttpHandler& handler, const HttpRequest& request) {
-  try {
-    return handler(request);
-  } catch (const std::exception& e) {
-    return JsonError(500, "InternalError", std::string("The request failed: ") + e.what());
-  } catch (...) {
-    return JsonError(500, "InternalError", "The request failed.");
+// The first OpenSSL error queued on this thread, as text; the queue is
+// emptied, so that nothing stale reaches a later TLS call of this thread.
+std::string OpenSslReason() {
+  const unsigned long first = ERR_get_error();
+  ERR_clear_error();
+  if (first == 0) return "no reason given";
+  if (const char* reason = ERR_reason_error_string(first)) return reason;
+  std::array<char, 256> text{};
+  ERR_error_string_n(first, text.data(), text.size());
+  return text.data();
+}
+
+// PEM's password callback: an encrypted key is refused, where OpenSSL's
+// default would prompt on the terminal.
+int NoPassword(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return 0; }
+
+Status ReadTlsFile(const std::string& path, std::string_view what, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return InvalidArgument("Cannot read the TLS " + std::string(what) + " file \"" + path +
+                           "\": " + std::error_code(errno, std::generic_category()).message() + ".");
   }
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) return InvalidArgument("Cannot read the TLS " + std::string(what) + " file \"" + path + "\".");
+  return Status::Ok();
+}
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+std::unique_ptr<BIO, BioFree> MemoryBio(const std::string& bytes) {
+  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+}
+
+// A server context from the two PEM files. They are parsed here first, so
+// that an error names the file at fault rather than OpenSSL's step.
+Result<SslContext> LoadTlsContext(const std::string& cert_file, const std::string& key_file) {
+  std::string cert_pem, key_pem;
+  IOMT_RETURN_IF_ERROR(ReadTlsFile(cert_file, "certificate", &cert_pem));
+  IOMT_RETURN_IF_ERROR(ReadTlsFile(key_file, "key", &key_pem));
+  ERR_clear_error();
+  auto cert_bio = MemoryBio(cert_pem);
+  std::unique_ptr<X509, X509Free> cert(cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassword, nullptr)
+                                                : nullptr);
+  if (!cert) {
+    return InvalidArgument("The TLS certificate file \"" + cert_file + "\" holds no PEM certificate (" +
+                           OpenSslReason() + ").");
+  }
+  auto key_bio = MemoryBio(key_pem);
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassword, nullptr)
+                                                  : nullptr);
+  if (!key) {
+    return InvalidArgument("The TLS key file \"" + key_file + "\" holds no unencrypted PEM private key (" +
+                           OpenSslReason() + ").");
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return InvalidArgument("The TLS key file \"" + key_file + "\" does not match the certificate in \"" + cert_file +
+                           "\".");
+  }
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  // TLS 1.0 and 1.1 are deprecated (RFC 8996). Compression invites CRIME;
+  // renegotiation is a way for a client to make the server do handshakes
+  // over and over; the server's cipher order keeps weaker suites a client
+  // prefers from being chosen.
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_default_passwd_cb(native, NoPassword);
+  ErrorCode ec;
+  context->use_certificate_chain(asio::buffer(cert_pem), ec);
+  if (ec) {
+    ERR_clear_error();
+    return InvalidArgument("The TLS certificate file \"" + cert_file + "\" cannot be used: " + ec.message() + ".");
+  }
+  if (SSL_CTX_use_PrivateKey(native, key.get()) != 1 || SSL_CTX_check_private_key(native) != 1) {
+    return InvalidArgument("The TLS key file \"" + key_file + "\" cannot be used with the certificate in \"" +
+                           cert_file + "\": " + OpenSslReason() + ".");
+  }
+  return context;
 }
 
 }  // namespace
@@ -236,31 +402,42 @@ struct HttpServer::Impl {
   std::thread io_thread;
   int port = 0;
   std::string busy_answer;  // the 503 for connections beyond max_connections
+  bool tls_enabled = false;
 
   Mutex mu;  // guards connections; taken before a Connection's mu when both are held
   std::list<std::shared_ptr<Connection>> connections IOMT_GUARDED_BY(mu);
   std::atomic<bool> stopping{false};
   Mutex stop_mu;
   bool stopped IOMT_GUARDED_BY(stop_mu) = false;
+  // The context new TLS connections get; each connection keeps the one it
+  // started with, so ReloadTls() never changes a session under way.
+  Mutex tls_mu;
+  SslContext current_tls IOMT_GUARDED_BY(tls_mu);
 
   void Accept();
-  void Launch(tcp::socket socket);
+  void Launch(tcp::socket socket, std::int64_t accepted_ns);
   void Reject(tcp::socket socket);
   void Watch();
-  void Serve(Connection& c, tcp::socket& socket);
+  // The connection's life: the TLS handshake when `tls` is set, then Serve().
+  void Run(Connection& c, tcp::socket& socket, std::int64_t accepted_ns, const SslContext& tls);
+  template <class Stream>
+  void Serve(Connection& c, tcp::socket& socket, TrackedSocket& tracked, Stream& stream, bool tls);
   // Moves the connection to `phase`; false when it is to end instead.
   bool Enter(Connection& c, Phase phase);
-  // Answers `response` to a request that was not read whole (a protocol
-  // error: 413, 431, 400), then ends the connection without a reset (see
-  // Linger()).
-  void AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp::socket& socket, HttpResponse response,
-                       unsigned version);
+  // An answer the server makes itself: options.refusal's, or a JSON error.
+  HttpResponse Refuse(std::string_view target, int status, std::string_view code, std::string_view message) const;
+  // The refusal of a request Beast could not read (`ec`).
+  HttpResponse ParseRefusal(const ErrorCode& ec, std::string_view target, std::size_t max_body) const;
+  HttpResponse CallHandler(const HttpRequest& request) const;
+  // Answers `response` to a request that was not read whole (413, 431,
+  // 400, 408), then ends the connection without a reset (see Linger()).
+  template <class Stream>
+  void AnswerAndLinger(Connection& c, Stream& stream, tcp::socket& socket, HttpResponse response, unsigned version,
+                       int linger_ms);
   // Reads and drops what the peer still sends until it closes, or
-  // kLingerBytes (max_body_bytes when larger) have come, or linger_ms have
-  // passed.
-  void Linger(Connection& c, tcp::socket& socket) const;
-  static void Write(TrackedSocket& stream, HttpResponse response, unsigned version, bool head, bool keep_alive,
-                    ErrorCode& ec);
+  // kLingerBytes (max_body_bytes when larger) have come, or `linger_ms`
+  // have passed.
+  void Linger(Connection& c, tcp::socket& socket, int linger_ms) const;
   void StopNow();
 };
 
@@ -273,38 +450,47 @@ bool HttpServer::Impl::Enter(Connection& c, Phase phase) {
   return true;
 }
 
-void HttpServer::Impl::Write(TrackedSocket& stream, HttpResponse response, unsigned version, bool head, bool keep_alive,
-                             ErrorCode& ec) {
-  http::response<http::string_body> r;
-  r.version(version);
-  if (response.status < 100 || response.status > 599) {
-    response = JsonError(500, "InternalError", "The handler answered an invalid HTTP status.");
-  }
-  r.result(static_cast<unsigned>(response.status));
-  r.set(http::field::date, HttpDate(std::time(nullptr)));
-  if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
-  for (const auto& [name, value] : response.headers) {
-    // Framing is this layer's: a handler's own would contradict it.
-    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-        beast::iequals(name, "connection")) {
-      continue;
+HttpResponse HttpServer::Impl::Refuse(std::string_view target, int status, std::string_view code,
+                                      std::string_view message) const {
+  if (options.refusal) {
+    try {
+      HttpResponse r = options.refusal(target, status, code, message);
+      if (r.status >= 100 && r.status <= 599) return r;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the JSON error below goes out instead
     }
-    r.insert(name, value);
   }
-  const bool no_body = response.status < 200 || response.status == 204 || response.status == 304;
-  if (!no_body) r.body() = std::move(response.body);
-  r.keep_alive(keep_alive);
-  r.prepare_payload();
-  if (head) {
-    http::response_serializer<http::string_body> serializer{r};
-    http::write_header(stream, serializer, ec);
-  } else {
-    http::write(stream, r, ec);
+  return JsonError(status, code, message);
+}
+
+HttpResponse HttpServer::Impl::ParseRefusal(const ErrorCode& ec, std::string_view target, std::size_t max_body) const {
+  if (ec == http::error::body_limit) {
+    return Refuse(target, 413, "PayloadTooLarge",
+                  "The request body is larger than the server's limit of " + std::to_string(max_body) +
+                      " bytes; send it in smaller requests.");
+  }
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    return Refuse(target, 431, "RequestHeaderFieldsTooLarge",
+                  "The request's header is larger than the server's limit of " +
+                      std::to_string(options.max_header_bytes) + " bytes.");
+  }
+  return Refuse(target, 400, "BadRequest", "Malformed HTTP request: " + ec.message() + ".");
+}
+
+HttpResponse HttpServer::Impl::CallHandler(const HttpRequest& request) const {
+  try {
+    HttpResponse response = handler(request);
+    if (response.status >= 100 && response.status <= 599) return response;
+    return Refuse(request.target, 500, "InternalError", "The handler answered an invalid HTTP status.");
+  } catch (const std::exception& e) {
+    return Refuse(request.target, 500, "InternalError", std::string("The request failed: ") + e.what());
+  } catch (...) {
+    return Refuse(request.target, 500, "InternalError", "The request failed.");
   }
 }
 
-void HttpServer::Impl::AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp::socket& socket, HttpResponse response,
-                                       unsigned version) {
+template <class Stream>
+void HttpServer::Impl::AnswerAndLinger(Connection& c, Stream& stream, tcp::socket& socket, HttpResponse response,
+                                       unsigned version, int linger_ms) {
   // The peer may still be sending the body (it did not wait for `100
   // Continue`, or sends chunks). Closing a socket with unread bytes in it,
   // or that receives more, makes the kernel answer them with a reset, and a
@@ -313,23 +499,26 @@ void HttpServer::Impl::AnswerAndLinger(Connection& c, TrackedSocket& stream, tcp
   // it fits in the socket buffer even when the peer does not read yet), a
   // FIN after it (the peer reads the answer, then end of stream: clients
   // stop sending and close), and the socket is read until the peer's close.
+  // Over TLS the FIN comes without a close_notify: sending one would mean
+  // waiting for the peer's; the answer's Content-Length and `Connection:
+  // close` already tell the client that it has it all.
   if (!Enter(c, Phase::kWriting)) return;
   ErrorCode ec;
   Write(stream, std::move(response), version, false, false, ec);
   if (ec) return;
   socket.shutdown(tcp::socket::shutdown_send, ec);
   if (!Enter(c, Phase::kWaiting)) return;  // Stop() and the watchdog may end the lingering
-  Linger(c, socket);
+  Linger(c, socket, linger_ms);
 }
 
-void HttpServer::Impl::Linger(Connection& c, tcp::socket& socket) const {
+void HttpServer::Impl::Linger(Connection& c, tcp::socket& socket, int linger_ms) const {
   // Plain poll and recv: Asio's blocking reads have no deadline. Only this
   // thread reads the descriptor; a shutdown by Stop() or the watchdog ends
   // the wait (recv returns 0). Bytes are dropped into one small buffer,
-  // never kept.
+  // never kept (over TLS, still encrypted: nothing of them is wanted).
   const int fd = socket.native_handle();
-  const std::size_t bound = std::max(kLingerBytes, options.max_body_bytes) + kHeaderLimit;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.linger_ms);
+  const std::size_t bound = std::max(kLingerBytes, options.max_body_bytes) + options.max_header_bytes;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(linger_ms);
   std::array<char, std::size_t{64} * 1024> scratch{};
   for (std::size_t drained = 0; drained < bound;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
@@ -352,34 +541,71 @@ void HttpServer::Impl::Linger(Connection& c, tcp::socket& socket) const {
   }
 }
 
-void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
+template <class Stream>
+void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket, TrackedSocket& tracked, Stream& stream, bool tls) {
   const std::string peer = PeerOf(socket);
-  TrackedSocket stream(socket, c.last_activity_ns);
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (!Enter(c, Phase::kWaiting)) return;
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
     ErrorCode ec;
+    if (!first) {
+      // Between requests only the idle timeout applies; the header's
+      // deadline runs from the next request's first byte (the first
+      // request's, set by Run(), from the accept).
+      tracked.set_deadline_ns(0);
+      if (buffer.size() == 0) {
+        buffer.commit(stream.read_some(buffer.prepare(kFirstRead), ec));
+        if (ec) return;
+      }
+      tracked.set_deadline_ns(NowNs() + MsToNs(options.header_timeout_ms));
+    }
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
     http::read_header(stream, buffer, parser, ec);
+    if (ec == asio::error::timed_out) {
+      // Beast keeps a header in the buffer until it is whole.
+      if (buffer.size() > 0 || parser.got_some()) {
+        AnswerAndLinger(
+            c, stream, socket,
+            Refuse(TargetOf(parser), 408, "RequestTimeout",
+                   "The request's header did not arrive within " + std::to_string(options.header_timeout_ms) + " ms."),
+            11, kTimeoutLingerMs);
+      }
+      return;
+    }
     if (ec) {
-      if (IsParseError(ec)) AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, options.max_body_bytes), 11);
+      if (IsParseError(ec)) {
+        AnswerAndLinger(c, stream, socket, ParseRefusal(ec, TargetOf(parser), options.max_body_bytes), 11,
+                        options.linger_ms);
+      }
+      return;
+    }
+    const std::string_view target = TargetOf(parser);
+    const unsigned version = parser.get().version() == 10 ? 10 : 11;
+    // Beast bounds the header's bytes but not its fields: each costs a node
+    // and a string in the request handed on.
+    const auto fields = static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
+    if (fields > options.max_header_count) {
+      AnswerAndLinger(c, stream, socket,
+                      Refuse(target, 431, "RequestHeaderFieldsTooLarge",
+                             "The request has " + std::to_string(fields) + " header fields; the server takes at most " +
+                                 std::to_string(options.max_header_count) + "."),
+                      version, options.linger_ms);
       return;
     }
     // The limit of this request's target (known once its header is read).
     std::size_t max_body = options.max_body_bytes;
     if (options.body_limit) {
-      const auto target = parser.get().target();
-      max_body = options.body_limit(std::string_view(target.data(), target.size()));
+      max_body = options.body_limit(target);
       parser.body_limit(static_cast<std::uint64_t>(max_body));
     }
-    const unsigned version = parser.get().version() == 10 ? 10 : 11;
     const auto length = parser.content_length();
     if (length && *length > max_body) {
       // Refused on the header alone: with `Expect: 100-continue` the peer
       // has not sent the body yet and, without the `100`, does not.
-      AnswerAndLinger(c, stream, socket, ParseErrorResponse(http::error::body_limit, max_body), version);
+      AnswerAndLinger(c, stream, socket, ParseRefusal(http::error::body_limit, target, max_body), version,
+                      options.linger_ms);
       return;
     }
     const bool has_body = parser.chunked() || (length && *length > 0);
@@ -388,22 +614,33 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
       asio::write(stream, asio::buffer(kContinue.data(), kContinue.size()), ec);
       if (ec) return;
     }
+    tracked.set_deadline_ns(NowNs() + MsToNs(options.body_timeout_ms));
     http::read(stream, buffer, parser, ec);
+    if (ec == asio::error::timed_out) {
+      AnswerAndLinger(
+          c, stream, socket,
+          Refuse(target, 408, "RequestTimeout",
+                 "The request's body did not arrive within " + std::to_string(options.body_timeout_ms) + " ms."),
+          version, kTimeoutLingerMs);
+      return;
+    }
     if (ec) {
       // A chunked body over the limit ends here as soon as a chunk's size
       // would pass it: the parser stops before that chunk's data.
       if (IsParseError(ec)) {
-        AnswerAndLinger(c, stream, socket, ParseErrorResponse(ec, max_body), version);
+        AnswerAndLinger(c, stream, socket, ParseRefusal(ec, target, max_body), version, options.linger_ms);
       }
       return;
     }
+    tracked.set_deadline_ns(0);
     const bool head = parser.get().method() == http::verb::head;
     bool keep_alive = parser.get().keep_alive();
     HttpRequest request = ToRequest(parser.release(), head);
     request.peer = peer;
+    request.tls = tls;
     request.received = std::chrono::steady_clock::now();
     if (!Enter(c, Phase::kHandling)) return;
-    HttpResponse response = CallHandler(handler, request);
+    HttpResponse response = CallHandler(request);
     if (!Enter(c, Phase::kWriting)) return;
     keep_alive = keep_alive && !stopping.load();
     Write(stream, std::move(response), version, head, keep_alive, ec);
@@ -411,7 +648,31 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket) {
   }
 }
 
-void HttpServer::Impl::Launch(tcp::socket socket) {
+void HttpServer::Impl::Run(Connection& c, tcp::socket& socket, std::int64_t accepted_ns, const SslContext& tls) {
+  TrackedSocket tracked(socket, c.last_activity_ns);
+  // The first request, and the handshake before it, are due within the
+  // header timeout of the accept: a client that connects and then says
+  // nothing (or handshakes a byte at a time) holds a thread no longer.
+  tracked.set_deadline_ns(accepted_ns + MsToNs(options.header_timeout_ms));
+  if (!tls) {
+    Serve(c, socket, tracked, tracked, false);
+    return;
+  }
+  ssl::stream<TrackedSocket&> stream(tracked, *tls);
+  ErrorCode ec;
+  stream.handshake(ssl::stream_base::server, ec);
+  // Plain HTTP, TLS older than 1.2, a client that does not trust the
+  // certificate: that connection ends, nothing else.
+  if (ec) return;
+  Serve(c, socket, tracked, stream, true);
+}
+
+void HttpServer::Impl::Launch(tcp::socket socket, std::int64_t accepted_ns) {
+  SslContext context;
+  if (tls_enabled) {
+    MutexLock lock(tls_mu);
+    context = current_tls;
+  }
   auto c = std::make_shared<Connection>();
   {
     MutexLock lock(c->mu);
@@ -423,9 +684,9 @@ void HttpServer::Impl::Launch(tcp::socket socket) {
     connections.push_back(c);
   }
   try {
-    c->thread = std::thread([this, c, s = std::move(socket)]() mutable {
+    c->thread = std::thread([this, c, s = std::move(socket), accepted_ns, context = std::move(context)]() mutable {
       try {
-        Serve(*c, s);
+        Run(*c, s, accepted_ns, context);
       } catch (...) {  // NOLINT(bugprone-empty-catch): a connection's failure ends that connection only
       }
       {
@@ -445,9 +706,15 @@ void HttpServer::Impl::Launch(tcp::socket socket) {
 }
 
 void HttpServer::Impl::Reject(tcp::socket socket) {
+  ErrorCode ec;
+  if (tls_enabled) {
+    // A 503 could only follow a handshake, and handshakes are the work the
+    // limit is there to refuse: the client sees its connection closed.
+    socket.close(ec);
+    return;
+  }
   // The 503 is small enough for any socket buffer: one non-blocking write.
   // Then the peer gets a moment to read it before the close.
-  ErrorCode ec;
   socket.non_blocking(true, ec);
   socket.write_some(asio::buffer(busy_answer), ec);
   socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -465,6 +732,7 @@ void HttpServer::Impl::Accept() {
       });
       return;
     }
+    const std::int64_t accepted_ns = NowNs();
     // Answers go out at once: without this, Nagle's algorithm holds a
     // response's last segment back until the peer's delayed ACK (40 ms),
     // which clients that send the next request only after the answer (the
@@ -487,7 +755,7 @@ void HttpServer::Impl::Accept() {
     if (active >= options.max_connections) {
       Reject(std::move(socket));
     } else {
-      Launch(std::move(socket));
+      Launch(std::move(socket), accepted_ns);
     }
     Accept();
   });
@@ -562,15 +830,39 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
     return InvalidArgument("The port " + std::to_string(options.port) + " is not in 0..65535.");
   }
   if (!handler) return InvalidArgument("The HTTP server needs a handler.");
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return InvalidArgument(std::string("TLS needs both a certificate file and a key file; only the ") +
+                           (options.tls_cert_file.empty() ? "key" : "certificate") + " file is set.");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->options.max_connections = std::max<std::size_t>(1, options.max_connections);
   impl->options.idle_timeout_ms = std::max(1, options.idle_timeout_ms);
   impl->options.linger_ms = std::max(0, options.linger_ms);
+  impl->options.header_timeout_ms = std::max(1, options.header_timeout_ms);
+  impl->options.body_timeout_ms = std::max(1, options.body_timeout_ms);
+  // Beast's header limit is 32 bits.
+  impl->options.max_header_bytes = std::clamp<std::size_t>(options.max_header_bytes, 1, std::size_t{1} << 30);
   impl->handler = std::move(handler);
-  HttpResponse busy = JsonError(503, "ServiceUnavailable", "The server has too many connections; try again later.");
-  impl->busy_answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(busy.body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + busy.body;
+  if (!options.tls_cert_file.empty()) {
+    auto context = LoadTlsContext(options.tls_cert_file, options.tls_key_file);
+    if (!context.ok()) return context.status();
+    impl->tls_enabled = true;
+    MutexLock lock(impl->tls_mu);
+    impl->current_tls = std::move(*context);
+  }
+  // Built once: the io thread writes it to each connection beyond the limit
+  // without calling anything. No Date, which would be stale.
+  HttpResponse busy =
+      impl->Refuse("", 503, "ServiceUnavailable", "The server has too many connections; try again later.");
+  const bool has_retry_after = std::any_of(busy.headers.begin(), busy.headers.end(),
+                                           [](const auto& h) { return beast::iequals(h.first, "retry-after"); });
+  if (!has_retry_after) busy.headers.emplace_back("Retry-After", "1");
+  http::response<http::string_body> busy_message = ToMessage(std::move(busy), 11, false);
+  busy_message.erase(http::field::date);
+  std::ostringstream busy_text;
+  busy_text << busy_message;
+  impl->busy_answer = busy_text.str();
 
   ErrorCode ec;
   const std::string where = options.host + ":" + std::to_string(options.port);
@@ -621,6 +913,17 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Stop(); }
 
 int HttpServer::port() const { return impl_->port; }
+
+Status HttpServer::ReloadTls() {
+  if (!impl_->tls_enabled) {
+    return InvalidArgument("The HTTP server does not serve TLS: it was started without certificate and key files.");
+  }
+  auto context = LoadTlsContext(impl_->options.tls_cert_file, impl_->options.tls_key_file);
+  if (!context.ok()) return context.status();
+  MutexLock lock(impl_->tls_mu);
+  impl_->current_tls = std::move(*context);
+  return Status::Ok();
+}
 
 void HttpServer::Stop() { impl_->StopNow(); }
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,10 +94,24 @@ Reply Client::Send(const Request& request) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     if (request.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
+  if (!request.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.ca_file.c_str());
+  if (request.ssl_version != 0) curl_easy_setopt(h, CURLOPT_SSLVERSION, request.ssl_version);
+  if (!request.ssl_ciphers.empty()) curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, request.ssl_ciphers.c_str());
+  curl_easy_setopt(h, CURLOPT_CERTINFO, 1L);
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   reply.code = curl_easy_perform(h);
+  reply.error = error[0] != '\0' ? error : (reply.code != CURLE_OK ? curl_easy_strerror(reply.code) : "");
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
   curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &reply.new_connections);
+  curl_certinfo* certificates = nullptr;
+  if (curl_easy_getinfo(h, CURLINFO_CERTINFO, &certificates) == CURLE_OK && certificates != nullptr &&
+      certificates->num_of_certs > 0) {
+    for (curl_slist* line = certificates->certinfo[0]; line != nullptr; line = line->next)
+      reply.certificate.append(line->data).append("\n");
+  }
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(headers);
   return reply;
@@ -133,6 +148,22 @@ std::string ReadToEnd(int fd) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
+}
+
+bool ReadUntilClosed(int fd, std::chrono::milliseconds bound, std::string* out) {
+  const auto end = std::chrono::steady_clock::now() + bound;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready == 0) return false;
+    if (ready < 0) continue;  // EINTR
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;  // the end, or a reset: closed either way
+    out->append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 std::string ReadResponse(int fd) {

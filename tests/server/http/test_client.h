@@ -1,10 +1,11 @@
-// HTTP clients for the server's tests: libcurl (as users' clients are) and
-// raw sockets (for what curl will not send: malformed requests, pipelining,
-// idle connections).
+// HTTP clients for the server's tests: libcurl (as users' clients are, over
+// TLS too) and raw sockets (for what curl will not send: malformed requests,
+// pipelining, idle connections, stalls).
 #pragma once
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ struct Reply {
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names; the last of each
   long new_connections = 0;                    // connections curl opened for this request
+  std::string error;                           // curl's words for a failure
+  // The server's certificate as curl describes it (CURLINFO_CERTINFO:
+  // "Subject:CN = ...", "Serial Number:...", one a line), when this request
+  // opened a TLS connection.
+  std::string certificate;
   [[nodiscard]] std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? "" : it->second;
@@ -30,6 +36,12 @@ struct Request {
   std::vector<std::string> headers;  // "Name: value"
   bool chunked = false;              // send the body with Transfer-Encoding: chunked
   bool head = false;
+  // HTTPS: the PEM file of the CA the server's certificate must chain to
+  // (empty: curl's default store), and CURLOPT_SSLVERSION (0: curl's
+  // default) and CURLOPT_SSL_CIPHER_LIST (empty: curl's default).
+  std::string ca_file;
+  long ssl_version = 0;
+  std::string ssl_ciphers;
 };
 
 // One curl easy handle: successive requests reuse its connection.
@@ -51,6 +63,9 @@ int Connect(int port);
 bool SendAll(int fd, const std::string& data);
 // Reads until the peer closes (or an error).
 std::string ReadToEnd(int fd);
+// Reads until the peer closes or `bound` has passed; whether it closed.
+// What came before is appended to *out.
+bool ReadUntilClosed(int fd, std::chrono::milliseconds bound, std::string* out);
 // Reads one response (header and a Content-Length body); "" when the
 // connection closed first.
 std::string ReadResponse(int fd);
