@@ -20,6 +20,13 @@ void AddDestinationFlags(CLI::App& app, DestinationFlags* flags, const std::stri
   app.add_option("--oauth-client-secret", flags->remote.oauth.client_secret, "OAuth2 client secret");
   app.add_option("--oauth-scope", flags->remote.oauth.scope,
                  "OAuth2 scope (for Azure: https://NAME.fhir.azurehealthcareapis.com/.default)");
+  app.add_option("--fhir-ca", flags->remote.ca_file,
+                 "A PEM bundle of the CAs to trust for --fhir-url and --oauth-token-url instead of the system's "
+                 "(a private CA)");
+  app.add_option("--fhir-client-cert", flags->remote.client_cert_file,
+                 "A PEM client certificate for servers that ask for one (mutual TLS)");
+  app.add_option("--fhir-client-key", flags->remote.client_key_file,
+                 "The unencrypted PEM key of --fhir-client-cert (default: read from that file)");
 }
 
 std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, const std::string& default_store,
@@ -27,9 +34,11 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
   auto dest = std::make_unique<Destination>();
   const bool oauth = !flags.remote.oauth.token_url.empty() || !flags.remote.oauth.client_id.empty() ||
                      !flags.remote.oauth.client_secret.empty() || !flags.remote.oauth.scope.empty();
+  const bool tls =
+      !flags.remote.ca_file.empty() || !flags.remote.client_cert_file.empty() || !flags.remote.client_key_file.empty();
   if (flags.remote.base_url.empty()) {
-    if (!flags.remote.bearer_token.empty() || oauth) {
-      std::fprintf(stderr, "error: --fhir-token and --oauth-* go with --fhir-url\n");
+    if (!flags.remote.bearer_token.empty() || oauth || tls) {
+      std::fprintf(stderr, "error: --fhir-token, --oauth-* and --fhir-ca/--fhir-client-* go with --fhir-url\n");
       *exit_code = kExitUsage;
       return nullptr;
     }

@@ -14,11 +14,13 @@ namespace iomt::cli {
 
 struct DestinationFlags {
   std::string store_dir;  // empty: the default (see AddDestinationFlags)
-  // --fhir-url, --fhir-token and --oauth-* go straight into the client's options.
+  // --fhir-url, --fhir-token, --oauth-* and the TLS files (--fhir-ca,
+  // --fhir-client-cert, --fhir-client-key) go straight into the client's options.
   store::RemoteOptions remote;
 };
 
-// Adds --store, --fhir-url, --fhir-token and the --oauth-* flags.
+// Adds --store, --fhir-url, --fhir-token, the --oauth-* flags and the TLS
+// files: --fhir-ca, --fhir-client-cert, --fhir-client-key.
 void AddDestinationFlags(CLI::App& app, DestinationFlags* flags, const std::string& store_help);
 
 struct Destination {

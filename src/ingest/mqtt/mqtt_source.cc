@@ -53,12 +53,12 @@ Status ParseUrl(const std::string& url, std::string* host, int* port, bool* tls)
     rest.remove_prefix(7);
     *tls = false;
     *port = 1883;
-  } else if (rest.starts_with("mqtts://")) {
-    rest.remove_prefix(8);
+  } else if (rest.starts_with("mqtts://") || rest.starts_with("ssl://")) {
+    rest.remove_prefix(rest.find("://") + 3);
     *tls = true;
     *port = 8883;
   } else {
-    return InvalidArgument("MQTT url '" + url + "': must start with mqtt:// or mqtts://");
+    return InvalidArgument("MQTT url '" + url + "': must start with mqtt://, or mqtts:// (or ssl://) for TLS");
   }
   if (rest.ends_with('/')) rest.remove_suffix(1);
   if (rest.find('@') != std::string_view::npos)
@@ -91,6 +91,21 @@ Status ParseUrl(const std::string& url, std::string* host, int* port, bool* tls)
   return Status::Ok();
 }
 
+// A TLS file must be readable now: libmosquitto only says "invalid
+// arguments" for one that is not.
+Status CheckReadable(const std::string& path, const char* what) {
+  if (path.empty()) return Status::Ok();
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    std::fclose(f);
+    return Status::Ok();
+  }
+  return InvalidArgument(std::string("MQTT ") + what + " '" + path + "' cannot be read: " + std::strerror(errno));
+}
+
+// Debian's OpenSSL directory of trusted CAs: libmosquitto wants a CA file or
+// directory whenever it is given a client certificate.
+constexpr const char* kSystemCaDir = "/etc/ssl/certs";
+
 void InitLibraryOnce() {
   static const int kInit = mosquitto_lib_init();
   (void)kInit;
@@ -100,10 +115,25 @@ void InitLibraryOnce() {
 
 // Runs on the network thread (inside mosquitto_loop).
 struct MqttSource::Callbacks {
+  // Keeps libmosquitto's error lines: a TLS failure's reason (OpenSSL's
+  // "certificate verify failed", "alert certificate required") is only told
+  // there. They never hold the password.
+  static void OnLog(mosquitto* /*mosq*/, void* self, int level, const char* text) {
+    if (level != MOSQ_LOG_ERR || text == nullptr) return;
+    auto* source = static_cast<MqttSource*>(self);
+    if (source->library_errors_.size() > 1024) return;
+    if (!source->library_errors_.empty()) source->library_errors_.append("; ");
+    source->library_errors_.append(text);
+  }
+
   static void OnConnect(mosquitto* mosq, void* self, int rc, int /*flags*/, const mosquitto_property* /*props*/) {
     auto* source = static_cast<MqttSource*>(self);
     if (rc != 0) {
-      source->SetError("the broker refused the connection: " + std::string(mosquitto_reason_string(rc)));
+      source->refused_ = true;
+      std::string error = "the broker refused the connection: " + std::string(mosquitto_reason_string(rc));
+      if (rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED)
+        error.append(" (check the user name and password, and the client certificate)");
+      source->SetError(std::move(error));
       return;
     }
     source->connack_ok_ = true;
@@ -131,8 +161,9 @@ struct MqttSource::Callbacks {
     auto* source = static_cast<MqttSource*>(self);
     source->connected_ = false;
     // rc is a v5 reason code when the broker sent DISCONNECT, else a MOSQ_ERR.
-    // After a refusal the cut connection is ours: keep the refusal as the error.
-    if (rc != 0 && !source->refusing_) source->SetError("disconnected: " + ErrorText(rc));
+    // After a refusal (ours of a message, or the broker's of the connection)
+    // the refusal is the error, not the cut connection that follows it.
+    if (rc != 0 && !source->refusing_ && !source->refused_) source->SetError("disconnected: " + source->Reason(rc));
   }
 
   static void OnMessage(mosquitto* mosq, void* self, const mosquitto_message* message,
@@ -184,6 +215,16 @@ Result<std::unique_ptr<MqttSource>> MqttSource::Start(const MqttOptions& options
     return InvalidArgument("MQTT keepalive " + std::to_string(options.keepalive_seconds) +
                            ": must be 0 or 5 to 65535 seconds");
   if (!handler) return InvalidArgument("MQTT source: no handler");
+  const bool tls_files =
+      !options.ca_file.empty() || !options.client_cert_file.empty() || !options.client_key_file.empty();
+  if (tls_files && !endpoint.tls)
+    return InvalidArgument("MQTT url '" + options.url +
+                           "': CA and client certificate files are for TLS; use mqtts://HOST:PORT");
+  if (!options.client_key_file.empty() && options.client_cert_file.empty())
+    return InvalidArgument("MQTT client key given without its client certificate");
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.ca_file, "CA file"));
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.client_cert_file, "client certificate file"));
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.client_key_file, "client key file"));
 
   InitLibraryOnce();
   std::unique_ptr<MqttSource> source(new MqttSource(options, std::move(endpoint), std::move(handler)));
@@ -203,14 +244,43 @@ Result<std::unique_ptr<MqttSource>> MqttSource::Start(const MqttOptions& options
                                   options.password.empty() ? nullptr : options.password.c_str()) != MOSQ_ERR_SUCCESS)
       return InvalidArgument("MQTT username/password not accepted by libmosquitto");
   }
-  if (source->endpoint_.tls && mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1) != MOSQ_ERR_SUCCESS)
-    return InvalidArgument("MQTT url '" + options.url + "': this libmosquitto has no TLS (mqtts://)");
+  IOMT_RETURN_IF_ERROR(source->SetUpTls());
   mosquitto_connect_v5_callback_set(mosq, &Callbacks::OnConnect);
   mosquitto_subscribe_v5_callback_set(mosq, &Callbacks::OnSubscribe);
   mosquitto_disconnect_v5_callback_set(mosq, &Callbacks::OnDisconnect);
   mosquitto_message_v5_callback_set(mosq, &Callbacks::OnMessage);
+  mosquitto_log_callback_set(mosq, &Callbacks::OnLog);
   source->thread_ = std::thread([s = source.get()] { s->Run(); });
   return source;
+}
+
+Status MqttSource::SetUpTls() {
+  if (!endpoint_.tls) return Status::Ok();
+  const std::string not_built = "MQTT url '" + options_.url + "': this libmosquitto has no TLS (mqtts://)";
+  if (mosquitto_int_option(mosq_, MOSQ_OPT_TLS_USE_OS_CERTS, options_.ca_file.empty() ? 1 : 0) != MOSQ_ERR_SUCCESS)
+    return InvalidArgument(not_built);
+  if (!options_.ca_file.empty() || !options_.client_cert_file.empty()) {
+    const std::string& key = options_.client_key_file.empty() ? options_.client_cert_file : options_.client_key_file;
+    const int rc = mosquitto_tls_set(mosq_, options_.ca_file.empty() ? nullptr : options_.ca_file.c_str(),
+                                     options_.ca_file.empty() ? kSystemCaDir : nullptr,
+                                     options_.client_cert_file.empty() ? nullptr : options_.client_cert_file.c_str(),
+                                     options_.client_cert_file.empty() ? nullptr : key.c_str(), nullptr);
+    if (rc == MOSQ_ERR_NOT_SUPPORTED) return InvalidArgument(not_built);
+    if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("MQTT TLS files not accepted by libmosquitto: " + ErrorText(rc));
+  }
+  // Verify the broker's certificate (SSL_VERIFY_PEER) and its host name (not
+  // "insecure"); TLS 1.2 or later.
+  if (mosquitto_tls_opts_set(mosq_, 1, "tlsv1.2", nullptr) != MOSQ_ERR_SUCCESS ||
+      mosquitto_tls_insecure_set(mosq_, false) != MOSQ_ERR_SUCCESS)
+    return InvalidArgument(not_built);
+  return Status::Ok();
+}
+
+std::string MqttSource::Reason(int rc) {
+  std::string text = ErrorText(rc);
+  if (!library_errors_.empty()) text.append(" (").append(library_errors_).append(")");
+  library_errors_.clear();
+  return text;
 }
 
 MqttSource::MqttSource(MqttOptions options, Endpoint endpoint, MqttHandler handler)
@@ -268,6 +338,8 @@ void MqttSource::Run() {
   while (!Stopping()) {
     connack_ok_ = false;
     refusing_ = false;
+    refused_ = false;
+    library_errors_.clear();
     mosquitto_property* props = nullptr;
     if (keep_session)
       mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, options_.session_expiry_seconds);
@@ -277,7 +349,7 @@ void MqttSource::Run() {
                                        nullptr, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
-      SetError("cannot connect to " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + ErrorText(rc));
+      SetError("cannot connect to " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + Reason(rc));
       if (!Sleep(delay_ms)) break;
       delay_ms = std::min(delay_ms * 2, kMaxDelayMs);
       continue;

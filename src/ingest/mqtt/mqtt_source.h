@@ -47,8 +47,9 @@ struct mosquitto;
 namespace iomt::ingest {
 
 struct MqttOptions {
-  // mqtt://host[:port] (1883), mqtts://host[:port] (8883: TLS, verified with
-  // the system's CAs). IPv6 hosts in brackets.
+  // mqtt://host[:port] (1883), mqtts://host[:port] or ssl://host[:port]
+  // (8883: TLS 1.2 or later, the broker's certificate and host name verified
+  // with the system's CAs or ca_file). IPv6 hosts in brackets.
   std::string url = "mqtt://127.0.0.1:1883";
   std::string topic;  // a topic filter, '+' and '#' allowed ($share/... too)
   int qos = 1;        // 0 or 1: the subscription's maximum QoS
@@ -62,6 +63,13 @@ struct MqttOptions {
   // the session is ended at Stop (nobody could resume it).
   std::uint32_t session_expiry_seconds = 7 * 24 * 3600;
   std::string username, password;
+  // For TLS: a PEM bundle of the CAs to trust instead of the system's, and a
+  // PEM client certificate with its unencrypted key (empty: the key is in
+  // the certificate's file) for a broker that requires one. Start refuses
+  // them for a plain mqtt:// url, and files that cannot be read.
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
   int keepalive_seconds = 30;  // 0 (none) or at least 5
 };
 
@@ -118,6 +126,10 @@ class MqttSource {
   bool Sleep(int ms);
   bool Stopping() const;
   void SetError(std::string error);
+  // libmosquitto's TLS settings from options_ (mqtts://).
+  Status SetUpTls();
+  // ErrorText(rc) with the library's error lines since the last call.
+  std::string Reason(int rc);
 
   // libmosquitto's callbacks (defined in the .cc, where mosquitto.h is).
   struct Callbacks;
@@ -136,6 +148,10 @@ class MqttSource {
   // handed over (they were not acknowledged either).
   bool refusing_ = false;
   bool connack_ok_ = false;  // this connection got a successful CONNACK
+  bool refused_ = false;     // the broker refused this connection in its CONNACK
+  // libmosquitto's error log lines of this connection attempt (OpenSSL's
+  // reason for a failed handshake is only told there); network thread only.
+  std::string library_errors_;
 
   mutable Mutex mu_;
   CondVar wake_;

@@ -55,8 +55,21 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
-TransportError Classify(CURLcode code) {
+TransportError Classify(CURLcode code, std::string_view text) {
+  // A TLS alert is the server's decision (it refused our client certificate,
+  // or wanted one), which a retry will not change. With TLS 1.3 it comes
+  // after the handshake, on the first read; with 1.2, in the handshake.
+  const bool alert = code == CURLE_SSL_CONNECT_ERROR || code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR;
+  if (alert && text.find(" alert ") != std::string_view::npos) return TransportError::kTlsRefused;
   switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return TransportError::kTlsVerify;
+    case CURLE_SSL_CLIENTCERT: return TransportError::kTlsRefused;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::kResolve;
     case CURLE_URL_MALFORMAT:
@@ -69,7 +82,8 @@ TransportError Classify(CURLcode code) {
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR: return TransportError::kRetryable;
+    case CURLE_SSL_CONNECT_ERROR:  // a handshake cut short (no alert)
+      return TransportError::kRetryable;
     default: return TransportError::kOther;
   }
 }
@@ -138,6 +152,18 @@ Outcome Pool::Perform(const Request& request) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (!options_.ca_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+    // Debian's curl also trusts a CA directory by default: without this the
+    // system's CAs would still be trusted next to the given bundle.
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
+  }
+  if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(h, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+  }
+  if (!options_.client_key_file.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, options_.client_key_file.c_str());
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode (gzip)
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -159,8 +185,8 @@ Outcome Pool::Perform(const Request& request) {
   if (code == CURLE_OK) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.response.status);
   } else {
-    out.error = Classify(code);
     out.error_text = error[0] != '\0' ? std::string(error) : std::string(curl_easy_strerror(code));
+    out.error = Classify(code, out.error_text);
   }
   Release(h);
   return out;

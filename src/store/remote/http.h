@@ -40,10 +40,12 @@ struct Response {
 // Why a request got no HTTP answer.
 enum class TransportError : unsigned char {
   kNone,
-  kRetryable,  // timeout, refused, reset, cut short: worth another attempt
-  kResolve,    // the host name does not resolve
-  kBadUrl,     // malformed URL or unsupported scheme
-  kOther,      // TLS certificate problems and the like: a retry will not help
+  kRetryable,   // timeout, refused, reset, cut short: worth another attempt
+  kResolve,     // the host name does not resolve
+  kBadUrl,      // malformed URL or unsupported scheme
+  kTlsVerify,   // the server's certificate is not trusted (or the CA/certificate files are unusable)
+  kTlsRefused,  // the server ended the TLS handshake: it refused (or wanted) our client certificate
+  kOther,       // anything else a retry will not help
 };
 
 struct Outcome {
@@ -57,6 +59,11 @@ struct PoolOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds request_timeout{60'000};
   std::string user_agent = "iomt";
+  // PEM files (store::RemoteOptions): empty for the system's CAs and no
+  // client certificate.
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 };
 
 class Pool {

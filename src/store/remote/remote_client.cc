@@ -5,8 +5,11 @@
 #include "store/remote/remote_client.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -54,6 +57,39 @@ RetryReason TransportRetryReason(const http::Outcome& outcome) {
   return timeout ? RetryReason::kTimeout : RetryReason::kConnection;
 }
 
+// A TLS failure of a request to `url`, with curl's reason and what to check:
+// an untrusted server is a configuration problem, a refused client
+// certificate an authorization one.
+Status TlsError(const http::Outcome& outcome, std::string_view what, std::string_view url) {
+  constexpr std::string_view kRefused =
+      "): it wants a client certificate it trusts; check the client certificate and key given for it "
+      "(fhir.clientCert, fhir.clientKey; --fhir-client-cert)";
+  constexpr std::string_view kUntrusted =
+      "): check that the server's certificate is for this host name and is signed by a trusted CA (a private "
+      "CA's: fhir.caFile, --fhir-ca), and the certificate files";
+  if (outcome.error == http::TransportError::kTlsRefused) {
+    return AuthorizationError(Cat(
+        {what, ": the server at \"", Origin(url), "\" refused the TLS connection (", outcome.error_text, kRefused}));
+  }
+  return ConfigurationError(Cat({what, ": TLS with \"", Origin(url), "\" failed (", outcome.error_text, kUntrusted}));
+}
+
+bool IsTls(const http::Outcome& outcome) {
+  return outcome.error == http::TransportError::kTlsVerify || outcome.error == http::TransportError::kTlsRefused;
+}
+
+// A TLS file that is named must be readable, so that a typo is caught at
+// start-up with its name rather than as a handshake failure.
+Status CheckReadable(const std::string& path, std::string_view what) {
+  if (path.empty()) return Status::Ok();
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    std::fclose(f);
+    return Status::Ok();
+  }
+  return ConfigurationError(Cat({"The ", what, " \"", path, "\" cannot be read: ", std::strerror(errno)}),
+                            StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 
 std::string_view ToString(RetryReason reason) {
@@ -72,6 +108,9 @@ RemoteFhirClient::RemoteFhirClient(RemoteOptions options) : options_(std::move(o
   pool.max_connections = options_.max_connections;
   pool.connect_timeout = options_.connect_timeout;
   pool.request_timeout = options_.request_timeout;
+  pool.ca_file = options_.ca_file;
+  pool.client_cert_file = options_.client_cert_file;
+  pool.client_key_file = options_.client_key_file;
   pool_ = std::make_unique<http::Pool>(std::move(pool));
   post_search_ = options_.post_search;
 }
@@ -87,6 +126,13 @@ Result<std::unique_ptr<RemoteFhirClient>> RemoteFhirClient::Connect(RemoteOption
     return ConfigurationError(Cat({"The FHIR service URL \"", options.base_url,
                                    "\" is not valid: give the service base as an http:// or https:// URL, e.g. "
                                    "https://myworkspace-myfhir.fhir.azurehealthcareapis.com"}),
+                              StatusCode::kInvalidArgument);
+  }
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.ca_file, "CA file"));
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.client_cert_file, "client certificate file"));
+  IOMT_RETURN_IF_ERROR(CheckReadable(options.client_key_file, "client key file"));
+  if (!options.client_key_file.empty() && options.client_cert_file.empty()) {
+    return ConfigurationError("A client key needs its client certificate: give both (or neither)",
                               StatusCode::kInvalidArgument);
   }
   if (options.max_attempts < 1) options.max_attempts = 1;
@@ -109,6 +155,7 @@ Status RemoteFhirClient::CheckMetadata() {
     return ConfigurationError(Cat({"The FHIR service host of \"", options_.base_url, "\" does not resolve (",
                                    first.error_text, "): check the host name in the FHIR service URL"}));
   }
+  if (IsTls(first)) return TlsError(first, "GET metadata", url);
   if (first.error != http::TransportError::kNone) {
     return ConfigurationError(
         Cat({"Could not reach the FHIR service at \"", options_.base_url, "\" (", first.error_text,
@@ -189,6 +236,7 @@ Result<std::string> RemoteFhirClient::Token(const std::string* stale) {
       MutexLock stats_lock(stats_mu_);
       ++stats_.token_requests;
     }
+    if (IsTls(o)) return TlsError(o, "The OAuth2 token request", options_.oauth.token_url);
     if (o.error == http::TransportError::kNone && o.response.status == 200) {
       thread_local json::Document doc;
       json::Value v;
@@ -287,6 +335,7 @@ Result<RemoteFhirClient::HttpAnswer> RemoteFhirClient::Send(std::string_view met
     Count(o, again);
     std::chrono::milliseconds wait = Backoff(attempt);
     if (o.error != http::TransportError::kNone) {
+      if (IsTls(o)) return TlsError(o, what, url);
       if (o.error == http::TransportError::kBadUrl || o.error == http::TransportError::kOther) {
         return ServiceError(StatusCode::kUnavailable, Cat({what, " failed: ", o.error_text}));
       }

@@ -23,6 +23,13 @@ struct RemoteOptions {
     std::string client_secret;
     std::string scope;  // Azure: https://{service}.fhir.azurehealthcareapis.com/.default
   } oauth;
+  // TLS, for https:// URLs (the FHIR service's and the token endpoint's):
+  // a PEM bundle of the CAs to trust instead of the system's (a private CA),
+  // and a PEM client certificate and its unencrypted key for servers that
+  // ask for one (mutual TLS). The server's name is always verified.
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 
   int max_connections = 8;
   // Attempts per request, the first included.

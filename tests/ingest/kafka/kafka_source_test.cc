@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "produce_one.h"
+#include "tls_util.h"
 
 namespace iomt::ingest {
 namespace {
@@ -605,6 +606,95 @@ TEST(KafkaSource, ABadPropertyIsInvalidArgumentNamingIt) {
   EXPECT_EQ(KafkaSource::Open(options).status().code(), StatusCode::kInvalidArgument);
   options = Options("127.0.0.1:9", "devices", "");
   EXPECT_EQ(KafkaSource::Open(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- security --------------------------------------------------------------
+// librdkafka's mock cluster has no SASL (no SaslHandshake or SaslAuthenticate
+// handler, so its ApiVersions do not offer them) and no TLS listener (its
+// brokers accept plain TCP). What can be tested against it: that SASL and
+// SSL properties reach the client, that their failures say why, and that
+// the SASL password appears in no error and no log line. For TLS, stunnel
+// in front of the mock serves the bootstrap connection; the brokers the
+// cluster then advertises are its plain ports, so no message flows over TLS.
+
+// Polls until last_error() contains `part` (or the deadline passes).
+bool PollUntilError(KafkaSource* source, const std::string& part) {
+  const auto deadline = Clock::now() + kDeadline;
+  while (source->last_error().find(part) == std::string::npos) {
+    if (Clock::now() > deadline) return false;
+    auto batch = source->Poll(10, milliseconds(100));
+    if (!batch.ok()) return false;
+  }
+  return true;
+}
+
+TEST(KafkaSecurity, SaslAgainstTheMockFailsSayingWhyAndNeverShowsThePassword) {
+  MockCluster cluster;
+  cluster.CreateTopic("devices", 1);
+  KafkaOptions options = Options(cluster.bootstrap(), "devices", "sasl");
+  const std::string password = "kafka-sasl-password-4711";
+  options.config.insert(options.config.end(), {{"security.protocol", "SASL_PLAINTEXT"},
+                                               {"sasl.mechanism", "PLAIN"},
+                                               {"sasl.username", "$ConnectionString"},
+                                               {"sasl.password", password}});
+  auto lines = std::make_shared<std::vector<std::string>>();
+  options.log = [lines](int, std::string_view facility, std::string_view message) {
+    lines->push_back(std::string(facility) + ": " + std::string(message));
+  };
+  auto source = OpenOrDie(options);
+  ASSERT_NE(source, nullptr);
+  // librdkafka's own words: the broker offers no SASL handshake.
+  ASSERT_TRUE(PollUntilError(source.get(), "SASL")) << source->last_error();
+  Status reachable = source->CheckReachable(milliseconds(2000));
+  EXPECT_EQ(reachable.code(), StatusCode::kUnavailable) << reachable.ToString();
+  for (const std::string& text : {source->last_error(), reachable.ToString()})
+    EXPECT_EQ(text.find(password), std::string::npos) << text;
+  for (const std::string& line : *lines)
+    EXPECT_EQ(line.find(password), std::string::npos) << line;
+}
+
+class KafkaTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status made = pki_.Make();
+    ASSERT_TRUE(made.ok()) << made.ToString();
+    cluster_.CreateTopic("devices", 1);
+    tunnel_ = std::make_unique<iomt::testing::Stunnel>(
+        iomt::testing::StunnelOptions{.connect = cluster_.bootstrap(), .pki = &pki_});
+    Status started = tunnel_->Start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
+  }
+
+  // The bootstrap through stunnel, by the name its certificate has.
+  KafkaOptions TlsOptions(const std::string& ca) {
+    KafkaOptions options = Options("localhost:" + std::to_string(tunnel_->port()), "devices", "tls");
+    options.config.insert(options.config.end(), {{"security.protocol", "SSL"},
+                                                 {"broker.address.family", "v4"},
+                                                 {"ssl.ca.location", ca},
+                                                 {"ssl.certificate.location", pki_.client_cert()},
+                                                 {"ssl.key.location", pki_.client_key()}});
+    return options;
+  }
+
+  iomt::testing::TestPki pki_;
+  MockCluster cluster_;
+  std::unique_ptr<iomt::testing::Stunnel> tunnel_;
+};
+
+TEST_F(KafkaTls, TheBootstrapConnectionVerifiesTheBrokerWithTheGivenCa) {
+  auto source = OpenOrDie(TlsOptions(pki_.ca_cert()));
+  ASSERT_NE(source, nullptr);
+  // A metadata request over TLS, with a client certificate stunnel checked.
+  Status reachable = source->CheckReachable(milliseconds(10000));
+  EXPECT_TRUE(reachable.ok()) << reachable.ToString() << "\n" << tunnel_->log();
+  EXPECT_NE(tunnel_->log().find("Certificate accepted"), std::string::npos) << tunnel_->log();
+}
+
+TEST_F(KafkaTls, ABrokerCertificateOfAnotherCaIsNotTrusted) {
+  auto source = OpenOrDie(TlsOptions(pki_.other_ca_cert()));
+  ASSERT_NE(source, nullptr);
+  EXPECT_TRUE(PollUntilError(source.get(), "certificate verify failed")) << source->last_error();
+  EXPECT_EQ(source->CheckReachable(milliseconds(2000)).code(), StatusCode::kUnavailable);
 }
 
 TEST(KafkaTools, TheMockClusterAndProduceToolsFeedAKafkaSource) {

@@ -15,7 +15,7 @@ endforeach()
 target_link_libraries(kafka_consume PRIVATE iomt_kafka_source)
 
 add_executable(kafka_source_test ${CMAKE_CURRENT_SOURCE_DIR}/ingest/kafka/kafka_source_test.cc)
-target_link_libraries(kafka_source_test PRIVATE iomt_kafka_source iomt_test_util PkgConfig::RDKAFKA
+target_link_libraries(kafka_source_test PRIVATE iomt_kafka_source iomt_test_util iomt_tls_util PkgConfig::RDKAFKA
   GTest::gtest_main)
 target_compile_definitions(kafka_source_test PRIVATE
   IOMT_KAFKA_MOCK_CLUSTER="$<TARGET_FILE:kafka_mock_cluster>"

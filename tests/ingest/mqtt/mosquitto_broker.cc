@@ -8,10 +8,12 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +64,7 @@ MosquittoBroker::MosquittoBroker(BrokerOptions options) : options_(std::move(opt
   std::string pattern = (std::filesystem::temp_directory_path() / "iomt-mosquitto-XXXXXX").string();
   if (mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
   port_ = FreePort();
+  if (options_.tls) plain_port_ = FreePort();
 }
 
 MosquittoBroker::~MosquittoBroker() {
@@ -77,11 +80,44 @@ Status MosquittoBroker::Start() {
   if (dir_.empty() || port_ == 0) return Unavailable("no temporary directory or free port for mosquitto");
   const std::string config = dir_ + "/mosquitto.conf";
   const std::string log_path = dir_ + "/mosquitto.log";  // built before fork: the child may not allocate
+  if (options_.tls && !options_.tls->users.empty()) {
+    // mosquitto_passwd -b adds a user to an existing file, the password
+    // taken from the command line (test passwords only).
+    const std::string passwords = dir_ + "/passwords";
+    std::ofstream(passwords, std::ios::trunc).close();
+    for (const auto& [user, password] : options_.tls->users) {
+      std::string command = "mosquitto_passwd -b ";
+      command.append(passwords).append(" '").append(user).append("' '").append(password).append("'");
+      if (std::system(command.c_str()) != 0) return Unavailable("mosquitto_passwd failed for user " + user);
+    }
+    // The broker, started as root, reads it after dropping to its own user.
+    chmod(dir_.c_str(), 0755);
+    chmod(passwords.c_str(), 0644);
+  }
   {
     std::ofstream out(config);
-    out << "listener " << port_ << " 127.0.0.1\n"
-        << "allow_anonymous true\n"
-        << "max_queued_messages " << options_.max_queued_messages << "\n"
+    if (options_.tls) {
+      // Each listener its own security settings: anonymous on the
+      // publisher's, certificates (and passwords) on the TLS one.
+      out << "per_listener_settings true\n"
+          << "listener " << plain_port_ << " 127.0.0.1\n"
+          << "allow_anonymous true\n"
+          << "listener " << port_ << " 127.0.0.1\n"
+          << "cafile " << options_.tls->cafile << "\n"
+          << "certfile " << options_.tls->certfile << "\n"
+          << "keyfile " << options_.tls->keyfile << "\n"
+          << "tls_version tlsv1.2\n"
+          << "require_certificate " << (options_.tls->require_certificate ? "true" : "false") << "\n";
+      if (options_.tls->users.empty()) {
+        out << "allow_anonymous true\n";
+      } else {
+        out << "allow_anonymous false\npassword_file " << dir_ << "/passwords\n";
+      }
+    } else {
+      out << "listener " << port_ << " 127.0.0.1\n"
+          << "allow_anonymous true\n";
+    }
+    out << "max_queued_messages " << options_.max_queued_messages << "\n"
         << "log_dest stderr\n"
         << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
     if (options_.persistence) out << "persistence true\npersistence_location " << dir_ << "/\n";
@@ -115,7 +151,7 @@ Status MosquittoBroker::Start() {
           return Unavailable("cannot run " IOMT_MOSQUITTO " (install Debian's mosquitto package)");
         break;
       }
-      if (Accepts(port_)) return Status::Ok();
+      if (Accepts(port_) && (!options_.tls || Accepts(plain_port_))) return Status::Ok();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (running()) break;

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,10 +32,22 @@
 
 namespace iomt::ingest::testing {
 
+// A TLS listener (port()) in place of the plain one; the plain one moves to
+// publish_port(), open to anyone, for the test's publisher. The TLS listener
+// requires a client certificate signed by `cafile` (require_certificate) and,
+// when `users` is not empty, a user name and password of theirs (a
+// password_file made with mosquitto_passwd -b).
+struct BrokerTls {
+  std::string cafile, certfile, keyfile;  // PEM (tls_util.h's TestPki has them)
+  bool require_certificate = true;
+  std::vector<std::pair<std::string, std::string>> users;  // name, password
+};
+
 struct BrokerOptions {
   bool persistence = false;     // sessions and queued messages kept across Stop/Start
   int max_queued_messages = 0;  // per client; 0: no limit
   std::string extra_config;     // appended to mosquitto.conf, e.g. "max_inflight_messages 5\n"
+  std::optional<BrokerTls> tls;
 };
 
 class MosquittoBroker {
@@ -52,7 +65,12 @@ class MosquittoBroker {
   [[nodiscard]] bool running() const { return pid_ > 0; }
 
   [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+  // Where PublishMessages connects: port(), or the plain listener beside a TLS one.
+  [[nodiscard]] int publish_port() const { return options_.tls ? plain_port_ : port_; }
+  // mqtt://127.0.0.1:PORT, or mqtts://127.0.0.1:PORT with TLS.
+  [[nodiscard]] std::string url() const {
+    return (options_.tls ? "mqtts://127.0.0.1:" : "mqtt://127.0.0.1:") + std::to_string(port_);
+  }
   [[nodiscard]] const std::string& directory() const { return dir_; }
   [[nodiscard]] std::string log() const;  // what the broker wrote so far
 
@@ -62,6 +80,7 @@ class MosquittoBroker {
   BrokerOptions options_;
   std::string dir_;
   int port_ = 0;
+  int plain_port_ = 0;  // with TLS only
   pid_t pid_ = -1;
 };
 

@@ -20,6 +20,7 @@
 #include "common/json/writer.h"
 #include "ingest/mqtt/mqtt_envelope.h"
 #include "mosquitto_broker.h"
+#include "tls_util.h"
 
 namespace iomt::ingest {
 namespace {
@@ -452,6 +453,113 @@ TEST(MqttSource, RefusesBadOptions) {
     ASSERT_TRUE(source.ok()) << url << ": " << source.status().ToString();
     EXPECT_FALSE((*source)->connected());
   }
+}
+
+// ---- TLS --------------------------------------------------------------------
+// A broker whose listener requires TLS 1.2+, a client certificate signed by
+// the test's CA, and a user name and password (password_file); the test's
+// publisher uses the broker's plain listener.
+
+class MqttTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status made = pki_.Make();
+    ASSERT_TRUE(made.ok()) << made.ToString();
+    testing::BrokerOptions options;
+    options.tls = testing::BrokerTls{.cafile = pki_.ca_cert(),
+                                     .certfile = pki_.server_cert(),
+                                     .keyfile = pki_.server_key(),
+                                     .users = {{"device-gateway", "right-password"}}};
+    broker_ = std::make_unique<MosquittoBroker>(options);
+    ASSERT_TRUE(broker_->Start().ok()) << broker_->log();
+  }
+
+  MqttOptions Trusted() {
+    MqttOptions o = Options(*broker_, "devices/+/telemetry");
+    o.ca_file = pki_.ca_cert();
+    o.client_cert_file = pki_.client_cert();
+    o.client_key_file = pki_.client_key();
+    o.username = "device-gateway";
+    o.password = "right-password";
+    return o;
+  }
+
+  // Starts a source that must not get in: waits for its error, which must
+  // contain `reason` and never the password.
+  std::string RefusedError(const MqttOptions& o, const std::string& reason) {
+    Collector got;
+    auto source = StartOrDie(o, got.Handler());
+    if (source == nullptr) return {};
+    EXPECT_TRUE(WaitUntil([&] { return source->last_error().find(reason) != std::string::npos; }))
+        << "last error: " << source->last_error() << "\nbroker: " << broker_->log();
+    EXPECT_FALSE(source->connected());
+    std::string error = source->last_error();
+    EXPECT_EQ(error.find(o.password.empty() ? "\x01" : o.password), std::string::npos) << error;
+    source->Stop();
+    return error;
+  }
+
+  iomt::testing::TestPki pki_;
+  std::unique_ptr<MosquittoBroker> broker_;
+};
+
+TEST_F(MqttTls, MessagesArriveWithAClientCertificateAndAPassword) {
+  EXPECT_TRUE(broker_->url().starts_with("mqtts://"));
+  Collector got;
+  auto source = StartOrDie(Trusted(), got.Handler());
+  ASSERT_NE(source, nullptr);
+  ASSERT_TRUE(WaitUntil([&] { return source->connected(); })) << source->last_error() << "\n" << broker_->log();
+  ASSERT_TRUE(PublishMessages(broker_->publish_port(), {{"devices/d1/telemetry", R"({"heartRate":61})"}}).ok());
+  ASSERT_TRUE(got.WaitFor(R"({"heartRate":61})"));
+  source->Stop();
+}
+
+TEST_F(MqttTls, SslUrlsAreTlsToo) {
+  MqttOptions o = Trusted();
+  o.url = "ssl://127.0.0.1:" + std::to_string(broker_->port());
+  Collector got;
+  auto source = StartOrDie(o, got.Handler());
+  ASSERT_NE(source, nullptr);
+  ASSERT_TRUE(WaitUntil([&] { return source->connected(); })) << source->last_error();
+}
+
+TEST_F(MqttTls, AWrongPasswordIsRefused) {
+  MqttOptions o = Trusted();
+  o.password = "wrong-password";
+  // mosquitto 2.0 answers 0x87 Not authorized (0x86 is the other way to say it).
+  std::string error = RefusedError(o, "refused the connection");
+  EXPECT_NE(error.find("check the user name and password"), std::string::npos) << error;
+}
+
+TEST_F(MqttTls, AMissingClientCertificateIsRefused) {
+  MqttOptions o = Trusted();
+  o.client_cert_file.clear();
+  o.client_key_file.clear();
+  // The broker's alert, as OpenSSL tells it (TLS 1.3: after the handshake).
+  RefusedError(o, "alert");
+}
+
+TEST_F(MqttTls, ABrokerSignedByAnUnknownCaIsNotTrusted) {
+  MqttOptions o = Trusted();
+  o.ca_file = pki_.other_ca_cert();
+  RefusedError(o, "certificate verify failed");
+}
+
+TEST(MqttSource, RefusesTlsFilesItCannotUse) {
+  auto handler = [](MqttMessage&&) { return Status::Ok(); };
+  MqttOptions o;
+  o.url = "mqtt://127.0.0.1:1";  // not TLS
+  o.topic = "t/#";
+  o.ca_file = "/etc/hostname";
+  EXPECT_EQ(MqttSource::Start(o, handler).status().code(), StatusCode::kInvalidArgument);
+  o.url = "mqtts://127.0.0.1:1";
+  o.ca_file = "/nonexistent/ca.pem";
+  auto missing = MqttSource::Start(o, handler);
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("/nonexistent/ca.pem"), std::string::npos);
+  o.ca_file.clear();
+  o.client_key_file = "/etc/hostname";  // a key without its certificate
+  EXPECT_EQ(MqttSource::Start(o, handler).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ target_link_libraries(iomt_mosquitto_broker PUBLIC iomt_common PRIVATE PkgConfig
 target_compile_definitions(iomt_mosquitto_broker PRIVATE IOMT_MOSQUITTO="${IOMT_MOSQUITTO_BROKER}")
 
 add_executable(mqtt_source_test ${CMAKE_CURRENT_SOURCE_DIR}/ingest/mqtt/mqtt_source_test.cc)
-target_link_libraries(mqtt_source_test PRIVATE iomt_mqtt_source iomt_mosquitto_broker iomt_test_util
+target_link_libraries(mqtt_source_test PRIVATE iomt_mqtt_source iomt_mosquitto_broker iomt_test_util iomt_tls_util
                       GTest::gtest_main)
 set_target_properties(mqtt_source_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 gtest_discover_tests(mqtt_source_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}

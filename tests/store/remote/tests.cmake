@@ -5,9 +5,19 @@
 # one ctest entry: the servers start once per binary, not once per test.
 # Needs node and `scripts/npm-install.sh tests/fhir_server` (make test does
 # both); without them the tests fail and say so.
+# TLS for tests (tests/tls_util.h): a throwaway CA with the openssl command
+# line and stunnel in front of a plain server; the MQTT tests use it too.
+find_program(IOMT_STUNNEL stunnel4 PATHS /usr/bin /usr/sbin)
+if(NOT IOMT_STUNNEL)
+  set(IOMT_STUNNEL /usr/bin/stunnel4)
+endif()
+add_library(iomt_tls_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/tls_util.cc)
+target_link_libraries(iomt_tls_util PUBLIC iomt_test_util)
+target_compile_definitions(iomt_tls_util PRIVATE IOMT_STUNNEL="${IOMT_STUNNEL}")
+
 function(iomt_remote_test name)
   add_executable(${name} ${ARGN} ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/test_servers.cc)
-  target_link_libraries(${name} PRIVATE iomt_test_util iomt_store_remote GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE iomt_test_util iomt_tls_util iomt_store_remote GTest::gtest_main)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/store/remote)
   target_compile_definitions(${name} PRIVATE IOMT_NODE="${IOMT_NODE}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
@@ -25,3 +35,8 @@ add_test(NAME remote_cli_parity
     bash ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/cli_parity.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(remote_cli_parity PROPERTIES LABELS remote TIMEOUT 300)
+
+# The client through stunnel with a CA and client certificates made by the
+# test (tests/tls_util.h); also `iomt run --fhir-ca/--fhir-client-cert`.
+iomt_remote_test(remote_tls_test ${CMAKE_CURRENT_SOURCE_DIR}/store/remote/remote_tls_test.cc)
+set_tests_properties(remote_tls_test PROPERTIES ENVIRONMENT IOMT=$<TARGET_FILE:iomt>)
