@@ -56,7 +56,22 @@ if [ -z "$(ls -A "$work/corpus-store")" ]; then
   printf '\x05\x02{"resourceType":"Device","id":"fuzz-2","identifier":[{"value":"d"}],"patient":{"reference":"Patient/p1"}}' > "$work/corpus-store/seed4"
 fi
 
-targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz fhir_mapping_fuzz transform_fuzz store_fuzz)
+# iomt serve's requests (first byte: the method, bit 7 the admin key; then
+# lines: target, Authorization, X-Api-Key, body) and its configuration files.
+mkdir -p "$work/corpus-serve_request" "$work/corpus-config"
+if [ -z "$(ls -A "$work/corpus-serve_request")" ]; then
+  printf '\x00/fhir/Observation?code=8867-4\nBearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.\n\n' > "$work/corpus-serve_request/seed1"
+  printf '\x01/connectors/fuzz/messages\n\niomt_wrong\n{"heartRate":60,"deviceId":"d1"}' > "$work/corpus-serve_request/seed2"
+  printf '\x81/connectors/fuzz/messages\n\n\n{"heartRate":60,"deviceId":"d1","endDate":"2024-01-01T00:00:00Z"}' > "$work/corpus-serve_request/seed3"
+  printf '\x82/subscriptions/s/resourceGroups/g/providers/Microsoft.HealthcareApis/workspaces/ws\n\n\n{"location":"westus"}' > "$work/corpus-serve_request/seed4"
+fi
+if [ -z "$(ls -A "$work/corpus-config")" ]; then
+  cp examples/serve.json "$work/corpus-config/seed1" 2>/dev/null || true
+  printf '{"listen":"0.0.0.0:0","auth":{"apiKeys":{"ops":"admin,metrics sha256$00112233445566778899aabbccddeeff$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}},"tls":{"certFile":"c.pem","keyFile":"k.pem"}}' > "$work/corpus-config/seed2"
+fi
+
+targets=(jsonpath_fuzz jmespath_fuzz mapping_fuzz normalize_fuzz fhir_mapping_fuzz transform_fuzz store_fuzz
+  serve_request_fuzz config_fuzz)
 status=0
 pids=()
 for target in "${targets[@]}"; do

@@ -1,7 +1,7 @@
 // `iomt serve`: the long-running service (cli.md, http-api.md). Connectors
 // come from --config FILE or from the --connector flags (the settings and
 // their flags: server/settings.h). SIGTERM and SIGINT drain and stop;
-// SIGHUP reloads every connector's mapping files.
+// SIGHUP reloads every connector's mapping files and the TLS certificate.
 #include <pthread.h>
 
 #include <csignal>
@@ -118,10 +118,11 @@ int Serve(const ServeFlags& flags) {
     std::fprintf(stderr, "error: %s\n", service.status().message().c_str());
     return service.status().code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;
   }
-  std::printf("listening on http://%s:%d\n", config.host.c_str(), (*service)->port());
+  const char* scheme = config.tls.cert_file.empty() ? "http" : "https";
+  std::printf("listening on %s://%s:%d\n", scheme, config.host.c_str(), (*service)->port());
   std::fflush(stdout);
   for (const server::ConnectorConfig& c : config.connectors) {
-    std::fprintf(stderr, "connector %s: POST http://%s:%d/connectors/%s/messages\n", c.name.c_str(),
+    std::fprintf(stderr, "connector %s: POST %s://%s:%d/connectors/%s/messages\n", c.name.c_str(), scheme,
                  config.host.c_str(), (*service)->port(), c.name.c_str());
   }
   while (true) {
@@ -132,6 +133,13 @@ int Serve(const ServeFlags& flags) {
       for (const std::string& p : problems)
         std::fprintf(stderr, "reload: %s (the previous mappings stay in use)\n", p.c_str());
       if (problems.empty()) std::fprintf(stderr, "reload: mappings reloaded\n");
+      if (!config.tls.cert_file.empty()) {
+        if (Status st = (*service)->ReloadTls(); !st.ok()) {
+          std::fprintf(stderr, "reload: TLS: %s (the previous certificate stays in use)\n", st.message().c_str());
+        } else {
+          std::fprintf(stderr, "reload: TLS certificate reloaded\n");
+        }
+      }
       continue;
     }
     std::fprintf(stderr, "stopping: writing what is queued (up to %d s)\n", config.drain_seconds);

@@ -23,5 +23,6 @@ Runner RegisterStore(CLI::App& app);
 Runner RegisterServe(CLI::App& app);
 Runner RegisterMappings(CLI::App& app);
 Runner RegisterSupportBundle(CLI::App& app);
+Runner RegisterAuth(CLI::App& app);
 
 }  // namespace iomt::cli

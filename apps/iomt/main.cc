@@ -1,5 +1,7 @@
 // iomt: IoMT device messages to FHIR R4. One binary, many subcommands.
+#include <sys/stat.h>
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -39,6 +41,8 @@ int Main(int argc, char** argv) {
   CLI::App* bundle = app.add_subcommand(
       "support-bundle", "Write a connector's mappings, settings, status and metrics into a .tar.gz for support");
   add(bundle, iomt::cli::RegisterSupportBundle(*bundle));
+  CLI::App* auth_cmd = app.add_subcommand("auth", "Make API keys for iomt serve (stored as salted hashes)");
+  add(auth_cmd, iomt::cli::RegisterAuth(*auth_cmd));
 
   try {
     app.parse(argc, argv);
@@ -47,6 +51,11 @@ int Main(int argc, char** argv) {
     // --help and --version are successes; everything else is a usage error.
     return code == 0 ? 0 : iomt::cli::kExitUsage;
   }
+  // The stores, queues and dead letters that these commands keep hold
+  // patient data: what they create is their user's alone (files 0600,
+  // directories 0700). Files written where the user says (exported
+  // mappings, test cases) keep the user's umask.
+  if (serve->parsed() || run_cmd->parsed() || store->parsed()) ::umask(077);
   for (auto& [sub, run] : runners) {
     if (sub->parsed()) return run();
   }

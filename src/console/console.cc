@@ -122,9 +122,12 @@ HttpResponse ServeAsset(const HttpRequest& request, const std::string& dir) {
 Status AttachTo(server::Service& service) {
   const std::string dir = service.config().console_dir;
   auto page = [dir](const HttpRequest& request) { return ServeAsset(request, dir); };
-  service.SetExtraRoute("/", kPageBodyBytes, page, server::Service::RouteMatch::kExact);
-  service.SetExtraRoute("/index.html", kPageBodyBytes, page, server::Service::RouteMatch::kExact);
-  service.SetExtraRoute("/console/", kPageBodyBytes, page);
+  // The page's own files hold no data (the page asks the API for it, with
+  // the user's credentials): anyone may load them.
+  constexpr server::Service::Access kOpen{.open = true};
+  service.SetExtraRoute("/", kPageBodyBytes, page, server::Service::RouteMatch::kExact, kOpen);
+  service.SetExtraRoute("/index.html", kPageBodyBytes, page, server::Service::RouteMatch::kExact, kOpen);
+  service.SetExtraRoute("/console/", kPageBodyBytes, page, server::Service::RouteMatch::kPrefix, kOpen);
   auto tools = std::make_shared<MappingTools>(&service);
   service.SetExtraRoute("/api/mappings/", kToolsBodyBytes,
                         [tools](const HttpRequest& request) { return tools->Handle(request); });

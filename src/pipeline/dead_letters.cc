@@ -1,5 +1,6 @@
 #include "pipeline/dead_letters.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <deque>
@@ -14,8 +15,15 @@ DeadLetterFile::~DeadLetterFile() {
 
 Status DeadLetterFile::Write(std::string_view record_json) {
   if (file_ == nullptr) {
-    file_ = std::fopen(path_.c_str(), "a");
-    if (file_ == nullptr) return IoError("cannot write the dead-letter file " + path_);
+    // Dead letters are whole device messages (patient data): private to
+    // the service's user whatever the umask.
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return IoError("cannot write the dead-letter file " + path_);
+    file_ = ::fdopen(fd, "a");
+    if (file_ == nullptr) {
+      ::close(fd);
+      return IoError("cannot write the dead-letter file " + path_);
+    }
   }
   if (std::fwrite(record_json.data(), 1, record_json.size(), file_) != record_json.size() ||
       std::fputc('\n', file_) == EOF) {

@@ -1,7 +1,9 @@
 #include "server/config.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <span>
@@ -12,6 +14,99 @@
 
 namespace iomt::server {
 
+Result<std::string> ReadSecret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(Cat({"cannot read the secret file ", path}));
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!contents.empty() && (contents.back() == '\n' || contents.back() == '\r'))
+    contents.pop_back();
+  return contents;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8: four dotted numbers, the first 127.
+  if (host.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+Result<auth::AuthOptions> AuthOptionsFor(const AuthConfig& config) {
+  auth::AuthOptions options;
+  std::vector<std::string> problems;
+  for (const auto& [name, value] : config.api_keys) {
+    // "ROLE[,ROLE...] HASH": the hash has no spaces, so the last space splits.
+    const std::size_t space = value.rfind(' ');
+    auth::ApiKey key;
+    key.name = name;
+    if (space == std::string::npos) {
+      problems.push_back(Cat({"auth.apiKeys.", name, ": write \"ROLE[,ROLE...] HASH\" (iomt auth new-key prints it)"}));
+      continue;
+    }
+    key.hash = value.substr(space + 1);
+    if (Status st = auth::CheckApiKeyHash(key.hash); !st.ok()) {
+      problems.push_back(Cat({"auth.apiKeys.", name, ": ", st.message()}));
+    }
+    std::string_view roles = std::string_view(value).substr(0, space);
+    while (!roles.empty()) {
+      const std::size_t comma = roles.find(',');
+      std::string_view one = roles.substr(0, comma);
+      while (!one.empty() && one.front() == ' ')
+        one.remove_prefix(1);
+      while (!one.empty() && one.back() == ' ')
+        one.remove_suffix(1);
+      roles = comma == std::string_view::npos ? std::string_view() : roles.substr(comma + 1);
+      if (one.empty()) continue;
+      auto grant = auth::ParseGrant(one);
+      if (!grant.ok()) {
+        problems.push_back(Cat({"auth.apiKeys.", name, ": ", grant.status().message()}));
+      } else {
+        key.grants.push_back(*grant);
+      }
+    }
+    if (key.grants.empty()) problems.push_back(Cat({"auth.apiKeys.", name, ": no role"}));
+    options.api_keys.push_back(std::move(key));
+  }
+  const bool jwt = !config.jwt_issuer.empty() || !config.jwt_audience.empty() || !config.jwt_jwks_file.empty() ||
+                   !config.jwt_jwks_url.empty();
+  if (jwt) {
+    if (config.jwt_issuer.empty() || config.jwt_audience.empty()) {
+      problems.emplace_back("auth.jwt needs issuer and audience");
+    }
+    if (config.jwt_jwks_file.empty() == config.jwt_jwks_url.empty()) {
+      problems.emplace_back("auth.jwt needs one of jwksFile and jwksUrl");
+    }
+    for (const auto& [claim, roles] : config.jwt_role_map) {
+      if (!auth::ParseGrant(roles).ok()) {
+        problems.push_back(Cat({"auth.jwt.roleMap.", claim, ": '", roles, "' is not a role"}));
+      }
+    }
+    auth::JwtOptions& j = options.jwt.emplace();
+    j.issuer = config.jwt_issuer;
+    j.audience = config.jwt_audience;
+    j.jwks_file = config.jwt_jwks_file;
+    j.jwks_url = config.jwt_jwks_url;
+    j.ca_file = config.jwt_ca_file;
+    j.roles_claim = config.jwt_roles_claim;
+    j.role_map = config.jwt_role_map;
+    j.clock_skew_seconds = config.jwt_clock_skew_seconds;
+  }
+  if (!problems.empty()) {
+    std::string message;
+    for (const std::string& p : problems)
+      message.append(message.empty() ? "" : "; ").append(p);
+    return InvalidArgument(message);
+  }
+  return options;
+}
+
 store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir) {
   store::RemoteOptions options;
   options.base_url = fhir.url;
@@ -20,6 +115,9 @@ store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir) {
   options.oauth.client_id = fhir.oauth_client_id;
   options.oauth.client_secret = fhir.oauth_client_secret;
   options.oauth.scope = fhir.oauth_scope;
+  options.ca_file = fhir.ca_file;
+  options.client_cert_file = fhir.client_cert_file;
+  options.client_key_file = fhir.client_key_file;
   return options;
 }
 
@@ -162,6 +260,8 @@ class ConfigReader {
           return std::nullopt;
         }
         std::string text = Expand(node);
+        if (spec.type == SettingType::kSecret && !text.empty() && text.front() == '@')
+          text = ReadSecretFile(node, text);
         if (spec.type == SettingType::kPath && !text.empty() && text.front() != '/') text = base_dir_ + "/" + text;
         if (spec.type == SettingType::kEnum) {
           bool found = false;
@@ -242,6 +342,20 @@ class ConfigReader {
       out.push_back(s[i++]);
     }
     return out;
+  }
+
+  // A secret written as "@FILE" is that file's contents (a mounted
+  // Kubernetes or systemd credential), without the final line break;
+  // relative to the configuration's directory.
+  std::string ReadSecretFile(const SourceNode& node, const std::string& text) {
+    std::string path = text.substr(1);
+    if (!path.empty() && path.front() != '/') path = base_dir_ + "/" + path;
+    auto contents = ReadSecret(path);
+    if (!contents.ok()) {
+      Error(node, contents.status().message());
+      return {};
+    }
+    return std::move(*contents);
   }
 
   std::string base_dir_;
@@ -329,6 +443,21 @@ KafkaConfig KafkaConfigFor(const EventHubNamespaceConfig& ns, std::string topic,
 std::vector<std::string> CheckServeConfig(const ServeConfig& config) {
   std::vector<std::string> problems;
   CheckValues(config, ServeSettings(), "", &problems);
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    problems.emplace_back("tls needs certFile and keyFile");
+  }
+  if (auto options = AuthOptionsFor(config.auth); !options.ok()) {
+    problems.push_back(options.status().message());
+  } else if (!options->configured() && !IsLoopbackHost(config.host) &&
+             config.auth.unauthenticated != "allow-any-address") {
+    // Every route (the FHIR data, the dead letters) would be open to the
+    // network: refused unless the operator says the network is trusted.
+    problems.push_back(
+        Cat({"listening on ", config.host,
+             " without credentials would open every route (FHIR data, dead letters, provisioning) to that network: "
+             "configure auth.apiKeys or auth.jwt (docs/security.md), listen on 127.0.0.1, or pass --unauthenticated "
+             "allow-any-address if the network is trusted"}));
+  }
   std::set<std::string> namespaces;
   for (const EventHubNamespaceConfig& ns : config.event_hub_namespaces) {
     if (!ValidEventHubNamespace(ns.name)) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/auth.h"
 #include "common/json/strict_reader.h"
 #include "common/status.h"
 #include "store/remote/remote_options.h"
@@ -28,6 +29,11 @@ struct FhirDestinationConfig {
   std::string oauth_client_id;
   std::string oauth_client_secret;
   std::string oauth_scope;
+  // PEM files for TLS (store::RemoteOptions): a private CA, a client
+  // certificate and its key (mutual TLS).
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 };
 
 // When a batch is written. The worker takes what is queued as soon as it is
@@ -59,6 +65,10 @@ struct MqttConfig {
   std::string client_id;  // empty: "iomt-{connector}"
   std::string username;
   std::string password;
+  // PEM files for mqtts:// (ingest::MqttOptions).
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 };
 
 struct ConnectorConfig {
@@ -96,6 +106,30 @@ struct EventHubNamespaceConfig {
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka settings, after those
 };
 
+// Who may do what (docs/security.md). The settings as written; the
+// credentials they make are checked by auth::Authenticator
+// (AuthOptionsFor).
+struct AuthConfig {
+  std::vector<std::pair<std::string, std::string>> api_keys;  // NAME -> "ROLE[,ROLE...] sha256$SALT$DIGEST"
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::string jwt_jwks_file;
+  std::string jwt_jwks_url;
+  std::string jwt_ca_file;
+  std::string jwt_roles_claim = "roles";
+  std::vector<std::pair<std::string, std::string>> jwt_role_map;  // claim value -> roles
+  int jwt_clock_skew_seconds = 60;
+  // Without credentials every route is open, so the server listens on
+  // loopback only unless told that the network is trusted.
+  std::string unauthenticated = "loopback-only";
+  [[nodiscard]] bool configured() const { return !api_keys.empty() || !jwt_issuer.empty(); }
+};
+
+struct TlsConfig {
+  std::string cert_file;  // both set: the server speaks HTTPS only
+  std::string key_file;
+};
+
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -104,6 +138,10 @@ struct ServeConfig {
   int drain_seconds = 30;        // on SIGTERM, how long to write what is queued
   int iot_connector_quota = 25;  // provisioned IoT connectors per subscription
   std::string console_dir;       // empty: the web console built into the binary
+  std::string audit_log;         // empty: STORE/audit.log
+  std::size_t max_connections = 512;
+  AuthConfig auth;
+  TlsConfig tls;
   std::vector<ConnectorConfig> connectors;
   std::vector<EventHubNamespaceConfig> event_hub_namespaces;
 };
@@ -114,6 +152,16 @@ KafkaConfig KafkaConfigFor(const EventHubNamespaceConfig& ns, std::string topic,
 
 // The remote client's options for a connector's FHIR destination.
 store::RemoteOptions RemoteOptionsFor(const FhirDestinationConfig& fhir);
+
+// The credentials of the configuration, checked (hash shapes, role names,
+// the JWT settings that need each other).
+Result<auth::AuthOptions> AuthOptionsFor(const AuthConfig& config);
+
+// The contents of a secret's file ("@FILE"), without its final line break.
+Result<std::string> ReadSecret(const std::string& path);
+
+// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackHost(std::string_view host);
 
 // "HOST:PORT" (port 0: any free port).
 Status ParseListen(std::string_view listen, std::string* host, int* port);

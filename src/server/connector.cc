@@ -1,5 +1,7 @@
 #include "server/connector.h"
 
+#include <openssl/crypto.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +53,7 @@ Connector::~Connector() { Stop(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<Connector>> Connector::Open(ConnectorConfig config, ConnectorEnv env) {
   std::unique_ptr<Connector> c(new Connector(std::move(config), std::move(env)));
-  ::mkdir(c->env_.state_dir.c_str(), 0755);
+  ::mkdir(c->env_.state_dir.c_str(), 0700);
   struct stat st {};
   if (::stat(c->env_.state_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return IoError("cannot create the connector's directory " + c->env_.state_dir);
@@ -276,6 +278,9 @@ Status Connector::Start() {
     options.client_id = config_.mqtt->client_id.empty() ? "iomt-" + config_.name : config_.mqtt->client_id;
     options.username = config_.mqtt->username;
     options.password = config_.mqtt->password;
+    options.ca_file = config_.mqtt->ca_file;
+    options.client_cert_file = config_.mqtt->client_cert_file;
+    options.client_key_file = config_.mqtt->client_key_file;
     auto source = ingest::MqttSource::Start(options, [this](ingest::MqttMessage&& m) -> Status {
       thread_local json::Document scratch;
       Status st = AppendBlocking({ingest::MqttEvent(std::move(m), &scratch)});
@@ -338,11 +343,16 @@ IngestOutcome Connector::Ingest(std::string_view body, bool ndjson,
 
 bool Connector::Authorized(std::string_view key) const {
   if (config_.ingest_keys.empty()) return true;
+  // Every key is compared, each in constant time: how long the answer takes
+  // says nothing about which key, or how much of one, was right.
+  bool found = false;
   for (const std::string& k : config_.ingest_keys) {
-    if (k == key) return true;
+    found = (k.size() == key.size() && CRYPTO_memcmp(k.data(), key.data(), k.size()) == 0) || found;
   }
-  return false;
+  return found;
 }
+
+bool Connector::HasIngestKeys() const { return !config_.ingest_keys.empty(); }
 
 Status Connector::ResumeReplay() {
   const std::string replaying = env_.state_dir + "/deadletters.replaying.ndjson";

@@ -97,6 +97,7 @@ class Connector {
                        const std::string& request_id);
   // Whether `key` may ingest (always, when the connector has no keys).
   [[nodiscard]] bool Authorized(std::string_view key) const;
+  [[nodiscard]] bool HasIngestKeys() const;
 
   // Reads the mapping files again and swaps them in when both are valid
   // (cross-check findings are warnings); else keeps the running mappings,

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -32,7 +33,21 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
   auto store = store::EmbeddedStore::Open(service->config_.store, store_options);
   if (!store.ok()) return store.status();
   service->store_ = std::move(*store);
-  ::mkdir((service->config_.store + "/connectors").c_str(), 0755);
+  // The connectors' queues and dead letters are patient data: the
+  // directory is the service user's alone.
+  ::mkdir((service->config_.store + "/connectors").c_str(), 0700);
+  if (service->config_.auth.configured()) {
+    auto options = AuthOptionsFor(service->config_.auth);
+    if (!options.ok()) return options.status();
+    auto authenticator = auth::Authenticator::Create(std::move(*options));
+    if (!authenticator.ok()) return authenticator.status();
+    service->auth_ = std::move(*authenticator);
+  }
+  const std::string audit_path =
+      service->config_.audit_log.empty() ? service->config_.store + "/audit.log" : service->config_.audit_log;
+  auto audit = AuditLog::Open(audit_path);
+  if (!audit.ok()) return audit.status();
+  service->audit_ = std::move(*audit);
   for (const ConnectorConfig& c : service->config_.connectors)
     IOMT_RETURN_IF_ERROR(service->AddConnector(c));
   if (attach) IOMT_RETURN_IF_ERROR(attach(*service));
@@ -40,6 +55,17 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
   http_options.host = service->config_.host;
   http_options.port = service->config_.port;
   http_options.max_body_bytes = service->config_.max_body_bytes;
+  http_options.max_connections = service->config_.max_connections;
+  http_options.tls_cert_file = service->config_.tls.cert_file;
+  http_options.tls_key_file = service->config_.tls.key_file;
+  // What the server refuses by itself (413, 431, 408, ...) is answered in
+  // the shape of the route: an OperationOutcome under /fhir.
+  http_options.refusal = [](std::string_view target, int status, std::string_view code, std::string_view message) {
+    if (target == "/fhir" || StartsWith(target, "/fhir/") || StartsWith(target, "/fhir?")) {
+      return FhirOutcome(status, status == 413 ? "too-costly" : "invalid", message);
+    }
+    return JsonError(status, code, message);
+  };
   Service* self = service.get();
   for (const ExtraRoute& route : service->extra_routes_)
     http_options.max_body_bytes = std::max(http_options.max_body_bytes, route.max_body_bytes);
@@ -65,6 +91,11 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
 Service::~Service() { Stop(std::chrono::milliseconds(0)); }
 
 int Service::port() const { return port_.load(); }
+
+Status Service::ReloadTls() {
+  if (http_ == nullptr || config_.tls.cert_file.empty()) return Status::Ok();
+  return http_->ReloadTls();
+}
 
 std::vector<std::string> Service::ReloadAll() {
   std::vector<std::string> problems;
@@ -145,8 +176,140 @@ Status Service::RemoveConnector(std::string_view name, std::chrono::milliseconds
 }
 
 void Service::SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
-                            std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match) {
-  extra_routes_.push_back({std::move(prefix), max_body_bytes, std::move(handler), match});
+                            std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match, Access access) {
+  extra_routes_.push_back({std::move(prefix), max_body_bytes, std::move(handler), match, access});
+}
+
+namespace {
+
+constexpr Service::Access kOpen{.open = true};
+constexpr Service::Access Needs(auth::Role role) { return {.open = false, .role = role}; }
+
+// The routes of the service itself (the components add theirs).
+const Service::RouteInfo kOwnRoutes[] = {
+    {"GET", "/healthz", kOpen},
+    {"GET", "/readyz", kOpen},
+    {"GET", "/metrics", Needs(auth::Role::kMetrics)},
+    {"GET", "/fhir/metadata", kOpen},
+    {"GET", "/fhir/*", Needs(auth::Role::kFhirRead)},
+    {"POST", "/fhir/{type}/_search", Needs(auth::Role::kFhirRead)},
+    {"POST", "/fhir/*", Needs(auth::Role::kFhirWrite)},
+    {"PUT", "/fhir/*", Needs(auth::Role::kFhirWrite)},
+    {"DELETE", "/fhir/*", Needs(auth::Role::kFhirWrite)},
+    {"POST", "/connectors/{name}/messages", Needs(auth::Role::kIngest)},
+    {"GET", "/connectors", Needs(auth::Role::kAdmin)},
+    {"GET", "/connectors/{name}", Needs(auth::Role::kAdmin)},
+    {"GET", "/connectors/{name}/deadletters", Needs(auth::Role::kAdmin)},
+    {"POST", "/connectors/{name}/deadletters/replay", Needs(auth::Role::kAdmin)},
+    {"GET", "/connectors/{name}/mappings", Needs(auth::Role::kAdmin)},
+    {"POST", "/connectors/{name}/mappings/reload", Needs(auth::Role::kAdmin)},
+};
+
+bool IsFhirPath(std::string_view path) { return path == "/fhir" || StartsWith(path, "/fhir/"); }
+
+// Whether a request is written to the audit log: what changes the
+// service's state (provisioning, mappings, replays, FHIR deletes), what
+// reads dead letters (whole device messages), and every refusal of
+// credentials. Ingestion and FHIR reads and writes are the data path:
+// their volume belongs in the metrics, not here.
+bool Audited(const HttpRequest& request, int status) {
+  if (status == 401 || status == 403) return true;
+  const std::string_view path = request.path;
+  if (IsFhirPath(path)) return request.method == "DELETE";
+  if (StartsWith(path, "/connectors/")) {
+    if (path.ends_with("/messages")) return false;
+    return request.method != "GET" || path.ends_with("/deadletters");
+  }
+  return StartsWith(path, "/subscriptions/") && request.method != "GET";
+}
+
+}  // namespace
+
+std::vector<Service::RouteInfo> Service::Routes() const {
+  std::vector<RouteInfo> routes(std::begin(kOwnRoutes), std::end(kOwnRoutes));
+  for (const ExtraRoute& route : extra_routes_) {
+    routes.push_back({"*", route.match == RouteMatch::kPrefix ? route.prefix + "*" : route.prefix, route.access});
+  }
+  return routes;
+}
+
+Service::Need Service::NeedOf(const HttpRequest& request) const {
+  const std::string_view path = request.path;
+  if (path == "/healthz" || path == "/readyz") return {kOpen, {}};
+  if (path == "/metrics") return {Needs(auth::Role::kMetrics), {}};
+  if (IsFhirPath(path)) {
+    // The CapabilityStatement tells a client how to talk to the server
+    // (and how to authenticate): FHIR clients read it first.
+    if (path == "/fhir/metadata" && request.method == "GET") return {kOpen, {}};
+    if (request.method == "GET") return {Needs(auth::Role::kFhirRead), {}};
+    if (request.method == "POST" && path.ends_with("/_search")) return {Needs(auth::Role::kFhirRead), {}};
+    return {Needs(auth::Role::kFhirWrite), {}};
+  }
+  if (StartsWith(path, "/connectors/") && path.ends_with("/messages")) {
+    const std::string_view name = path.substr(12, path.size() - 12 - 9);
+    if (!name.empty() && name.find('/') == std::string_view::npos) {
+      return {Needs(auth::Role::kIngest), std::string(name)};
+    }
+  }
+  for (const ExtraRoute& route : extra_routes_) {
+    if (route.Matches(path)) return {route.access, {}};
+  }
+  return {Needs(auth::Role::kAdmin), {}};
+}
+
+std::optional<HttpResponse> Service::Authorize(const HttpRequest& request, const Need& need, Caller* caller) const {
+  const bool fhir = IsFhirPath(request.path);
+  auto refuse = [&](int status, std::string_view code, const std::string& message, std::string_view bearer_error) {
+    HttpResponse r =
+        fhir ? FhirOutcome(status, status == 401 ? "login" : "forbidden", message) : JsonError(status, code, message);
+    if (status == 401) {
+      std::string challenge = "Bearer realm=\"iomt\"";
+      if (!bearer_error.empty()) challenge.append(", error=\"").append(bearer_error).append("\"");
+      r.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+    }
+    return r;
+  };
+  // A connector's own ingest keys (configured per connector) admit to its
+  // ingestion, with or without the server's credentials.
+  if (need.access.role == auth::Role::kIngest && !need.connector.empty()) {
+    const std::shared_ptr<Connector> connector = FindConnector(need.connector);
+    if (connector != nullptr && connector->HasIngestKeys()) {
+      std::string key(request.Header("x-iomt-ingest-key").value_or(""));
+      const std::string_view authorization = request.Header("authorization").value_or("");
+      if (key.empty() && StartsWith(authorization, "Bearer ")) key = std::string(authorization.substr(7));
+      if (!key.empty() && connector->Authorized(key)) {
+        caller->name = need.connector;
+        caller->kind = "ingest-key";
+        return std::nullopt;
+      }
+      if (auth_ == nullptr) {
+        return refuse(401, "Unauthorized",
+                      "This connector needs an ingest key (header x-iomt-ingest-key or Authorization: Bearer).", "");
+      }
+    }
+  }
+  if (auth_ == nullptr) return std::nullopt;
+  const auth::AuthResult result = auth_->Authenticate(request.Header("authorization"), request.Header("x-api-key"));
+  switch (result.outcome) {
+    case auth::AuthResult::Outcome::kNoCredentials:
+      return refuse(401, "Unauthorized",
+                    "This route needs credentials: an API key (X-Api-Key, or Authorization: Bearer KEY) or a bearer "
+                    "token (docs/security.md).",
+                    "");
+    case auth::AuthResult::Outcome::kInvalid:
+      caller->kind = "refused";
+      caller->name = result.reason;
+      return refuse(401, "Unauthorized", "The credentials were not accepted: " + result.reason + ".", "invalid_token");
+    case auth::AuthResult::Outcome::kOk: break;
+  }
+  caller->name = result.principal.name;
+  caller->kind = result.principal.kind;
+  if (result.principal.Has(need.access.role, need.connector)) return std::nullopt;
+  std::string role = auth::GrantName({need.access.role, need.connector});
+  return refuse(403, "Forbidden",
+                "'" + result.principal.name + "' lacks the role " + role + " that " + request.method + " " +
+                    request.path + " needs.",
+                "");
 }
 
 bool Service::ExtraRoute::Matches(std::string_view path) const {
@@ -197,10 +360,29 @@ HttpResponse Service::Ready() {
 
 HttpResponse Service::Handle(const HttpRequest& request) {
   ++requests_;
+  const Need need = NeedOf(request);
+  Caller caller;
+  std::optional<HttpResponse> refusal;
+  if (!need.access.open) refusal = Authorize(request, need, &caller);
+  HttpResponse response = refusal ? std::move(*refusal) : Dispatch(request);
+  if (audit_ != nullptr && Audited(request, response.status)) {
+    const bool refused_credentials = caller.kind == "refused";
+    audit_->Record({.who = refused_credentials ? std::string_view() : std::string_view(caller.name),
+                    .kind = refused_credentials ? std::string_view() : std::string_view(caller.kind),
+                    .method = request.method,
+                    .path = request.path,
+                    .status = response.status,
+                    .peer = request.peer,
+                    .detail = refused_credentials ? std::string_view(caller.name) : std::string_view()});
+  }
+  return response;
+}
+
+HttpResponse Service::Dispatch(const HttpRequest& request) {
   const std::string_view path = request.path;
   if (path == "/fhir" || StartsWith(path, "/fhir/")) {
     const std::string host(request.Header("host").value_or(config_.host + ":" + std::to_string(port())));
-    return HandleFhirRequest(*store_, request, "http://" + host + "/fhir");
+    return HandleFhirRequest(*store_, request, (request.tls ? "https://" : "http://") + host + "/fhir");
   }
   if (path == "/healthz") return Json(200, "{\"status\":\"ok\"}");
   if (path == "/readyz") return Ready();
@@ -295,15 +477,7 @@ HttpResponse Service::HandleConnector(const HttpRequest& request, std::string_vi
 
   if (action == "/messages") {
     if (auto r = only("POST")) return *r;
-    std::string key(request.Header("x-iomt-ingest-key").value_or(""));
-    if (key.empty()) {
-      std::string_view auth = request.Header("authorization").value_or("");
-      if (StartsWith(auth, "Bearer ")) key = std::string(auth.substr(7));
-    }
-    if (!connector.Authorized(key)) {
-      return JsonError(401, "Unauthorized",
-                       "This connector needs an ingest key (header x-iomt-ingest-key or Authorization: Bearer).");
-    }
+    // (Its credentials were checked by Authorize, before.)
     // Checked before the body is looked at: text, XML or a form (curl's -d
     // without -H) would only be dead-lettered later, and the client never
     // learn it.

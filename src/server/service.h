@@ -6,6 +6,9 @@
 //   GET  /connectors/{name}/mappings            the mappings in use; POST .../mappings/reload
 //   /fhir/...                                   the embedded store (FHIR R4 REST)
 //   GET  /metrics, /healthz, /readyz
+// Each route needs a role of the caller's credentials when the server has
+// credentials configured (Access; docs/security.md); requests that change
+// state or read dead letters, and refused credentials, go to the audit log.
 // Thread-safe; Stop drains (SIGTERM).
 #pragma once
 
@@ -13,11 +16,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "auth/auth.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "server/audit_log.h"
 #include "server/config.h"
 #include "server/connector.h"
 #include "server/http/http_server.h"
@@ -36,6 +42,14 @@ class ServiceComponent {
   virtual void Stop() = 0;
 };
 
+// What a route asks of a request's credentials when the server has any
+// (auth.apiKeys, auth.jwt; docs/security.md "Roles"): nothing (the probes,
+// the page's own files), or a role. Admin holds every role.
+struct RouteAccess {
+  bool open = false;
+  auth::Role role = auth::Role::kAdmin;
+};
+
 class Service {
  public:
   // Called once the store and the configured connectors are open, before
@@ -52,6 +66,9 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   [[nodiscard]] int port() const;
+  // Reads the TLS certificate and key again (SIGHUP): new connections use
+  // them; a bad file keeps the old ones and says why.
+  Status ReloadTls();
   [[nodiscard]] const ServeConfig& config() const { return config_; }
 
   // Reloads every connector's mappings (SIGHUP); the problems, one a line.
@@ -77,8 +94,21 @@ class Service {
   // request body limit: set while attaching, before requests come. A route
   // is every path under `prefix`, or with kExact that one path only.
   enum class RouteMatch : std::uint8_t { kPrefix, kExact };
+  using Access = RouteAccess;
+  // A route with its own handler; unless said otherwise, only admin may
+  // call it (what is forgotten stays closed).
   void SetExtraRoute(std::string prefix, std::size_t max_body_bytes,
-                     std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match = RouteMatch::kPrefix);
+                     std::function<HttpResponse(const HttpRequest&)> handler, RouteMatch match = RouteMatch::kPrefix,
+                     Access access = {});
+
+  // Every route the server answers, with what it needs: the table of
+  // docs/security.md, and what the security test tries with every role.
+  struct RouteInfo {
+    std::string method;  // "GET", "POST", ... ("*": any)
+    std::string path;    // "{name}" stands for a connector; a trailing '*' for any rest of the path
+    Access access;
+  };
+  [[nodiscard]] std::vector<RouteInfo> Routes() const;
   void Attach(std::unique_ptr<ServiceComponent> component);
   // Stops taking requests and events, lets the connectors write what they
   // have queued for up to `drain` (the rest stays queued), closes the store.
@@ -89,6 +119,20 @@ class Service {
 
  private:
   explicit Service(ServeConfig config) : config_(std::move(config)) {}
+  // The route's need, and the connector it names (ingestion).
+  struct Need {
+    Access access;
+    std::string connector;
+  };
+  [[nodiscard]] Need NeedOf(const HttpRequest& request) const;
+  // Who the request comes from; the refusal (401, 403) when its
+  // credentials do not give it what the route needs.
+  struct Caller {
+    std::string name;
+    std::string kind;
+  };
+  std::optional<HttpResponse> Authorize(const HttpRequest& request, const Need& need, Caller* caller) const;
+  HttpResponse Dispatch(const HttpRequest& request);
   HttpResponse HandleConnector(const HttpRequest& request, std::string_view rest);
   HttpResponse Ready();
   // A snapshot of the connectors, for routes that go over all of them.
@@ -104,8 +148,11 @@ class Service {
     std::size_t max_body_bytes;
     std::function<HttpResponse(const HttpRequest&)> handler;
     RouteMatch match;
+    Access access;
     [[nodiscard]] bool Matches(std::string_view path) const;
   };
+  std::unique_ptr<auth::Authenticator> auth_;  // null: no credentials configured, every route open
+  std::unique_ptr<AuditLog> audit_;
   std::vector<ExtraRoute> extra_routes_;  // fixed once the HTTP server runs
   std::vector<std::unique_ptr<ServiceComponent>> components_;
   std::unique_ptr<HttpServer> http_;  // set once its threads run: handlers read port_ instead

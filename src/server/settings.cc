@@ -97,6 +97,8 @@ constexpr SettingAccess<ServeConfig> kListenAccess = {
 
 // ---- The tables ----
 
+constexpr std::string_view kUnauthenticatedChoices[] = {"loopback-only", "allow-any-address"};
+
 constexpr SettingSpec<ServeConfig> kServeSettings[] = {
     {.key = "listen",
      .flag = "--listen",
@@ -133,6 +135,84 @@ constexpr SettingSpec<ServeConfig> kServeSettings[] = {
      .doc = "serve the web console's files (index.html, app.js, app.css) from this directory instead of the copy "
             "built into iomt: for developing the page (web/build.mjs writes them)",
      .access = ServeField([](auto& c) -> auto& { return c.console_dir; })},
+    {.key = "auditLog",
+     .flag = "--audit-log",
+     .type = kPath,
+     .doc = "the audit log: who changed or read what (provisioning, mappings, replays, deletes, dead letters, refused "
+            "credentials), one JSON line each (empty: STORE/audit.log)",
+     .access = ServeField([](auto& c) -> auto& { return c.audit_log; })},
+    {.key = "maxConnections",
+     .flag = "--max-connections",
+     .type = kInteger,
+     .min = 1,
+     .max = 100'000,
+     .doc = "the most HTTP connections open at once (beyond: 503 and close)",
+     .access = ServeField([](auto& c) -> auto& { return c.max_connections; })},
+    {.key = "tls.certFile",
+     .flag = "--tls-cert",
+     .type = kPath,
+     .requirement = kRequiredInGroup,
+     .doc = "the server's certificate (PEM, with its chain): HTTPS only, TLS 1.2 or later; read again on SIGHUP",
+     .access = ServeField([](auto& c) -> auto& { return c.tls.cert_file; })},
+    {.key = "tls.keyFile",
+     .flag = "--tls-key",
+     .type = kPath,
+     .requirement = kRequiredInGroup,
+     .doc = "the certificate's private key (PEM)",
+     .access = ServeField([](auto& c) -> auto& { return c.tls.key_file; })},
+    {.key = "auth.apiKeys",
+     .flag = "--api-key",
+     .type = kStringMap,
+     .doc = "API keys: NAME to \"ROLE[,ROLE...] HASH\", HASH from iomt auth new-key (roles: admin, ingest, "
+            "ingest:CONNECTOR, fhir-read, fhir-write, metrics); sent as X-Api-Key or Authorization: Bearer",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.api_keys; })},
+    {.key = "auth.jwt.issuer",
+     .flag = "--jwt-issuer",
+     .requirement = kRequiredInGroup,
+     .doc = "accept OAuth2/OIDC bearer JWTs (RS256, ES256) of this issuer (Entra ID: "
+            "https://login.microsoftonline.com/TENANT/v2.0)",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_issuer; })},
+    {.key = "auth.jwt.audience",
+     .flag = "--jwt-audience",
+     .requirement = kRequiredInGroup,
+     .doc = "the audience the tokens must name (aud)",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_audience; })},
+    {.key = "auth.jwt.jwksFile",
+     .flag = "--jwt-jwks-file",
+     .type = kPath,
+     .doc = "the issuer's signing keys, a JWKS file (read again when it changes); or auth.jwt.jwksUrl",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_jwks_file; })},
+    {.key = "auth.jwt.jwksUrl",
+     .flag = "--jwt-jwks-url",
+     .doc = "the issuer's JWKS URL (Entra ID: https://login.microsoftonline.com/TENANT/discovery/v2.0/keys), cached "
+            "and fetched again for an unknown key id",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_jwks_url; })},
+    {.key = "auth.jwt.caFile",
+     .type = kPath,
+     .doc = "a CA bundle (PEM) for auth.jwt.jwksUrl instead of the system's",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_ca_file; })},
+    {.key = "auth.jwt.rolesClaim",
+     .flag = "--jwt-roles-claim",
+     .doc = "the claim that holds the roles (an array, or a space-separated string such as scp)",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_roles_claim; })},
+    {.key = "auth.jwt.roleMap",
+     .flag = "--jwt-role",
+     .type = kStringMap,
+     .doc = "claim values to iomt roles (\"IoMT.Admin\": \"admin\"); values not mapped count when they are role names",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_role_map; })},
+    {.key = "auth.jwt.clockSkewSeconds",
+     .type = kInteger,
+     .min = 0,
+     .max = 600,
+     .doc = "how far exp and nbf may be off the server's clock",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.jwt_clock_skew_seconds; })},
+    {.key = "auth.unauthenticated",
+     .flag = "--unauthenticated",
+     .type = kEnum,
+     .choices = kUnauthenticatedChoices,
+     .doc = "without credentials (auth.apiKeys, auth.jwt) every route is open: loopback-only refuses to listen on "
+            "another address; allow-any-address is for a trusted network (e.g. behind a proxy that authenticates)",
+     .access = ServeField([](auto& c) -> auto& { return c.auth.unauthenticated; })},
 };
 
 constexpr SettingSpec<EventHubNamespaceConfig> kEventHubSettings[] = {
@@ -215,6 +295,22 @@ constexpr SettingSpec<ConnectorConfig> kConnectorSettings[] = {
      .flag = "--oauth-scope",
      .doc = "the OAuth2 scope (Azure: https://NAME.fhir.azurehealthcareapis.com/.default)",
      .access = ConnectorField([](auto& c) -> auto& { return c.fhir.oauth_scope; })},
+    {.key = "fhir.caFile",
+     .flag = "--fhir-ca",
+     .type = kPath,
+     .doc = "a PEM bundle of the CAs to trust for fhir.url and the token endpoint instead of the system's (a "
+            "private CA)",
+     .access = ConnectorField([](auto& c) -> auto& { return c.fhir.ca_file; })},
+    {.key = "fhir.clientCert",
+     .flag = "--fhir-client-cert",
+     .type = kPath,
+     .doc = "a PEM client certificate for a FHIR server that asks for one (mutual TLS)",
+     .access = ConnectorField([](auto& c) -> auto& { return c.fhir.client_cert_file; })},
+    {.key = "fhir.clientKey",
+     .flag = "--fhir-client-key",
+     .type = kPath,
+     .doc = "the unencrypted PEM key of fhir.clientCert (empty: read from that file)",
+     .access = ConnectorField([](auto& c) -> auto& { return c.fhir.client_key_file; })},
     {.key = "flush.windowMs",
      .flag = "--flush-window-ms",
      .type = kInteger,
@@ -273,7 +369,7 @@ constexpr SettingSpec<ConnectorConfig> kConnectorSettings[] = {
     {.key = "mqtt.url",
      .flag = "--mqtt-url",
      .requirement = kRequiredInGroup,
-     .doc = "the MQTT v5 broker, mqtt://HOST:PORT",
+     .doc = "the MQTT v5 broker, mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (port 8883 by default)",
      .access = ConnectorField([](auto& c) -> auto& { return Group(c.mqtt).url; })},
     {.key = "mqtt.topic",
      .flag = "--mqtt-topic",
@@ -296,6 +392,21 @@ constexpr SettingSpec<ConnectorConfig> kConnectorSettings[] = {
      .type = kSecret,
      .doc = "the password to connect with",
      .access = ConnectorField([](auto& c) -> auto& { return Group(c.mqtt).password; })},
+    {.key = "mqtt.caFile",
+     .flag = "--mqtt-ca",
+     .type = kPath,
+     .doc = "for mqtts://, a PEM bundle of the CAs to trust instead of the system's (a private CA)",
+     .access = ConnectorField([](auto& c) -> auto& { return Group(c.mqtt).ca_file; })},
+    {.key = "mqtt.clientCert",
+     .flag = "--mqtt-client-cert",
+     .type = kPath,
+     .doc = "for mqtts://, a PEM client certificate for a broker that asks for one (mutual TLS)",
+     .access = ConnectorField([](auto& c) -> auto& { return Group(c.mqtt).client_cert_file; })},
+    {.key = "mqtt.clientKey",
+     .flag = "--mqtt-client-key",
+     .type = kPath,
+     .doc = "the unencrypted PEM key of mqtt.clientCert (empty: read from that file)",
+     .access = ConnectorField([](auto& c) -> auto& { return Group(c.mqtt).client_key_file; })},
 };
 
 constexpr SettingGroup<ConnectorConfig> kConnectorGroups[] = {
@@ -336,8 +447,18 @@ template <typename Config>
 Status SetFromFlag(const SettingSpec<Config>& spec, std::vector<std::string> values, Config* config) {
   SettingValue value;
   switch (spec.type) {
-    case kString:
     case kSecret:
+      // A secret on the command line would show in `ps`: "@FILE" reads it
+      // from a file instead.
+      if (!values.back().empty() && values.back().front() == '@') {
+        auto secret = ReadSecret(values.back().substr(1));
+        if (!secret.ok()) return InvalidArgument(Cat({spec.flag, ": ", secret.status().message()}));
+        value = std::move(*secret);
+        break;
+      }
+      value = std::move(values.back());
+      break;
+    case kString:
     case kPath:
     case kEnum: value = std::move(values.back()); break;
     case kInteger: {

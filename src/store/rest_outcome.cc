@@ -23,7 +23,7 @@ std::string OperationOutcome(const Status& status) {
   const char* code = "exception";
   if (http == 404 || http == 410) code = "not-found";
   if (http == 409 || http == 412) code = "conflict";
-  if (http == 400) code = "invalid";
+  if (http == 400) code = status.code() == StatusCode::kOutOfRange ? "too-costly" : "invalid";
   std::string out = R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":")";
   out.append(code).append(R"(","diagnostics":)");
   json::AppendQuoted(&out, status.message());

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@ TEST(ServeConfig, ReadsEverySetting) {
   "listen": "0.0.0.0:9090",
   "store": "data",
   "maxBodyBytes": 2097152,
+  "auth": {"unauthenticated": "allow-any-address"},
   "connectors": [{
     "name": "ward-1",
     "deviceMapping": "maps/device.json",
@@ -282,15 +285,18 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
                   "fhir": {"oauth": {"tokenUrl": "u", "clientId": "i", "clientSecret": "s", "audience": "a"}}}]
 })";
   std::vector<std::string> messages = Messages(LoadServeConfig(text, "."));
-  EXPECT_EQ(messages,
-            (std::vector<std::string>{
-                "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-                "drainSeconds, iotConnectorQuota, consoleDir, connectors, eventHubNamespaces)",
-                "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
-                "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
-                "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",
-                "4:71: unknown member 'clientID' in mqtt (known: url, topic, qos, clientId, username, password)",
-            }));
+  EXPECT_EQ(
+      messages,
+      (std::vector<std::string>{
+          "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
+          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, tls, auth, connectors, "
+          "eventHubNamespaces)",
+          "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
+          "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
+          "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",
+          "4:71: unknown member 'clientID' in mqtt (known: url, topic, qos, clientId, username, password, caFile, "
+          "clientCert, clientKey)",
+      }));
 }
 
 TEST(ServeConfig, AnIntegerOutOfRangeIsReportedWithItsBounds) {
@@ -378,12 +384,46 @@ TEST(ServeConfig, FlagsMakeTheSameConfigurationAsTheFile) {
   // as a file's are once loaded.
   std::vector<FlagValue> flags;
   std::string file = "{";
+  // Top-level settings in groups ("tls.certFile") nest as the file nests
+  // them: each group's object holds its settings, in the table's order.
+  std::vector<std::pair<std::string, std::string>> groups;  // group -> members written so far
   for (const SettingSpec<ServeConfig>& spec : ServeSettings()) {
     if (spec.flag.empty()) continue;
     for (FlagValue& f : SampleFlags(spec))
       flags.push_back(std::move(f));
-    file += "\"" + std::string(spec.key) + "\": " + SampleFor(spec).json + ", ";
+    const std::string member = "\"" + std::string(spec.name()) + "\": " + SampleFor(spec).json;
+    if (spec.group().empty()) {
+      file += member + ", ";
+      continue;
+    }
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == spec.group(); });
+    if (it == groups.end()) {
+      groups.emplace_back(std::string(spec.group()), member);
+    } else {
+      it->second += ", " + member;
+    }
   }
+  // "auth.jwt" inside "auth": a group's groups are members of it.
+  std::function<std::string(const std::string&)> object = [&](const std::string& prefix) {
+    std::string out = "{";
+    for (const auto& [group, members] : groups) {
+      if (group == prefix) out += members;
+    }
+    for (const auto& [group, members] : groups) {
+      if (group.size() > prefix.size() && group.starts_with(prefix + ".") &&
+          group.find('.', prefix.size() + 1) == std::string::npos) {
+        out += (out.size() > 1 ? ", \"" : "\"") + group.substr(prefix.size() + 1) + "\": " + object(group);
+      }
+    }
+    return out + "}";
+  };
+  std::vector<std::string> tops;
+  for (const auto& [group, members] : groups) {
+    const std::string top = group.substr(0, group.find('.'));
+    if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+  }
+  for (const std::string& top : tops)
+    file += "\"" + top + "\": " + object(top) + ", ";
   ServeConfig from_flags;
   ConnectorConfig expected;
   for (const SettingSpec<ConnectorConfig>& spec : ConnectorSettings()) {
@@ -400,11 +440,13 @@ TEST(ServeConfig, FlagsMakeTheSameConfigurationAsTheFile) {
     "resolution": "LookupWithEncounter", "deviceIdentifierSystem": "v-deviceIdentifierSystem",
     "fhir": {"url": "v-fhir.url", "token": "v-fhir.token", "oauth": {"tokenUrl": "v-fhir.oauth.tokenUrl",
              "clientId": "v-fhir.oauth.clientId", "clientSecret": "v-fhir.oauth.clientSecret",
-             "scope": "v-fhir.oauth.scope"}},
+             "scope": "v-fhir.oauth.scope"}, "caFile": "dir/fhir.caFile", "clientCert": "dir/fhir.clientCert",
+             "clientKey": "dir/fhir.clientKey"},
     "flush": {"windowMs": 60000, "maxEvents": 1000000}, "queue": {"maxEvents": 1000000000},
     "kafka": {"brokers": "v-kafka.brokers", "topic": "v-kafka.topic", "group": "v-kafka.group",
               "properties": {"a": "x", "n": 5, "b": true}},
-    "mqtt": {"url": "v-mqtt.url", "topic": "v-mqtt.topic"}}]})";
+    "mqtt": {"url": "v-mqtt.url", "topic": "v-mqtt.topic", "caFile": "dir/mqtt.caFile",
+             "clientCert": "dir/mqtt.clientCert", "clientKey": "dir/mqtt.clientKey"}}]})";
   ConfigLoadResult from_file = LoadServeConfig(file, "/etc/iomt");
   ASSERT_TRUE(from_file.ok()) << ::testing::PrintToString(Messages(from_file));
   ASSERT_EQ(from_file.config.connectors.size(), 1u);

@@ -3,8 +3,31 @@
 // JSON, else the text. A network failure answers status 0 with a message,
 // so views show it where the data would be instead of throwing.
 
+// The credential the user signed in with (an API key or a bearer token;
+// docs/security.md), kept for this tab only and sent as Authorization:
+// Bearer. Without one the requests go without credentials, as a server
+// with no credentials configured expects.
+const CREDENTIAL = 'iomt.credential';
+export function credential() {
+  try { return sessionStorage.getItem(CREDENTIAL) || ''; } catch { return ''; }
+}
+export function setCredential(value) {
+  try {
+    if (value) sessionStorage.setItem(CREDENTIAL, value);
+    else sessionStorage.removeItem(CREDENTIAL);
+  } catch { /* storage disabled: the credential lasts until the page is left */ }
+}
+export function authHeaders() {
+  const c = credential();
+  return c ? { Authorization: `Bearer ${c}` } : {};
+}
+// A 401 or 403 tells the shell (main.js) to ask for credentials.
+export function reportRefusal(status) {
+  if (status === 401 || status === 403) window.dispatchEvent(new CustomEvent('iomt-refused', { detail: { status } }));
+}
+
 async function call(method, path, body, headers = {}) {
-  const init = { method, headers: { Accept: 'application/json', ...headers } };
+  const init = { method, headers: { Accept: 'application/json', ...authHeaders(), ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     if (!init.headers['Content-Type']) init.headers['Content-Type'] = 'application/json';
@@ -21,7 +44,25 @@ async function call(method, path, body, headers = {}) {
   if (type.includes('json') && text.length > 0) {
     try { parsed = JSON.parse(text); } catch { /* keep the text */ }
   }
+  reportRefusal(response.status);
   return { status: response.status, ok: response.ok, body: parsed, headers: response.headers };
+}
+
+// GET that also keeps the answer's text: a mapping is returned exactly as it
+// was sent (indentation included), and the form shows it so, rather than as
+// JSON.parse and JSON.stringify would reformat it. Same origin.
+export async function getRaw(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Accept: 'application/json', ...authHeaders() } });
+  } catch (e) {
+    return { status: 0, ok: false, text: '', body: { error: { code: 'NetworkError', message: `iomt serve did not answer: ${e.message}` } } };
+  }
+  const text = await response.text();
+  let body = text;
+  try { body = JSON.parse(text); } catch { /* keep the text */ }
+  reportRefusal(response.status);
+  return { status: response.status, ok: response.ok, text, body, etag: response.headers.get('ETag') };
 }
 
 // The message of an error answer, whatever shape the API gave it

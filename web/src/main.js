@@ -4,7 +4,7 @@
 // Routes carry only connector and resource names, never message content
 // (device messages are patient data and must not end up in URLs or history).
 import './style.css';
-import { api, errorMessage } from './api.js';
+import { api, errorMessage, credential, setCredential } from './api.js';
 import * as editor from './views/editor.js';
 import * as connectors from './views/connectors.js';
 import * as deadletters from './views/deadletters.js';
@@ -66,5 +66,41 @@ function route() {
   current = views[name].mount(main, ctx) || { unmount() {} };
 }
 
+// Sign in: the credential dialog, opened by the button or by the first
+// refusal (401/403) while no dialog is open; signing in or out shows the
+// current view again with the new credential.
+function signInButton() {
+  document.getElementById('signin').textContent = credential() ? 'Signed in' : 'Sign in';
+}
+function openSignIn(why) {
+  const dialog = document.getElementById('credential-dialog');
+  if (dialog.open) return;
+  document.getElementById('credential-why').textContent = why;
+  document.getElementById('credential').value = '';
+  dialog.showModal();
+}
+window.addEventListener('DOMContentLoaded', () => {
+  const dialog = document.getElementById('credential-dialog');
+  signInButton();
+  document.getElementById('signin').addEventListener('click', () =>
+    openSignIn(credential() ? 'You are signed in. Give another credential, or sign out.' : 'Give an API key or a bearer token.'));
+  dialog.addEventListener('close', () => {
+    if (dialog.returnValue === 'save' && document.getElementById('credential').value) {
+      setCredential(document.getElementById('credential').value.trim());
+    } else if (dialog.returnValue === 'clear') {
+      setCredential('');
+    } else {
+      return;
+    }
+    document.getElementById('credential').value = '';
+    signInButton();
+    route();
+  });
+});
+window.addEventListener('iomt-refused', (e) => {
+  const refused = e.detail.status === 403;
+  toast(refused ? 'Your credential lacks the role this needs.' : 'This server needs credentials.', 'error');
+  if (!refused) openSignIn(credential() ? 'The credential was not accepted. Give another.' : 'This server needs credentials for what the page asked.');
+});
 window.addEventListener('hashchange', route);
 window.addEventListener('DOMContentLoaded', route);

@@ -101,7 +101,7 @@ Status EventLog::Impl::RollOver(std::uint64_t first_seq, bool* broken) {
   }
   // The old segment needs no sync: each write to it was synced before its
   // Append returned.
-  int fd = ::open(next.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+  int fd = ::open(next.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
   if (fd < 0) return Errno("create", next.path);
   if (Status synced = SyncDir(); !synced.ok()) {
     // The new name may not survive a crash, so no record may go into it;
@@ -237,7 +237,7 @@ Status EventLog::Impl::WriteCheckpoint(std::uint64_t seq) {
   PutU64(buf + 8, seq);
   PutU32(buf + 16, Crc32c(std::string_view(buf, 16)));
   const std::string tmp = Path("checkpoint.tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   Status s = fd >= 0 ? WriteAll(fd, std::string_view(buf, sizeof(buf)), tmp) : Errno("open", tmp);
   if (s.ok() && options_.sync && ::fsync(fd) != 0) s = Errno("fsync", tmp);
   if (fd >= 0) ::close(fd);

@@ -18,7 +18,7 @@ namespace iomt::pipeline {
 
 Status EventLog::Impl::OpenActive(const std::string& path, bool create) {
   if (active_fd_ >= 0) ::close(active_fd_);
-  active_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+  active_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
   if (active_fd_ < 0) return Errno("open", path);
   active_path_ = path;
   struct stat st {};
@@ -83,7 +83,10 @@ Status EventLog::Impl::Recover() {
   // Nobody else has the log yet; the lock is for the analysis' sake (and free).
   MutexLock lock(mu_);
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  // Queued events are patient data: the log's directory is private.
+  if (std::filesystem::create_directories(dir_, ec) && !ec) {
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, ec);
+  }
   if (ec) return IoError("event log: cannot create " + dir_ + ": " + ec.message());
   dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) return Errno("open", dir_);
@@ -100,7 +103,7 @@ Status EventLog::Impl::Recover() {
     IOMT_RETURN_IF_ERROR(synced);
   }
   const std::string lock_path = Path("LOCK");
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) return Errno("open", lock_path);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return Unavailable("event log: " + dir_ + " is in use by another process or log");

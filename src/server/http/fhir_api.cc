@@ -34,8 +34,9 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// An OperationOutcome of one issue.
-HttpResponse Outcome(int status, std::string_view issue_code, std::string_view diagnostics) {
+}  // namespace
+
+HttpResponse FhirOutcome(int status, std::string_view issue_code, std::string_view diagnostics) {
   HttpResponse r;
   r.status = status;
   r.content_type = std::string(kFhirJson);
@@ -45,6 +46,12 @@ HttpResponse Outcome(int status, std::string_view issue_code, std::string_view d
   json::AppendQuoted(&r.body, diagnostics);
   r.body.append("}]}");
   return r;
+}
+
+namespace {
+
+HttpResponse Outcome(int status, std::string_view issue_code, std::string_view diagnostics) {
+  return FhirOutcome(status, issue_code, diagnostics);
 }
 
 HttpResponse StoreError(const Status& status) {

@@ -28,6 +28,10 @@ namespace iomt::server {
 // `store`. `base_url` is the absolute URL of /fhir for links and Location
 // (e.g. "http://127.0.0.1:8080/fhir"; the caller derives it from the Host
 // header).
+// An OperationOutcome of one issue ("login", "forbidden", "too-costly", ...)
+// with that status: how /fhir answers what it refuses.
+HttpResponse FhirOutcome(int status, std::string_view issue_code, std::string_view diagnostics);
+
 HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url);
 
 }  // namespace iomt::server

@@ -108,6 +108,10 @@ Result<std::string> EmbeddedStore::Impl::ProcessBundle(std::string_view bundle_j
     if (!entries.is_array()) return InvalidArgument("Bundle.entry is not an array.");
     raw = embedded::RawElements(embedded::RawMember(bundle_json, "entry"));
     if (raw.size() != entries.size()) return InvalidArgument("Bundle.entry could not be read.");
+    if (raw.size() > options.max_bundle_entries) {
+      return OutOfRange("The Bundle has " + std::to_string(raw.size()) + " entries; this server takes at most " +
+                        std::to_string(options.max_bundle_entries) + " in one batch or transaction.");
+    }
   }
 
   std::vector<Op> ops;

@@ -43,7 +43,11 @@ EmbeddedStore::~EmbeddedStore() {
 
 Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const std::string& dir, EmbeddedStoreOptions options) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // The store holds patient data: a directory it creates is its user's
+  // alone (SQLite's files follow the process umask, 077 in iomt).
+  if (std::filesystem::create_directories(dir, ec) && !ec) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
   if (ec || !std::filesystem::is_directory(dir, ec)) {
     std::string message = "cannot use ";
     message.append(dir).append(" as a store directory: ").append(ec ? ec.message() : "not a directory");

@@ -62,6 +62,13 @@ struct EmbeddedStoreOptions {
   // Search page size when `_count` is not given, and its maximum.
   std::size_t default_count = 50;
   std::size_t max_count = 1000;
+  // The deepest page a search may ask for (_offset): SQLite walks every row
+  // before it, so a deep offset costs as much as reading them all. Beyond,
+  // the search is refused as too costly (narrow it, e.g. by date).
+  std::size_t max_offset = 100'000;
+  // The most entries a batch or transaction Bundle may hold (each is a
+  // write inside one database transaction).
+  std::size_t max_bundle_entries = 10'000;
   // Milliseconds since 1970 for meta.lastUpdated; default: the system clock.
   std::function<std::int64_t()> clock_ms;
 };

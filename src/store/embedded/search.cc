@@ -243,6 +243,10 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     }
     if (name == "_offset") {
       IOMT_ASSIGN_OR_RETURN(page.offset, ParseCount(name, value));
+      if (page.offset > options.max_offset) {
+        return OutOfRange("_offset " + std::to_string(page.offset) + " is deeper than this server pages (" +
+                          std::to_string(options.max_offset) + "): narrow the search (e.g. by date or _lastUpdated)");
+      }
       continue;
     }
     kept.emplace_back(piece.text);

@@ -14,22 +14,6 @@ export function isFinal(state) {
   return !state || state === 'Succeeded' || state === 'Failed' || state === 'Canceled';
 }
 
-// GET that also keeps the answer's text: a mapping is returned exactly as it
-// was sent (indentation included), and the form shows it so, rather than as
-// JSON.parse and JSON.stringify would reformat it. Same origin, like api.js.
-export async function getRaw(path) {
-  let response;
-  try {
-    response = await fetch(path, { headers: { Accept: 'application/json' } });
-  } catch (e) {
-    return { status: 0, ok: false, text: '', body: { error: { code: 'NetworkError', message: `iomt serve did not answer: ${e.message}` } } };
-  }
-  const text = await response.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch { /* keep the text */ }
-  return { status: response.status, ok: response.ok, text, body, etag: response.headers.get('ETag') };
-}
-
 // The text of the JSON value at `path` (member names) inside `text`, as it is
 // written there; null when absent. A small scanner: it skips values without
 // building them, so that the span found is the original bytes.

@@ -6,10 +6,11 @@
 // provisioning states are followed until they settle, and a connector's
 // mappings open in the mapping editor, whose save button PUTs them back.
 import './provisioning.css';
+import { getRaw } from '../api.js';
 import { el, announcer, confirmDialog, closeDialogs, severityClass } from './dash-ui.js';
 import { buildForm } from './dash-form.js';
 import {
-  groupPath, isFinal, getRaw, rawMember, spliceBody, newToken, jsonProblem, validationErrors, fieldOfError,
+  groupPath, isFinal, rawMember, spliceBody, newToken, jsonProblem, validationErrors, fieldOfError,
 } from './dash-arm.js';
 
 const DEFAULTS = {
