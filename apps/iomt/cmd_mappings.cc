@@ -19,6 +19,7 @@ struct MappingsFlags {
   std::string url;
   std::string out;
   std::string token;
+  std::string ca_file;
 };
 
 // Writes `text` and a newline to `path` (0644 less the umask: mappings are
@@ -38,7 +39,7 @@ int Export(const MappingsFlags& flags) {
     std::fprintf(stderr, "error: %s\n", url.status().message().c_str());
     return kExitUsage;
   }
-  ManagementClient client(flags.token);
+  ManagementClient client(flags.token, flags.ca_file);
   std::string warning;
   int exit_code = 0;
   std::optional<ConnectorSnapshot> snapshot = FetchConnectorForCommand(client, *url, &warning, &exit_code);
@@ -84,6 +85,7 @@ Runner RegisterMappings(CLI::App& app) {
       ->add_option("--token", flags->token,
                    "Bearer token for a server that wants one (or the environment's IOMT_TOKEN); never printed")
       ->envname("IOMT_TOKEN");
+  export_cmd->add_option("--ca", flags->ca_file, "CA bundle (PEM) for an https server with a private CA");
   const char* exit_codes =
       "Exit codes: 0 both files written; 1 the server refused (no such connector, credentials) or the connector "
       "has no FHIR destination (devicecontent.json written alone); 2 usage (bad URL, --out not writable); 3 the "

@@ -38,6 +38,7 @@ struct BundleFlags {
   std::string url;
   std::string out;
   std::string token;
+  std::string ca_file;
 };
 
 struct Member {
@@ -229,7 +230,7 @@ int Bundle(const BundleFlags& flags) {
     return kExitUsage;
   }
 
-  ManagementClient client(flags.token);
+  ManagementClient client(flags.token, flags.ca_file);
   std::string warning;
   int fetch_exit = 0;
   std::optional<ConnectorSnapshot> snapshot = FetchConnectorForCommand(client, *url, &warning, &fetch_exit);
@@ -320,6 +321,7 @@ Runner RegisterSupportBundle(CLI::App& app) {
   app.add_option("--token", flags->token,
                  "Bearer token for a server that wants one (or the environment's IOMT_TOKEN); never printed")
       ->envname("IOMT_TOKEN");
+  app.add_option("--ca", flags->ca_file, "CA bundle (PEM) for an https server with a private CA");
   app.footer(
       "The archive holds devicecontent.json, fhirmapping.json, connector.json, destination.json, fhirservice.json "
       "(secrets removed), status.json (counters, recent errors, errors by name), metrics.txt (this connector's "

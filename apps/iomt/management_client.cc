@@ -127,10 +127,11 @@ const json::SourceNode* FindPath(const json::SourceNode& node, std::initializer_
   return at;
 }
 
-ManagementClient::ManagementClient(const std::string& token)
-    : pool_([] {
+ManagementClient::ManagementClient(const std::string& token, const std::string& ca_file)
+    : pool_([&ca_file] {
         store::http::PoolOptions options;
         options.max_connections = 1;
+        options.ca_file = ca_file;
         options.user_agent = std::string("iomt/") + IOMT_VERSION;
         return options;
       }()) {

@@ -62,8 +62,9 @@ struct JsonAnswer {
 class ManagementClient {
  public:
   // `token` (empty: none) goes in an Authorization: Bearer header, and
-  // nowhere else: no message prints it.
-  explicit ManagementClient(const std::string& token);
+  // nowhere else: no message prints it. `ca_file` (empty: the system's
+  // CAs) verifies an https server whose certificate a private CA signed.
+  explicit ManagementClient(const std::string& token, const std::string& ca_file = {});
 
   // The body of a 2xx answer to GET `url`.
   std::optional<std::string> Get(const std::string& url, FetchError* error);

@@ -54,7 +54,8 @@ Result<auth::AuthOptions> AuthOptionsFor(const AuthConfig& config) {
     if (Status st = auth::CheckApiKeyHash(key.hash); !st.ok()) {
       problems.push_back(Cat({"auth.apiKeys.", name, ": ", st.message()}));
     }
-    std::string_view roles = std::string_view(value).substr(0, space);
+    const std::string_view text = value;
+    std::string_view roles = text.substr(0, space);
     while (!roles.empty()) {
       const std::size_t comma = roles.find(',');
       std::string_view one = roles.substr(0, comma);

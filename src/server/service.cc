@@ -366,14 +366,17 @@ HttpResponse Service::Handle(const HttpRequest& request) {
   if (!need.access.open) refusal = Authorize(request, need, &caller);
   HttpResponse response = refusal ? std::move(*refusal) : Dispatch(request);
   if (audit_ != nullptr && Audited(request, response.status)) {
+    // A refused credential has no name to give: its reason goes in detail.
     const bool refused_credentials = caller.kind == "refused";
-    audit_->Record({.who = refused_credentials ? std::string_view() : std::string_view(caller.name),
-                    .kind = refused_credentials ? std::string_view() : std::string_view(caller.kind),
+    const std::string_view name = caller.name;
+    const std::string_view kind = caller.kind;
+    audit_->Record({.who = refused_credentials ? std::string_view() : name,
+                    .kind = refused_credentials ? std::string_view() : kind,
                     .method = request.method,
                     .path = request.path,
                     .status = response.status,
                     .peer = request.peer,
-                    .detail = refused_credentials ? std::string_view(caller.name) : std::string_view()});
+                    .detail = refused_credentials ? name : std::string_view()});
   }
   return response;
 }
