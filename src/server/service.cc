@@ -11,6 +11,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/url.h"
 #include "server/http/fhir_api.h"
@@ -207,6 +208,31 @@ const Service::RouteInfo kOwnRoutes[] = {
 
 bool IsFhirPath(std::string_view path) { return path == "/fhir" || StartsWith(path, "/fhir/"); }
 
+// Whether a FHIR write would answer with stored resources the caller did not
+// send: a create with If-None-Exist returns the match it found; a Bundle
+// posted to the base may hold reads (GET entries) and conditional creates.
+// Such a request needs fhir-read too, or a write-only key could read the
+// store through it. A body that does not parse reads nothing (the store
+// refuses it).
+bool FhirWriteReads(const HttpRequest& request) {
+  if (request.Header("if-none-exist").has_value()) return true;
+  if (request.method != "POST" || (request.path != "/fhir" && request.path != "/fhir/")) return false;
+  json::Document doc;
+  if (!doc.Parse(request.body).ok()) return false;
+  json::Value entries;
+  if (!doc.root().is_object() || !doc.root().Find("entry", &entries) || !entries.is_array()) return false;
+  for (json::Value entry : entries.elements()) {
+    json::Value r;
+    if (!entry.is_object() || !entry.Find("request", &r) || !r.is_object()) continue;
+    json::Value method;
+    json::Value condition;
+    const bool read = r.Find("method", &method) && method.is_string() &&
+                      (method.string_value() == "GET" || method.string_value() == "HEAD");
+    if (read || r.Find("ifNoneExist", &condition)) return true;
+  }
+  return false;
+}
+
 // Whether a request is written to the audit log: what changes the
 // service's state (provisioning, mappings, replays, FHIR deletes), what
 // reads dead letters (whole device messages), and every refusal of
@@ -243,7 +269,7 @@ Service::Need Service::NeedOf(const HttpRequest& request) const {
     if (path == "/fhir/metadata" && request.method == "GET") return {kOpen, {}};
     if (request.method == "GET") return {Needs(auth::Role::kFhirRead), {}};
     if (request.method == "POST" && path.ends_with("/_search")) return {Needs(auth::Role::kFhirRead), {}};
-    return {Needs(auth::Role::kFhirWrite), {}};
+    return {Needs(auth::Role::kFhirWrite), {}, FhirWriteReads(request)};
   }
   if (StartsWith(path, "/connectors/") && path.ends_with("/messages")) {
     const std::string_view name = path.substr(12, path.size() - 12 - 9);
@@ -304,8 +330,11 @@ std::optional<HttpResponse> Service::Authorize(const HttpRequest& request, const
   }
   caller->name = result.principal.name;
   caller->kind = result.principal.kind;
-  if (result.principal.Has(need.access.role, need.connector)) return std::nullopt;
-  std::string role = auth::GrantName({need.access.role, need.connector});
+  const bool reads_too = need.also_fhir_read && !result.principal.Has(auth::Role::kFhirRead);
+  if (result.principal.Has(need.access.role, need.connector) && !reads_too) return std::nullopt;
+  std::string role = reads_too ? "fhir-read (the request reads stored resources: a Bundle's GET entries, "
+                                 "ifNoneExist or If-None-Exist)"
+                               : auth::GrantName({need.access.role, need.connector});
   return refuse(403, "Forbidden",
                 "'" + result.principal.name + "' lacks the role " + role + " that " + request.method + " " +
                     request.path + " needs.",

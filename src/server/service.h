@@ -123,6 +123,10 @@ class Service {
   struct Need {
     Access access;
     std::string connector;
+    // A write that also reads (a Bundle with read entries or conditional
+    // creates, a create with If-None-Exist: their answers carry stored
+    // resources) needs fhir-read as well.
+    bool also_fhir_read = false;
   };
   [[nodiscard]] Need NeedOf(const HttpRequest& request) const;
   // Who the request comes from; the refusal (401, 403) when its

@@ -37,6 +37,7 @@ const std::map<std::string, std::string> kRoleKeys = {
     {"fhir-write", "iomt_test-fhir-write-0123456789a"},     {"metrics", "iomt_test-metrics-0123456789abcd"},
 };
 constexpr char kLegacyIngestKey[] = "ward-b-device-key-42";
+constexpr char kReadWriteKey[] = "iomt_test-read-write-0123456789a";
 
 std::string MakeTempDir() {
   char dir[] = "/tmp/iomt-security-XXXXXX";
@@ -53,6 +54,7 @@ class SecuredService : public ::testing::Test {
     config.store = *dir_ + "/store";
     for (const auto& [role, key] : kRoleKeys)
       config.auth.api_keys.emplace_back(role + "-key", role + " " + auth::HashApiKey(key));
+    config.auth.api_keys.emplace_back("reader-writer", "fhir-read,fhir-write " + auth::HashApiKey(kReadWriteKey));
     for (const char* name : {"ward-a", "ward-b"}) {
       ConnectorConfig c;
       c.name = name;
@@ -262,9 +264,36 @@ TEST_F(SecuredService, SearchesAndBundlesHaveACost) {
     bundle.append(i == 0 ? "" : ",").append(R"({"request":{"method":"GET","url":"Patient/x"}})");
   }
   bundle.append("]}");
-  const http::Reply too_many = Send("POST", "/fhir", Key("fhir-write"), bundle);
+  const http::Reply too_many = Send("POST", "/fhir", {std::string("X-Api-Key: ") + kReadWriteKey}, bundle);
   EXPECT_EQ(too_many.status, 400);
   EXPECT_NE(too_many.body.find("at most 10000"), std::string::npos) << too_many.body.substr(0, 400);
+}
+
+TEST_F(SecuredService, AWriteOnlyKeyCannotReadThroughAWrite) {
+  const std::string patient = R"({"resourceType":"Patient","id":"p-secret","identifier":[{"value":"x"}]})";
+  ASSERT_LT(Send("PUT", "/fhir/Patient/p-secret", Key("fhir-write"), patient).status, 300);
+  // A batch whose entries read, and a conditional create that would answer
+  // with the match it found.
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                            R"({"request":{"method":"GET","url":"Patient?_count=10"}}]})";
+  const std::string conditional =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},)"
+      R"("request":{"method":"POST","url":"Patient","ifNoneExist":"_id=p-secret"}}]})";
+  for (const std::string& body : {batch, conditional}) {
+    const http::Reply refused = Send("POST", "/fhir", Key("fhir-write"), body);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_EQ(refused.body.find("p-secret"), std::string::npos);
+    const http::Reply allowed = Send("POST", "/fhir", {std::string("X-Api-Key: ") + kReadWriteKey}, body);
+    EXPECT_EQ(allowed.status, 200) << allowed.body;
+  }
+  std::vector<std::string> headers = Key("fhir-write");
+  headers.emplace_back("If-None-Exist: _id=p-secret");
+  const http::Reply create = Send("POST", "/fhir/Patient", headers, R"({"resourceType":"Patient"})");
+  EXPECT_EQ(create.status, 403) << create.body;
+  // A Bundle that only writes stays a write.
+  const std::string writes = R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)" + patient +
+                             R"(,"request":{"method":"PUT","url":"Patient/p-secret"}}]})";
+  EXPECT_EQ(Send("POST", "/fhir", Key("fhir-write"), writes).status, 200);
 }
 
 TEST_F(SecuredService, AnOversizedFhirBodyGetsAnOperationOutcome) {

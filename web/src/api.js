@@ -21,12 +21,17 @@ export function authHeaders() {
   const c = credential();
   return c ? { Authorization: `Bearer ${c}` } : {};
 }
-// A 401 or 403 tells the shell (main.js) to ask for credentials.
-export function reportRefusal(status) {
+// A 401 or 403 tells the shell (main.js) to ask for credentials, when the
+// request went with the credential the page holds now: the refusal of one
+// sent before the user signed in (or out), answered after, says nothing
+// about the new credential and must not ask for another.
+export function reportRefusal(status, sentWith = credential()) {
+  if (sentWith !== credential()) return;
   if (status === 401 || status === 403) window.dispatchEvent(new CustomEvent('iomt-refused', { detail: { status } }));
 }
 
 async function call(method, path, body, headers = {}) {
+  const sentWith = credential();
   const init = { method, headers: { Accept: 'application/json', ...authHeaders(), ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -44,7 +49,7 @@ async function call(method, path, body, headers = {}) {
   if (type.includes('json') && text.length > 0) {
     try { parsed = JSON.parse(text); } catch { /* keep the text */ }
   }
-  reportRefusal(response.status);
+  reportRefusal(response.status, sentWith);
   return { status: response.status, ok: response.ok, body: parsed, headers: response.headers };
 }
 
@@ -52,6 +57,7 @@ async function call(method, path, body, headers = {}) {
 // was sent (indentation included), and the form shows it so, rather than as
 // JSON.parse and JSON.stringify would reformat it. Same origin.
 export async function getRaw(path) {
+  const sentWith = credential();
   let response;
   try {
     response = await fetch(path, { headers: { Accept: 'application/json', ...authHeaders() } });
@@ -61,7 +67,7 @@ export async function getRaw(path) {
   const text = await response.text();
   let body = text;
   try { body = JSON.parse(text); } catch { /* keep the text */ }
-  reportRefusal(response.status);
+  reportRefusal(response.status, sentWith);
   return { status: response.status, ok: response.ok, text, body, etag: response.headers.get('ETag') };
 }
 

@@ -99,7 +99,10 @@ window.addEventListener('DOMContentLoaded', () => {
 });
 window.addEventListener('iomt-refused', (e) => {
   const refused = e.detail.status === 403;
-  toast(refused ? 'Your credential lacks the role this needs.' : 'This server needs credentials.', 'error');
+  // Once while it shows: a view that polls is refused every few seconds,
+  // and several calls of one view at once.
+  const message = refused ? 'Your credential lacks the role this needs.' : 'This server needs credentials.';
+  if (![...document.querySelectorAll('#toasts .toast')].some((t) => t.textContent === message)) toast(message, 'error');
   if (!refused) openSignIn(credential() ? 'The credential was not accepted. Give another.' : 'This server needs credentials for what the page asked.');
 });
 window.addEventListener('hashchange', route);
