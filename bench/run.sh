@@ -69,3 +69,7 @@ build/release/bench/store_bench --batches 30 --naive 2000
 # The console's mapping tools, per check, against one `iomt validate --sample`
 # process per check.
 ./bench/console.sh
+
+# What credentials and TLS cost a request of `iomt serve`, against the same
+# route without them.
+./bench/security.sh

@@ -388,7 +388,7 @@ KeyChoice ChooseKey(const KeySet& keys, const TokenHeader& header) {
 }
 
 Result<Principal> VerifyToken(std::string_view token, const TokenHeader& header, const Jwk& key,
-                              const ClaimRules& rules, std::int64_t now) {
+                              const ClaimRules& rules, std::int64_t now, std::int64_t* valid_until) {
   std::array<std::string_view, 3> parts;
   if (!SplitToken(token, &parts)) return InvalidArgument("the token does not have three parts");
   auto payload = ParseSegment(parts[1]);
@@ -430,6 +430,7 @@ Result<Principal> VerifyToken(std::string_view token, const TokenHeader& header,
   if (wrong_type) return InvalidArgument("the token's exp is not a number");
   if (!exp) return InvalidArgument("the token has no exp");
   if (now > *exp + rules.clock_skew_seconds) return InvalidArgument("the token has expired");
+  if (valid_until != nullptr) *valid_until = *exp + rules.clock_skew_seconds;
   std::optional<std::int64_t> nbf = NumericDate(claims, "nbf", &wrong_type);
   if (wrong_type) return InvalidArgument("the token's nbf is not a number");
   if (nbf && *nbf - rules.clock_skew_seconds > now) return InvalidArgument("the token is not valid yet (nbf)");

@@ -81,8 +81,9 @@ struct ClaimRules {
 };
 
 // The signature (libjwt, with `key`), then the claims against `rules` at
-// `now` (seconds since the epoch): the principal the token proves.
+// `now` (seconds since the epoch): the principal the token proves; with
+// `valid_until`, the last second it is accepted (exp plus the skew).
 Result<Principal> VerifyToken(std::string_view token, const TokenHeader& header, const Jwk& key,
-                              const ClaimRules& rules, std::int64_t now);
+                              const ClaimRules& rules, std::int64_t now, std::int64_t* valid_until = nullptr);
 
 }  // namespace iomt::auth::internal
