@@ -4,10 +4,6 @@
 	dep-audit fresh-check clean
 
 JOBS ?= $(shell nproc)
-# Tests wait more than they compute (servers starting, brokers' session
-# timeouts, fsyncs): twice as many as cores keeps the cores busy. They pass
-# under heavier load than this (CI and `make fresh-check` at once).
-TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -31,13 +27,13 @@ test-deps: deps
 	@./scripts/npm-install.sh tools/node tests/fhir_schema tests/fhir_server tests/web
 
 test-release: build test-deps
-	@ctest --preset release -j $(TEST_JOBS)
+	@ctest --preset release -j $(JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	@ctest --preset asan -j $(TEST_JOBS)
+	@ctest --preset asan -j $(JOBS)
 
 # The tests of threaded code (label `threads`: queue, HTTP server, Kafka, MQTT,
 # identity, stores, the service) under ThreadSanitizer, built by clang, which
@@ -47,7 +43,7 @@ test-tsan: test-deps
 	@./scripts/install-deps.sh fuzz
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan -j $(JOBS)
-	@ctest --preset tsan -j $(TEST_JOBS)
+	@ctest --preset tsan -j $(JOBS)
 
 bench: build
 	@./scripts/install-deps.sh bench
