@@ -157,9 +157,17 @@ Status RemoteFhirClient::CheckMetadata() {
   }
   if (IsTls(first)) return TlsError(first, "GET metadata", url);
   if (first.error != http::TransportError::kNone) {
+    // A server that wants a client certificate and got none may close the
+    // connection before curl reads its alert (TLS 1.3 judges the client
+    // after the handshake): then all we see is a reset. Say so.
+    const bool https = options_.base_url.rfind("https://", 0) == 0;
+    const std::string hint = https && options_.client_cert_file.empty()
+                                 ? "; if the server requires a client certificate, give one with "
+                                   "--fhir-client-cert and --fhir-client-key (fhir.clientCert, fhir.clientKey)"
+                                 : "";
     return ConfigurationError(
         Cat({"Could not reach the FHIR service at \"", options_.base_url, "\" (", first.error_text,
-             "): check the URL and its port, that the server runs and that no firewall or proxy is in the way"}));
+             "): check the URL and its port, that the server runs and that no firewall or proxy is in the way", hint}));
   }
   HttpAnswer answer{first.response.status, std::move(first.response.body), std::move(first.response.etag)};
   const bool credentials = !options_.bearer_token.empty() || !options_.oauth.token_url.empty();
