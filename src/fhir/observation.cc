@@ -85,10 +85,13 @@ bool AppendConcept(std::string* out, const std::vector<Coding>& codes, std::stri
 void AppendReference(std::string* out, bool* first, std::string_view key, std::string_view type, std::string_view id) {
   Key(out, first, key);
   out->append("{\"reference\":");
-  std::string reference(type);
-  reference.push_back('/');
-  reference.append(id);
-  json::AppendQuoted(out, reference);
+  // "Type/id" without a temporary string (a malloc per reference, two per
+  // Observation, showed in profiles): the id is quoted and escaped, then the
+  // type, a constant with nothing to escape, goes in after the quote.
+  const std::size_t quote = out->size();
+  json::AppendQuoted(out, id);
+  out->insert(quote + 1, type);
+  out->insert(quote + 1 + type.size(), 1, '/');
   out->push_back('}');
 }
 
@@ -209,7 +212,15 @@ Status AppendObservation(std::string* out_json, const FhirTemplate& t, const Obs
                          std::string_view type, const ObservationRefs* refs, std::string_view id,
                          std::string_view identifier_value, std::int64_t issued_ticks) {
   std::string& out = *out_json;
-  out.reserve(768);
+  // Room for the whole text at once: growing it by doubling cost a
+  // large-bin malloc per Observation, the biggest single item of the
+  // in-memory pipeline's profile (docs/adr/0021).
+  std::size_t estimate =
+      768 + t.category_fragment.size() + t.code_fragment.size() + 2 * id.size() + identifier_value.size();
+  if (refs != nullptr) estimate += refs->patient_id.size() + refs->device_id.size() + 64;
+  for (const ObservationGroup::Series& series : group.properties)
+    estimate += 16 * series.values.size();
+  out.reserve(out.size() + estimate);
   out.append(R"({"resourceType":"Observation")");
   if (refs != nullptr) {
     out.append(R"(,"id":")").append(id);
