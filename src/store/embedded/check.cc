@@ -1,6 +1,7 @@
 // Checking a store against itself: SQLite's integrity_check (the file's
 // b-trees) and the store's own rules (every resource's index rows are those
-// of its JSON, meta matches the row, versions are contiguous). For tests, and
+// of its JSON, meta matches the row, the versions kept are contiguous up to
+// the current one, and all of them while the store was never pruned). For tests, and
 // for `iomt store check`; both read the whole store, in memory that does not
 // grow with it.
 #include <algorithm>
@@ -38,6 +39,8 @@ Status EmbeddedStore::Impl::CheckIndexes() {
   for (const auto& [name, tid] : types)
     type_names[tid] = name;
   ReadScope scope(this);
+  // Another process may have pruned since this one looked.
+  IOMT_RETURN_IF_ERROR(ReloadPruned());
   std::uint64_t expected_sum = 0, expected_rows = 0;
   std::int64_t with_versions = 0;  // resources that should have history
   {
@@ -107,13 +110,17 @@ Status EmbeddedStore::Impl::CheckIndexes() {
       IOMT_ASSIGN_OR_RETURN(bool row, s.NextRow());
       if (!row) break;
       if (s.IsNull(4)) return fail("history of a resource that does not exist (rid " + std::to_string(s.Int(0)) + ")");
-      const std::int64_t version = s.Int(4);
-      if (s.Int(1) != version - 1 || s.Int(2) != 1 || s.Int(3) != version - 1) {
+      // The versions kept are the newest: contiguous up to the current
+      // one; all of them while the history policy never removed any.
+      const std::int64_t version = s.Int(4), count = s.Int(1), first = s.Int(2), last = s.Int(3);
+      if (last != version - 1 || count != last - first + 1 || first < 1 || (!pruned && first != 1)) {
         return fail("versions not contiguous (rid " + std::to_string(s.Int(0)) + ")");
       }
       ++with_history;
     }
-    if (with_history != with_versions) return fail("history missing");
+    // With pruning, a resource may have lost every superseded version to
+    // the age limit.
+    if (pruned ? with_history > with_versions : with_history != with_versions) return fail("history missing");
   }
   return Status::Ok();
 }

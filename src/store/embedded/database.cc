@@ -289,8 +289,37 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(
       prepare(&history_version, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 AND version=?2"));
   IOMT_RETURN_IF_ERROR(prepare(&insert_type, "INSERT INTO types(name) VALUES(?1)"));
+  // The history policy (history.cc). A resource's oldest versions first, by
+  // history_rid; the sweep reads the index alone unless it needs `updated`.
+  IOMT_RETURN_IF_ERROR(prepare(&trim_history,
+                               "DELETE FROM history WHERE rowid IN (SELECT rowid FROM history "
+                               "WHERE rid=?1 AND version<=?2 ORDER BY version LIMIT 2)"));
+  IOMT_RETURN_IF_ERROR(prepare(&remove_versions, "DELETE FROM history WHERE rid=?1 AND version>=?2 AND version<=?3"));
+  IOMT_RETURN_IF_ERROR(prepare(&sweep_end, "SELECT rid FROM history WHERE rid>?1 ORDER BY rid LIMIT 1 OFFSET ?2"));
+  IOMT_RETURN_IF_ERROR(prepare(&sweep_groups,
+                               "SELECT h.rid, min(h.version), max(h.version), "
+                               "(SELECT version FROM resources r WHERE r.rid=h.rid), NULL "
+                               "FROM history h WHERE h.rid>?1 AND h.rid<=?2 GROUP BY h.rid ORDER BY h.rid"));
+  IOMT_RETURN_IF_ERROR(prepare(&sweep_groups_aged,
+                               "SELECT h.rid, min(h.version), max(h.version), "
+                               "(SELECT version FROM resources r WHERE r.rid=h.rid), "
+                               "max(CASE WHEN h.updated<?3 THEN h.version END) "
+                               "FROM history h WHERE h.rid>?1 AND h.rid<=?2 GROUP BY h.rid ORDER BY h.rid"));
+  IOMT_RETURN_IF_ERROR(prepare(&mark_pruned, "INSERT OR REPLACE INTO iomt_meta VALUES('history','pruned')"));
+  IOMT_RETURN_IF_ERROR(ReloadPruned());
+  // One pass of the sweep after open: what an earlier policy (or none) kept
+  // beyond this one goes, a slice per transaction.
+  sweeping = HasHistoryPolicy();
+  next_sweep = std::chrono::steady_clock::now();
   IOMT_RETURN_IF_ERROR(checkpointer.Start(path));
   return ReloadTypes();
+}
+
+Status EmbeddedStore::Impl::ReloadPruned() {
+  IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("SELECT value FROM iomt_meta WHERE key='history'"));
+  IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
+  pruned = row && s.Text(0) == "pruned";
+  return Status::Ok();
 }
 
 Status EmbeddedStore::Impl::CheckSchema() {
@@ -350,6 +379,17 @@ Status EmbeddedStore::Impl::Begin() {
       return RolledBack(st, "the transaction");
     }
   }
+  // So does a slice of the history sweep: in the writer's own transaction,
+  // since a second connection would have to take SQLite's one write lock
+  // and make the writer wait for it (and could never get it while single
+  // writes keep a transaction open).
+  if (SweepDue()) {
+    bool done = false;
+    if (Status st = SweepHistory(options.history_sweep_rows, &done); !st.ok()) {
+      Rollback();
+      return RolledBack(st, "the transaction");
+    }
+  }
   return Status::Ok();
 }
 
@@ -384,6 +424,7 @@ void EmbeddedStore::Impl::Rollback() {
 void EmbeddedStore::Impl::AfterRollback() {
   // What was cached about the rolled-back writes is gone with them.
   (void)ReloadTypes();
+  (void)ReloadPruned();
   Result<sqlite::Stmt> count = db.Prepare("SELECT count(*) FROM tok_delta");
   Result<bool> row = count.ok() ? count->Step() : Result<bool>(count.status());
   if (row.ok() && *row) delta_rows = count->Int(0);

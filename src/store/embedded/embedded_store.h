@@ -5,7 +5,9 @@
 // What it promises:
 // - Every write stamps `id`, `meta.versionId` (1, 2, ...) and
 //   `meta.lastUpdated` (UTC, ms) into the stored JSON; superseded versions
-//   and deletions are kept as history.
+//   and deletions are kept as history, as far as the history policy
+//   (EmbeddedStoreOptions::history_*) keeps them: always the newest ones,
+//   contiguous up to the current version, which is never removed.
 // - A resource's row and its index rows are written in one SQLite
 //   transaction, so a crash at any moment leaves a consistent store.
 // - Group commit: PutMany, bundles and Flush commit (durably: WAL with
@@ -71,6 +73,53 @@ struct EmbeddedStoreOptions {
   std::size_t max_bundle_entries = 10'000;
   // Milliseconds since 1970 for meta.lastUpdated; default: the system clock.
   std::function<std::int64_t()> clock_ms;
+
+  // The history policy: a superseded version is removed when it is not among
+  // the newest `history_max_versions` superseded versions of its resource,
+  // or when it was written more than `history_max_age_ms` ago (0: no such
+  // limit; both 0: every version is kept). Each is a limit, not a grace: a
+  // grace period ("and every version younger than D") would let the history
+  // grow with the write rate, and a rate of one rewrite a second keeps 3,600
+  // versions of an hourly Observation per hour of D. The current version,
+  // and so a deletion record, is never removed.
+  //
+  // Default 3: iomt's hourly SampledData Observation is rewritten whole at
+  // every batch that brings one of its readings (3,600 slots, the same size
+  // each time), so N versions cost N times the resource. A stream read
+  // once a second and written each second keeps 1,800 versions in half an
+  // hour without a limit (342 MB for 212 KB of current resources); with 3
+  // it stays at ~4x its current resources, with 10 at ~11x
+  // (docs/adr/0008-embedded-store.md, "History policy, compaction,
+  // backup"). A Patient or Device, rarely rewritten, keeps its recent
+  // history; If-Match needs only the current version.
+  std::int64_t history_max_versions = 3;
+  std::int64_t history_max_age_ms = 0;
+  // The policy is applied inside the write transactions, in bounded slices
+  // (never a transaction of its own that would hold the write lock): each
+  // update removes what it pushed beyond history_max_versions (at most two
+  // rows), and a sweep over the whole history, `history_sweep_rows` rows per
+  // transaction, removes what is older than history_max_age_ms and what an
+  // earlier policy kept. The sweep makes one pass at open and, with an age
+  // limit, another every `history_sweep_interval_ms`.
+  std::int64_t history_sweep_rows = 2'000;
+  std::int64_t history_sweep_interval_ms = 60'000;
+};
+
+// What `Compact` did.
+struct CompactReport {
+  std::int64_t removed_versions = 0;  // history rows the policy removed
+  std::int64_t bytes_before = 0;      // store.db and its WAL
+  std::int64_t bytes_after = 0;
+  double prune_seconds = 0;
+  double vacuum_seconds = 0;
+};
+
+// What `BackupTo` did.
+struct BackupReport {
+  std::int64_t pages = 0;
+  std::int64_t bytes = 0;  // of the backup's store.db
+  int steps = 0;
+  double seconds = 0;
 };
 
 // A write's outcome for HTTP: `created` is 201 (and Location), else 200.
@@ -166,6 +215,31 @@ class EmbeddedStore : public FhirClient {
   // own rules, checked only when the file is sound, the first they break).
   // Empty when the store is sound. Reads every page: minutes for a big store.
   std::vector<std::string> Check(std::size_t max_findings = 100);
+
+  // --- Maintenance (maintenance.cc) ---
+  // Applies the history policy to the whole store now (in transactions of
+  // a bounded slice each, so other writers get their turn), then VACUUMs:
+  // the file is rebuilt without its free pages (through a temporary file in
+  // SQLite's temporary directory, then the WAL: room for twice the compacted
+  // size is needed meanwhile). Writers of other processes wait while the
+  // VACUUM runs; it is one transaction, so a crash leaves the store as it
+  // was.
+  Result<CompactReport> Compact();
+  // Copies the store into `dest_dir`/store.db with SQLite's online backup,
+  // a step of `pages_per_step` pages at a time, from a read snapshot taken
+  // at the start (what was committed then; pending single writes are
+  // committed first): writers go on meanwhile, in this process or another
+  // (the WAL keeps their pages until the backup ends). `dest_dir` is
+  // created (0700) when absent and must otherwise be empty; store.db is
+  // 0600, written under a temporary name and renamed when complete, so a
+  // failed backup leaves no store.db. kInvalidArgument for a non-empty
+  // `dest_dir`, kIoError when it cannot be written. `progress`, when given,
+  // is called after each step with the pages copied and the total.
+  Result<BackupReport> BackupTo(const std::string& dest_dir, int pages_per_step = 4096,
+                                const std::function<void(std::int64_t copied, std::int64_t total)>& progress = {});
+  // The number of superseded versions the history policy removed through
+  // this store object so far.
+  std::int64_t RemovedVersions();
 
  private:
   struct Impl;

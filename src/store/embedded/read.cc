@@ -91,7 +91,21 @@ Result<Resource> EmbeddedStore::Impl::VRead(std::string_view type, std::string_v
   }
   history_version.Reset();
   if (!step.ok()) return step.status();
-  if (!*step) return Missing(type, id);
+  if (!*step) {
+    // A version the history policy removed: not found (404), saying which
+    // versions the store still has.
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * oldest, CachedStatement("SELECT min(version) FROM history WHERE rid=?1"));
+    oldest->Bind(1, row->rid);
+    Result<bool> found = oldest->Step();
+    const std::int64_t first = found.ok() && *found && !oldest->IsNull(0) ? oldest->Int(0) : row->version;
+    oldest->Reset();
+    if (!found.ok()) return found.status();
+    std::string message = "The resource ";
+    message.append(type).append("/").append(id).append(" no longer has version ").append(version);
+    message.append(": the store's history policy keeps versions ").append(std::to_string(first));
+    message.append(" to ").append(std::to_string(row->version)).append(".");
+    return NotFound(std::move(message));
+  }
   if (deleted) return Gone(type, id);
   return out;
 }

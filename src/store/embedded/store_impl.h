@@ -149,6 +149,34 @@ struct EmbeddedStore::Impl {
   sqlite::Stmt merge_end, merge_move, merge_delete;
   std::array<std::int64_t, 4> merge_cursor = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
   std::int64_t delta_rows = 0;  // rows inserted since the last merge (deletes not counted)
+
+  // The history policy (history.cc). After `rid` was superseded by
+  // `version`: removes at most two of its oldest superseded versions beyond
+  // history_max_versions, inside the open transaction.
+  Status TrimHistory(std::int64_t rid, std::int64_t version);
+  // One slice of the sweep over the history, from sweep_cursor (in rid
+  // order), examining about `slice_rows` rows and removing at most as many:
+  // versions beyond the policy. Inside the open transaction. `*done` says
+  // the pass reached the end (the cursor starts again from the beginning).
+  Status SweepHistory(std::int64_t slice_rows, bool* done);
+  // Whether a sweep slice is due in the next transaction.
+  bool SweepDue();
+  // Removes versions [first, last] of `rid` (the oldest ones) and marks the
+  // store as pruned.
+  Status RemoveVersions(std::int64_t rid, std::int64_t first, std::int64_t last);
+  // After `count` history rows were removed: counted, and the store marked.
+  Status Removed(int count);
+  bool HasHistoryPolicy() const { return options.history_max_versions > 0 || options.history_max_age_ms > 0; }
+  sqlite::Stmt trim_history, remove_versions, sweep_end, sweep_groups, sweep_groups_aged, mark_pruned;
+  std::int64_t sweep_cursor = 0;  // the sweep resumes after this rid
+  bool sweeping = false;          // a pass is under way
+  std::chrono::steady_clock::time_point next_sweep;
+  // The store's history was pruned once (iomt_meta 'history' = 'pruned'):
+  // until then CheckIndexes knows every resource has all its versions.
+  bool pruned = false;
+  Status ReloadPruned();
+  std::int64_t removed_versions = 0;
+
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
   Result<std::vector<HistoryEntry>> History(std::string_view type, std::string_view id);
@@ -161,7 +189,8 @@ struct EmbeddedStore::Impl {
   Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
   Result<sqlite::Stmt*> CachedStatement(const std::string& sql);
   // The store's own rules (check.cc): every resource's index rows equal to
-  // those of its JSON, meta matching the row, versions contiguous.
+  // those of its JSON, meta matching the row, the versions kept contiguous
+  // up to the current one (all of them while the store was never pruned).
   Status CheckIndexes();
 
   // Several reads in one read transaction when no transaction is open

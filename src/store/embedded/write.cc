@@ -107,6 +107,7 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
       IOMT_RETURN_IF_ERROR(DeleteTokens(tid, rid, old_rows));
     }
     IOMT_RETURN_IF_ERROR(to_history.Bind(1, rid).Run());
+    IOMT_RETURN_IF_ERROR(TrimHistory(rid, version));
     embedded::StampResource(json, id, version, out.last_updated, &stamped);
     update_resource.Bind(1, rid).Bind(2, version).Bind(3, now).Bind(4, std::int64_t{0});
     if (rows.date_lo) {
@@ -233,6 +234,7 @@ Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view
   if (old_doc.Parse(existing->json).ok()) embedded::ExtractIndex(old_doc.root(), &old_rows);
   IOMT_RETURN_IF_ERROR(DeleteTokens(tid, existing->rid, old_rows));
   IOMT_RETURN_IF_ERROR(to_history.Bind(1, existing->rid).Run());
+  IOMT_RETURN_IF_ERROR(TrimHistory(existing->rid, existing->version + 1));
   update_resource.Bind(1, existing->rid).Bind(2, existing->version + 1).Bind(3, NowMs()).Bind(4, std::int64_t{1});
   update_resource.BindNull(5).BindNull(6);
   IOMT_RETURN_IF_ERROR(update_resource.Bind(7, std::string_view()).Run());

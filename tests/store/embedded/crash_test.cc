@@ -1,12 +1,16 @@
 // A child process writes in a loop and is killed with SIGKILL at a random
 // moment, several times over the same store. After each kill the store must
-// open, be consistent (index rows match the JSON, versions contiguous), and
-// hold every write the child reported as flushed.
+// open, be consistent (index rows match the JSON, the versions kept
+// contiguous up to the current one), and hold every write the child
+// reported as flushed. Odd rounds prune the history as they write (each
+// update trims, and the sweep removes what the even rounds kept, a small
+// slice per transaction), so kills land in pruning too.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -28,6 +32,9 @@ std::string Join(std::initializer_list<std::string> parts) {
   return out;
 }
 
+// The superseded versions the odd rounds keep.
+constexpr int kKeptVersions = 3;
+
 std::string Observation(const std::string& id, int round, int n) {
   return R"({"resourceType":"Observation","id":")" + id + R"(","identifier":[{"system":"urn:crash","value":")" + id +
          R"("}],"status":"final",)" +
@@ -41,6 +48,8 @@ std::string Observation(const std::string& id, int round, int n) {
 [[noreturn]] void Writer(const std::string& dir, int round, int fd) {
   EmbeddedStoreOptions options;
   options.token_delta_rows = 600;  // merges every few batches, so kills land in them too
+  options.history_max_versions = round % 2 == 1 ? kKeptVersions : 0;
+  options.history_sweep_rows = 20;
   auto store = EmbeddedStore::Open(dir, options);
   if (!store.ok()) _exit(2);
   for (int batch = 0;; ++batch) {
@@ -108,10 +117,16 @@ TEST(EmbeddedStoreCrash, SigkillLeavesAConsistentStoreWithEveryFlushedWrite) {
       std::string patient = Join({"p-r", std::to_string(round), "-", std::to_string(batch)});
       ASSERT_TRUE((*store)->Read("Patient", patient)->has_value()) << "lost " << patient;
     }
-    // The updated Observation has at least one version per flushed batch.
+    // The updated Observation has one version per flushed batch at least,
+    // as many as the round's policy keeps.
     auto history = (*store)->History("Observation", Join({"r", std::to_string(round), "-b0-0"}));
     ASSERT_TRUE(history.ok());
-    EXPECT_GE(history->size(), static_cast<std::size_t>(last + 1));
+    if (round % 2 == 1) {
+      EXPECT_GE(history->size(), std::min<std::size_t>(last + 1, kKeptVersions + 1));
+      EXPECT_LE(history->size(), kKeptVersions + 1u);
+    } else {
+      EXPECT_GE(history->size(), static_cast<std::size_t>(last + 1));
+    }
   }
   std::filesystem::remove_all(dir);
 }
