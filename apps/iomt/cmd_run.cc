@@ -221,6 +221,7 @@ Runner RegisterRun(CLI::App& app) {
   app.add_option("--input", flags->input,
                  "Events, NDJSON, one a line ('-': stdin); a dead-letter file is replayed from its events");
   AddDestinationFlags(app, &flags->destination, "Embedded FHIR store directory (default ./iomt-data)");
+  AddHistoryFlags(app, &flags->destination.history);
   app.add_option("--resolution", flags->resolution,
                  "Identity resolution: Create (default), Lookup, LookupWithEncounter");
   app.add_option("--dead-letter", flags->dead_letter,

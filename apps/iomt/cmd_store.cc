@@ -1,7 +1,8 @@
-// `iomt store`: import, export, search and check the embedded FHIR store
-// (docs/cli.md, "The embedded FHIR store").
+// `iomt store`: import, export, search, check, compact, back up and restore
+// the embedded FHIR store (docs/cli.md, "The embedded FHIR store").
 #include <sys/stat.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "commands.h"
 #include "common/json/document.h"
+#include "destination.h"
 #include "io.h"
 #include "store/embedded/embedded_store.h"
 
@@ -23,6 +25,9 @@ struct StoreFlags {
   std::string export_type;
   std::string search_type;
   std::string search_query;
+  std::string backup_dir;   // backup DEST_DIR
+  std::string restore_dir;  // restore SRC_DIR
+  HistoryFlags history;     // what import and compact apply
 };
 
 // Resources written to stdout in large blocks.
@@ -45,8 +50,8 @@ class Output {
   std::string buffer_;
 };
 
-std::unique_ptr<store::EmbeddedStore> OpenStore(const std::string& dir) {
-  auto store = store::EmbeddedStore::Open(dir);
+std::unique_ptr<store::EmbeddedStore> OpenStore(const std::string& dir, const HistoryFlags& history = {}) {
+  auto store = store::EmbeddedStore::Open(dir, StoreOptions(history));
   if (!store.ok()) {
     std::fprintf(stderr, "error: --store %s: %s\n", dir.c_str(), store.status().message().c_str());
     return nullptr;
@@ -65,7 +70,7 @@ int Import(const StoreFlags& flags) {
     }
     input = &in;
   }
-  auto store = OpenStore(flags.store);
+  auto store = OpenStore(flags.store, flags.history);
   if (store == nullptr) return kExitUsage;
   const std::string name = DisplayName(flags.import_file);
 
@@ -172,6 +177,82 @@ int Check(const StoreFlags& flags) {
   return kExitInvalid;
 }
 
+// Whether `dir` holds a store; says so when it does not (opening would
+// create an empty one, which compact, backup and restore must not).
+bool HasStore(const std::string& dir, const char* flag) {
+  const std::string file = dir + "/store.db";
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0) return true;
+  std::fprintf(stderr, "error: %s %s: there is no store here (no %s)\n", flag, dir.c_str(), file.c_str());
+  return false;
+}
+
+double Megabytes(std::int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+// The history policy over the whole store, then VACUUM. One JSON line on
+// stdout (for scripts), a sentence on stderr.
+int Compact(const StoreFlags& flags) {
+  if (!HasStore(flags.store, "--store")) return kExitUsage;
+  auto store = OpenStore(flags.store, flags.history);
+  if (store == nullptr) return kExitUsage;
+  auto report = store->Compact();
+  if (!report.ok()) {
+    std::fprintf(stderr, "error: %s\n", report.status().message().c_str());
+    return kExitExternal;
+  }
+  std::printf("{\"removedVersions\":%" PRId64 ",\"bytesBefore\":%" PRId64 ",\"bytesAfter\":%" PRId64
+              ",\"pruneSeconds\":%.3f,\"vacuumSeconds\":%.3f}\n",
+              report->removed_versions, report->bytes_before, report->bytes_after, report->prune_seconds,
+              report->vacuum_seconds);
+  std::fprintf(stderr, "compacted %s: removed %" PRId64 " old version%s; %.1f MB -> %.1f MB (%.1f s + %.1f s)\n",
+               flags.store.c_str(), report->removed_versions, report->removed_versions == 1 ? "" : "s",
+               Megabytes(report->bytes_before), Megabytes(report->bytes_after), report->prune_seconds,
+               report->vacuum_seconds);
+  return kExitOk;
+}
+
+// Copies the store `from` (open) into the new or empty directory `to`, then
+// opens the copy (the cheap checks of every open). Prints one JSON line on
+// stdout and a sentence on stderr.
+int CopyStore(store::EmbeddedStore& from, const std::string& from_dir, const std::string& to, const char* verb) {
+  auto report = from.BackupTo(to);
+  if (!report.ok()) {
+    std::fprintf(stderr, "error: %s\n", report.status().message().c_str());
+    return report.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitExternal;
+  }
+  auto copy = store::EmbeddedStore::Open(to);
+  if (!copy.ok()) {
+    std::fprintf(stderr, "error: the copy in %s does not open: %s\n", to.c_str(), copy.status().message().c_str());
+    return kExitExternal;
+  }
+  std::printf("{\"bytes\":%" PRId64 ",\"pages\":%" PRId64 ",\"steps\":%d,\"seconds\":%.3f}\n", report->bytes,
+              report->pages, report->steps, report->seconds);
+  std::fprintf(stderr, "%s %s into %s: %.1f MB in %.1f s\n", verb, from_dir.c_str(), to.c_str(),
+               Megabytes(report->bytes), report->seconds);
+  return kExitOk;
+}
+
+int Backup(const StoreFlags& flags) {
+  if (!HasStore(flags.store, "--store")) return kExitUsage;
+  auto store = OpenStore(flags.store);
+  if (store == nullptr) return kExitUsage;
+  return CopyStore(*store, flags.store, flags.backup_dir, "backed up");
+}
+
+// A backup is a store directory: restoring copies it (with the backup API,
+// so the source is read as a store, not as bytes) into a new or empty
+// --store directory, which no process can be using.
+int Restore(const StoreFlags& flags) {
+  if (!HasStore(flags.restore_dir, "restore")) return kExitUsage;
+  auto backup = store::EmbeddedStore::Open(flags.restore_dir);
+  if (!backup.ok()) {
+    std::fprintf(stderr, "error: the backup %s does not open: %s\n", flags.restore_dir.c_str(),
+                 backup.status().message().c_str());
+    return kExitInvalid;
+  }
+  return CopyStore(**backup, flags.restore_dir, flags.store, "restored");
+}
+
 int Search(const StoreFlags& flags) {
   auto store = OpenStore(flags.store);
   if (store == nullptr) return kExitUsage;
@@ -199,6 +280,9 @@ int Search(const StoreFlags& flags) {
 Runner RegisterStore(CLI::App& app) {
   auto flags = std::make_shared<StoreFlags>();
   app.add_option("--store", flags->store, "Embedded FHIR store directory (default ./iomt-data)");
+  // The policy that import and compact apply; give the values iomt serve
+  // has (storeHistory), or compact removes what serve would keep.
+  AddHistoryFlags(app, &flags->history);
   app.require_subcommand(1);
   CLI::App* import = app.add_subcommand("import", "PUT every resource of an NDJSON file (by its id)");
   import->add_option("FILE", flags->import_file, "NDJSON, one FHIR resource a line ('-': stdin)")->required();
@@ -213,14 +297,28 @@ Runner RegisterStore(CLI::App& app) {
   CLI::App* check = app.add_subcommand("check",
                                        "Verify the store: read every page (SQLite's integrity_check) and check "
                                        "every resource's index rows, meta and versions; print 'ok' or what is wrong");
+  CLI::App* compact = app.add_subcommand(
+      "compact",
+      "Apply the history policy (--history-max-versions, --history-max-age-hours) to the whole store now, then "
+      "give the free space back (VACUUM); print what it removed and the sizes before and after");
+  CLI::App* backup = app.add_subcommand(
+      "backup", "Copy the store into DEST_DIR (new or empty) while it may be written (SQLite's online backup)");
+  backup->add_option("DEST_DIR", flags->backup_dir, "The backup's directory: a store directory")->required();
+  CLI::App* restore =
+      app.add_subcommand("restore", "Copy the backup in SRC_DIR into --store DIR, which must be new or empty");
+  restore->add_option("SRC_DIR", flags->restore_dir, "A backup's directory")->required();
   app.footer(
-      "Exit codes: 0 ok; 1 some lines of an import failed, or check found the store damaged or inconsistent; 2 "
-      "usage (bad flags, unreadable file or store, bad query, no store to check); 3 the store failed.");
-  return [flags, import, export_cmd, search, check]() {
+      "Exit codes: 0 ok; 1 some lines of an import failed, check found the store damaged or inconsistent, or a "
+      "backup to restore does not open; 2 usage (bad flags, unreadable file or store, bad query, no store to check, "
+      "compact or back up, a backup directory that is not empty); 3 the store failed.");
+  return [flags, import, export_cmd, search, check, compact, backup, restore]() {
     if (import->parsed()) return Import(*flags);
     if (export_cmd->parsed()) return Export(*flags);
     if (search->parsed()) return Search(*flags);
     if (check->parsed()) return Check(*flags);
+    if (compact->parsed()) return Compact(*flags);
+    if (backup->parsed()) return Backup(*flags);
+    if (restore->parsed()) return Restore(*flags);
     return static_cast<int>(kExitUsage);
   };
 }

@@ -8,6 +8,24 @@
 
 namespace iomt::cli {
 
+void AddHistoryFlags(CLI::App& app, HistoryFlags* flags) {
+  app.add_option("--history-max-versions", flags->max_versions,
+                 "The embedded store keeps this many superseded versions of each resource (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}));
+  app.add_option("--history-max-age-hours", flags->max_age_hours,
+                 "The embedded store removes superseded versions written longer ago than this (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}));
+}
+
+store::EmbeddedStoreOptions StoreOptions(const HistoryFlags& flags) {
+  store::EmbeddedStoreOptions options;
+  options.history_max_versions = flags.max_versions;
+  options.history_max_age_ms = flags.max_age_hours * 3'600'000;
+  return options;
+}
+
 void AddDestinationFlags(CLI::App& app, DestinationFlags* flags, const std::string& store_help) {
   app.add_option("--store", flags->store_dir, store_help);
   app.add_option("--fhir-url", flags->remote.base_url,
@@ -43,7 +61,7 @@ std::unique_ptr<Destination> OpenDestination(const DestinationFlags& flags, cons
       return nullptr;
     }
     const std::string& dir = flags.store_dir.empty() ? default_store : flags.store_dir;
-    auto opened = store::EmbeddedStore::Open(dir);
+    auto opened = store::EmbeddedStore::Open(dir, StoreOptions(flags.history));
     if (!opened.ok()) {
       std::fprintf(stderr, "error: --store %s: %s\n", dir.c_str(), opened.status().message().c_str());
       *exit_code = kExitUsage;

@@ -7,16 +7,31 @@
 #include <memory>
 #include <string>
 
+#include "store/embedded/embedded_store.h"
 #include "store/fhir_client.h"
 #include "store/remote/remote_options.h"
 
 namespace iomt::cli {
+
+// The embedded store's history policy, as `iomt serve` has it
+// (storeHistory.maxVersions, storeHistory.maxAgeHours): the process that
+// writes a store applies its own.
+struct HistoryFlags {
+  std::int64_t max_versions = store::EmbeddedStoreOptions{}.history_max_versions;
+  std::int64_t max_age_hours = store::EmbeddedStoreOptions{}.history_max_age_ms / 3'600'000;
+};
+
+// Adds --history-max-versions and --history-max-age-hours.
+void AddHistoryFlags(CLI::App& app, HistoryFlags* flags);
+// The store options with the policy of the flags.
+store::EmbeddedStoreOptions StoreOptions(const HistoryFlags& flags);
 
 struct DestinationFlags {
   std::string store_dir;  // empty: the default (see AddDestinationFlags)
   // --fhir-url, --fhir-token, --oauth-* and the TLS files (--fhir-ca,
   // --fhir-client-cert, --fhir-client-key) go straight into the client's options.
   store::RemoteOptions remote;
+  HistoryFlags history;  // for the embedded store (AddHistoryFlags)
 };
 
 // Adds --store, --fhir-url, --fhir-token, the --oauth-* flags and the TLS
