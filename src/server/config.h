@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "common/json/strict_reader.h"
 #include "common/status.h"
+#include "store/embedded/embedded_store.h"
 #include "store/remote/remote_options.h"
 
 namespace iomt::server {
@@ -140,6 +141,9 @@ struct ServeConfig {
   std::string console_dir;       // empty: the web console built into the binary
   std::string audit_log;         // empty: STORE/audit.log
   std::size_t max_connections = 512;
+  // The embedded store's history policy (store::EmbeddedStoreOptions).
+  std::int64_t history_max_versions = store::EmbeddedStoreOptions{}.history_max_versions;
+  std::int64_t history_max_age_hours = store::EmbeddedStoreOptions{}.history_max_age_ms / 3'600'000;
   AuthConfig auth;
   TlsConfig tls;
   std::vector<ConnectorConfig> connectors;

@@ -31,6 +31,8 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
   store::EmbeddedStoreOptions store_options;
   // Single writes (identity creates) are committed within this many ms.
   store_options.commit_interval_ms = 20;
+  store_options.history_max_versions = service->config_.history_max_versions;
+  store_options.history_max_age_ms = service->config_.history_max_age_hours * 3'600'000;
   auto store = store::EmbeddedStore::Open(service->config_.store, store_options);
   if (!store.ok()) return store.status();
   service->store_ = std::move(*store);

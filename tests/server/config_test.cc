@@ -277,6 +277,20 @@ TEST(ServeConfig, ReadsEverySettingOfTheTable) {
   EXPECT_EQ(c.mqtt->password, "v-mqtt.password");
 }
 
+TEST(ServeConfig, ReadsTheStoreHistoryPolicy) {
+  ConfigLoadResult r =
+      LoadServeConfig(R"({"store": "s", "storeHistory": {"maxVersions": 0, "maxAgeHours": 720}})", ".");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.history_max_versions, 0);
+  EXPECT_EQ(r.config.history_max_age_hours, 720);
+  // Absent: the store's defaults.
+  ConfigLoadResult d = LoadServeConfig(R"({"store": "s"})", ".");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config.history_max_versions, store::EmbeddedStoreOptions{}.history_max_versions);
+  EXPECT_EQ(d.config.history_max_age_hours, 0);
+  EXPECT_FALSE(LoadServeConfig(R"({"storeHistory": {"maxVersions": -1}})", ".").ok());
+}
+
 TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
   const char* text = R"({
   "listen": "127.0.0.1:0", "drain": 5,
@@ -289,7 +303,8 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
       messages,
       (std::vector<std::string>{
           "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, tls, auth, connectors, "
+          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, storeHistory, tls, auth, "
+          "connectors, "
           "eventHubNamespaces)",
           "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
           "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
