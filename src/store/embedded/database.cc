@@ -215,8 +215,21 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=MEMORY"));
   // Checkpoints run on the Checkpointer's connection, not in commits.
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
+  // (After wal_autocheckpoint, which installs a hook of its own.)
+  sqlite3_wal_hook(
+      db.handle(),
+      [](void* self, sqlite3* /*db*/, const char* /*name*/, int frames) {
+        static_cast<EmbeddedStore::Impl*>(self)->wal_frames = frames;
+        return SQLITE_OK;
+      },
+      this);
   // Once checkpointed, a WAL bigger than this is cut back when it restarts.
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit=67108864"));
+  {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt size, db.Prepare("PRAGMA page_size"));
+    IOMT_ASSIGN_OR_RETURN(bool has_size, size.Step());
+    page_size = has_size ? size.Int(0) : 0;
+  }
 
   if (empty) {
     IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
@@ -393,6 +406,21 @@ Status EmbeddedStore::Impl::Begin() {
   return Status::Ok();
 }
 
+void EmbeddedStore::Impl::RestartWalIfLarge() {
+  // wal_frames: from SQLite's WAL hook, the frames the WAL holds after this
+  // commit (the file's size says nothing: it keeps its high-water mark).
+  if (options.wal_restart_mib <= 0 || page_size <= 0) return;
+  if (wal_frames * page_size < static_cast<std::int64_t>(options.wal_restart_mib) * 1024 * 1024) return;
+  // RESTART waits (busy timeout) for the checkpointer's copy and readers,
+  // copies what is left, and makes the next commit write the WAL from its
+  // start (journal_size_limit then cuts the file back). Busy or failed: the
+  // WAL only stays long until the next try; nothing is lost either way.
+  int frames = 0;
+  int copied = 0;
+  (void)sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
+  ++wal_restarts;
+}
+
 Status EmbeddedStore::Impl::Commit() {
   if (!in_txn) return Status::Ok();
   const auto start = std::chrono::steady_clock::now();
@@ -402,6 +430,7 @@ Status EmbeddedStore::Impl::Commit() {
   in_txn = false;
   pending = 0;
   if (st.ok()) {
+    RestartWalIfLarge();
     checkpointer.Notify();
     return st;
   }

@@ -90,6 +90,11 @@ std::vector<double> EmbeddedStore::CommitMillis() {
   return impl_->commit_ms;
 }
 
+std::int64_t EmbeddedStore::WalRestarts() {
+  MutexLock lock(mu_);
+  return impl_->wal_restarts;
+}
+
 Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifiers(std::string_view type, std::string_view system,
                                                                  const std::vector<std::string>& values) {
   std::vector<std::string_view> views(values.begin(), values.end());

@@ -59,8 +59,18 @@ struct EmbeddedStoreOptions {
   // key-ordered slice at a time: a batch's random inserts then dirty a few
   // thousand pages, not every page of an index that grows with the store.
   std::int64_t token_delta_rows = 250'000;
-  // SQLite's page cache, in MiB.
-  int cache_mib = 256;
+  // SQLite's page cache, in MiB. The hot pages of a write (the ends of
+  // `resources` and `tok_delta`, the slice of `tok` being merged) fit in far
+  // less; 256 MiB doubled the peak memory of a 1 M-message `iomt run` (381 vs
+  // 174 MB) for no measurable speed (docs/adr/0021).
+  int cache_mib = 64;
+  // The WAL is copied into store.db by the checkpointer without blocking the
+  // writer, but it can only start over once a copy catches up with its end:
+  // with frequent commits (small batches, `iomt serve`) it never did, and the
+  // WAL grew by gigabytes. Past this size, the writer itself runs a
+  // checkpoint that restarts it, after a commit (a pause of the copy's
+  // length; 0: never).
+  int wal_restart_mib = 256;
   // Search page size when `_count` is not given, and its maximum.
   std::size_t default_count = 50;
   std::size_t max_count = 1000;
@@ -173,6 +183,8 @@ class EmbeddedStore : public FhirClient {
   // The duration of each COMMIT so far (WAL write and fsync), in ms, oldest
   // first (the last 100,000 at most).
   std::vector<double> CommitMillis();
+  // Checkpoints the writer ran to restart a long WAL (wal_restart_mib).
+  std::int64_t WalRestarts();
 
   // --- FHIR REST ---
   // The current version; kNotFound (detail "deleted" when it was deleted: 410).

@@ -90,6 +90,9 @@ struct EmbeddedStore::Impl {
   // How long each COMMIT took (WAL write and fsync), in ms, oldest first;
   // the last 100,000. For `iomt run --timings` and the benchmarks.
   std::vector<double> commit_ms;
+  std::int64_t wal_restarts = 0;  // RestartWalIfLarge's checkpoints
+  std::int64_t wal_frames = 0;    // in the WAL after the last commit
+  std::int64_t page_size = 0;
   // A background commit that failed (its writes are gone), for Flush to report.
   Status lost_commit;
   std::size_t pending = 0;  // single writes not committed yet
@@ -108,6 +111,9 @@ struct EmbeddedStore::Impl {
   // savepoints nest inside it, so a failed write undoes only itself.
   Status Begin();
   Status Commit();
+  // After a commit: a checkpoint that restarts the WAL once it is longer
+  // than EmbeddedStoreOptions::wal_restart_mib.
+  void RestartWalIfLarge();
   // Undoes the open transaction whole (pending single writes included).
   void Rollback();
   // After a rollback: what is cached about the store (types, tok_delta's

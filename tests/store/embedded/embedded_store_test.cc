@@ -432,6 +432,35 @@ TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
 
 // --------------------------------------------- durability, reopen, files ---
 
+// Many small commits: the checkpointer's copies never catch up with the
+// WAL's end, so without the writer's restarting checkpoint the WAL only
+// grows (it reached gigabytes with 1,000-event batches).
+TEST(EmbeddedStore, ALongWalIsRestartedAfterACommit) {
+  TempDir dir;
+  EmbeddedStoreOptions options;
+  options.wal_restart_mib = 1;  // each batch below is longer on its own
+  auto store = OpenOrDie(dir.path(), options);
+  for (int b = 0; b < 3; ++b) {
+    std::vector<PutRequest> batch;
+    for (int i = 0; i < 2500; ++i) {
+      std::string id = std::string("o").append(std::to_string(b * 2500 + i));
+      batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
+    }
+    ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    // The commit left more than the limit in the WAL: the writer's
+    // checkpoint ran after it.
+    EXPECT_EQ(store->WalRestarts(), b + 1);
+  }
+  // Nothing was lost on the way, and the store reopens whole.
+  EXPECT_EQ(store->Search("Observation", "subject=Patient/p1&_count=1")->total, 7500);
+  EXPECT_TRUE(store->CheckConsistency().ok());
+  store.reset();
+  store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->Search("Observation", "subject=Patient/p1&_count=1")->total, 7500);
+  // The default limit is far from reached by a small store.
+  EXPECT_EQ(store->WalRestarts(), 0);
+}
+
 TEST(EmbeddedStore, ReopenKeepsEverything) {
   TempDir dir;
   EmbeddedStoreOptions options;
