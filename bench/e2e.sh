@@ -13,6 +13,11 @@
 # (one PutMany: the batch's Observations in one SQLite transaction, synced),
 # from `iomt run --timings`; with 10,000-event batches and with 1,000.
 #   COUNT (default 1000000) messages, BATCH (default 10000) events a batch.
+# The physical ceiling in the same run: the disk's sequential write rate
+# (dd of DD_MB MiB with fdatasync, in the output directory) divided by the
+# bytes the store writes per Observation (its size over the Observations it
+# holds, twice: once to the WAL, once into store.db at checkpoint); and the
+# run's peak RSS (/usr/bin/time) for the 256 MB target.
 # Writes build/bench-results/e2e.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +35,17 @@ percentile() {  # timings-file kind p: "write" (a PutMany, start to end) or "com
     awk -v p="$3" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; print a[i]}'
 }
 
-json="{"
+# The disk: sequential write with a sync at the end, as a commit's WAL
+# append is (a large one).
+dd_mb=${DD_MB:-1024}
+dd_start=$(date +%s%N)
+dd if=/dev/zero of="$out/e2e-dd.bin" bs=1M count="$dd_mb" conv=fdatasync 2> /dev/null
+dd_ns=$(($(date +%s%N) - dd_start))
+rm -f "$out/e2e-dd.bin"
+disk_mbs=$(awk -v m="$dd_mb" -v ns="$dd_ns" 'BEGIN {printf "%.0f", m * 1.048576e9 / ns}')
+echo "disk: sequential write with fdatasync ${disk_mbs} MB/s (dd, $dd_mb MiB)"
+
+json="{\"disk_mb_per_s\":$disk_mbs,"
 for kind in quantity quantity-small-batches sampled; do
   batch=${BATCH:-10000}
   case $kind in
@@ -42,9 +57,12 @@ for kind in quantity quantity-small-batches sampled; do
   store="$out/e2e-store-$kind"
   rm -rf "$store" "$out/e2e-dead-$kind.ndjson"
   sync
-  "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --store "$store" \
+  /usr/bin/time -o "$out/e2e-rss-$kind.txt" -f "%M" \
+    "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --store "$store" \
     --batch-size "$batch" --now 2023-10-10T00:00:00Z --dead-letter "$out/e2e-dead-$kind.ndjson" \
     --timings "$out/e2e-commits-$kind.txt" > "$out/e2e-summary-$kind.json" || true
+  rss_mb=$(( $(tail -1 "$out/e2e-rss-$kind.txt") / 1024 ))
+  size_bytes=$(du -sb "$store" | cut -f1)
   s=$(jq -r '.seconds' "$out/e2e-summary-$kind.json")
   created=$(jq -r '.observations.created + .observations.updated' "$out/e2e-summary-$kind.json")
   meas=$(jq -r '.measurements' "$out/e2e-summary-$kind.json")
@@ -65,6 +83,12 @@ for kind in quantity quantity-small-batches sampled; do
       --errors /dev/null > /dev/null || true
   bs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
   size=$(du -sm "$store" | cut -f1)
+  # Bytes per current Observation (the store holds the run's Observations,
+  # their history, and few Patients and Devices) and the ceiling they give.
+  current=$(jq -r '.observations.created' "$out/e2e-summary-$kind.json")
+  per_obs=$(awk -v b="$size_bytes" -v n="$current" 'BEGIN {printf "%.0f", (n > 0 ? b / n : 0)}')
+  ceiling=$(awk -v d="$disk_mbs" -v p="$per_obs" 'BEGIN {printf "%.0f", (p > 0 ? d * 1e6 / (2 * p) : 0)}')
+  echo "  $kind: store $size MB, $per_obs bytes per Observation held -> disk ceiling ~$ceiling Observations/s; peak RSS $rss_mb MB"
   awk -v k=$kind -v n="$count" -v s="$s" -v c="$created" -v m="$meas" -v p50="$p50" -v p99="$p99" \
       -v rs="$rs" -v ch="$changed" -v bs="$bs" -v mb="$size" -v b="$batch" -v c50="$c50" -v c99="$c99" 'BEGIN {
     printf "%-22s %d msgs: %.0f msgs/s, %.0f measurements/s, %.0f Observations/s written durably (%d), " \
@@ -73,7 +97,8 @@ for kind in quantity quantity-small-batches sampled; do
            k " (" b ")", n, n/s, m/s, c/s, c, p50, p99, c50, c99, n/rs, ch, n/bs, bs/s, mb }'
   json+="\"$kind\":{\"messages\":$count,\"batch_events\":$batch,\"seconds\":$s,\"observations_written\":$created,"
   json+="\"observations_per_s\":$(awk -v c="$created" -v s="$s" 'BEGIN {printf "%d", c / s}'),\"write_ms_p50\":$p50,\"write_ms_p99\":$p99,\"commit_ms_p50\":$c50,\"commit_ms_p99\":$c99,"
-  json+="\"rerun_seconds\":$rs,\"rerun_changed\":$changed,\"baseline_seconds\":$bs,\"store_mb\":$size},"
+  json+="\"rerun_seconds\":$rs,\"rerun_changed\":$changed,\"baseline_seconds\":$bs,\"store_mb\":$size,"
+  json+="\"bytes_per_observation\":$per_obs,\"disk_ceiling_observations_per_s\":$ceiling,\"max_rss_mb\":$rss_mb},"
   rm -rf "$store"
 done
 echo "${json%,}}" > "$out/e2e.json"
