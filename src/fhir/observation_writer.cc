@@ -7,8 +7,17 @@
 
 namespace iomt::fhir {
 
-ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries)
-    : client_(client), cache_entries_(cache_entries == 0 ? 1 : cache_entries) {}
+ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries, std::size_t cache_bytes)
+    : client_(client), cache_entries_(cache_entries == 0 ? 1 : cache_entries), cache_bytes_(cache_bytes) {}
+
+namespace {
+
+// What an entry holds, roughly: its texts (the JSON dominates).
+std::size_t EntryBytes(const std::string& id, const store::Resource& r) {
+  return id.size() + r.id.size() + r.version_id.size() + r.json.size() + 64;
+}
+
+}  // namespace
 
 namespace {
 
@@ -42,14 +51,21 @@ void ObservationWriter::Remember(const std::string& id, store::Resource resource
   if (it != index_.end()) {
     // The same id, or (never seen in practice) another with the same first
     // 64 bits, which it replaces.
+    cached_bytes_ -= EntryBytes(it->second->id, it->second->resource);
     it->second->id = id;
     it->second->resource = std::move(resource);
+    cached_bytes_ += EntryBytes(it->second->id, it->second->resource);
     lru_.splice(lru_.begin(), lru_, it->second);
-    return;
+  } else {
+    lru_.push_front(CacheEntry{id, std::move(resource)});
+    index_.emplace(key, lru_.begin());
+    cached_bytes_ += EntryBytes(lru_.front().id, lru_.front().resource);
   }
-  lru_.push_front(CacheEntry{id, std::move(resource)});
-  index_.emplace(key, lru_.begin());
-  if (lru_.size() > cache_entries_) {
+  // By count and by size: hourly SampledData Observations are ~10 KB each,
+  // and 10,000 of them held ~3/4 of a run's peak memory. The newest entry
+  // always stays.
+  while (lru_.size() > 1 && (lru_.size() > cache_entries_ || cached_bytes_ > cache_bytes_)) {
+    cached_bytes_ -= EntryBytes(lru_.back().id, lru_.back().resource);
     index_.erase(Prefix(lru_.back().id));
     lru_.pop_back();
   }
@@ -59,6 +75,7 @@ void ObservationWriter::Forget(const std::string& id) {
   MutexLock lock(mu_);
   auto it = index_.find(Prefix(id));
   if (it == index_.end() || it->second->id != id) return;
+  cached_bytes_ -= EntryBytes(it->second->id, it->second->resource);
   lru_.erase(it->second);
   index_.erase(it);
 }

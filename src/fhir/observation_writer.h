@@ -32,8 +32,9 @@ struct SaveResult {
 class ObservationWriter {
  public:
   // `cache_entries`: Observations kept in memory, most recently used first
-  // (iomt-fhir keeps 5000 for an hour).
-  explicit ObservationWriter(store::FhirClient* client, std::size_t cache_entries = 10'000);
+  // (iomt-fhir keeps 5000 for an hour), and at most `cache_bytes` of them.
+  explicit ObservationWriter(store::FhirClient* client, std::size_t cache_entries = 10'000,
+                             std::size_t cache_bytes = std::size_t{32} << 20);
 
   // Creates or merges the Observation of `group`. Failures: the builder's
   // (InvalidQuantityFhirValueException, FhirDataMappingException),
@@ -74,6 +75,8 @@ class ObservationWriter {
   Mutex mu_;
   std::list<CacheEntry> lru_ IOMT_GUARDED_BY(mu_);  // least recently used last
   std::unordered_map<std::uint64_t, std::list<CacheEntry>::iterator> index_ IOMT_GUARDED_BY(mu_);
+  std::size_t cache_bytes_;
+  std::size_t cached_bytes_ IOMT_GUARDED_BY(mu_) = 0;
   std::int64_t conflicts_ = 0;
 };
 

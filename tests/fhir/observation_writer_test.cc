@@ -105,6 +105,47 @@ TEST(ObservationWriter, CreateThenMergeThenNothing) {
   EXPECT_EQ(replay->outcome, SaveOutcome::kUnchanged);
 }
 
+// Counts the identifier searches a writer makes (its cache misses).
+class CountingClient : public store::MemoryFhirClient {
+ public:
+  Result<std::vector<store::Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                          std::string_view value, std::size_t limit) override {
+    ++searches;
+    return MemoryFhirClient::SearchByIdentifier(type, system, value, limit);
+  }
+  int searches = 0;
+};
+
+TEST(ObservationWriter, TheCacheIsBoundedBySizeToo) {
+  FhirTemplate t = Load(kHourly);
+  auto g1 = Group("hr", {{"2019-01-01T00:00:00Z", "60"}});
+  auto og1 = BuildObservationGroups(g1, t.period);
+  auto g2 = Group("hr", {{"2019-01-01T00:02:00Z", "62"}});
+  auto og2 = BuildObservationGroups(g2, t.period);
+
+  // Room for it: the merge finds the Observation in the cache.
+  CountingClient roomy;
+  ObservationWriter cached(&roomy);
+  ASSERT_TRUE(cached.Save(t, og1->at(0), "hr", kRefs, 0).ok());
+  const int after_create = roomy.searches;
+  ASSERT_EQ(cached.Save(t, og2->at(0), "hr", kRefs, 1)->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(roomy.searches, after_create);
+
+  // Smaller than one Observation: only the newest entry stays, so a second
+  // Observation pushes the first out and its merge searches the store again
+  // (and still merges correctly).
+  CountingClient tight;
+  ObservationWriter small(&tight, 10'000, 1);
+  ASSERT_TRUE(small.Save(t, og1->at(0), "hr", kRefs, 0).ok());
+  ObservationRefs other{"pat2", "dev2", std::nullopt};
+  ASSERT_TRUE(small.Save(t, og1->at(0), "hr", other, 0).ok());
+  const int before = tight.searches;
+  auto merged = small.Save(t, og2->at(0), "hr", kRefs, 1);
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(merged->outcome, SaveOutcome::kUpdated);
+  EXPECT_EQ(tight.searches, before + 1);
+}
+
 TEST(ObservationWriter, RetriesALostRaceTwice) {
   FhirTemplate t = Load(kHourly);
   // Observation groups point into their measurement group, which must live.
