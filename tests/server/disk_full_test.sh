@@ -182,12 +182,15 @@ pass "a damaged store header: serve exits 2 at start, iomt store check exits 1: 
 # answer must have one shape either way (the second page, the middle, the
 # last).
 [ "$(od -An -tu1 -j36 -N4 "$tmp/disk/store/store.db" | tr -d ' ')" = 0000 ] || fail "the store has free pages"
-pages=$(($(stat -c %s "$tmp/disk/store/store.db") / 4096))
+# The page size: the header's big-endian 16-bit number at offset 16.
+read -r hi lo < <(od -An -tu1 -j16 -N2 "$tmp/disk/store/store.db")
+page_size=$((hi * 256 + lo))
+pages=$(($(stat -c %s "$tmp/disk/store/store.db") / page_size))
 for page in 1 $((pages / 2)) $((pages - 1)); do
   rm -rf "$tmp/bad-page"
   cp -r "$tmp/disk/store" "$tmp/bad-page"
   rm -rf "$tmp/bad-page/connectors"
-  head -c 4096 /dev/zero | tr '\0' 'Z' | dd of="$tmp/bad-page/store.db" bs=4096 seek="$page" conv=notrunc 2> /dev/null
+  head -c "$page_size" /dev/zero | tr '\0' 'Z' | dd of="$tmp/bad-page/store.db" bs="$page_size" seek="$page" conv=notrunc 2> /dev/null
   rc=0
   "$iomt" store --store "$tmp/bad-page" check > "$tmp/check4.out" 2> "$tmp/check4.err" || rc=$?
   [ $rc = 1 ] || fail "check of a store with page $page of $pages damaged exited $rc: $(cat "$tmp/check4.out" "$tmp/check4.err")"

@@ -208,6 +208,11 @@ Status EmbeddedStore::Impl::Init() {
     return InvalidArgument(std::move(message));
   }
 
+  if (empty && options.page_size_kib > 0) {
+    // Only before the first table: later it would take a VACUUM.
+    const std::string page = "PRAGMA page_size=" + std::to_string(options.page_size_kib * 1024);
+    IOMT_RETURN_IF_ERROR(db.Exec(page.c_str()));
+  }
   IOMT_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
   IOMT_RETURN_IF_ERROR(db.Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   std::string cache = "PRAGMA cache_size=-" + std::to_string(std::max(1, options.cache_mib) * 1024);

@@ -435,6 +435,30 @@ TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
 // Many small commits: the checkpointer's copies never catch up with the
 // WAL's end, so without the writer's restarting checkpoint the WAL only
 // grows (it reached gigabytes with 1,000-event batches).
+// A new store gets 16 KiB pages; an existing one keeps its own.
+TEST(EmbeddedStore, NewStoresHaveSixteenKibPages) {
+  auto page_size = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    unsigned char header[18] = {};
+    in.read(reinterpret_cast<char*>(header), sizeof header);
+    return header[16] * 256 + header[17];  // big-endian, at offset 16
+  };
+  TempDir fresh;
+  ASSERT_NE(OpenOrDie(fresh.path()), nullptr);
+  EXPECT_EQ(page_size(fresh.path() + "/store.db"), 16384);
+
+  TempDir old;
+  EmbeddedStoreOptions four;
+  four.page_size_kib = 4;
+  ASSERT_NE(OpenOrDie(old.path(), four), nullptr);
+  auto reopened = OpenOrDie(old.path());  // the default asks for 16
+  ASSERT_NE(reopened, nullptr);
+  ASSERT_TRUE(reopened->Put("Patient", "p1", R"({"resourceType":"Patient"})", {}).ok());
+  ASSERT_TRUE(reopened->Flush().ok());
+  reopened.reset();
+  EXPECT_EQ(page_size(old.path() + "/store.db"), 4096);
+}
+
 TEST(EmbeddedStore, ALongWalIsRestartedAfterACommit) {
   TempDir dir;
   EmbeddedStoreOptions options;

@@ -253,6 +253,14 @@ TEST(EmbeddedStoreDamage, AMissingTableIsDamage) {
   Contains(store.status(), "'history'");
 }
 
+// The store's page size, from the database header (big-endian, offset 16).
+std::uint64_t PageSize(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  unsigned char header[18] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  return header[16] * 256U + header[17];
+}
+
 // The number of a leaf page of the resources table in the middle of the file
 // (SQLite's dbstat), or the file's middle page when dbstat is not there.
 std::uint64_t ResourcesPage(const std::string& file) {
@@ -269,7 +277,7 @@ std::uint64_t ResourcesPage(const std::string& file) {
   }
   sqlite3_close(db);
   if (!pages.empty()) return static_cast<std::uint64_t>(pages[pages.size() / 2]);
-  return fs::file_size(file) / 4096 / 2 + 1;
+  return fs::file_size(file) / PageSize(file) / 2 + 1;
 }
 
 TEST(EmbeddedStoreDamage, ADamagedPageInTheMiddleIsFoundByCheckAndByTheReadsThatReachIt) {
@@ -282,7 +290,8 @@ TEST(EmbeddedStoreDamage, ADamagedPageInTheMiddleIsFoundByCheckAndByTheReadsThat
   }
   const std::uint64_t page = ResourcesPage(file);
   ASSERT_GT(page, 1u);
-  Overwrite(file, (page - 1) * 4096, std::string(4096, '\x5a'));
+  const std::uint64_t size = PageSize(file);
+  Overwrite(file, (page - 1) * size, std::string(size, '\x5a'));
   // Open reads a few pages only, so it may not see this one (which is the
   // point: opening a big store stays fast).
   auto store = EmbeddedStore::Open(dir.path());

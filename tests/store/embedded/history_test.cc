@@ -432,14 +432,14 @@ TEST(EmbeddedStoreBackup, BacksUpWhileAnotherThreadWritesAndRestores) {
   // three more batches: the writes go on while it copies, and it still
   // finishes (from its snapshot, not restarting at each commit).
   int during = -1;
-  auto report = store->BackupTo(backup, /*pages_per_step=*/8, [&](std::int64_t copied, std::int64_t) {
+  auto report = store->BackupTo(backup, /*pages_per_step=*/2, [&](std::int64_t copied, std::int64_t) {
     if (during >= 0) return;
     const int at = batches;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (batches < at + 3 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     during = batches - at;
-    EXPECT_EQ(copied, 8);
+    EXPECT_EQ(copied, 2);
   });
   stop = true;
   writer.join();
