@@ -38,11 +38,12 @@ test-asan: test-deps
 # The tests of threaded code (label `threads`: queue, HTTP server, Kafka, MQTT,
 # identity, stores, the service) under ThreadSanitizer, built by clang, which
 # also checks the locking annotations. Run by .ci/run (it does not fit in
-# make test's time).
+# make test's time). It builds only what those tests run (target
+# threaded_tests, tests/CMakeLists.txt).
 test-tsan: test-deps
 	@./scripts/install-deps.sh fuzz
 	@cmake --preset tsan >/dev/null
-	@cmake --build --preset tsan -j $(JOBS)
+	@cmake --build --preset tsan -j $(JOBS) --target threaded_tests
 	@ctest --preset tsan -j $(JOBS)
 
 bench: build
