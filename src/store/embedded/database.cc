@@ -389,6 +389,7 @@ Status EmbeddedStore::Impl::Begin() {
   if (in_txn) return Status::Ok();
   IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   in_txn = true;
+  ++txn;
   // Each transaction moves what tok_delta holds beyond its size into tok,
   // whatever writes follow (batches, bundles or single writes).
   if (delta_rows > options.token_delta_rows) {
@@ -433,7 +434,7 @@ Status EmbeddedStore::Impl::Commit() {
   if (commit_ms.size() >= 100'000) commit_ms.erase(commit_ms.begin(), commit_ms.begin() + 50'000);
   commit_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   in_txn = false;
-  pending = 0;
+  const std::size_t pending_before = std::exchange(pending, 0);
   if (st.ok()) {
     RestartWalIfLarge();
     checkpointer.Notify();
@@ -444,15 +445,36 @@ Status EmbeddedStore::Impl::Commit() {
   // takes the next transaction as if this one had never been.
   if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.Exec("ROLLBACK");
   AfterRollback();
-  return RolledBack(st, "the transaction");
+  Status failed = RolledBack(st, "the transaction");
+  LosePending(pending_before, failed);
+  return failed;
 }
 
 void EmbeddedStore::Impl::Rollback() {
   if (!in_txn) return;
   (void)db.Exec("ROLLBACK");
   in_txn = false;
-  pending = 0;
+  const std::size_t pending_before = std::exchange(pending, 0);
   AfterRollback();
+  LosePending(pending_before, IoError("embedded store " + path + ": a failed write rolled back the " +
+                                      std::to_string(pending_before) + " single writes waiting for a commit"));
+}
+
+void EmbeddedStore::Impl::LosePending(std::size_t pending_before, const Status& why) {
+  if (pending_before == 0) return;
+  lost[txn] = why;
+  while (lost.size() > 256)
+    lost.erase(lost.begin());
+}
+
+Status EmbeddedStore::Impl::TakeLost() {
+  auto it = waiting.find(std::this_thread::get_id());
+  if (it == waiting.end()) return Status::Ok();
+  const std::int64_t t = it->second;
+  if (in_txn && t == txn) return Status::Ok();  // still waiting for its commit
+  waiting.erase(it);
+  auto gone = lost.find(t);
+  return gone == lost.end() ? Status::Ok() : gone->second;
 }
 
 void EmbeddedStore::Impl::AfterRollback() {
@@ -487,12 +509,10 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
     // SQLite rolls the whole transaction back itself: the pending single
     // writes went with it, and the next Flush must say so.
     in_txn = false;
-    if (pending > 0 && lost_commit.ok()) {
-      lost_commit = IoError("embedded store " + path + ": a failed write rolled back the " + std::to_string(pending) +
-                            " single writes waiting for a commit");
-    }
-    pending = 0;
+    const std::size_t pending_before = std::exchange(pending, 0);
     AfterRollback();
+    LosePending(pending_before, IoError("embedded store " + path + ": a failed write rolled back the " +
+                                        std::to_string(pending_before) + " single writes waiting for a commit"));
     return;
   }
   // A type created inside the savepoint is gone again.
@@ -500,6 +520,7 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
 }
 
 Status EmbeddedStore::Impl::AfterSingleWrite() {
+  waiting[std::this_thread::get_id()] = txn;
   if (++pending == 1) first_pending = std::chrono::steady_clock::now();
   if (pending >= options.max_pending_writes) return Commit();
   return Status::Ok();

@@ -73,9 +73,10 @@ void EmbeddedStore::CommitterLoop() {
       wake_.WaitUntil(lock, deadline);
       continue;
     }
-    // There is no caller to tell here: the next Flush reports it, so that
-    // nobody takes the lost writes for durable.
-    if (Status st = impl_->Commit(); !st.ok()) impl_->lost_commit = std::move(st);
+    // There is no caller to tell here: Commit remembers the loss for the
+    // threads whose writes it held (their next Flush or PutMany says so),
+    // so that nobody takes the lost writes for durable.
+    (void)impl_->Commit();
   }
 }
 
@@ -128,7 +129,10 @@ Result<T> EmbeddedStore::SingleWrite(const Write& write, const Wrote& wrote) {
   IOMT_RETURN_IF_ERROR(impl_->Release("w"));
   if (wrote(*r)) {
     if (impl_->pending == 0) wake_.NotifyAll();
-    IOMT_RETURN_IF_ERROR(impl_->AfterSingleWrite());
+    if (Status st = impl_->AfterSingleWrite(); !st.ok()) {
+      (void)impl_->TakeLost();  // told here, not again at the next Flush
+      return st;
+    }
   }
   return r;
 }
@@ -158,7 +162,12 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   // Single writes still pending are committed first, so that the batch can
   // run without a savepoint (which would copy every page it touches) and
   // still be undone alone if it fails half-way.
-  IOMT_RETURN_IF_ERROR(impl_->Commit());
+  Status committed = impl_->Commit();
+  // Nor is a batch written after this thread's single writes were lost
+  // (a background commit failed): its caller tries it again whole.
+  Status lost = impl_->TakeLost();
+  IOMT_RETURN_IF_ERROR(committed);
+  IOMT_RETURN_IF_ERROR(lost);
   IOMT_RETURN_IF_ERROR(impl_->Begin());
   // The batch's index rows are inserted together, sorted, at its end.
   impl_->defer_tokens = true;
@@ -192,8 +201,9 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
 
 Status EmbeddedStore::Flush() {
   MutexLock lock(mu_);
-  if (!impl_->lost_commit.ok()) return std::exchange(impl_->lost_commit, Status::Ok());
-  return impl_->Commit();
+  Status committed = impl_->Commit();
+  Status lost = impl_->TakeLost();  // said once, even when the commit says it too
+  return committed.ok() ? lost : committed;
 }
 
 Result<Resource> EmbeddedStore::ReadCurrent(std::string_view type, std::string_view id) {

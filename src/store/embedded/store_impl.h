@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <climits>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -93,8 +94,15 @@ struct EmbeddedStore::Impl {
   std::int64_t wal_restarts = 0;  // RestartWalIfLarge's checkpoints
   std::int64_t wal_frames = 0;    // in the WAL after the last commit
   std::int64_t page_size = 0;
-  // A background commit that failed (its writes are gone), for Flush to report.
-  Status lost_commit;
+  // Single writes wait for a group commit, and several threads (connector
+  // workers, the FHIR API) may have writes in one transaction. If it is lost
+  // (a failed COMMIT, SQLite's own rollback after a full disk), each thread
+  // that wrote into it hears so at its own next Flush or PutMany, before
+  // that PutMany writes anything: a batch must not be written on top of,
+  // and acknowledged without, the Patient its thread created a moment ago.
+  std::int64_t txn = 0;  // the open (or last) transaction's number
+  std::unordered_map<std::thread::id, std::int64_t> waiting;  // thread -> txn of its single writes
+  std::map<std::int64_t, Status> lost;  // lost transactions that held single writes (the last 256)
   std::size_t pending = 0;  // single writes not committed yet
   std::chrono::steady_clock::time_point first_pending;
   std::mt19937_64 rng{std::random_device{}()};
@@ -128,6 +136,12 @@ struct EmbeddedStore::Impl {
   void RollbackTo(const char* name);
   // Commits the pending single writes when the limit is reached.
   Status AfterSingleWrite();
+  // The open transaction, holding `pending_before` single writes, is gone:
+  // remembered for the threads that wrote into it.
+  void LosePending(std::size_t pending_before, const Status& why);
+  // The calling thread's single writes: Ok once committed (or when it has
+  // none), the error that lost them otherwise (said once).
+  Status TakeLost();
 
   // The type's number; 0 when unknown and !create.
   Result<std::int64_t> TypeId(std::string_view type, bool create);

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/embedded/embedded_store.h"
@@ -179,6 +181,63 @@ TEST(EmbeddedStoreDiskFull, PendingSingleWritesWhoseCommitFailsAreReportedByFlus
   Status again = store.Flush();
   ASSERT_TRUE(again.ok()) << again.ToString();
   EXPECT_EQ((*store.Read("Patient", "p0"))->version_id, "1");
+  EXPECT_TRUE(store.CheckConsistency().ok());
+}
+
+// `iomt serve`'s group commit: a commit in the background that fails loses
+// the single writes of whoever made them; that thread's next PutMany fails
+// before writing (its batch must not land on top of a Patient that is gone),
+// once, while another thread's batch is written.
+TEST(EmbeddedStoreDiskFull, ABackgroundCommitThatFailsStopsTheNextBatchOfTheThreadWhoseWritesItLost) {
+  IOMT_REQUIRE_ROOT();
+  Tmpfs disk("1m");
+  ASSERT_TRUE(disk.ok()) << disk.why();
+  const std::string dir = disk.path() + "/store";
+  EmbeddedStoreOptions options;
+  options.commit_interval_ms = 20;
+  auto opened = EmbeddedStore::Open(dir, options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EmbeddedStore& store = **opened;
+  ASSERT_TRUE(store.Put("Patient", "before", R"({"resourceType":"Patient"})", std::nullopt).ok());
+  ASSERT_TRUE(store.Flush().ok());
+  {
+    std::ofstream filler(disk.path() + "/filler", std::ios::binary);
+    std::string block(4096, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())))
+      filler.flush();
+  }
+  const std::string big = R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})";
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), big, std::nullopt).ok());
+  // The committer tries within 20 ms and fails: the writes are gone.
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = !store.Read("Patient", "p0")->has_value();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(gone) << "the background commit did not fail on the full disk";
+  fs::remove(disk.path() + "/filler");
+
+  // Another thread, which had nothing waiting, writes its batch.
+  Status other;
+  std::thread([&] {
+    auto written = store.PutMany(Batch(1, 10));
+    other = written.ok() ? store.Flush() : written.status();
+  }).join();
+  EXPECT_TRUE(other.ok()) << other.ToString();
+  EXPECT_TRUE(store.Read("Observation", "o1-0")->has_value());
+
+  // This thread's next batch is refused before it writes anything, once.
+  auto refused = store.PutMany(Batch(2, 10));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kIoError);
+  Contains(refused.status(), "disk full");
+  EXPECT_FALSE(store.Read("Observation", "o2-0")->has_value());
+  auto again = store.PutMany(Batch(2, 10));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(store.Flush().ok());
+  EXPECT_TRUE(store.Read("Observation", "o2-9")->has_value());
+  EXPECT_FALSE(store.Read("Patient", "p0")->has_value());
   EXPECT_TRUE(store.CheckConsistency().ok());
 }
 
