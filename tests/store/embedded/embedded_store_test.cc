@@ -435,8 +435,8 @@ TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
 // Many small commits: the checkpointer's copies never catch up with the
 // WAL's end, so without the writer's restarting checkpoint the WAL only
 // grows (it reached gigabytes with 1,000-event batches).
-// A new store gets the page size asked for; an existing one keeps its own.
-TEST(EmbeddedStore, NewStoresGetThePageSizeAskedFor) {
+// A new store gets 16 KiB pages; an existing one keeps its own.
+TEST(EmbeddedStore, NewStoresHaveSixteenKibPages) {
   auto page_size = [](const std::string& file) {
     std::ifstream in(file, std::ios::binary);
     unsigned char header[18] = {};
@@ -445,18 +445,18 @@ TEST(EmbeddedStore, NewStoresGetThePageSizeAskedFor) {
   };
   TempDir fresh;
   ASSERT_NE(OpenOrDie(fresh.path()), nullptr);
-  EXPECT_EQ(page_size(fresh.path() + "/store.db"), 4096);
+  EXPECT_EQ(page_size(fresh.path() + "/store.db"), 16384);
 
-  TempDir big;
-  EmbeddedStoreOptions sixteen;
-  sixteen.page_size_kib = 16;
-  ASSERT_NE(OpenOrDie(big.path(), sixteen), nullptr);
-  auto reopened = OpenOrDie(big.path());  // the default asks for 4
+  TempDir old;
+  EmbeddedStoreOptions four;
+  four.page_size_kib = 4;
+  ASSERT_NE(OpenOrDie(old.path(), four), nullptr);
+  auto reopened = OpenOrDie(old.path());  // the default asks for 16
   ASSERT_NE(reopened, nullptr);
   ASSERT_TRUE(reopened->Put("Patient", "p1", R"({"resourceType":"Patient"})", {}).ok());
   ASSERT_TRUE(reopened->Flush().ok());
   reopened.reset();
-  EXPECT_EQ(page_size(big.path() + "/store.db"), 16384);
+  EXPECT_EQ(page_size(old.path() + "/store.db"), 4096);
 }
 
 TEST(EmbeddedStore, ALongWalIsRestartedAfterACommit) {
