@@ -8,8 +8,8 @@
 #include <array>
 #include <chrono>
 #include <climits>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -100,10 +100,10 @@ struct EmbeddedStore::Impl {
   // that wrote into it hears so at its own next Flush or PutMany, before
   // that PutMany writes anything: a batch must not be written on top of,
   // and acknowledged without, the Patient its thread created a moment ago.
-  std::int64_t txn = 0;  // the open (or last) transaction's number
+  std::int64_t txn = 0;                                       // the open (or last) transaction's number
   std::unordered_map<std::thread::id, std::int64_t> waiting;  // thread -> txn of its single writes
   std::map<std::int64_t, Status> lost;  // lost transactions that held single writes (the last 256)
-  std::size_t pending = 0;  // single writes not committed yet
+  std::size_t pending = 0;              // single writes not committed yet
   std::chrono::steady_clock::time_point first_pending;
   std::mt19937_64 rng{std::random_device{}()};
   Checkpointer checkpointer;
