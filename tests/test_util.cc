@@ -17,6 +17,26 @@
 
 namespace iomt::testing {
 
+TempDir::TempDir(bool created) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "iomt-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
+  parent_ = pattern;
+  path_ = parent_ + "/dir";
+  if (created) std::filesystem::create_directory(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(parent_, ec);
+}
+
+std::string TempDir::File(std::string_view name) const {
+  std::string out = path_;
+  out.push_back('/');
+  out.append(name);
+  return out;
+}
+
 Tmpfs::Tmpfs(const std::string& size) {
   static std::atomic<int> counter{0};
   path_ = (std::filesystem::temp_directory_path() /

@@ -14,6 +14,26 @@
 
 namespace iomt::testing {
 
+// A fresh path under the system's temp directory, removed with all it holds
+// at the end. It does not exist yet (a store or a queue is given it to
+// create) unless `created`. Unique across processes (mkdtemp makes its
+// parent), so tests may run in parallel.
+class TempDir {
+ public:
+  explicit TempDir(bool created = false);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  // path()/name.
+  [[nodiscard]] std::string File(std::string_view name) const;
+
+ private:
+  std::string parent_;
+  std::string path_;
+};
+
 // A tmpfs of `size` (mount(8) syntax: "512k", "4m") on a fresh directory,
 // unmounted and removed at the end: a small disk the failure tests fill.
 // Mounting needs root; ok() is false, with why(), when it could not be.

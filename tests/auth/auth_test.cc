@@ -32,6 +32,7 @@
 #include "auth/jwt_check.h"
 #include "common/mutex.h"
 #include "server/http/http_server.h"
+#include "test_util.h"
 
 namespace iomt::auth {
 namespace {
@@ -180,20 +181,7 @@ std::string Token(EVP_PKEY* key, std::string_view alg, std::string_view kid, con
 
 std::string Bearer(const std::string& token) { return "Bearer " + token; }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "iomt-auth-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using iomt::testing::TempDir;
 
 // Replaced the way an operator rotating keys should: written aside, then
 // renamed over, so a reader never sees half a file.
@@ -253,7 +241,7 @@ class JwtTest : public ::testing::Test {
 
   static EVP_PKEY* shared_rsa_;
   static EVP_PKEY* shared_ec_;
-  TempDir dir_;
+  TempDir dir_{true};  // created: the key files are written into it
   std::string jwks_path_;
   EVP_PKEY* rsa_ = shared_rsa_;
   EVP_PKEY* ec_ = shared_ec_;

@@ -1,4 +1,5 @@
 #include "pipeline/event_log/event_log.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,24 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ =
-        (fs::temp_directory_path() / ("iomt-event-log-" + std::to_string(getpid()) + "-" + std::to_string(counter++)))
-            .string();
-    fs::remove_all(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using iomt::testing::TempDir;
 
 std::vector<std::string_view> Views(const std::vector<std::string>& records) {
   return {records.begin(), records.end()};

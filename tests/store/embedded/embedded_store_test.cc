@@ -11,6 +11,7 @@
 #include "common/json/document.h"
 #include "store/embedded/resource_text.h"
 #include "store/rest_outcome.h"
+#include "test_util.h"
 #include "tests/store/fhir_client_contract.h"
 
 namespace iomt::store {
@@ -18,27 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ = (fs::temp_directory_path() /
-             ("iomt-store-test-" + std::to_string(getpid()) + "-" + std::to_string(n.fetch_add(1))))
-                .string();
-    fs::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using iomt::testing::TempDir;
 
 std::unique_ptr<EmbeddedStore> OpenOrDie(const std::string& dir, EmbeddedStoreOptions options = {}) {
   auto store = EmbeddedStore::Open(dir, std::move(options));

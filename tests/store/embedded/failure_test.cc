@@ -27,29 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using testing::Tmpfs;
+using iomt::testing::Tmpfs;
 
-// A fresh directory under the system temp dir, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ = (fs::temp_directory_path() /
-             ("iomt-store-damage-" + std::to_string(getpid()) + "-" + std::to_string(n.fetch_add(1))))
-                .string();
-    fs::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using iomt::testing::TempDir;
 
 #define IOMT_REQUIRE_ROOT()                                                                         \
   if (::geteuid() != 0) {                                                                           \

@@ -15,33 +15,14 @@
 #include <vector>
 
 #include "store/embedded/embedded_store.h"
+#include "test_util.h"
 
 namespace iomt::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ = (fs::temp_directory_path() /
-             ("iomt-history-test-" + std::to_string(getpid()) + "-" + std::to_string(n.fetch_add(1))))
-                .string();
-    fs::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string Sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using iomt::testing::TempDir;
 
 std::unique_ptr<EmbeddedStore> OpenOrDie(const std::string& dir, EmbeddedStoreOptions options) {
   auto store = EmbeddedStore::Open(dir, std::move(options));
@@ -356,7 +337,7 @@ TEST(EmbeddedStoreHistory, CompactRemovesOldVersionsAndShrinksTheFile) {
       ASSERT_TRUE(store->PutMany(std::move(puts)).ok());
     }
   }
-  const std::int64_t before = FileSize(dir.Sub("store.db")) + FileSize(dir.Sub("store.db-wal"));
+  const std::int64_t before = FileSize(dir.File("store.db")) + FileSize(dir.File("store.db-wal"));
   EmbeddedStoreOptions options = Policy(1);
   options.history_sweep_rows = 10;  // the open's pass has barely begun when compact runs
   auto store = OpenOrDie(dir.path(), options);
@@ -367,7 +348,7 @@ TEST(EmbeddedStoreHistory, CompactRemovesOldVersionsAndShrinksTheFile) {
   // 20 versions of ~4 KB each to 2: about a tenth.
   EXPECT_GT(before, 4'000'000);
   EXPECT_LT(report->bytes_after, before / 5) << before << " -> " << report->bytes_after;
-  EXPECT_EQ(report->bytes_after, FileSize(dir.Sub("store.db")) + FileSize(dir.Sub("store.db-wal")));
+  EXPECT_EQ(report->bytes_after, FileSize(dir.File("store.db")) + FileSize(dir.File("store.db-wal")));
   EXPECT_EQ(Versions(*store, "Device", "d7"), (V{"20", "19"}));
   Status consistent = store->CheckConsistency();
   EXPECT_TRUE(consistent.ok()) << consistent.ToString();
@@ -399,7 +380,7 @@ mode_t Mode(const std::string& path) {
 
 TEST(EmbeddedStoreBackup, BacksUpWhileAnotherThreadWritesAndRestores) {
   TempDir dir;
-  const std::string source = dir.Sub("source"), backup = dir.Sub("backup"), restored = dir.Sub("restored");
+  const std::string source = dir.File("source"), backup = dir.File("backup"), restored = dir.File("restored");
   // Every version kept, so that each version the backup holds can be found
   // in the source afterwards.
   auto store = OpenOrDie(source, Policy(0));
@@ -486,17 +467,17 @@ TEST(EmbeddedStoreBackup, BacksUpWhileAnotherThreadWritesAndRestores) {
 
 TEST(EmbeddedStoreBackup, AFailedBackupLeavesNoStoreFile) {
   TempDir dir;
-  auto store = OpenOrDie(dir.Sub("s"), Policy(0));
+  auto store = OpenOrDie(dir.File("s"), Policy(0));
   PutOrDie(*store, "d", 1);
   // Not a directory.
-  { std::ofstream(dir.Sub("file")) << "x"; }
-  EXPECT_EQ(store->BackupTo(dir.Sub("file")).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(fs::exists(dir.Sub("file") + "/store.db"));
+  { std::ofstream(dir.File("file")) << "x"; }
+  EXPECT_EQ(store->BackupTo(dir.File("file")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir.File("file") + "/store.db"));
   // An empty directory is fine.
-  fs::create_directories(dir.Sub("empty"));
-  ASSERT_TRUE(store->BackupTo(dir.Sub("empty")).ok());
-  EXPECT_FALSE(fs::exists(dir.Sub("empty") + "/store.db.partial"));
-  EXPECT_TRUE(fs::exists(dir.Sub("empty") + "/store.db"));
+  fs::create_directories(dir.File("empty"));
+  ASSERT_TRUE(store->BackupTo(dir.File("empty")).ok());
+  EXPECT_FALSE(fs::exists(dir.File("empty") + "/store.db.partial"));
+  EXPECT_TRUE(fs::exists(dir.File("empty") + "/store.db"));
 }
 
 }  // namespace
