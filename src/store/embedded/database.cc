@@ -470,11 +470,18 @@ void EmbeddedStore::Impl::LosePending(std::size_t pending_before, const Status& 
 Status EmbeddedStore::Impl::TakeLost() {
   auto it = waiting.find(std::this_thread::get_id());
   if (it == waiting.end()) return Status::Ok();
-  const std::int64_t t = it->second;
-  if (in_txn && t == txn) return Status::Ok();  // still waiting for its commit
-  waiting.erase(it);
-  auto gone = lost.find(t);
-  return gone == lost.end() ? Status::Ok() : gone->second;
+  const auto [first, last] = it->second;
+  const bool open = in_txn && last == txn;  // its newest writes still wait for their commit
+  // Any of its transactions may have been lost, not only the newest: after
+  // a failed commit its next writes go to a new one, which may commit.
+  auto gone = lost.lower_bound(first);
+  Status st = gone != lost.end() && gone->first <= last ? gone->second : Status::Ok();
+  if (open) {
+    it->second.first = last;
+  } else {
+    waiting.erase(it);
+  }
+  return st;
 }
 
 void EmbeddedStore::Impl::AfterRollback() {
@@ -520,7 +527,8 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
 }
 
 Status EmbeddedStore::Impl::AfterSingleWrite() {
-  waiting[std::this_thread::get_id()] = txn;
+  auto [entry, added] = waiting.try_emplace(std::this_thread::get_id(), txn, txn);
+  if (!added) entry->second.second = txn;
   if (++pending == 1) first_pending = std::chrono::steady_clock::now();
   if (pending >= options.max_pending_writes) return Commit();
   return Status::Ok();

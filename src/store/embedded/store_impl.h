@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "common/json/document.h"
@@ -100,8 +101,9 @@ struct EmbeddedStore::Impl {
   // that wrote into it hears so at its own next Flush or PutMany, before
   // that PutMany writes anything: a batch must not be written on top of,
   // and acknowledged without, the Patient its thread created a moment ago.
-  std::int64_t txn = 0;                                       // the open (or last) transaction's number
-  std::unordered_map<std::thread::id, std::int64_t> waiting;  // thread -> txn of its single writes
+  std::int64_t txn = 0;  // the open (or last) transaction's number
+  // thread -> the first and last transactions its unconfirmed single writes went to
+  std::unordered_map<std::thread::id, std::pair<std::int64_t, std::int64_t>> waiting;
   std::map<std::int64_t, Status> lost;  // lost transactions that held single writes (the last 256)
   std::size_t pending = 0;              // single writes not committed yet
   std::chrono::steady_clock::time_point first_pending;

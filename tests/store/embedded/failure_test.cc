@@ -189,10 +189,16 @@ TEST(EmbeddedStoreDiskFull, ABackgroundCommitThatFailsStopsTheNextBatchOfTheThre
   const std::string big = R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})";
   for (int i = 0; i < 100; ++i)
     ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), big, std::nullopt).ok());
-  // The committer tries within 20 ms and fails: the writes are gone.
+  // The committer tries within 20 ms; the first commits may still fit in
+  // the WAL's old space, a later one fails: some of the writes are gone.
+  auto some_gone = [&] {
+    for (int i = 0; i < 100; ++i)
+      if (!store.Read("Patient", std::string("p").append(std::to_string(i)))->has_value()) return true;
+    return false;
+  };
   bool gone = false;
   for (int i = 0; i < 500 && !gone; ++i) {
-    gone = !store.Read("Patient", "p0")->has_value();
+    gone = some_gone();
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(gone) << "the background commit did not fail on the full disk";
@@ -217,7 +223,7 @@ TEST(EmbeddedStoreDiskFull, ABackgroundCommitThatFailsStopsTheNextBatchOfTheThre
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(store.Flush().ok());
   EXPECT_TRUE(store.Read("Observation", "o2-9")->has_value());
-  EXPECT_FALSE(store.Read("Patient", "p0")->has_value());
+  EXPECT_TRUE(some_gone());
   EXPECT_TRUE(store.CheckConsistency().ok());
 }
 
