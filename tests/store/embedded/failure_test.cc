@@ -128,6 +128,21 @@ TEST(EmbeddedStoreDiskFull, AFailedBatchIsRolledBackWholeAndTheStoreTakesItWhenS
   EXPECT_TRUE((*store)->Check().empty());
 }
 
+// Fills what is left of the disk at `dir`, to the last page (file "filler").
+void FillDisk(const std::string& dir) {
+  std::ofstream filler(dir + "/filler", std::ios::binary);
+  std::string block(4096, 'x');
+  while (filler.write(block.data(), static_cast<std::streamsize>(block.size())))
+    filler.flush();
+}
+
+// Patients p0..p99 of ~3 KB each, as single writes waiting for a commit.
+std::string BigPatient() { return R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})"; }
+void PutBigPatients(EmbeddedStore& store) {
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), BigPatient(), std::nullopt).ok());
+}
+
 TEST(EmbeddedStoreDiskFull, PendingSingleWritesWhoseCommitFailsAreReportedByFlush) {
   IOMT_REQUIRE_ROOT();
   Tmpfs disk("1m");
@@ -139,15 +154,8 @@ TEST(EmbeddedStoreDiskFull, PendingSingleWritesWhoseCommitFailsAreReportedByFlus
   ASSERT_TRUE(store.Put("Patient", "before", R"({"resourceType":"Patient"})", std::nullopt).ok());
   ASSERT_TRUE(store.Flush().ok());
   // Fill what is left of the disk, to the last page.
-  {
-    std::ofstream filler(disk.path() + "/filler", std::ios::binary);
-    std::string block(4096, 'x');
-    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())))
-      filler.flush();
-  }
-  const std::string big = R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})";
-  for (int i = 0; i < 100; ++i)
-    ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), big, std::nullopt).ok());
+  FillDisk(disk.path());
+  ASSERT_NO_FATAL_FAILURE(PutBigPatients(store));
   Status flushed = store.Flush();
   ASSERT_FALSE(flushed.ok());
   EXPECT_EQ(flushed.code(), StatusCode::kIoError);
@@ -157,7 +165,7 @@ TEST(EmbeddedStoreDiskFull, PendingSingleWritesWhoseCommitFailsAreReportedByFlus
   EXPECT_TRUE(store.Read("Patient", "before")->has_value());
 
   fs::remove(disk.path() + "/filler");
-  ASSERT_TRUE(store.Put("Patient", "p0", big, std::nullopt).ok());
+  ASSERT_TRUE(store.Put("Patient", "p0", BigPatient(), std::nullopt).ok());
   Status again = store.Flush();
   ASSERT_TRUE(again.ok()) << again.ToString();
   EXPECT_EQ((*store.Read("Patient", "p0"))->version_id, "1");
@@ -180,15 +188,8 @@ TEST(EmbeddedStoreDiskFull, ABackgroundCommitThatFailsStopsTheNextBatchOfTheThre
   EmbeddedStore& store = **opened;
   ASSERT_TRUE(store.Put("Patient", "before", R"({"resourceType":"Patient"})", std::nullopt).ok());
   ASSERT_TRUE(store.Flush().ok());
-  {
-    std::ofstream filler(disk.path() + "/filler", std::ios::binary);
-    std::string block(4096, 'x');
-    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())))
-      filler.flush();
-  }
-  const std::string big = R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})";
-  for (int i = 0; i < 100; ++i)
-    ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), big, std::nullopt).ok());
+  FillDisk(disk.path());
+  ASSERT_NO_FATAL_FAILURE(PutBigPatients(store));
   // The committer tries within 20 ms; the first commits may still fit in
   // the WAL's old space, a later one fails: some of the writes are gone.
   auto some_gone = [&] {
