@@ -76,8 +76,9 @@ void SpliceSampledData(std::string_view old, std::int64_t start, std::int64_t pe
   // 8 bytes are skipped while they hold fewer spaces than are left to pass
   // (one memchr call per token costs several times more).
   auto skip = [&](std::int64_t n) {
-    const char* p = old.data() + pos;
     const char* end = old.data() + old.size();
+    // Past the last token `p` is the end (data() + npos would overflow).
+    const char* p = pos == kEnd ? end : old.data() + pos;
     while (n > 8 && pos != kEnd && end - p >= 8) {
       std::uint64_t word;
       std::memcpy(&word, p, 8);
