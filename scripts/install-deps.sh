@@ -7,7 +7,7 @@
 #                                 print the packages of those groups, one a line
 #
 # Groups: build (always: compile, link, `make demo`), test (what `make test`
-# and its scripts execute), bench, fuzz (clang: make fuzz and make test-tsan),
+# and its scripts execute), bench, fuzz (clang: make fuzz),
 # style (format-check, tidy), fresh (`make fresh-check`). The list is the contract that the dependency audit
 # (scripts/dep-audit.sh, run by .ci/run) holds the build and the scripts to:
 # every header, library and program they use must come from a package here,
@@ -39,6 +39,7 @@ group[test]="
   mosquitto-clients      # mosquitto_pub: the devices of the MQTT end-to-end test
   mount                  # disk_full_test mounts the small file systems it fills
   stunnel4               # a TLS front for the test FHIR server and Kafka (client certificates, CA bundles)
+  clang libclang-rt-14-dev   # the sanitizer builds: ASan+UBSan (make test) and TSan (make test-tsan)
 "
 group[bench]="
   nodejs npm
@@ -46,7 +47,7 @@ group[bench]="
   gnuplot-nox            # bench/soak.sh: the plot of RSS and open files over the soak (docs/soak.png)
 "
 group[fuzz]="
-  clang libclang-rt-14-dev   # libFuzzer, and the ThreadSanitizer build (make test-tsan)
+  clang libclang-rt-14-dev   # libFuzzer
 "
 group[style]="
   clang-format clang-tidy
