@@ -56,6 +56,9 @@ Status EmbeddedStore::Impl::CheckIndexes() {
       const std::string id(s.Text(3));
       if (version > 1) ++with_versions;
       if (s.Int(1) != ResourceKey(tid, id)) return fail("key of " + id);
+      // Its key row, deleted or not.
+      expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), 0, rid);
+      ++expected_rows;
       if (s.Int(5) != 0) continue;
       if (!document.Parse(s.Text(8)).ok()) return fail("JSON of " + id);
       json::Value v, meta;

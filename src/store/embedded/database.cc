@@ -17,15 +17,20 @@ namespace {
 // 'IOMT' in SQLite's application_id: how a store file is told from any
 // other SQLite database.
 constexpr std::int64_t kApplicationId = 0x494F4D54;
-constexpr const char* kFormat = "2";
+constexpr const char* kFormat = "3";
+// Format 2 had the index resources_key on resources(key) instead of the kKey
+// token rows; Open migrates such a store in place (MigrateFrom2).
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE iomt_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE types(tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 -- One row per resource: its current version. rid grows with each new
--- resource, so inserts append; the lookup by (type, id) goes through a
--- small index on a 64-bit hash of "type/id" (ids are often SHA-256 hex:
--- indexing the text would be four times larger). json is last so that the
+-- resource, so inserts append. key is a 64-bit hash of "type/id" (ids are
+-- often SHA-256 hex: indexing the text would be four times larger); the
+-- lookup by (type, id) goes through a token row of that hash (parameter 0,
+-- kKey), not an index on this table: hashes are random, so an index's inserts
+-- land on random leaves and every commit rewrote most of them, while token
+-- rows go to the small tok_delta first (below). json is last so that the
 -- other columns are read without touching its overflow pages.
 CREATE TABLE resources(
   rid INTEGER PRIMARY KEY,
@@ -38,7 +43,6 @@ CREATE TABLE resources(
   dlo INTEGER,
   dhi INTEGER,
   json TEXT NOT NULL);
-CREATE INDEX resources_key ON resources(key);
 CREATE INDEX resources_date ON resources(tid, dlo) WHERE dlo IS NOT NULL;
 -- Superseded versions and deletions only.
 CREATE TABLE history(
@@ -48,8 +52,8 @@ CREATE TABLE history(
   deleted INTEGER NOT NULL,
   json TEXT NOT NULL);
 CREATE INDEX history_rid ON history(rid, version);
--- Token index: identifiers, codes and references of current versions.
--- p = type number * 16 + parameter; vh = hash of the value (or referenced
+-- Token index: identifiers, codes and references of current versions, and
+-- each resource's key. p = type number * 16 + parameter; vh = hash of the value (or referenced
 -- id); sh = hash of the system (or referenced type).
 CREATE TABLE tok(
   p INTEGER NOT NULL,
@@ -72,10 +76,9 @@ CREATE TABLE tok_delta(
 
 // Every table and index of kSchema (and the one SQLite makes for the UNIQUE
 // of types): a store whose schema lacks one is damaged.
-constexpr const char* kSchemaObjects[] = {"iomt_meta", "types",         "sqlite_autoindex_types_1",
-                                          "resources", "resources_key", "resources_date",
-                                          "history",   "history_rid",   "tok",
-                                          "tok_delta"};
+constexpr const char* kSchemaObjects[] = {
+    "iomt_meta", "types",    "sqlite_autoindex_types_1", "resources", "resources_date", "history", "history_rid",
+    "tok",       "tok_delta"};
 // The tables whose first page Init reads (through their root page).
 constexpr const char* kTables[] = {"types", "resources", "history", "tok", "tok_delta"};
 
@@ -250,6 +253,7 @@ Status EmbeddedStore::Impl::Init() {
     }
     IOMT_RETURN_IF_ERROR(db.Exec("COMMIT"));
   } else {
+    IOMT_RETURN_IF_ERROR(MigrateFrom2());
     IOMT_RETURN_IF_ERROR(CheckSchema());
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt format, db.Prepare("SELECT value FROM iomt_meta WHERE key='format'"));
     IOMT_ASSIGN_OR_RETURN(bool has_format, format.Step());
@@ -264,11 +268,15 @@ Status EmbeddedStore::Impl::Init() {
     IOMT_ASSIGN_OR_RETURN(*s, db.Prepare(sql));
     return Status::Ok();
   };
-  IOMT_RETURN_IF_ERROR(prepare(&find, "SELECT rid, tid, id, version, updated, deleted FROM resources WHERE key=?1"));
+  IOMT_RETURN_IF_ERROR(prepare(&find,
+                               "SELECT r.rid, r.tid, r.id, r.version, r.updated, r.deleted FROM "
+                               "(SELECT rid FROM tok WHERE p=?1 AND vh=?2 UNION ALL SELECT rid FROM tok_delta "
+                               "WHERE p=?1 AND vh=?2) t JOIN resources r ON r.rid=t.rid"));
   IOMT_RETURN_IF_ERROR(prepare(&find_json, "SELECT json FROM resources WHERE rid=?1"));
   IOMT_RETURN_IF_ERROR(prepare(&insert_resource,
                                "INSERT OR FAIL INTO resources(key, tid, id, version, updated, deleted, dlo, dhi, json) "
                                "VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)"));
+  IOMT_RETURN_IF_ERROR(prepare(&insert_key, "INSERT INTO tok_delta(p, vh, sh, rid) VALUES(?1, ?2, 0, ?3)"));
   IOMT_RETURN_IF_ERROR(
       prepare(&update_resource,
               "UPDATE OR FAIL resources SET version=?2, updated=?3, deleted=?4, dlo=?5, dhi=?6, json=?7 "
@@ -338,6 +346,35 @@ Status EmbeddedStore::Impl::ReloadPruned() {
   IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
   pruned = row && s.Text(0) == "pruned";
   return Status::Ok();
+}
+
+// A format 2 store becomes format 3: a kKey token row for each resource (into
+// tok, in key order), and the index resources_key dropped. One transaction,
+// so a crash leaves format 2; the format is read again inside it, so two
+// processes opening the same old store migrate it once. Anything that is not
+// a readable format 2 store is left to CheckSchema and the format check.
+Status EmbeddedStore::Impl::MigrateFrom2() {
+  static_assert(static_cast<int>(embedded::TokenParam::kKey) == 0, "the SQL below writes p = tid * 16");
+  auto is_format_2 = [this]() -> bool {
+    Result<sqlite::Stmt> s = db.Prepare("SELECT value FROM iomt_meta WHERE key='format'");
+    if (!s.ok()) return false;
+    Result<bool> row = s->Step();
+    return row.ok() && *row && s->Text(0) == "2";
+  };
+  if (!is_format_2()) return Status::Ok();
+  IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status st;
+  if (is_format_2()) {
+    st = db.Exec(
+        "INSERT OR IGNORE INTO tok(p, vh, sh, rid) SELECT tid * 16, key, 0, rid FROM resources ORDER BY 1, 2, 3, 4; "
+        "DROP INDEX IF EXISTS resources_key; "
+        "UPDATE iomt_meta SET value='3' WHERE key='format';");
+  }
+  if (!st.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return st;
+  }
+  return db.Exec("COMMIT");
 }
 
 Status EmbeddedStore::Impl::CheckSchema() {

@@ -27,7 +27,7 @@ Status Missing(std::string_view type, std::string_view id) {
 
 Result<std::optional<EmbeddedStore::Impl::Row>> EmbeddedStore::Impl::FindRow(std::int64_t tid, std::string_view id,
                                                                              bool with_json) {
-  find.Bind(1, ResourceKey(tid, id));
+  find.Bind(1, TokenKey(tid, embedded::TokenParam::kKey)).Bind(2, ResourceKey(tid, id));
   std::optional<Row> found;
   while (true) {
     IOMT_ASSIGN_OR_RETURN(bool has_row, find.NextRow());

@@ -21,8 +21,11 @@ namespace iomt::store::embedded {
 std::int64_t Hash64(std::string_view s);
 
 // Search parameters backed by the token table. The number is part of the
-// stored key (with the type's number): never renumber.
-enum class TokenParam : std::uint8_t { kIdentifier = 1, kSubject = 2, kPatient = 3, kDevice = 4, kCode = 5 };
+// stored key (with the type's number): never renumber. kKey is not taken from
+// the JSON: it is the resource's own "type/id" (value hash ResourceKey, system
+// 0), one row per resource written at its creation and never removed, by
+// which a resource is found (docs/adr/0008).
+enum class TokenParam : std::uint8_t { kKey = 0, kIdentifier = 1, kSubject = 2, kPatient = 3, kDevice = 4, kCode = 5 };
 
 // One token of a resource: `value` is the identifier value, the code, or the
 // referenced id; `system` the identifier system, the code system, or the

@@ -127,6 +127,25 @@ struct QueryBuilder {
     return Status::Ok();
   }
 
+  // `_id=a,b`: through the resources' key rows (the key is a hash: the id
+  // itself is compared too).
+  void Ids(const std::vector<std::string>& values) {
+    // Params are bound in the order they are added, which is their order in
+    // the text.
+    std::string sel;
+    for (const char* table : {"tok", "tok_delta"}) {
+      sel.append(sel.empty() ? "SELECT rid FROM " : " UNION ALL SELECT rid FROM ").append(table);
+      sel.append(" WHERE p=").append(Param(TokenKey(tid, TokenParam::kKey))).append(" AND vh IN (");
+      for (std::size_t i = 0; i < values.size(); ++i)
+        sel.append(i > 0 ? "," : "").append(Param(ResourceKey(tid, values[i])));
+      sel.push_back(')');
+    }
+    std::string ids;
+    for (std::size_t i = 0; i < values.size(); ++i)
+      ids.append(i > 0 ? "," : "").append(Param(values[i]));
+    And("r.rid IN (" + sel + ") AND r.id IN (" + ids + ")");
+  }
+
   Status Reference(TokenParam param, const std::vector<std::string>& values) {
     std::string selects;
     for (const std::string& v : values) {
@@ -256,14 +275,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     }
     std::vector<std::string> values = SplitEscaped(value, ',');
     if (name == "_id") {
-      std::string any;
-      for (const std::string& v : values) {
-        // Params are bound in the order they are added: one per statement.
-        std::string cond = "(r.key=" + q.Param(ResourceKey(tid, v));
-        cond.append(" AND r.id=").append(q.Param(v)).append(")");
-        any.append(any.empty() ? "" : " OR ").append(cond);
-      }
-      q.And("(" + any + ")");
+      q.Ids(values);
     } else if (name == "identifier") {
       IOMT_RETURN_IF_ERROR(q.Token(name, TokenParam::kIdentifier, values));
     } else if (name == "code") {

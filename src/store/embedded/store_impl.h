@@ -34,7 +34,8 @@ inline std::int64_t TokenKey(std::int64_t tid, embedded::TokenParam param) {
   return tid * 16 + static_cast<std::int64_t>(param);
 }
 
-// The hash of "tid/id" that the resources table is looked up by.
+// The hash of "tid/id" by which a resource is found: its kKey token row
+// (and the resources table's key column, which the check compares).
 inline std::int64_t ResourceKey(std::int64_t tid, std::string_view id) {
   std::string key = std::to_string(tid);
   key.push_back('/');
@@ -80,7 +81,8 @@ struct EmbeddedStore::Impl {
   EmbeddedStoreOptions options;
   std::string path;
   sqlite::Db db;
-  sqlite::Stmt find, find_json, insert_resource, update_resource, to_history, delete_token, delete_token_delta;
+  sqlite::Stmt find, find_json, insert_resource, insert_key, update_resource, to_history, delete_token,
+      delete_token_delta;
   sqlite::Stmt by_identifier, by_identifier_system, history_of, history_version, insert_type;
   std::array<sqlite::Stmt, 8> insert_tokens;  // [n - 1] inserts n rows
   std::unordered_map<std::string, std::int64_t> types;
@@ -114,6 +116,7 @@ struct EmbeddedStore::Impl {
   // An existing store's schema has every table and index, and each table's
   // root page reads: damage found at open, at the cost of a few pages.
   Status CheckSchema();
+  Status MigrateFrom2();
   Status ReloadTypes();
   std::int64_t NowMs() const;
 

@@ -126,6 +126,11 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     }
     IOMT_RETURN_IF_ERROR(insert_resource.Bind(8, stamped).Run());
     rid = sqlite3_last_insert_rowid(db.handle());
+    // Now, not with the batch's other token rows: a later write of this
+    // resource in the same batch finds it by this row.
+    IOMT_RETURN_IF_ERROR(
+        insert_key.Bind(1, TokenKey(tid, embedded::TokenParam::kKey)).Bind(2, ResourceKey(tid, id)).Bind(3, rid).Run());
+    ++delta_rows;
     out.created = true;
   }
   if (!same_tokens) IOMT_RETURN_IF_ERROR(InsertTokens(tid, rid));

@@ -12,6 +12,7 @@
 #include "store/embedded/resource_text.h"
 #include "store/rest_outcome.h"
 #include "test_util.h"
+#include "tests/store/embedded/store_file.h"
 #include "tests/store/fhir_client_contract.h"
 
 namespace iomt::store {
@@ -563,6 +564,57 @@ TEST(EmbeddedStore, RefusesWhatIsNotAStore) {
   ASSERT_FALSE(on_file.ok());
   EXPECT_EQ(on_file.status().code(), StatusCode::kIoError);
   fs::remove(file_dir.path());
+}
+
+// Format 2 found resources through an index on resources(key); format 3
+// through a key token row per resource (docs/adr/0008). A format 2 store
+// (made here from a format 3 one: the index back, the key rows gone) opens
+// as format 3 with every resource found, updated in place, and consistent.
+TEST(EmbeddedStore, AFormatTwoStoreIsMigratedWhenOpened) {
+  TempDir dir;
+  EmbeddedStoreOptions options;
+  options.token_delta_rows = 40;  // some key rows merged into tok, some not
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    for (int b = 0; b < 3; ++b) {
+      std::vector<PutRequest> batch;
+      for (int i = 0; i < 50; ++i) {
+        std::string id = std::string("o").append(std::to_string(b * 50 + i));
+        batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
+      }
+      ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    }
+    ASSERT_TRUE(store->Put("Device", "gone", R"({"resourceType":"Device"})", {}).ok());
+    ASSERT_TRUE(store->Delete("Device", "gone").ok());
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  RunSqlOnStoreFile(dir.path(),
+                    "CREATE INDEX resources_key ON resources(key); DELETE FROM tok WHERE p % 16 = 0; "
+                    "DELETE FROM tok_delta WHERE p % 16 = 0; UPDATE iomt_meta SET value='2' WHERE key='format'");
+  {
+    auto store = OpenOrDie(dir.path(), options);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+    EXPECT_EQ((*store->Read("Observation", "o7"))->version_id, "1");
+    EXPECT_EQ(store->Search("Observation", "_id=o3,o149,nope")->total, 2);
+    // An update finds the old row: version 2, not a second o7.
+    ASSERT_TRUE(store->Put("Observation", "o7", Obs("o7", "p2", "8867-4", "2023-10-09"), std::nullopt).ok());
+    EXPECT_EQ((*store->Read("Observation", "o7"))->version_id, "2");
+    EXPECT_EQ(store->Search("Observation", "_count=1")->total, 150);
+    // The deleted Device is still known: recreated, it is version 3.
+    ASSERT_TRUE(store->Put("Device", "gone", R"({"resourceType":"Device"})", {}).ok());
+    EXPECT_EQ((*store->Read("Device", "gone"))->version_id, "3");
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+  }
+  // Migrated once: format 3, no index left; another format is still refused.
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT value FROM iomt_meta WHERE key='format'"), "3");
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT count(*) FROM sqlite_master WHERE name='resources_key'"), "0");
+  RunSqlOnStoreFile(dir.path(), "UPDATE iomt_meta SET value='1' WHERE key='format'");
+  auto refused = EmbeddedStore::Open(dir.path(), options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("another format (expected format 3)"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(EmbeddedStore, BackgroundCommitterCommitsSingleWrites) {

@@ -1,7 +1,6 @@
 // The embedded store's history policy (the newest N superseded versions,
 // those younger than an age), compaction and online backup and restore.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 
 #include "store/embedded/embedded_store.h"
 #include "test_util.h"
+#include "tests/store/embedded/store_file.h"
 
 namespace iomt::store {
 namespace {
@@ -75,16 +75,6 @@ std::string Id(const char* prefix, int n) {
   return id;
 }
 
-// Runs `sql` on the store file, as damage from outside would.
-void Damage(const std::string& dir, const char* sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/store.db").c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
 TEST(EmbeddedStoreHistory, KeepsTheNewestVersionsAndSaysWhichAVReadNoLongerFinds) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), Policy(3));
@@ -125,7 +115,7 @@ TEST(EmbeddedStoreHistory, NoLimitKeepsEveryVersionAndTheStrictCheck) {
   EXPECT_TRUE(store->CheckConsistency().ok());
   store.reset();
   // Never pruned: a missing first version is damage, not the policy.
-  Damage(dir.path(), "DELETE FROM history WHERE version=1");
+  RunSqlOnStoreFile(dir.path(), "DELETE FROM history WHERE version=1");
   store = OpenOrDie(dir.path(), Policy(0));
   EXPECT_FALSE(store->CheckConsistency().ok());
 }
@@ -263,9 +253,11 @@ TEST(EmbeddedStoreHistory, CheckStillFindsDamageInPrunedHistory) {
     ASSERT_TRUE(store->CheckConsistency().ok());
   }
   // A hole in the middle of the kept versions.
-  Damage(dir.path(), "DELETE FROM history WHERE rid=(SELECT rid FROM resources WHERE id='a') AND version=10");
+  RunSqlOnStoreFile(dir.path(),
+                    "DELETE FROM history WHERE rid=(SELECT rid FROM resources WHERE id='a') AND version=10");
   // The newest superseded version gone.
-  Damage(dir.path(), "DELETE FROM history WHERE rid=(SELECT rid FROM resources WHERE id='b') AND version=11");
+  RunSqlOnStoreFile(dir.path(),
+                    "DELETE FROM history WHERE rid=(SELECT rid FROM resources WHERE id='b') AND version=11");
   auto store = OpenOrDie(dir.path(), Policy(0));
   Status st = store->CheckConsistency();
   EXPECT_FALSE(st.ok());
