@@ -8,6 +8,11 @@
 # Observations/s and HTTP requests per Observation, from the server's own
 # request counters, split into identity (Patient, Device) and Observation
 # requests; then the rerun of the same input (everything found unchanged).
+# Baseline in the same run: what the same server accepts when the same
+# resources (`iomt normalize | iomt transform` of the input, into memory)
+# are PUT to it directly in batch Bundles, as many per Bundle and in flight
+# as iomt's remote client sends (bench/bundle_post.js), on a server of its
+# own started empty; the ratio is iomt's Observations/s over that.
 #   COUNT (default 100000) messages, BATCH (default 10000) events a batch.
 # Writes build/bench-results/remote.json.
 set -euo pipefail
@@ -24,17 +29,37 @@ input="$out/w1-$count.ndjson"
 [ -s "$input" ] || node bench/gen.js w1 "$count" 42 > "$input"
 ./scripts/npm-install.sh tests/fhir_server
 
-node --max-old-space-size=12000 tests/fhir_server/server.js --max-page-size 1000 --index-identifiers > "$out/remote-server.out" \
-  2> "$out/remote-server.err" &
-server=$!
+server=""
 trap 'kill $server 2> /dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$out/remote-server.out" 2> /dev/null && break
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$out/remote-server.out")
-[ -n "$base" ] || { echo "remote.sh: the FHIR server did not start:" >&2; cat "$out/remote-server.err" >&2; exit 1; }
-origin=${base%/fhir/R4}
+start_server() { # a new, empty server: sets server, base, origin
+  node --max-old-space-size=12000 tests/fhir_server/server.js --max-page-size 1000 --index-identifiers \
+    > "$out/remote-server.out" 2> "$out/remote-server.err" &
+  server=$!
+  for _ in $(seq 1 100); do
+    grep -q '^listening on ' "$out/remote-server.out" 2> /dev/null && break
+    sleep 0.1
+  done
+  base=$(sed -n 's/^listening on //p' "$out/remote-server.out")
+  [ -n "$base" ] || { echo "remote.sh: the FHIR server did not start:" >&2; cat "$out/remote-server.err" >&2; exit 1; }
+  origin=${base%/fhir/R4}
+}
+
+# ---- the baseline: the server alone, the same resources PUT in batch Bundles ----
+"$iomt" normalize --device-mapping "$device" --input "$input" --errors /dev/null |
+  "$iomt" transform --fhir-mapping "$fhir" --batch-size "$batch" --now 2023-10-10T00:00:00Z --errors /dev/null \
+    > "$out/remote-direct.ndjson"
+direct_obs=$(grep -c '"resourceType":"Observation"' "$out/remote-direct.ndjson" || true)
+start_server
+node bench/bundle_post.js "$base" "$out/remote-direct.ndjson" --batch 200 --concurrency 8 > "$out/remote-direct.json"
+kill $server && wait $server 2> /dev/null || true
+direct_s=$(jq -r .seconds "$out/remote-direct.json")
+direct_rate=$(awk -v o="$direct_obs" -v s="$direct_s" 'BEGIN {printf "%d", o / s}')
+[ "$(jq -r .failed "$out/remote-direct.json")" = 0 ] ||
+  echo "remote.sh: the server refused $(jq -r .failed "$out/remote-direct.json") entries of the direct run" >&2
+echo "direct $(jq -r .resources "$out/remote-direct.json") resources ($direct_obs Observations) in $direct_s s:" \
+  "$direct_rate Observations/s, $(jq -r .per_s "$out/remote-direct.json") resources/s, $(jq -r .bundles "$out/remote-direct.json") batch Bundles"
+
+start_server
 
 # FHIR requests so far: all, identity (Patient, Device), Observation.
 counts() {
@@ -43,7 +68,8 @@ counts() {
     ([.by | to_entries[] | select(.key | test(" (Observation|batch)$")) | .value] | add // 0)] | @tsv'
 }
 
-json="{"
+json="{\"direct\":{\"resources\":$(jq -r .resources "$out/remote-direct.json"),\"observations\":$direct_obs,"
+json+="\"seconds\":$direct_s,\"observations_per_s\":$direct_rate},"
 for pass in first rerun; do
   read -r r0 i0 o0 < <(counts)
   "$iomt" run --device-mapping "$device" --fhir-mapping "$fhir" --input "$input" --fhir-url "$base" \
@@ -64,4 +90,7 @@ for pass in first rerun; do
   json+="\"observations_per_s\":$(awk -v o="$obs" -v s="$s" 'BEGIN {printf "%d", o / s}'),"
   json+="\"requests_per_observation\":$(awk -v r=$((r1 - r0)) -v o="$obs" 'BEGIN {printf "%.4f", r / o}')},"
 done
+first_rate=$(jq -r .first.observations_per_s <<< "${json%,}}")
+echo "iomt's first pass over the direct baseline: $(awk -v a="$first_rate" -v b="$direct_rate" 'BEGIN {printf "%.2f", a / b}')"
+json+="\"ratio_first_to_direct\":$(awk -v a="$first_rate" -v b="$direct_rate" 'BEGIN {printf "%.3f", a / b}'),"
 echo "${json%,}}" > "$out/remote.json"
