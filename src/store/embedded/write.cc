@@ -26,9 +26,19 @@ std::int64_t ParseVersion(std::string_view v) {
 
 bool IsValidId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-  });
+  // A table, not range tests per character: ids are 64 characters long and
+  // checked at every write.
+  static constexpr auto kIdChar = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+      t[static_cast<std::size_t>(c)] =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    return t;
+  }();
+  bool ok = true;
+  for (char c : id)
+    ok &= kIdChar[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 bool IsValidType(std::string_view type) {
@@ -88,7 +98,11 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
 
   WriteResult out;
   const std::int64_t now = NowMs();
-  out.last_updated = embedded::FormatInstant(now);
+  if (now != instant_ms) {
+    instant_text = embedded::FormatInstant(now);
+    instant_ms = now;
+  }
+  out.last_updated = instant_text;
   std::int64_t rid = 0;
   std::int64_t version = 1;
   bool same_tokens = false;
