@@ -173,17 +173,19 @@ std::vector<Result<SaveResult>> ObservationWriter::SaveMany(const std::vector<Sa
         auto it = found.find(values[i]);
         if (it != found.end()) {
           // Distinct resources only (a resource may carry the identifier twice).
-          std::vector<const store::Resource*> distinct;
-          for (const store::Resource& res : it->second) {
+          std::vector<store::Resource*> distinct;
+          for (store::Resource& res : it->second) {
             bool seen = std::any_of(distinct.begin(), distinct.end(),
                                     [&](const store::Resource* d) { return d->id == res.id; });
             if (!seen) distinct.push_back(&res);
           }
           if (distinct.size() > 1) {
-            results[i] = MultipleFound(distinct);
+            results[i] = MultipleFound({distinct.begin(), distinct.end()});
             continue;
           }
-          existing[i] = *distinct.front();
+          // Moved, not copied: found holds a batch of stored texts (hourly
+          // SampledData: ~10 KB each), and each is read once.
+          existing[i] = std::move(*distinct.front());
         }
       }
       if (!existing[i]) {
