@@ -220,6 +220,17 @@ Status AppendObservation(std::string* out_json, const FhirTemplate& t, const Obs
   if (refs != nullptr) estimate += refs->patient_id.size() + refs->device_id.size() + 64;
   for (const ObservationGroup::Series& series : group.properties)
     estimate += 16 * series.values.size();
+  // A SampledData stream: two bytes a slot ("E " where there is no value);
+  // an hourly stream of seconds is 7 KB, which doubling from the estimate
+  // above allocated twice over.
+  auto stream_bytes = [&group](const ValueTemplate& v) -> std::size_t {
+    if (v.kind != ValueKind::kSampledData || v.period_ticks <= 0 || group.end < group.start) return 0;
+    const std::int64_t slots = (group.end - group.start) / v.period_ticks + 1;
+    return slots <= 4'000'000 ? static_cast<std::size_t>(2 * slots) : 0;  // longer is refused (kMaxSlots)
+  };
+  if (t.value) estimate += stream_bytes(*t.value);
+  for (const ComponentTemplate& c : t.components)
+    estimate += stream_bytes(*c.value);
   out.reserve(out.size() + estimate);
   out.append(R"({"resourceType":"Observation")");
   if (refs != nullptr) {
