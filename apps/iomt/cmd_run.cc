@@ -139,9 +139,10 @@ int Run(const RunFlags& flags) {
     return kExitUsage;
   }
   int exit_code = kExitOk;
-  // Never destroyed: the process ends right after, and the store has made
-  // everything durable by then (Flush after each batch).
-  static Destination* const kept = OpenDestination(flags.destination, "iomt-data", &exit_code).release();
+  // Closed at the end (after the pipeline, declared below, that uses it):
+  // everything is durable after each batch already, but a store left open
+  // at exit has its checkpointer cut off mid-copy and its WAL left beside it.
+  std::unique_ptr<Destination> kept = OpenDestination(flags.destination, "iomt-data", &exit_code);
   if (kept == nullptr) return exit_code;
   store::FhirClient* client = kept->client.get();
   std::unique_ptr<TimedClient> timed;

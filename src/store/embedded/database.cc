@@ -118,7 +118,15 @@ std::string HeaderProblem(const std::string& path, bool* not_sqlite) {
     return "its header gives an impossible page size (" + std::to_string(page) + ")";
   if (h[18] < 1 || h[18] > 2 || h[19] < 1 || h[19] > 2) return "its header gives an unknown file format version";
   if (h[21] != 64 || h[22] != 32 || h[23] != 32) return "its header's payload fractions are not SQLite's fixed values";
-  if (static_cast<std::uint64_t>(st.st_size) % page != 0) {
+  // A checkpoint copies pages from the WAL into the file, and a page write
+  // that extends the file lands 4 KiB at a time: a process that dies during
+  // it (SIGKILL, or a process ending while its checkpointer runs), or one
+  // checkpointing while this one looks, leaves the size between two pages.
+  // The WAL still holds that page then and the next checkpoint writes it
+  // whole, so the size says something only when there is no WAL to replay.
+  struct stat wal {};
+  const bool wal_has_frames = ::stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size >= 32 + 24 + page;
+  if (static_cast<std::uint64_t>(st.st_size) % page != 0 && !wal_has_frames) {
     return "its size (" + std::to_string(st.st_size) + " bytes) is not a whole number of " + std::to_string(page) +
            "-byte pages (cut short?)";
   }
