@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node/node_modules/.bin:$PATH"  # the pinned Node.js (scripts/npm-install.sh tools/node)
-iomt=build/bin/iomt
+iomt=${IOMT:-build/bin/iomt}  # IOMT=path: another build, for a before/after comparison
 out=build/bench-results
 mkdir -p "$out"
 count=${COUNT:-100000}
