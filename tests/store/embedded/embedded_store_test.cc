@@ -49,6 +49,16 @@ std::string Obs(const std::string& id, const std::string& patient, const std::st
          R"("},)" + eff + R"(,"valueQuantity":{"value":72.50,"unit":"count/min"}})";
 }
 
+// Observations o<first> .. o<first + count - 1> of Patient p1, as one batch.
+std::vector<PutRequest> ObsBatch(int first, int count) {
+  std::vector<PutRequest> batch;
+  for (int i = first; i < first + count; ++i) {
+    std::string id = std::string("o").append(std::to_string(i));
+    batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
+  }
+  return batch;
+}
+
 std::vector<std::string> Ids(const SearchPage& page) {
   std::vector<std::string> ids;
   for (const Resource& r : page.resources)
@@ -447,12 +457,7 @@ TEST(EmbeddedStore, ALongWalIsRestartedAfterACommit) {
   options.wal_restart_mib = 1;  // each batch below is longer on its own
   auto store = OpenOrDie(dir.path(), options);
   for (int b = 0; b < 3; ++b) {
-    std::vector<PutRequest> batch;
-    for (int i = 0; i < 2500; ++i) {
-      std::string id = std::string("o").append(std::to_string(b * 2500 + i));
-      batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
-    }
-    ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    ASSERT_TRUE(store->PutMany(ObsBatch(b * 2500, 2500)).ok());
     // The commit left more than the limit in the WAL: the writer's
     // checkpoint ran after it.
     EXPECT_EQ(store->WalRestarts(), b + 1);
@@ -516,12 +521,7 @@ TEST(EmbeddedStore, CommitsAreCheckpointedIntoTheDatabaseWhileItRuns) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
   for (int b = 0; b < 10; ++b) {
-    std::vector<PutRequest> batch;
-    for (int i = 0; i < 200; ++i) {
-      std::string id = std::string("o").append(std::to_string(b * 1000 + i));
-      batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
-    }
-    ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
+    ASSERT_TRUE(store->PutMany(ObsBatch(b * 1000, 200)).ok());
   }
   const fs::path db = fs::path(dir.path()) / "store.db";
   // The checkpointer runs on its own thread: wait for it (generously).
@@ -576,14 +576,8 @@ TEST(EmbeddedStore, AFormatTwoStoreIsMigratedWhenOpened) {
   options.token_delta_rows = 40;  // some key rows merged into tok, some not
   {
     auto store = OpenOrDie(dir.path(), options);
-    for (int b = 0; b < 3; ++b) {
-      std::vector<PutRequest> batch;
-      for (int i = 0; i < 50; ++i) {
-        std::string id = std::string("o").append(std::to_string(b * 50 + i));
-        batch.push_back({"Observation", id, Obs(id, "p1", "8867-4", "2023-10-09"), std::nullopt});
-      }
-      ASSERT_TRUE(store->PutMany(std::move(batch)).ok());
-    }
+    for (int b = 0; b < 3; ++b)
+      ASSERT_TRUE(store->PutMany(ObsBatch(b * 50, 50)).ok());
     ASSERT_TRUE(store->Put("Device", "gone", R"({"resourceType":"Device"})", {}).ok());
     ASSERT_TRUE(store->Delete("Device", "gone").ok());
     ASSERT_TRUE(store->Flush().ok());
