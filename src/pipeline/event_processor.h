@@ -1,7 +1,12 @@
-// The event half of a Pipeline (pipeline.h): each event is parsed, put
-// through the envelope and normalized as it comes (a failure dead-letters it
-// at once); Flush groups, resolves, builds or merges and writes the batch,
-// then commits it. Used through Pipeline; not thread-safe.
+// The event half of a Pipeline (pipeline.h), in two stages:
+// - taking in: each event is parsed, put through the envelope and normalized
+//   as it comes (a failure dead-letters it), and Seal groups the batch;
+// - writing: the sealed batch is resolved, built or merged, written and
+//   committed (Write; Retry after an outage; GiveUp).
+// The two stages share nothing but the options, so one thread may take in
+// the next batch while another writes this one (RunStream does); each stage
+// is used by one thread at a time. Flush does both, for callers that do not
+// overlap them.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +37,15 @@ struct EventInput {
   bool padded = false;
 };
 
+// A batch of events taken in and grouped, on its way to be written (its
+// events, their measurements grouped, and the dead letters of those that
+// failed on their own). Opaque: made by Seal, consumed by Write.
+struct EventBatch;
+struct EventBatchDeleter {
+  void operator()(EventBatch* batch) const;
+};
+using SealedBatch = std::unique_ptr<EventBatch, EventBatchDeleter>;
+
 // Fails only when dead letters cannot be written or the commit fails;
 // everything about the data is in the stats and the dead letters. The
 // references must outlive it.
@@ -44,18 +58,28 @@ class EventProcessor {
   EventProcessor(const EventProcessor&) = delete;
   EventProcessor& operator=(const EventProcessor&) = delete;
 
-  // Counts the event and takes it into the batch (or dead-letters it).
+  // Taking in. Takes the event into the batch (or dead-letters it with the
+  // batch).
   Status Accept(const EventInput& input);
-  // Writes the batch and commits it (PipelineOptions::commit); then the
-  // stats are up to date. When the FHIR service (or the store) cannot be
-  // reached, the batch is held instead: kUnavailable, nothing of the batch
-  // dead-lettered or counted; Flush again tries it again, GiveUp ends it.
-  Status Flush();
-  // Ends a held batch: its failed groups are dead-lettered with their errors,
-  // and every later event is dead-lettered as not attempted.
-  Status GiveUp();
-  // Events accepted since the last Flush.
+  // Events accepted since the last Seal.
   [[nodiscard]] std::size_t pending() const;
+  // The batch taken in so far, grouped; the next Accept starts another.
+  SealedBatch Seal();
+
+  // Writing. Writes the batch and commits it (PipelineOptions::commit); then
+  // the stats count it (events, measurements, dead letters, Observations).
+  // When the FHIR service (or the store) cannot be reached, the batch is
+  // held instead: kUnavailable, nothing of it dead-lettered or counted;
+  // Retry tries it again, GiveUp ends it.
+  Status Write(SealedBatch batch);
+  Status Retry();
+  // Ends a held batch: its failed groups are dead-lettered with their errors,
+  // and the events of every later batch are dead-lettered as not attempted.
+  Status GiveUp();
+
+  // Both: retries the held batch if there is one, else seals and writes
+  // what was accepted.
+  Status Flush();
 
  private:
   class Impl;

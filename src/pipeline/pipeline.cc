@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/json/document.h"
+#include "common/mutex.h"
 #include "fhir/observation_writer.h"
 #include "group/measurement_group.h"
 #include "pipeline/backoff.h"
@@ -30,6 +31,18 @@ Pipeline::~Pipeline() = default;
 Status Pipeline::Accept(const EventInput& input) {
   if (!events_) return InvalidArgument("this pipeline has no device mapping: it converts measurements only");
   return events_->Accept(input);
+}
+
+SealedBatch Pipeline::Seal() { return events_ ? events_->Seal() : SealedBatch(); }
+
+Status Pipeline::Write(SealedBatch batch) {
+  if (!events_) return Status::Ok();
+  return events_->Write(std::move(batch));
+}
+
+Status Pipeline::Retry() {
+  if (!events_) return Status::Ok();
+  return events_->Retry();
 }
 
 Status Pipeline::Flush() {
@@ -83,9 +96,9 @@ Status WriteRecord(std::FILE* errors, const ErrorRecord& record) {
 
 namespace {
 
-// Flush, holding the batch through an outage for up to the patience.
-Status FlushPatiently(Pipeline* pipeline) {
-  Status st = pipeline->Flush();
+// Write, holding the batch through an outage for up to the patience.
+Status WritePatiently(Pipeline* pipeline, SealedBatch batch) {
+  Status st = pipeline->Write(std::move(batch));
   if (st.code() != StatusCode::kUnavailable) return st;
   const PipelineOptions& options = pipeline->options();
   const auto start = std::chrono::steady_clock::now();
@@ -96,30 +109,110 @@ Status FlushPatiently(Pipeline* pipeline) {
     const auto pause = std::min(backoff.Next(), options.outage_patience - waited);
     if (options.on_held) options.on_held(st, waited);
     std::this_thread::sleep_for(pause);
-    st = pipeline->Flush();
+    st = pipeline->Retry();
   }
   return st;
+}
+
+// Sealed batches on their way from the thread that takes them in to the one
+// that writes them. One waits at most: reading runs a batch ahead of the
+// writes and no further, so memory holds two batches, and a batch is never
+// read far ahead of a failure that stops the run.
+class Handoff {
+ public:
+  // Waits while a batch is waiting. False when the writer stopped: the batch
+  // is dropped (never written, so nothing of it is lost: the run fails and
+  // the input is run again).
+  bool Put(SealedBatch batch) IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    while (waiting_ && !stopped_)
+      cv_.Wait(lock);
+    if (stopped_) return false;
+    next_ = std::move(batch);
+    waiting_ = true;
+    cv_.NotifyAll();
+    return true;
+  }
+  // The taker is finished; `status` says whether it read everything.
+  void Close(Status status) IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    closed_ = true;
+    reading_ = std::move(status);
+    cv_.NotifyAll();
+  }
+  // The next batch, or false once the taker closed and none is waiting.
+  bool Take(SealedBatch* batch) IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    while (!waiting_ && !closed_)
+      cv_.Wait(lock);
+    if (!waiting_) return false;
+    *batch = std::move(next_);
+    waiting_ = false;
+    cv_.NotifyAll();
+    return true;
+  }
+  // The writer failed: the taker stops at its next batch.
+  void Stop() IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    stopped_ = true;
+    cv_.NotifyAll();
+  }
+  Status reading() IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return reading_;
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  SealedBatch next_ IOMT_GUARDED_BY(mu_);
+  bool waiting_ IOMT_GUARDED_BY(mu_) = false;
+  bool closed_ IOMT_GUARDED_BY(mu_) = false;
+  bool stopped_ IOMT_GUARDED_BY(mu_) = false;
+  Status reading_ IOMT_GUARDED_BY(mu_);
+};
+
+// The taking-in stage of RunStream: every line into batches, each handed
+// over when full, the last one (maybe empty: its commit still runs) at the
+// end of the input. Stops early when the writer stopped.
+Status TakeIn(ingest::LineReader* reader, Pipeline* pipeline, Handoff* handoff) {
+  ingest::LineReader::Line line;
+  while (reader->Next(&line)) {
+    if (!line.too_long && Blank(line.text)) continue;
+    EventInput input;
+    input.text = line.text;
+    input.location.line = line.number;
+    input.too_long = line.too_long;
+    input.padded = true;  // LineReader pads its lines for simdjson
+    IOMT_RETURN_IF_ERROR(pipeline->Accept(input));
+    if (pipeline->pending() >= pipeline->options().batch_events && !handoff->Put(pipeline->Seal())) {
+      return Status::Ok();
+    }
+  }
+  IOMT_RETURN_IF_ERROR(reader->status());
+  handoff->Put(pipeline->Seal());
+  return Status::Ok();
 }
 
 }  // namespace
 
 Status RunStream(ingest::LineReader* reader, Pipeline* pipeline) {
   const auto start = std::chrono::steady_clock::now();
-  Status st = [&]() -> Status {
-    ingest::LineReader::Line line;
-    while (reader->Next(&line)) {
-      if (!line.too_long && Blank(line.text)) continue;
-      EventInput input;
-      input.text = line.text;
-      input.location.line = line.number;
-      input.too_long = line.too_long;
-      input.padded = true;  // LineReader pads its lines for simdjson
-      IOMT_RETURN_IF_ERROR(pipeline->Accept(input));
-      if (pipeline->pending() >= pipeline->options().batch_events) IOMT_RETURN_IF_ERROR(FlushPatiently(pipeline));
+  Handoff handoff;
+  std::thread taker([&] { handoff.Close(TakeIn(reader, pipeline, &handoff)); });
+  Status st;
+  SealedBatch batch;
+  while (handoff.Take(&batch)) {
+    st = WritePatiently(pipeline, std::move(batch));
+    if (!st.ok()) {
+      handoff.Stop();
+      break;
     }
-    IOMT_RETURN_IF_ERROR(reader->status());
-    return FlushPatiently(pipeline);
-  }();
+  }
+  taker.join();
+  // A failure to read stops the run where it was read to: the batches
+  // before it are written, the one it cut short is not.
+  if (st.ok()) st = handoff.reading();
   pipeline->mutable_stats().seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return st;
 }

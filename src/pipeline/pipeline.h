@@ -5,8 +5,10 @@
 // `iomt transform` and the service's connector workers each build one;
 // nothing else wires the stages (docs/ARCHITECTURE.md).
 //
-// Not thread-safe: one Pipeline per worker. The mappings, the client and the
-// dead letters must outlive it.
+// One Pipeline per worker. Its two stages (taking events in: Accept, Seal;
+// writing: Write, Retry, GiveUp, Flush) may each run on a thread of its own
+// (RunStream does); nothing else is thread-safe. The mappings, the client and
+// the dead letters must outlive it.
 #pragma once
 
 #include <cstdint>
@@ -44,17 +46,22 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Events (run, serve): each is counted and taken into the batch, or
-  // dead-lettered; Flush writes and commits the batch. Fail only when dead
-  // letters cannot be written or the commit fails.
+  // Events (run, serve): each is taken into the batch, or dead-lettered with
+  // it; Seal groups the batch, Write writes and commits it, and then it is
+  // counted. Fail only when dead letters cannot be written or the commit
+  // fails (EventProcessor).
   Status Accept(const EventInput& input);
+  SealedBatch Seal();
   // kUnavailable: the FHIR service (or the store) could not be reached and
-  // the batch is held (nothing of it dead-lettered); Flush tries it again,
-  // GiveUp ends it (its failed groups dead-lettered, the rest of the input
-  // not attempted).
-  Status Flush();
+  // the batch is held (nothing of it dead-lettered); Retry tries it again,
+  // GiveUp ends it (its failed groups dead-lettered, the later batches not
+  // attempted).
+  Status Write(SealedBatch batch);
+  Status Retry();
   Status GiveUp();
-  // Events accepted since the last Flush.
+  // Seal and Write in one (or Retry the held batch).
+  Status Flush();
+  // Events accepted since the last Seal.
   [[nodiscard]] std::size_t pending() const;
 
   // Measurements (transform): grouped and converted together; returns the
@@ -82,7 +89,9 @@ class Pipeline {
 };
 
 // `iomt run`: every line of `reader` through the pipeline, batch by batch
-// (PipelineOptions::batch_events). A line that is a dead-letter record (it
+// (PipelineOptions::batch_events), on two threads: one reads, parses,
+// normalizes and groups the next batch while the other writes this one, so
+// both cores work (batches are still written one after another, in order). A line that is a dead-letter record (it
 // has "errorName" and "event") is replayed: its "event" is the event. A batch
 // that meets an outage is held and tried again, with backoff, for up to
 // PipelineOptions::outage_patience; then the run gives up on it. Fails only

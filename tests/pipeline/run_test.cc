@@ -14,6 +14,7 @@
 #include "common/datetime.h"
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "common/mutex.h"
 #include "fhir/fhir_mapping.h"
 #include "store/memory/memory_client.h"
 #include "test_util.h"
@@ -245,6 +246,116 @@ TEST(Run, AnUnreachableServiceStopsTheRunAndLosesNothing) {
   EXPECT_EQ(s.created, 0);
   EXPECT_GE(s.errors.at("FHIRServiceError"), 1);
   EXPECT_NE(dead.records.back().find("Not attempted"), std::string::npos);
+}
+
+// A store whose first write waits (up to a minute) until the pipeline has
+// normalized an event beyond the first batch: the writes of a batch overlap
+// the taking in of the next one.
+class WaitsForTheNextBatch : public store::MemoryFhirClient {
+ public:
+  explicit WaitsForTheNextBatch(std::int64_t first_batch_lines) : first_batch_lines_(first_batch_lines) {}
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    {
+      MutexLock lock(mu_);
+      if (!asked_) {
+        asked_ = true;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!seen_next_ && cv_.WaitUntil(lock, deadline)) {
+        }
+        overlapped_ = seen_next_;
+      }
+    }
+    return MemoryFhirClient::PutMany(std::move(requests));
+  }
+  void Normalized(std::int64_t line) IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (line > first_batch_lines_) seen_next_ = true;
+    cv_.NotifyAll();
+  }
+  bool overlapped() IOMT_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return overlapped_;
+  }
+
+ private:
+  const std::int64_t first_batch_lines_;
+  Mutex mu_;
+  CondVar cv_;
+  bool asked_ IOMT_GUARDED_BY(mu_) = false;
+  bool seen_next_ IOMT_GUARDED_BY(mu_) = false;
+  bool overlapped_ IOMT_GUARDED_BY(mu_) = false;
+};
+
+TEST(Run, TheNextBatchIsNormalizedWhileThisOneIsWritten) {
+  WaitsForTheNextBatch client(/*first_batch_lines=*/3);
+  Runner p(&client);
+  Collected dead;
+  Input in(Events() + Events());
+  ingest::LineReader reader(in.fd());
+  PipelineOptions options;
+  options.batch_events = 3;
+  options.ingestion_ticks = 0;
+  options.on_measurement = [&](const Measurement&, const InputLocation& where) { client.Normalized(where.line); };
+  Pipeline pipeline(&p.device.mapping, p.fhir.mapping, &client, &dead, std::move(options));
+  ASSERT_TRUE(RunStream(&reader, &pipeline).ok());
+  EXPECT_TRUE(client.overlapped());
+  // And the result is the one of batches taken in and written one after
+  // another, on one thread (Accept, Flush).
+  store::MemoryFhirClient serial;
+  Collected serial_dead;
+  PipelineOptions serial_options;
+  serial_options.batch_events = 3;
+  serial_options.ingestion_ticks = 0;
+  Pipeline one_thread(&p.device.mapping, p.fhir.mapping, &serial, &serial_dead, std::move(serial_options));
+  std::int64_t number = 0;
+  const std::string all = Events() + Events();
+  for (std::string_view rest = all; !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    const std::string line(rest.substr(0, end));
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+    ++number;
+    if (line.empty()) continue;
+    EventInput event;
+    event.text = line;
+    event.location.line = number;
+    ASSERT_TRUE(one_thread.Accept(event).ok());
+    if (one_thread.pending() >= 3) {
+      ASSERT_TRUE(one_thread.Flush().ok());
+    }
+  }
+  ASSERT_TRUE(one_thread.Flush().ok());
+  const PipelineStats& s = one_thread.stats();
+  EXPECT_EQ(pipeline.stats().events, s.events);
+  EXPECT_EQ(pipeline.stats().created, s.created);
+  EXPECT_EQ(pipeline.stats().updated, s.updated);
+  EXPECT_EQ(pipeline.stats().dead_lettered, s.dead_lettered);
+  ASSERT_EQ(dead.records.size(), serial_dead.records.size());
+  for (std::size_t i = 0; i < dead.records.size(); ++i) {
+    EXPECT_EQ(Field(dead.records[i], "errorName"), Field(serial_dead.records[i], "errorName"));
+    EXPECT_EQ(Field(dead.records[i], "event"), Field(serial_dead.records[i], "event"));
+  }
+  EXPECT_EQ(client.size(), serial.size());
+}
+
+TEST(Run, AFailedCommitStopsTheRunBeforeTheBatchIsCounted) {
+  store::MemoryFhirClient client;
+  Runner p(&client);
+  Collected dead;
+  std::string input;
+  for (int i = 0; i < 50; ++i)
+    input += Events();
+  Input in(input);
+  ingest::LineReader reader(in.fd());
+  PipelineOptions options;
+  options.batch_events = 3;
+  options.ingestion_ticks = 0;
+  int commits = 0;
+  options.commit = [&]() -> Status { return ++commits == 2 ? IoError("the disk is full") : Status::Ok(); };
+  Pipeline pipeline(&p.device.mapping, p.fhir.mapping, &client, &dead, std::move(options));
+  Status st = RunStream(&reader, &pipeline);
+  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  EXPECT_EQ(commits, 2);                  // nothing written after the failure
+  EXPECT_EQ(pipeline.stats().events, 3);  // the first batch only
 }
 
 }  // namespace
