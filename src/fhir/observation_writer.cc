@@ -7,8 +7,12 @@
 
 namespace iomt::fhir {
 
-ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries, std::size_t cache_bytes)
-    : client_(client), cache_entries_(cache_entries == 0 ? 1 : cache_entries), cache_bytes_(cache_bytes) {}
+ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cache_entries, std::size_t cache_bytes,
+                                     std::size_t write_bytes)
+    : client_(client),
+      cache_entries_(cache_entries == 0 ? 1 : cache_entries),
+      cache_bytes_(cache_bytes),
+      write_bytes_(write_bytes) {}
 
 namespace {
 
@@ -132,121 +136,144 @@ std::vector<Result<SaveResult>> ObservationWriter::SaveMany(const std::vector<Sa
     for (std::size_t i : pending)
       (taken.try_emplace(ids[i], true).second ? round : later).push_back(i);
 
-    // What exists: the cache, then one search for the rest.
-    std::vector<std::optional<store::Resource>> existing(requests.size());
-    std::vector<std::string> unknown;
-    for (std::size_t i : round) {
-      existing[i] = Cached(ids[i]);
-      if (!existing[i]) unknown.push_back(values[i]);
-    }
-    std::unordered_map<std::string, std::vector<store::Resource>> found;
-    bool search_failed = false;
-    Status search_status;
-    constexpr std::size_t kChunk = 200;
-    for (std::size_t at = 0; at < unknown.size() && !search_failed; at += kChunk) {
-      std::vector<std::string> chunk(
-          unknown.begin() + static_cast<std::ptrdiff_t>(at),
-          unknown.begin() + static_cast<std::ptrdiff_t>(std::min(unknown.size(), at + kChunk)));
-      auto got = client_->SearchByIdentifiers("Observation", kServiceSystem, chunk);
-      if (!got.ok()) {
-        search_failed = true;
-        search_status = got.status();
-        break;
-      }
-      for (store::Resource& r : *got) {
-        std::string value = IdentifierValueOf(r.json);
-        if (!value.empty()) found[value].push_back(std::move(r));
-      }
-    }
-
-    // Build or merge each; collect the writes.
+    // The round goes a slice at a time (what exists: the cache, then one
+    // search; then each built or merged), and its writes go out whenever
+    // they hold write_bytes_ of text: memory holds a slice's stored texts
+    // and about that much new text, not a whole batch of them.
     std::vector<store::PutRequest> puts;
     std::vector<std::size_t> put_of;  // request index of each write
     std::vector<bool> creates;
-    for (std::size_t i : round) {
-      const SaveRequest& r = requests[i];
-      if (search_failed && !existing[i]) {
-        results[i] = search_status;
-        continue;
+    std::size_t put_bytes = 0;
+    auto write = [&] {
+      WriteAll(requests, ids, std::move(puts), put_of, creates, now_ticks, &results);
+      puts.clear();
+      put_of.clear();
+      creates.clear();
+      put_bytes = 0;
+    };
+    bool search_failed = false;
+    Status search_status;
+    for (std::size_t at = 0; at < round.size(); at += kSlice) {
+      const std::size_t slice_end = std::min(round.size(), at + kSlice);
+      std::vector<std::optional<store::Resource>> existing(slice_end - at);
+      std::vector<std::string> unknown;
+      for (std::size_t k = at; k < slice_end; ++k) {
+        existing[k - at] = Cached(ids[round[k]]);
+        if (!existing[k - at]) unknown.push_back(values[round[k]]);
       }
-      if (!existing[i]) {
-        auto it = found.find(values[i]);
-        if (it != found.end()) {
-          // Distinct resources only (a resource may carry the identifier twice).
-          std::vector<store::Resource*> distinct;
-          for (store::Resource& res : it->second) {
-            bool seen = std::any_of(distinct.begin(), distinct.end(),
-                                    [&](const store::Resource* d) { return d->id == res.id; });
-            if (!seen) distinct.push_back(&res);
+      std::unordered_map<std::string, std::vector<store::Resource>> found;
+      if (!unknown.empty() && !search_failed) {
+        // After one failed search, the rest of the call is not searched:
+        // each would wait out the client's retries again.
+        auto got = client_->SearchByIdentifiers("Observation", kServiceSystem, unknown);
+        if (got.ok()) {
+          for (store::Resource& r : *got) {
+            std::string value = IdentifierValueOf(r.json);
+            if (!value.empty()) found[value].push_back(std::move(r));
           }
-          if (distinct.size() > 1) {
-            results[i] = MultipleFound({distinct.begin(), distinct.end()});
+        } else {
+          search_failed = true;
+          search_status = got.status();
+        }
+      }
+      for (std::size_t k = at; k < slice_end; ++k) {
+        const std::size_t i = round[k];
+        std::optional<store::Resource>& was = existing[k - at];
+        const SaveRequest& r = requests[i];
+        if (search_failed && !was) {
+          results[i] = search_status;
+          continue;
+        }
+        if (!was) {
+          auto it = found.find(values[i]);
+          if (it != found.end()) {
+            // Distinct resources only (a resource may carry the identifier twice).
+            std::vector<store::Resource*> distinct;
+            for (store::Resource& res : it->second) {
+              bool seen = std::any_of(distinct.begin(), distinct.end(),
+                                      [&](const store::Resource* d) { return d->id == res.id; });
+              if (!seen) distinct.push_back(&res);
+            }
+            if (distinct.size() > 1) {
+              results[i] = MultipleFound({distinct.begin(), distinct.end()});
+              continue;
+            }
+            // Moved, not copied: each stored text is read once.
+            was = std::move(*distinct.front());
+          }
+        }
+        if (!was) {
+          auto obs = CreateObservation(*r.t, *r.group, r.type, *r.refs, now_ticks, values[i], ids[i]);
+          if (!obs.ok()) {
+            results[i] = obs.status();
             continue;
           }
-          // Moved, not copied: found holds a batch of stored texts (hourly
-          // SampledData: ~10 KB each), and each is read once.
-          existing[i] = std::move(*distinct.front());
-        }
-      }
-      if (!existing[i]) {
-        auto obs = CreateObservation(*r.t, *r.group, r.type, *r.refs, now_ticks, values[i], ids[i]);
-        if (!obs.ok()) {
-          results[i] = obs.status();
+          put_bytes += obs->json.size();
+          puts.push_back({"Observation", ids[i], std::move(obs->json), std::nullopt});
+          put_of.push_back(i);
+          creates.push_back(true);
+          if (put_bytes >= write_bytes_) write();
           continue;
         }
-        puts.push_back({"Observation", ids[i], std::move(obs->json), std::nullopt});
+        auto node = json::ParseNode(was->json);
+        if (!node.ok()) {
+          results[i] = node.status();
+          continue;
+        }
+        auto merged = MergeObservation(*r.t, *r.group, std::move(*node));
+        if (!merged.ok()) {
+          results[i] = merged.status();
+          continue;
+        }
+        if (!merged->changed) {
+          Remember(ids[i], std::move(*was));
+          results[i] = SaveResult{SaveOutcome::kUnchanged, ids[i]};
+          continue;
+        }
+        const std::string target = was->id.empty() ? ids[i] : was->id;
+        put_bytes += merged->json.size();
+        puts.push_back({"Observation", target, std::move(merged->json), was->version_id});
         put_of.push_back(i);
-        creates.push_back(true);
-        continue;
-      }
-      auto node = json::ParseNode(existing[i]->json);
-      if (!node.ok()) {
-        results[i] = node.status();
-        continue;
-      }
-      auto merged = MergeObservation(*r.t, *r.group, std::move(*node));
-      if (!merged.ok()) {
-        results[i] = merged.status();
-        continue;
-      }
-      if (!merged->changed) {
-        Remember(ids[i], std::move(*existing[i]));
-        results[i] = SaveResult{SaveOutcome::kUnchanged, ids[i]};
-        continue;
-      }
-      const std::string target = existing[i]->id.empty() ? ids[i] : existing[i]->id;
-      puts.push_back({"Observation", target, std::move(merged->json), existing[i]->version_id});
-      put_of.push_back(i);
-      creates.push_back(false);
-    }
-
-    if (!puts.empty()) {
-      auto written = client_->PutMany(std::move(puts));
-      for (std::size_t k = 0; k < put_of.size(); ++k) {
-        std::size_t i = put_of[k];
-        const SaveRequest& r = requests[i];
-        if (!written.ok()) {
-          results[i] = written.status();
-          continue;
-        }
-        Result<store::Resource>& w = (*written)[k];
-        if (w.ok()) {
-          std::string saved_id = w->id;
-          if (!creates[k] || r.t->period != PeriodInterval::kSingle) Remember(ids[i], std::move(*w));
-          results[i] = SaveResult{creates[k] ? SaveOutcome::kCreated : SaveOutcome::kUpdated, std::move(saved_id)};
-        } else if (w.status().code() == StatusCode::kConflict) {
-          // Lost a race: from a fresh read, one at a time.
-          ++conflicts_;
-          Forget(ids[i]);
-          results[i] = Save(*r.t, *r.group, r.type, *r.refs, now_ticks);
-        } else {
-          results[i] = w.status();
-        }
+        creates.push_back(false);
+        was.reset();  // its text is merged into the write
+        if (put_bytes >= write_bytes_) write();
       }
     }
+    write();
     pending = std::move(later);
   }
   return results;
+}
+
+void ObservationWriter::WriteAll(const std::vector<SaveRequest>& requests, const std::vector<std::string>& ids,
+                                 std::vector<store::PutRequest> puts, const std::vector<std::size_t>& put_of,
+                                 const std::vector<bool>& creates, std::int64_t now_ticks,
+                                 std::vector<Result<SaveResult>>* results) {
+  if (puts.empty()) return;
+  auto written = client_->PutMany(std::move(puts));
+  for (std::size_t k = 0; k < put_of.size(); ++k) {
+    const std::size_t i = put_of[k];
+    const SaveRequest& r = requests[i];
+    Result<SaveResult>& result = (*results)[i];
+    if (!written.ok()) {
+      result = written.status();
+      continue;
+    }
+    Result<store::Resource>& w = (*written)[k];
+    const std::string& id = ids[i];
+    if (w.ok()) {
+      std::string saved_id = w->id;
+      if (!creates[k] || r.t->period != PeriodInterval::kSingle) Remember(id, std::move(*w));
+      result = SaveResult{creates[k] ? SaveOutcome::kCreated : SaveOutcome::kUpdated, std::move(saved_id)};
+    } else if (w.status().code() == StatusCode::kConflict) {
+      // Lost a race: from a fresh read, one at a time.
+      ++conflicts_;
+      Forget(id);
+      result = Save(*r.t, *r.group, r.type, *r.refs, now_ticks);
+    } else {
+      result = w.status();
+    }
+  }
 }
 
 Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const ObservationGroup& group, std::string_view type,

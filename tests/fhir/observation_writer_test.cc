@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "common/datetime.h"
 #include "store/memory/memory_client.h"
 
@@ -284,6 +287,69 @@ TEST(ObservationWriter, SaveManyFailsOnlyTheAmbiguousOne) {
   EXPECT_EQ(results[0].status().error_name(), "MultipleResourceFoundException");
   ASSERT_TRUE(results[1].ok());
   EXPECT_EQ(results[1]->outcome, SaveOutcome::kCreated);
+}
+
+// Counts the writes SaveMany makes, and the text each carries.
+class WriteSizes : public store::MemoryFhirClient {
+ public:
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    std::size_t bytes = 0;
+    for (const store::PutRequest& r : requests)
+      bytes += r.json.size();
+    writes.push_back(bytes);
+    largest = std::max(largest, requests.empty() ? 0 : requests.front().json.size());
+    return MemoryFhirClient::PutMany(std::move(requests));
+  }
+  std::vector<std::size_t> writes;  // bytes of each PutMany
+  std::size_t largest = 0;
+};
+
+TEST(ObservationWriter, SaveManyWritesABigBatchInPartsOfBoundedSize) {
+  FhirTemplate t = Load(kHourly);
+  // 500 hourly Observations (one an hour), then readings for the same hours
+  // again: created in parts, then merged in parts.
+  std::vector<group::MeasurementGroup> first, second;
+  for (int h = 0; h < 500; ++h) {
+    char hour[32];
+    std::snprintf(hour, sizeof(hour), "2019-01-%02dT%02d:", 1 + h / 24, h % 24);
+    first.push_back(Group("hr", {{std::string(hour) + "00:00Z", "60"}}));
+    second.push_back(Group("hr", {{std::string(hour) + "30:00Z", "61"}}));
+  }
+  constexpr std::size_t kWriteBytes = 20'000;
+  WriteSizes client;
+  ObservationWriter writer(&client, 10'000, std::size_t{32} << 20, kWriteBytes);
+  for (const auto* groups : {&first, &second}) {
+    std::vector<std::vector<ObservationGroup>> built;
+    built.reserve(groups->size());
+    for (const auto& g : *groups)
+      built.push_back(*BuildObservationGroups(g, t.period));
+    std::vector<ObservationWriter::SaveRequest> requests;
+    for (const auto& og : built)
+      requests.push_back({&t, &og.at(0), "hr", &kRefs});
+    client.writes.clear();
+    auto results = writer.SaveMany(requests, 0);
+    ASSERT_EQ(results.size(), 500u);
+    for (const auto& r : results) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->outcome, groups == &first ? SaveOutcome::kCreated : SaveOutcome::kUpdated);
+    }
+    // Several writes, each stopping once it holds kWriteBytes (so at most
+    // one Observation beyond them), together everything.
+    EXPECT_GT(client.writes.size(), 3u);
+    for (std::size_t bytes : client.writes)
+      EXPECT_LT(bytes, kWriteBytes + 2 * client.largest);
+  }
+  EXPECT_EQ(client.size(), 500u);
+  // Each hour's Observation holds both readings.
+  auto one = BuildObservationGroups(second[7], t.period);
+  auto stored =
+      client.SearchByIdentifier("Observation", "https://azure.microsoft.com/en-us/services/iomt-fhir-connector/",
+                                ObservationIdentifierValue(kRefs, "hr", one->at(0).id_segment), 2);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  const std::string& json = stored->front().json;
+  EXPECT_NE(json.find(R"("data":"60 E)"), std::string::npos) << json;
+  EXPECT_NE(json.find(" 61 "), std::string::npos) << json;
 }
 
 }  // namespace
