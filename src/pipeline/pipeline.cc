@@ -209,6 +209,8 @@ Status RunStream(ingest::LineReader* reader, Pipeline* pipeline) {
       break;
     }
   }
+  // The taker stops at its next full batch; reading stdin, that is when the
+  // next lines (or the end) arrive.
   taker.join();
   // A failure to read stops the run where it was read to: the batches
   // before it are written, the one it cut short is not.
