@@ -31,6 +31,12 @@ Result<std::vector<ingest::ReceivedEvent>> KafkaBatchSource::Read(std::size_t ma
     SetProblem(reachable.ok() ? "" : reachable.message());
   }
   auto polled = source_->Poll(max, wait);
+  {
+    // A copy of librdkafka's list under its lock: cheap next to a batch.
+    std::vector<std::int32_t> held = source_->Assignment();
+    MutexLock lock(mu_);
+    partitions_ = std::move(held);
+  }
   if (!polled.ok()) {
     SetProblem(polled.status().message());
     return Unavailable("Kafka: " + polled.status().message());
@@ -67,6 +73,10 @@ Status KafkaBatchSource::Commit() {
 void KafkaBatchSource::Rewind() {
   if (source_) source_->Close();
   source_.reset();
+  {
+    MutexLock lock(mu_);
+    partitions_.clear();
+  }
   std::this_thread::sleep_for(std::chrono::seconds(1));
   auto reopened = ingest::KafkaSource::Open(options_);
   if (reopened.ok()) {
@@ -79,6 +89,11 @@ void KafkaBatchSource::Rewind() {
 std::string KafkaBatchSource::Problem() {
   MutexLock lock(mu_);
   return problem_;
+}
+
+std::vector<std::int32_t> KafkaBatchSource::partitions() const {
+  MutexLock lock(mu_);
+  return partitions_;
 }
 
 void KafkaBatchSource::SetProblem(std::string problem) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,6 +34,9 @@ class KafkaBatchSource : public BatchSource {
   [[nodiscard]] bool drains_on_stop() const override { return false; }
   // The cluster's reachability, checked every 5 seconds from Read.
   std::string Problem() override IOMT_EXCLUDES(mu_);
+  // The partitions of the topic this member holds, as of its last Read (the
+  // group moves them when members join, leave or die).
+  std::vector<std::int32_t> partitions() const IOMT_EXCLUDES(mu_);
 
   // Leaves the group (at the worker's stop).
   void Close();
@@ -46,8 +50,9 @@ class KafkaBatchSource : public BatchSource {
   std::function<void(std::size_t)> on_received_;
   std::unique_ptr<ingest::KafkaSource> source_;  // the worker's thread only
   std::chrono::steady_clock::time_point last_check_{};
-  Mutex mu_;
+  mutable Mutex mu_;
   std::string problem_ IOMT_GUARDED_BY(mu_);
+  std::vector<std::int32_t> partitions_ IOMT_GUARDED_BY(mu_);
 };
 
 }  // namespace iomt::pipeline

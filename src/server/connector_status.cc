@@ -52,7 +52,15 @@ std::string Connector::StatusJson() const {
     json::AppendQuoted(&out, config_.kafka->topic);
     out.append(",\"group\":");
     json::AppendQuoted(&out, config_.kafka->group);
-    out.append("}");
+    out.append(",\"partitions\":[");
+    if (kafka_) {
+      const std::vector<std::int32_t> held = kafka_->partitions();
+      for (std::size_t i = 0; i < held.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out.append(std::to_string(held[i]));
+      }
+    }
+    out.append("]}");
   }
   if (config_.mqtt) {
     out.append(",\"mqtt\":{\"topic\":");
