@@ -4,6 +4,10 @@
 	dep-audit fresh-check clean
 
 JOBS ?= $(shell nproc)
+# Tests at twice the cores: about half of a test's time is spent waiting on
+# processes, sockets and timers (make test-release at -j2 kept 1.1 of 2 cores
+# busy; at -j4, 1.7, and the suite took 221 s instead of 288 s).
+TEST_JOBS ?= $(shell echo $$(( $$(nproc) * 2 )))
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -27,7 +31,7 @@ test-deps: deps
 	@./scripts/npm-install.sh tools/node tests/fhir_schema tests/fhir_server tests/web
 
 test-release: build test-deps
-	@ctest --preset release -j $(JOBS)
+	@ctest --preset release -j $(TEST_JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # built by clang: it compiles this build in half the time GCC takes (Boost's
@@ -35,7 +39,7 @@ test-release: build test-deps
 test-asan: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	@ctest --preset asan -j $(JOBS)
+	@ctest --preset asan -j $(TEST_JOBS)
 
 # The tests of threaded code (label `threads`: queue, HTTP server, Kafka, MQTT,
 # identity, stores, the service) under ThreadSanitizer, built by clang, which
