@@ -20,6 +20,7 @@ group[build]="
   libsimdjson-dev libre2-dev libcli11-dev
   libssl-dev             # SHA-256 of resource ids (libcrypto)
   libsqlite3-dev         # the embedded FHIR store
+  libzstd-dev            # its large resources, compressed (docs/adr/0023)
   libcurl4-openssl-dev   # the remote FHIR client
   libboost-dev           # Boost.Beast/Asio: the HTTP server of iomt serve
   librdkafka-dev         # Kafka / Event Hubs source

@@ -76,6 +76,20 @@ std::string SharedPath(std::string_view relative) {
 
 bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
 
+std::string Incompressible(std::size_t n, std::uint32_t seed) {
+  std::string out(n, 'A');
+  std::uint32_t x = seed * 2654435761U + 1;
+  for (char& c : out) {
+    x ^= x << 13;  // xorshift32
+    x ^= x >> 17;
+    x ^= x << 5;
+    // 64 symbols: 6 bits of 8, less than the quarter the store asks of
+    // compression.
+    c = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[x % 64];
+  }
+  return out;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

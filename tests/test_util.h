@@ -2,6 +2,7 @@
 // parsing JSON into values that outlive the call.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,10 @@ std::string SourcePath(std::string_view relative);
 std::string SharedPath(std::string_view relative);
 bool FileExists(const std::string& path);
 std::string ReadFile(const std::string& path);
+
+// `n` characters (letters, digits, - and _) that do not compress: filler for tests that need resources to
+// take their size on disk (the embedded store compresses large JSON).
+std::string Incompressible(std::size_t n, std::uint32_t seed = 1);
 
 // Parses `text` and keeps the Document alive for the rest of the test
 // program, so the returned Value stays valid. Fails the test on bad JSON.

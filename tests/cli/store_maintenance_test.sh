@@ -12,8 +12,9 @@ source "$(dirname "$0")/lib.sh"
 
 store=$tmp/store
 # 200 Devices of ~2 KB, each written 12 times (12 versions), with every
-# version kept.
-pad=$(head -c 2000 /dev/zero | tr '\0' x)
+# version kept. The padding does not compress (random, base64), so that the
+# store's size is the versions' (large texts are stored compressed).
+pad=$(head -c 1500 /dev/urandom | base64 -w0 | tr '+/' '-_')
 for v in $(seq 1 12); do
   for i in $(seq 1 200); do
     printf '{"resourceType":"Device","id":"d%d","serialNumber":"%d","note":[{"text":"%s"}]}\n' "$i" "$v" "$pad"

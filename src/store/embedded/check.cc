@@ -60,7 +60,8 @@ Status EmbeddedStore::Impl::CheckIndexes() {
       expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), 0, rid);
       ++expected_rows;
       if (s.Int(5) != 0) continue;
-      if (!document.Parse(s.Text(8)).ok()) return fail("JSON of " + id);
+      Result<std::string_view> text = StoredJson(s, 8);
+      if (!text.ok() || !document.Parse(*text).ok()) return fail("JSON of " + id);
       json::Value v, meta;
       if (!document.root().Find("id", &v) || v.string_value() != id) return fail("id in JSON of " + id);
       if (!document.root().Find("resourceType", &v) || v.string_value() != type_names[tid]) {

@@ -17,9 +17,12 @@ namespace {
 // 'IOMT' in SQLite's application_id: how a store file is told from any
 // other SQLite database.
 constexpr std::int64_t kApplicationId = 0x494F4D54;
-constexpr const char* kFormat = "3";
+constexpr const char* kFormat = "4";
 // Format 2 had the index resources_key on resources(key) instead of the kKey
-// token rows; Open migrates such a store in place (MigrateFrom2).
+// token rows; format 3 stored every json as text, where format 4 stores large
+// ones as zstd frames (packed_json.h). Open migrates both in place (Migrate):
+// a format 3 store's texts stay as they are (a json column holds either), but
+// an older iomt must not open a store it would misread.
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE iomt_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -261,7 +264,7 @@ Status EmbeddedStore::Impl::Init() {
     }
     IOMT_RETURN_IF_ERROR(db.Exec("COMMIT"));
   } else {
-    IOMT_RETURN_IF_ERROR(MigrateFrom2());
+    IOMT_RETURN_IF_ERROR(Migrate());
     IOMT_RETURN_IF_ERROR(CheckSchema());
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt format, db.Prepare("SELECT value FROM iomt_meta WHERE key='format'"));
     IOMT_ASSIGN_OR_RETURN(bool has_format, format.Step());
@@ -357,26 +360,32 @@ Status EmbeddedStore::Impl::ReloadPruned() {
 }
 
 // A format 2 store becomes format 3: a kKey token row for each resource (into
-// tok, in key order), and the index resources_key dropped. One transaction,
-// so a crash leaves format 2; the format is read again inside it, so two
-// processes opening the same old store migrate it once. Anything that is not
-// a readable format 2 store is left to CheckSchema and the format check.
-Status EmbeddedStore::Impl::MigrateFrom2() {
+// tok, in key order), and the index resources_key dropped; a format 3 store
+// becomes format 4 by its mark alone. One transaction, so a crash leaves the
+// old format; the format is read again inside it, so two processes opening
+// the same old store migrate it once. Anything that is not a readable format
+// 2 or 3 store is left to CheckSchema and the format check.
+Status EmbeddedStore::Impl::Migrate() {
   static_assert(static_cast<int>(embedded::TokenParam::kKey) == 0, "the SQL below writes p = tid * 16");
-  auto is_format_2 = [this]() -> bool {
+  auto format = [this]() -> std::string {
     Result<sqlite::Stmt> s = db.Prepare("SELECT value FROM iomt_meta WHERE key='format'");
-    if (!s.ok()) return false;
+    if (!s.ok()) return "";
     Result<bool> row = s->Step();
-    return row.ok() && *row && s->Text(0) == "2";
+    return row.ok() && *row ? std::string(s->Text(0)) : "";
   };
-  if (!is_format_2()) return Status::Ok();
+  auto migrates = [](const std::string& f) { return f == "2" || f == "3"; };
+  if (!migrates(format())) return Status::Ok();
   IOMT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   Status st;
-  if (is_format_2()) {
+  const std::string from = format();
+  if (from == "2") {
     st = db.Exec(
         "INSERT OR IGNORE INTO tok(p, vh, sh, rid) SELECT tid * 16, key, 0, rid FROM resources ORDER BY 1, 2, 3, 4; "
-        "DROP INDEX IF EXISTS resources_key; "
-        "UPDATE iomt_meta SET value='3' WHERE key='format';");
+        "DROP INDEX IF EXISTS resources_key;");
+  }
+  if (st.ok() && migrates(from)) {
+    const std::string mark = std::string("UPDATE iomt_meta SET value='") + kFormat + "' WHERE key='format';";
+    st = db.Exec(mark.c_str());
   }
   if (!st.ok()) {
     (void)db.Exec("ROLLBACK");

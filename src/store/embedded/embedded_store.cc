@@ -256,7 +256,8 @@ Status EmbeddedStore::Export(std::string_view type,
     if (!row) break;
     r.id.assign(s.Text(1));
     r.version_id = std::to_string(s.Int(2));
-    r.json.assign(s.Text(3));
+    IOMT_ASSIGN_OR_RETURN(std::string_view text, impl_->StoredJson(s, 3));
+    r.json.assign(text);
     f(s.Text(0), r);
   }
   return Status::Ok();

@@ -46,9 +46,11 @@ Result<std::optional<EmbeddedStore::Impl::Row>> EmbeddedStore::Impl::FindRow(std
   if (found && with_json) {
     find_json.Bind(1, found->rid);
     Result<bool> step = find_json.Step();
-    if (step.ok() && *step) found->json.assign(find_json.Text(0));
+    Result<std::string_view> text = step.ok() && *step ? StoredJson(find_json, 0) : std::string_view();
+    if (text.ok()) found->json.assign(*text);
     find_json.Reset();
     if (!step.ok()) return step.status();
+    if (!text.ok()) return text.status();
   }
   return found;
 }
@@ -85,12 +87,15 @@ Result<Resource> EmbeddedStore::Impl::VRead(std::string_view type, std::string_v
   Result<bool> step = history_version.Step();
   Resource out{std::string(id), std::to_string(v), {}};
   bool deleted = false;
+  Result<std::string_view> text = std::string_view();
   if (step.ok() && *step) {
     deleted = history_version.Int(2) != 0;
-    out.json.assign(history_version.Text(3));
+    text = StoredJson(history_version, 3);
+    if (text.ok()) out.json.assign(*text);
   }
   history_version.Reset();
   if (!step.ok()) return step.status();
+  if (!text.ok()) return text.status();
   if (!*step) {
     // A version the history policy removed: not found (404), saying which
     // versions the store still has.
@@ -119,7 +124,12 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::Impl::History(std::string_view 
   while (true) {
     IOMT_ASSIGN_OR_RETURN(bool has_row, s.NextRow());
     if (!has_row) break;
-    out.push_back({std::to_string(s.Int(0)), embedded::FormatInstant(s.Int(1)), s.Int(2) != 0, std::string(s.Text(3))});
+    Result<std::string_view> text = StoredJson(s, 3);
+    if (!text.ok()) {
+      s.Reset();
+      return text.status();
+    }
+    out.push_back({std::to_string(s.Int(0)), embedded::FormatInstant(s.Int(1)), s.Int(2) != 0, std::string(*text)});
   }
   s.Reset();
   return out;
@@ -151,7 +161,12 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
       if (std::find(seen.begin(), seen.end(), rid) != seen.end()) continue;
       // The index holds hashes: confirm the identifier in the resource, so
       // that a collision can never make the writer merge into a stranger.
-      std::string_view text = s.Text(3);
+      Result<std::string_view> stored = StoredJson(s, 3);
+      if (!stored.ok()) {
+        s.Reset();
+        return stored.status();
+      }
+      std::string_view text = *stored;
       if (!old_doc.Parse(text).ok()) continue;
       json::Value list;
       bool match = false;

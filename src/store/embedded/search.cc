@@ -327,7 +327,12 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   while (true) {
     IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
     if (!has_row) break;
-    page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(s->Text(2))});
+    Result<std::string_view> text = StoredJson(*s, 2);
+    if (!text.ok()) {
+      s->Reset();
+      return text.status();
+    }
+    page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
   }
   s->Reset();
   if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))

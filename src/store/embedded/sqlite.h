@@ -42,6 +42,8 @@ class Stmt {
   // alive until the statement is reset.
   Stmt& Bind(int i, std::int64_t v);
   Stmt& Bind(int i, std::string_view text, bool copy = false);
+  // Bytes as a BLOB (not copied: alive until the reset, as above).
+  Stmt& BindBlob(int i, std::string_view bytes);
   Stmt& BindNull(int i);
 
   // One step: true when a row is ready, false when done, or an error.
@@ -56,8 +58,11 @@ class Stmt {
 
   [[nodiscard]] std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   [[nodiscard]] bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  [[nodiscard]] bool IsBlob(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_BLOB; }
   // Valid until the next Step or Reset.
   [[nodiscard]] std::string_view Text(int col) const;
+  // A BLOB's bytes (of any other value, its text); valid as Text.
+  [[nodiscard]] std::string_view Blob(int col) const;
 
  private:
   friend class Db;

@@ -23,6 +23,7 @@
 #include "common/json/document.h"
 #include "common/mutex.h"
 #include "store/embedded/embedded_store.h"
+#include "store/embedded/packed_json.h"
 #include "store/embedded/resource_text.h"
 #include "store/embedded/sqlite.h"
 
@@ -88,6 +89,8 @@ struct EmbeddedStore::Impl {
   std::unordered_map<std::string, std::int64_t> types;
   std::unordered_map<std::string, sqlite::Stmt> search_cache;
   json::Document doc, old_doc;
+  // Resource JSON in and out of the json columns (text, or a zstd frame).
+  embedded::JsonPacker packer;
   embedded::IndexRows rows, old_rows;
   std::string stamped;
   bool in_txn = false;
@@ -117,10 +120,27 @@ struct EmbeddedStore::Impl {
   Checkpointer checkpointer;
 
   Status Init();
+  // The JSON in column `col` of `s`'s row, unpacked if it was stored
+  // compressed: valid until the next StoredJson (or the statement's next
+  // step).
+  Result<std::string_view> StoredJson(const sqlite::Stmt& s, int col) {
+    return s.IsBlob(col) ? packer.Unpack(s.Blob(col), true) : Result<std::string_view>(s.Text(col));
+  }
+  // Binds a resource's JSON to parameter `i`: text or, when large, a zstd
+  // frame (valid until the next BindJson).
+  void BindJson(sqlite::Stmt& s, int i, std::string_view json) {
+    bool blob = false;
+    std::string_view stored = packer.Pack(json, &blob);
+    if (blob) {
+      s.BindBlob(i, stored);
+    } else {
+      s.Bind(i, stored);
+    }
+  }
   // An existing store's schema has every table and index, and each table's
   // root page reads: damage found at open, at the cost of a few pages.
   Status CheckSchema();
-  Status MigrateFrom2();
+  Status Migrate();
   Status ReloadTypes();
   std::int64_t NowMs() const;
 

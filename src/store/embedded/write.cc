@@ -129,7 +129,8 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     } else {
       update_resource.BindNull(5).BindNull(6);
     }
-    IOMT_RETURN_IF_ERROR(update_resource.Bind(7, stamped).Run());
+    BindJson(update_resource, 7, stamped);
+    IOMT_RETURN_IF_ERROR(update_resource.Run());
   } else {
     embedded::StampResource(json, id, version, out.last_updated, &stamped);
     insert_resource.Bind(1, ResourceKey(tid, id)).Bind(2, tid).Bind(3, id).Bind(4, version).Bind(5, now);
@@ -138,7 +139,8 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     } else {
       insert_resource.BindNull(6).BindNull(7);
     }
-    IOMT_RETURN_IF_ERROR(insert_resource.Bind(8, stamped).Run());
+    BindJson(insert_resource, 8, stamped);
+    IOMT_RETURN_IF_ERROR(insert_resource.Run());
     rid = sqlite3_last_insert_rowid(db.handle());
     // Now, not with the batch's other token rows: a later write of this
     // resource in the same batch finds it by this row.

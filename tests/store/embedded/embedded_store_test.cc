@@ -569,7 +569,7 @@ TEST(EmbeddedStore, RefusesWhatIsNotAStore) {
 // Format 2 found resources through an index on resources(key); format 3
 // through a key token row per resource (docs/adr/0008). A format 2 store
 // (made here from a format 3 one: the index back, the key rows gone) opens
-// as format 3 with every resource found, updated in place, and consistent.
+// as format 4 with every resource found, updated in place, and consistent.
 TEST(EmbeddedStore, AFormatTwoStoreIsMigratedWhenOpened) {
   TempDir dir;
   EmbeddedStoreOptions options;
@@ -601,14 +601,124 @@ TEST(EmbeddedStore, AFormatTwoStoreIsMigratedWhenOpened) {
     ASSERT_TRUE(store->Flush().ok());
     EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
   }
-  // Migrated once: format 3, no index left; another format is still refused.
-  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT value FROM iomt_meta WHERE key='format'"), "3");
+  // Migrated once: format 4, no index left; another format is still refused.
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT value FROM iomt_meta WHERE key='format'"), "4");
   EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT count(*) FROM sqlite_master WHERE name='resources_key'"), "0");
   RunSqlOnStoreFile(dir.path(), "UPDATE iomt_meta SET value='1' WHERE key='format'");
   auto refused = EmbeddedStore::Open(dir.path(), options);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("another format (expected format 3)"), std::string::npos)
+  EXPECT_NE(refused.status().message().find("another format (expected format 4)"), std::string::npos)
       << refused.status().message();
+}
+
+// An hourly SampledData Observation: 3,600 slots, mostly "E".
+std::string HourlyObs(const std::string& id, const std::string& first_value) {
+  std::string data = first_value;
+  for (int i = 1; i < 3600; ++i)
+    data.append(" E");
+  return R"({"resourceType":"Observation","id":")" + id + R"(","identifier":[{"system":"urn:obs","value":"v-)" + id +
+         R"("}],"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"55423-8"}]},)" +
+         R"("subject":{"reference":"Patient/p1"},"effectivePeriod":{"start":"2023-10-09T00:00:00Z",)" +
+         R"("end":"2023-10-09T00:59:59Z"},"valueSampledData":{"origin":{"value":0},"period":1000,"dimensions":1,)" +
+         R"("data":")" + data + R"("}})";
+}
+
+std::string SampledData(const std::string& json) {
+  json::Document doc;
+  json::Value v;
+  if (!doc.Parse(json).ok() || !doc.root().Find("valueSampledData", &v) || !v.Find("data", &v)) return "<none>";
+  return std::string(v.string_value());
+}
+
+// Large resources (an hourly SampledData Observation is ~7 KB) are stored as
+// zstd frames, small ones as text (docs/adr/0023); every way of reading one
+// gives back the JSON that was written.
+TEST(EmbeddedStore, LargeResourcesAreStoredCompressed) {
+  TempDir dir;
+  const std::string v1 = HourlyObs("big", "171"), v2 = HourlyObs("big", "172");
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_TRUE(store->Put("Observation", "big", v1, std::nullopt).ok());
+    ASSERT_TRUE(store->Put("Observation", "big", v2, std::nullopt).ok());
+    ASSERT_TRUE(store->Put("Observation", "small", Obs("small", "p1", "8867-4", "2023-10-09"), std::nullopt).ok());
+    ASSERT_TRUE(store->Flush().ok());
+
+    Result<std::optional<Resource>> read = store->Read("Observation", "big");
+    ASSERT_TRUE(read.ok() && read->has_value());
+    EXPECT_EQ(SampledData((*read)->json), SampledData(v2));
+    EXPECT_EQ((*read)->version_id, "2");
+    Result<Resource> old = store->VRead("Observation", "big", "1");
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    EXPECT_EQ(SampledData(old->json), SampledData(v1));
+    Result<std::vector<HistoryEntry>> history = store->History("Observation", "big");
+    ASSERT_TRUE(history.ok());
+    ASSERT_EQ(history->size(), 2U);
+    EXPECT_EQ(SampledData((*history)[1].json), SampledData(v1));
+    Result<SearchPage> page = store->Search("Observation", "_id=big");
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->resources.size(), 1U);
+    EXPECT_EQ(SampledData(page->resources[0].json), SampledData(v2));
+    Result<std::vector<Resource>> by_identifier = store->SearchByIdentifier("Observation", "urn:obs", "v-big", 10);
+    ASSERT_TRUE(by_identifier.ok());
+    ASSERT_EQ(by_identifier->size(), 1U);
+    EXPECT_EQ(SampledData((*by_identifier)[0].json), SampledData(v2));
+    int exported = 0;
+    ASSERT_TRUE(store
+                    ->Export("Observation",
+                             [&](std::string_view, const Resource& r) {
+                               if (r.id == "big") exported += SampledData(r.json) == SampledData(v2) ? 1 : 100;
+                             })
+                    .ok());
+    EXPECT_EQ(exported, 1);
+    EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+  }
+  // On disk: the large one's versions are frames of a fraction of its size.
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM resources WHERE id='big'"), "blob");
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM history"), "blob");
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM resources WHERE id='small'"), "text");
+  EXPECT_LT(std::stoi(QueryStoreFile(dir.path(), "SELECT length(json) FROM resources WHERE id='big'")) * 4,
+            static_cast<int>(v2.size()));
+
+  // A frame that does not decompress is damage, reported as such.
+  RunSqlOnStoreFile(dir.path(), "UPDATE resources SET json=X'28B52FFD2000FFFF' WHERE id='big'");
+  auto store = OpenOrDie(dir.path());
+  Result<std::optional<Resource>> damaged = store->Read("Observation", "big");
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(damaged.status().detail(), "damaged") << damaged.status().ToString();
+  EXPECT_FALSE(store->CheckConsistency().ok());
+  EXPECT_TRUE(store->Read("Observation", "small").ok());
+}
+
+// Format 3 stored every resource as text: such a store opens as format 4,
+// its texts read as before, and a new version of one is stored compressed.
+TEST(EmbeddedStore, AFormatThreeStoreIsMigratedWhenOpened) {
+  TempDir dir;
+  std::string stored;
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_TRUE(store->Put("Observation", "big", HourlyObs("big", "1"), std::nullopt).ok());
+    ASSERT_TRUE(store->Flush().ok());
+    stored = (*store->Read("Observation", "big"))->json;
+  }
+  // What format 3 wrote: the text itself.
+  const std::string sql =
+      "UPDATE resources SET json='" + stored + "'; UPDATE iomt_meta SET value='3' WHERE key='format'";
+  RunSqlOnStoreFile(dir.path(), sql.c_str());
+  ASSERT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM resources"), "text");
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+    EXPECT_EQ((*store->Read("Observation", "big"))->json, stored);
+    ASSERT_TRUE(store->Put("Observation", "big", HourlyObs("big", "2"), std::nullopt).ok());
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(SampledData((*store->VRead("Observation", "big", "1")).json), SampledData(stored));
+    EXPECT_TRUE(store->CheckConsistency().ok()) << store->CheckConsistency().ToString();
+  }
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT value FROM iomt_meta WHERE key='format'"), "4");
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM resources"), "blob");
+  EXPECT_EQ(QueryStoreFile(dir.path(), "SELECT typeof(json) FROM history"), "text");
 }
 
 TEST(EmbeddedStore, BackgroundCommitterCommitsSingleWrites) {

@@ -137,7 +137,9 @@ void FillDisk(const std::string& dir) {
 }
 
 // Patients p0..p99 of ~3 KB each, as single writes waiting for a commit.
-std::string BigPatient() { return R"({"resourceType":"Patient","text":{"div":")" + std::string(3000, 'x') + R"("}})"; }
+std::string BigPatient() {
+  return R"({"resourceType":"Patient","text":{"div":")" + iomt::testing::Incompressible(3000) + R"("}})";
+}
 void PutBigPatients(EmbeddedStore& store) {
   for (int i = 0; i < 100; ++i)
     ASSERT_TRUE(store.Put("Patient", std::string("p").append(std::to_string(i)), BigPatient(), std::nullopt).ok());

@@ -42,7 +42,7 @@ std::string DeviceJson(const std::string& id, int n, std::size_t pad = 0) {
   std::string json = R"({"resourceType":"Device","id":")";
   json.append(id).append(R"(","identifier":[{"system":"urn:t","value":")").append(id);
   json.append(R"("}],"serialNumber":")").append(std::to_string(n)).append(R"(")");
-  if (pad > 0) json.append(R"(,"note":[{"text":")").append(pad, 'x').append(R"("}])");
+  if (pad > 0) json.append(R"(,"note":[{"text":")").append(iomt::testing::Incompressible(pad, n)).append(R"("}])");
   json.append("}");
   return json;
 }
