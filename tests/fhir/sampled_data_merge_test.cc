@@ -3,7 +3,10 @@
 // whichever way iomt computes it. Random streams, random readings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "common/datetime.h"
 #include "common/json/node.h"
@@ -12,6 +15,61 @@
 
 namespace iomt::fhir {
 namespace {
+
+// iomt-fhir's loop, a slot at a time, as BuildSampledData did before it
+// appended runs of empty slots: the reference it must still agree with.
+std::string SlotBySlot(const std::vector<TimeValue>& values, std::int64_t start, std::int64_t end,
+                       std::int64_t period) {
+  std::string out;
+  std::size_t next = 0;
+  bool first = true;
+  for (std::int64_t slot = start; slot <= end; slot += period) {
+    std::string_view value;
+    bool found = false;
+    while (next < values.size() && values[next].ticks >= slot && values[next].ticks < slot + period) {
+      value = values[next].value;
+      found = true;
+      ++next;
+    }
+    if (!first) out.push_back(' ');
+    first = false;
+    out.append(found ? value : std::string_view("E"));
+    if (end - slot < period) break;
+  }
+  return out;
+}
+
+// Random slots and readings: before the start (which holds the rest back),
+// several in a slot, past the end, empty values; streams longer than the
+// runs BuildSampledData appends at once.
+TEST(SampledData, BuildMatchesTheSlotBySlotLoop) {
+  std::mt19937 rng(7);
+  const char* tokens[] = {"1", "22", "", "333.5"};
+  for (int round = 0; round < 3000; ++round) {
+    SCOPED_TRACE(round);
+    const std::int64_t period = 1 + static_cast<std::int64_t>(rng() % 5);
+    const std::int64_t start = 1000 + static_cast<std::int64_t>(rng() % 10);
+    const std::int64_t slots =
+        round % 10 == 0 ? 2000 + static_cast<std::int64_t>(rng() % 3000) : static_cast<std::int64_t>(rng() % 40);
+    const std::int64_t end = start + slots * period - 1 - static_cast<std::int64_t>(rng() % period);
+    std::vector<TimeValue> values;
+    const int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) {
+      std::int64_t t = start - 3 + static_cast<std::int64_t>(rng() % static_cast<std::uint32_t>(slots * period + 8));
+      values.push_back({t, tokens[rng() % 4]});
+    }
+    std::stable_sort(values.begin(), values.end(),
+                     [](const TimeValue& a, const TimeValue& b) { return a.ticks < b.ticks; });
+    std::string built = "x";  // appends to what is there
+    BuildSampledData(values, start, end, period, &built);
+    std::string want = "x";
+    want.append(SlotBySlot(values, start, end, period));
+    EXPECT_EQ(built, want);
+  }
+  std::string none;
+  BuildSampledData({}, 10, 9, 1, &none);
+  EXPECT_EQ(none, "");
+}
 
 TEST(SampledDataMerge, MatchesDecodeMergeRebuild) {
   FhirLoadResult loaded = LoadCodeValueFhirTemplate(R"({"templateType":"CodeValueFhir","template":{
