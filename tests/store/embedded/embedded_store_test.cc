@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/json/document.h"
+#include "store/embedded/packed_json.h"
 #include "store/embedded/resource_text.h"
 #include "store/rest_outcome.h"
 #include "test_util.h"
@@ -688,6 +689,34 @@ TEST(EmbeddedStore, LargeResourcesAreStoredCompressed) {
   EXPECT_EQ(damaged.status().detail(), "damaged") << damaged.status().ToString();
   EXPECT_FALSE(store->CheckConsistency().ok());
   EXPECT_TRUE(store->Read("Observation", "small").ok());
+}
+
+// What the store keeps for a text: short ones and ones that do not compress
+// by a quarter as they are, the rest as a frame that gives the text back.
+TEST(JsonPacker, PacksOnlyLargeTextsThatCompress) {
+  embedded::JsonPacker packer;
+  bool blob = true;
+  const std::string small(embedded::kPackFrom - 1, 'E');
+  EXPECT_EQ(packer.Pack(small, &blob), small);
+  EXPECT_FALSE(blob);
+  const std::string noise = iomt::testing::Incompressible(8000);
+  EXPECT_EQ(packer.Pack(noise, &blob), noise);
+  EXPECT_FALSE(blob);
+  const std::string large = HourlyObs("x", "1");
+  const std::string packed(packer.Pack(large, &blob));
+  ASSERT_TRUE(blob);
+  EXPECT_LT(packed.size() * 4, large.size());
+  Result<std::string_view> back = packer.Unpack(packed, true);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, large);
+  // Text comes back as it is; a cut or altered frame is damage.
+  EXPECT_EQ(*packer.Unpack(small, false), small);
+  for (const std::string& bad : {packed.substr(0, packed.size() / 2), std::string("not a frame"),
+                                 packed.substr(0, 4) + std::string(packed.size() - 4, '\x01')}) {
+    Result<std::string_view> r = packer.Unpack(bad, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().detail(), "damaged") << r.status().ToString();
+  }
 }
 
 // Format 3 stored every resource as text: such a store opens as format 4,
