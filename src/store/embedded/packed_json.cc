@@ -33,14 +33,13 @@ Result<std::string_view> JsonPacker::Unpack(std::string_view stored, bool blob) 
   // Frames are written with their size; a resource is far below 1 GiB.
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ULL << 30) ||
       decompress_ == nullptr) {
-    return IoError("a stored resource is damaged: its compressed JSON has no valid zstd frame header")
-        .WithDetail(sqlite::kDamaged);
+    return IoError("a resource's compressed JSON has no valid zstd frame header").WithDetail(sqlite::kDamaged);
   }
   unpacked_.resize(size);
   const std::size_t n =
       ZSTD_decompressDCtx(decompress_, unpacked_.data(), unpacked_.size(), stored.data(), stored.size());
   if (ZSTD_isError(n) != 0 || n != size) {
-    std::string message = "a stored resource is damaged: its compressed JSON does not decompress (";
+    std::string message = "a resource's compressed JSON does not decompress (";
     message.append(ZSTD_isError(n) != 0 ? ZSTD_getErrorName(n) : "short").append(")");
     return IoError(std::move(message)).WithDetail(sqlite::kDamaged);
   }

@@ -33,7 +33,8 @@ class JsonPacker {
   std::string_view Pack(std::string_view json, bool* blob);
   // The JSON of a stored value: `stored` itself when it is text, else the
   // frame's content, kept in this packer until the next Unpack. A frame that
-  // does not decompress is damage (kIoError, detail "damaged").
+  // does not decompress is damage (kIoError, detail "damaged", saying what
+  // is wrong with the frame; the store adds which file and what to do).
   Result<std::string_view> Unpack(std::string_view stored, bool blob);
 
  private:

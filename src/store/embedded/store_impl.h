@@ -123,8 +123,14 @@ struct EmbeddedStore::Impl {
   // The JSON in column `col` of `s`'s row, unpacked if it was stored
   // compressed: valid until the next StoredJson (or the statement's next
   // step).
+  // A frame that does not decompress is reported as the store's other
+  // damage is: the file, what is wrong, and what to do about it.
   Result<std::string_view> StoredJson(const sqlite::Stmt& s, int col) {
-    return s.IsBlob(col) ? packer.Unpack(s.Blob(col), true) : Result<std::string_view>(s.Text(col));
+    if (!s.IsBlob(col)) return s.Text(col);
+    Result<std::string_view> json = packer.Unpack(s.Blob(col), true);
+    if (json.ok()) return json;
+    return IoError(path + " is damaged: " + json.status().message() + ". " + sqlite::DamagedAdvice(path))
+        .WithDetail(sqlite::kDamaged);
   }
   // Binds a resource's JSON to parameter `i`: text or, when large, a zstd
   // frame (valid until the next BindJson).

@@ -11,6 +11,7 @@
 #include "common/json/document.h"
 #include "store/embedded/packed_json.h"
 #include "store/embedded/resource_text.h"
+#include "store/embedded/sqlite.h"
 #include "store/rest_outcome.h"
 #include "test_util.h"
 #include "tests/store/embedded/store_file.h"
@@ -687,6 +688,12 @@ TEST(EmbeddedStore, LargeResourcesAreStoredCompressed) {
   ASSERT_FALSE(damaged.ok());
   EXPECT_EQ(damaged.status().code(), StatusCode::kIoError);
   EXPECT_EQ(damaged.status().detail(), "damaged") << damaged.status().ToString();
+  // Which file, what is wrong, and what to do: as for the store's other damage.
+  EXPECT_NE(damaged.status().message().find(dir.path() + "/store.db is damaged: a resource's compressed JSON"),
+            std::string::npos)
+      << damaged.status().message();
+  EXPECT_NE(damaged.status().message().find(sqlite::DamagedAdvice(dir.path() + "/store.db")), std::string::npos)
+      << damaged.status().message();
   EXPECT_FALSE(store->CheckConsistency().ok());
   EXPECT_TRUE(store->Read("Observation", "small").ok());
 }
