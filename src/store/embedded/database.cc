@@ -332,15 +332,6 @@ Status EmbeddedStore::Impl::Init() {
               "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
               "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3) t "
               "JOIN resources r ON r.rid=t.rid"));
-  // by_identifier_system and the key row of the id derived from system|value
-  // (?4, ?5) in one statement: a writer's batch runs it thousands of times.
-  IOMT_RETURN_IF_ERROR(
-      prepare(&by_identifier_or_key,
-              "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
-              "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3 "
-              "UNION ALL SELECT rid FROM tok WHERE p=?4 AND vh=?5 AND sh=?3 "
-              "UNION ALL SELECT rid FROM tok_delta WHERE p=?4 AND vh=?5 AND sh=?3) t "
-              "JOIN resources r ON r.rid=t.rid"));
   IOMT_RETURN_IF_ERROR(
       prepare(&history_of, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 ORDER BY version DESC"));
   IOMT_RETURN_IF_ERROR(

@@ -146,27 +146,27 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   const std::int64_t sh = Hash64(system);
   // One read transaction for all the lookups, not one per statement.
   ReadScope scope(this);
-  // A key row may carry the identifier (Impl::key_identifiers): with a
-  // system asked for, one statement looks up both rows; with none, the key
-  // rows of every system the store has seen are looked up one by one.
-  const bool together = key_identifiers && !system.empty();
+  // The systems whose identifiers key rows may carry: the one asked for,
+  // or with none asked for, every one the store has seen.
   std::vector<std::string> key_systems_of;
-  if (system.empty()) {
+  if (key_identifiers && !system.empty()) {
+    key_systems_of.emplace_back(system);
+  } else {
     IOMT_ASSIGN_OR_RETURN(key_systems_of, KeySystems());
   }
-  sqlite::Stmt& q = together ? by_identifier_or_key : system.empty() ? by_identifier : by_identifier_system;
+  sqlite::Stmt& s = system.empty() ? by_identifier : by_identifier_system;
   std::vector<std::int64_t> seen;
   std::vector<std::pair<std::int64_t, Resource>> hits;
-  // Adds the matches of statement `stmt` (bound) for `value` to hits.
-  auto collect = [&](sqlite::Stmt& stmt, std::string_view value) -> Status {
+  // Adds the matches of statement `q` (bound) for `value` to hits.
+  auto collect = [&](sqlite::Stmt& q, std::string_view value) -> Status {
     while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool has_row, stmt.NextRow());
+      IOMT_ASSIGN_OR_RETURN(bool has_row, q.NextRow());
       if (!has_row) break;
-      std::int64_t rid = stmt.Int(0);
+      std::int64_t rid = q.Int(0);
       if (std::find(seen.begin(), seen.end(), rid) != seen.end()) continue;
       // The index holds hashes: confirm the identifier in the resource, so
       // that a collision can never make the writer merge into a stranger.
-      IOMT_ASSIGN_OR_RETURN(std::string_view text, StoredJson(stmt, 3));
+      IOMT_ASSIGN_OR_RETURN(std::string_view text, StoredJson(q, 3));
       if (!old_doc.Parse(text).ok()) continue;
       json::Value list;
       bool match = false;
@@ -180,17 +180,16 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
       }
       if (!match) continue;
       seen.push_back(rid);
-      hits.emplace_back(rid, Resource{std::string(stmt.Text(1)), std::to_string(stmt.Int(2)), std::string(text)});
+      hits.emplace_back(rid, Resource{std::string(q.Text(1)), std::to_string(q.Int(2)), std::string(text)});
     }
     return Status::Ok();
   };
   for (std::string_view value : values) {
     hits.clear();
-    q.Bind(1, p).Bind(2, Hash64(value));
-    if (!system.empty()) q.Bind(3, sh);
-    if (together) q.Bind(4, key_p).Bind(5, ResourceKey(tid, embedded::KeyIdentifierId(system, value)));
-    Status st = collect(q, value);
-    q.Reset();
+    s.Bind(1, p).Bind(2, Hash64(value));
+    if (!system.empty()) s.Bind(3, sh);
+    Status st = collect(s, value);
+    s.Reset();
     IOMT_RETURN_IF_ERROR(st);
     // The resource whose id is derived from system|value, through its key
     // row (by_identifier_system's shape, on the key parameter).

@@ -227,24 +227,15 @@ bool TakeKeyIdentifier(const json::Value& root, std::string_view id, IndexRows* 
   }
   json::Value list;
   if (!root.Find("identifier", &list) || !list.is_array()) return false;
-  std::size_t k = 0;  // ExtractIndex's row of this identifier: they come first, in order
   for (json::Value i : list.elements()) {
     std::string_view value = StringMember(i, "value");
     if (value.empty()) continue;
-    ++k;
     std::string_view sys = StringMember(i, "system");
     if (KeyIdentifierId(sys, value) != id) continue;
-    TokenRow row{TokenParam::kIdentifier, 0, 0};
-    if (k <= out->tokens.size() && out->tokens[k - 1].param == TokenParam::kIdentifier) {
-      row = out->tokens[k - 1];
-    } else {
-      row.value_hash = Hash64(value);
-      row.system_hash = Hash64(sys);
-    }
-    if (row.system_hash == 0) return false;  // 0 is the key row's "no identifier"
-    const std::int64_t sh = row.system_hash;
+    const std::int64_t sh = Hash64(sys);
+    if (sh == 0) return false;  // 0 is the key row's "no identifier"
     // Every row of it: a repeated identifier is one row in the table.
-    std::erase(out->tokens, row);
+    std::erase(out->tokens, TokenRow{TokenParam::kIdentifier, Hash64(value), sh});
     out->key_system = sh;
     system->assign(sys);
     return true;

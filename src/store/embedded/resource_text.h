@@ -53,7 +53,6 @@ void ExtractIndex(const json::Value& root, IndexRows* out);
 // iomt's own resources have ids derived from an identifier: the SHA-256 hex
 // of "system_value" (fhir::ResourceIdForIdentifier). When `id` is that of
 // one of `root`'s identifiers, its identifier row is taken out of `out`
-// (ExtractIndex's rows of `root`)
 // and out->key_system set to the hash of its system: the resource's key row
 // stands for it (a search for system|value also looks up the key of
 // sha256(system_value) with that system hash; docs/adr/0021). `*system`

@@ -84,7 +84,7 @@ struct EmbeddedStore::Impl {
   sqlite::Db db;
   sqlite::Stmt find, find_json, insert_resource, insert_key, update_resource, to_history, delete_token,
       delete_token_delta;
-  sqlite::Stmt by_identifier, by_identifier_system, by_identifier_or_key, history_of, history_version, insert_type;
+  sqlite::Stmt by_identifier, by_identifier_system, history_of, history_version, insert_type;
   std::array<sqlite::Stmt, 8> insert_tokens;  // [n - 1] inserts n rows
   std::unordered_map<std::string, std::int64_t> types;
   std::unordered_map<std::string, sqlite::Stmt> search_cache;
@@ -207,7 +207,6 @@ struct EmbeddedStore::Impl {
   Status RegisterKeySystem(std::string_view system);
   Result<std::vector<std::string>> KeySystems();
   std::unordered_set<std::string> key_systems_known;
-  std::string last_key_system;  // registered when key_systems_known is not empty
   sqlite::Stmt key_systems, register_key_system;
   // Rewrites resource rid's key row from system hash `from` to `to`.
   Status MoveKeyRow(std::int64_t tid, std::string_view id, std::int64_t rid, std::int64_t from, std::int64_t to);

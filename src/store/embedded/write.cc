@@ -170,14 +170,9 @@ void EmbeddedStore::Impl::IndexOf(const json::Value& root, std::string_view id, 
 }
 
 Status EmbeddedStore::Impl::RegisterKeySystem(std::string_view system) {
-  // Nearly every write has the system of the one before.
-  if (!key_systems_known.empty() && system == last_key_system) return Status::Ok();
-  std::string text(system);
-  if (key_systems_known.count(text) == 0) {
-    IOMT_RETURN_IF_ERROR(register_key_system.Bind(1, system).Run());
-    key_systems_known.insert(text);
-  }
-  last_key_system = std::move(text);
+  if (key_systems_known.count(std::string(system)) != 0) return Status::Ok();
+  IOMT_RETURN_IF_ERROR(register_key_system.Bind(1, system).Run());
+  key_systems_known.emplace(system);
   return Status::Ok();
 }
 
