@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "store/embedded/store_impl.h"
@@ -50,7 +49,6 @@ Status EmbeddedStore::Impl::CheckIndexes() {
     json::Document document;
     embedded::IndexRows index;
     std::vector<std::array<std::int64_t, 3>> tokens;
-    std::unordered_set<std::string> key_systems_used;
     while (true) {
       IOMT_ASSIGN_OR_RETURN(bool row, s.NextRow());
       if (!row) break;
@@ -58,12 +56,10 @@ Status EmbeddedStore::Impl::CheckIndexes() {
       const std::string id(s.Text(3));
       if (version > 1) ++with_versions;
       if (s.Int(1) != ResourceKey(tid, id)) return fail("key of " + id);
-      // Its key row, deleted or not; a deleted one's carries no identifier.
+      // Its key row, deleted or not.
+      expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), 0, rid);
       ++expected_rows;
-      if (s.Int(5) != 0) {
-        expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), 0, rid);
-        continue;
-      }
+      if (s.Int(5) != 0) continue;
       Result<std::string_view> text = StoredJson(s, 8);
       if (!text.ok() || !document.Parse(*text).ok()) return fail("JSON of " + id);
       json::Value v, meta;
@@ -75,9 +71,7 @@ Status EmbeddedStore::Impl::CheckIndexes() {
           v.string_value() != std::to_string(version)) {
         return fail("meta.versionId of " + id);
       }
-      IndexOf(document.root(), id, &index);
-      expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), index.key_system, rid);
-      if (index.key_system != 0) key_systems_used.insert(key_system_text);
+      embedded::ExtractIndex(document.root(), &index);
       // A resource's repeated token is one row (INSERT OR IGNORE).
       tokens.clear();
       for (const embedded::TokenRow& t : index.tokens)
@@ -93,11 +87,6 @@ Status EmbeddedStore::Impl::CheckIndexes() {
         return fail("date of " + id);
       }
     }
-    // `identifier=value` looks for key rows of the registered systems only.
-    IOMT_ASSIGN_OR_RETURN(std::vector<std::string> registered, KeySystems());
-    for (const std::string& system : registered)
-      key_systems_used.erase(system);
-    if (!key_systems_used.empty()) return fail("an identifier system of key rows is not registered");
   }
   {
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s,

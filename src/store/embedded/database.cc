@@ -17,17 +17,12 @@ namespace {
 // 'IOMT' in SQLite's application_id: how a store file is told from any
 // other SQLite database.
 constexpr std::int64_t kApplicationId = 0x494F4D54;
-// The format of stores created now. Format 5 is format 4 whose key rows
-// carry the identifier a derived id comes from (Impl::key_identifiers):
-// this iomt reads and writes both, each by its own rule, and keeps a format
-// 4 store format 4 (its rows would have to be rebuilt from every JSON).
-constexpr const char* kFormat = "5";
-constexpr const char* kFormatWithIdentifierRows = "4";
+constexpr const char* kFormat = "4";
 // Format 2 had the index resources_key on resources(key) instead of the kKey
 // token rows; format 3 stored every json as text, where format 4 stores large
-// ones as zstd frames (packed_json.h). Open migrates both to format 4 in
-// place (Migrate): a format 3 store's texts stay as they are (a json column
-// holds either), but an older iomt must not open a store it would misread.
+// ones as zstd frames (packed_json.h). Open migrates both in place (Migrate):
+// a format 3 store's texts stay as they are (a json column holds either), but
+// an older iomt must not open a store it would misread.
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE iomt_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -273,18 +268,12 @@ Status EmbeddedStore::Impl::Init() {
     IOMT_RETURN_IF_ERROR(CheckSchema());
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt format, db.Prepare("SELECT value FROM iomt_meta WHERE key='format'"));
     IOMT_ASSIGN_OR_RETURN(bool has_format, format.Step());
-    if (!has_format || (format.Text(0) != kFormat && format.Text(0) != kFormatWithIdentifierRows)) {
+    if (!has_format || format.Text(0) != kFormat) {
       std::string message = path;
-      message.append(" is an iomt store of another format (expected format ")
-          .append(kFormatWithIdentifierRows)
-          .append(" or ")
-          .append(kFormat)
-          .append(")");
+      message.append(" is an iomt store of another format (expected format ").append(kFormat).append(")");
       return InvalidArgument(std::move(message));
     }
-    key_identifiers = format.Text(0) == kFormat;
   }
-  if (empty) key_identifiers = true;
 
   auto prepare = [&](sqlite::Stmt* s, std::string_view sql) -> Status {
     IOMT_ASSIGN_OR_RETURN(*s, db.Prepare(sql));
@@ -298,7 +287,7 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(prepare(&insert_resource,
                                "INSERT OR FAIL INTO resources(key, tid, id, version, updated, deleted, dlo, dhi, json) "
                                "VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)"));
-  IOMT_RETURN_IF_ERROR(prepare(&insert_key, "INSERT INTO tok_delta(p, vh, sh, rid) VALUES(?1, ?2, ?3, ?4)"));
+  IOMT_RETURN_IF_ERROR(prepare(&insert_key, "INSERT INTO tok_delta(p, vh, sh, rid) VALUES(?1, ?2, 0, ?3)"));
   IOMT_RETURN_IF_ERROR(
       prepare(&update_resource,
               "UPDATE OR FAIL resources SET version=?2, updated=?3, deleted=?4, dlo=?5, dhi=?6, json=?7 "
@@ -337,10 +326,6 @@ Status EmbeddedStore::Impl::Init() {
   IOMT_RETURN_IF_ERROR(
       prepare(&history_version, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 AND version=?2"));
   IOMT_RETURN_IF_ERROR(prepare(&insert_type, "INSERT INTO types(name) VALUES(?1)"));
-  // ';' follows ':': the range is every key starting with 'key-system:'.
-  IOMT_RETURN_IF_ERROR(prepare(&key_systems,
-                               "SELECT substr(key, 12) FROM iomt_meta WHERE key >= 'key-system:' AND key < 'key-system;'"));
-  IOMT_RETURN_IF_ERROR(prepare(&register_key_system, "INSERT OR IGNORE INTO iomt_meta VALUES('key-system:' || ?1, '')"));
   // The history policy (history.cc). A resource's oldest versions first, by
   // history_rid; the sweep reads the index alone unless it needs `updated`.
   IOMT_RETURN_IF_ERROR(prepare(&trim_history,
@@ -399,8 +384,7 @@ Status EmbeddedStore::Impl::Migrate() {
         "DROP INDEX IF EXISTS resources_key;");
   }
   if (st.ok() && migrates(from)) {
-    const std::string mark =
-        std::string("UPDATE iomt_meta SET value='") + kFormatWithIdentifierRows + "' WHERE key='format';";
+    const std::string mark = std::string("UPDATE iomt_meta SET value='") + kFormat + "' WHERE key='format';";
     st = db.Exec(mark.c_str());
   }
   if (!st.ok()) {
@@ -556,7 +540,6 @@ Status EmbeddedStore::Impl::TakeLost() {
 
 void EmbeddedStore::Impl::AfterRollback() {
   // What was cached about the rolled-back writes is gone with them.
-  key_systems_known.clear();
   (void)ReloadTypes();
   (void)ReloadPruned();
   Result<sqlite::Stmt> count = db.Prepare("SELECT count(*) FROM tok_delta");
@@ -593,8 +576,7 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
                                         std::to_string(pending_before) + " single writes waiting for a commit"));
     return;
   }
-  // A type or key system registered inside the savepoint is gone again.
-  key_systems_known.clear();
+  // A type created inside the savepoint is gone again.
   (void)ReloadTypes();
 }
 

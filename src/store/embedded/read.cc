@@ -142,31 +142,31 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, false));
   if (tid == 0) return out;
   const std::int64_t p = TokenKey(tid, embedded::TokenParam::kIdentifier);
-  const std::int64_t key_p = TokenKey(tid, embedded::TokenParam::kKey);
   const std::int64_t sh = Hash64(system);
   // One read transaction for all the lookups, not one per statement.
   ReadScope scope(this);
-  // The systems whose identifiers key rows may carry: the one asked for,
-  // or with none asked for, every one the store has seen.
-  std::vector<std::string> key_systems_of;
-  if (key_identifiers && !system.empty()) {
-    key_systems_of.emplace_back(system);
-  } else {
-    IOMT_ASSIGN_OR_RETURN(key_systems_of, KeySystems());
-  }
   sqlite::Stmt& s = system.empty() ? by_identifier : by_identifier_system;
   std::vector<std::int64_t> seen;
-  std::vector<std::pair<std::int64_t, Resource>> hits;
-  // Adds the matches of statement `q` (bound) for `value` to hits.
-  auto collect = [&](sqlite::Stmt& q, std::string_view value) -> Status {
+  for (std::string_view value : values) {
+    s.Bind(1, p).Bind(2, Hash64(value));
+    if (!system.empty()) s.Bind(3, sh);
+    // Matches in the order they were first written (rid), as the memory
+    // store answers; sorted here rather than by SQL, which would build a
+    // temporary B-tree for every one of a batch's thousands of lookups.
+    std::vector<std::pair<std::int64_t, Resource>> hits;
     while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool has_row, q.NextRow());
+      IOMT_ASSIGN_OR_RETURN(bool has_row, s.NextRow());
       if (!has_row) break;
-      std::int64_t rid = q.Int(0);
+      std::int64_t rid = s.Int(0);
       if (std::find(seen.begin(), seen.end(), rid) != seen.end()) continue;
       // The index holds hashes: confirm the identifier in the resource, so
       // that a collision can never make the writer merge into a stranger.
-      IOMT_ASSIGN_OR_RETURN(std::string_view text, StoredJson(q, 3));
+      Result<std::string_view> stored = StoredJson(s, 3);
+      if (!stored.ok()) {
+        s.Reset();
+        return stored.status();
+      }
+      std::string_view text = *stored;
       if (!old_doc.Parse(text).ok()) continue;
       json::Value list;
       bool match = false;
@@ -180,32 +180,12 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
       }
       if (!match) continue;
       seen.push_back(rid);
-      hits.emplace_back(rid, Resource{std::string(q.Text(1)), std::to_string(q.Int(2)), std::string(text)});
+      hits.emplace_back(rid, Resource{std::string(s.Text(1)), std::to_string(s.Int(2)), std::string(text)});
     }
-    return Status::Ok();
-  };
-  for (std::string_view value : values) {
-    hits.clear();
-    s.Bind(1, p).Bind(2, Hash64(value));
-    if (!system.empty()) s.Bind(3, sh);
-    Status st = collect(s, value);
-    s.Reset();
-    IOMT_RETURN_IF_ERROR(st);
-    // The resource whose id is derived from system|value, through its key
-    // row (by_identifier_system's shape, on the key parameter).
-    for (const std::string& key_system : key_systems_of) {
-      const std::string id = embedded::KeyIdentifierId(key_system, value);
-      by_identifier_system.Bind(1, key_p).Bind(2, ResourceKey(tid, id)).Bind(3, Hash64(key_system));
-      st = collect(by_identifier_system, value);
-      by_identifier_system.Reset();
-      IOMT_RETURN_IF_ERROR(st);
-    }
-    // Matches in the order they were first written (rid), as the memory
-    // store answers; sorted here rather than by SQL, which would build a
-    // temporary B-tree for every one of a batch's thousands of lookups.
     std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (std::size_t i = 0; i < hits.size() && i < limit; ++i)
       out.push_back(std::move(hits[i].second));
+    s.Reset();
   }
   return out;
 }

@@ -1,12 +1,10 @@
 #include "store/embedded/resource_text.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 
 #include "common/json/writer.h"
-#include "common/sha256.h"
 
 namespace iomt::store::embedded {
 namespace {
@@ -171,7 +169,6 @@ bool SplitReference(std::string_view reference, std::string_view* type, std::str
 
 void ExtractIndex(const json::Value& root, IndexRows* out) {
   out->tokens.clear();
-  out->key_system = 0;
   out->date_lo.reset();
   out->date_hi.reset();
   json::Value list;
@@ -209,38 +206,6 @@ void ExtractIndex(const json::Value& root, IndexRows* out) {
     if (std::string_view end = StringMember(period, "end"); ParseDateRange(end, &ignored, &hi)) any = true;
     if (any) out->date_lo = lo, out->date_hi = hi;
   }
-}
-
-std::string KeyIdentifierId(std::string_view system, std::string_view value) {
-  std::string input;
-  input.reserve(system.size() + value.size() + 1);
-  input.append(system).push_back('_');
-  input.append(value);
-  return Sha256Hex(input);
-}
-
-bool TakeKeyIdentifier(const json::Value& root, std::string_view id, IndexRows* out, std::string* system) {
-  // Only a lowercase hex SHA-256 can be one: other ids cost no hashing.
-  if (id.size() != 64 ||
-      !std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-    return false;
-  }
-  json::Value list;
-  if (!root.Find("identifier", &list) || !list.is_array()) return false;
-  for (json::Value i : list.elements()) {
-    std::string_view value = StringMember(i, "value");
-    if (value.empty()) continue;
-    std::string_view sys = StringMember(i, "system");
-    if (KeyIdentifierId(sys, value) != id) continue;
-    const std::int64_t sh = Hash64(sys);
-    if (sh == 0) return false;  // 0 is the key row's "no identifier"
-    // Every row of it: a repeated identifier is one row in the table.
-    std::erase(out->tokens, TokenRow{TokenParam::kIdentifier, Hash64(value), sh});
-    out->key_system = sh;
-    system->assign(sys);
-    return true;
-  }
-  return false;
 }
 
 bool ParseDateRange(std::string_view s, std::int64_t* lo, std::int64_t* hi) {

@@ -42,25 +42,10 @@ struct IndexRows {
   // Observation.effective[x] as an inclusive range of UTC milliseconds.
   std::optional<std::int64_t> date_lo;
   std::optional<std::int64_t> date_hi;
-  // Hash64 of the system of the identifier that the resource's id is
-  // derived from (TakeKeyIdentifier), carried by its key row; 0 when none.
-  std::int64_t key_system = 0;
 };
 
-// The index rows of a parsed resource (key_system 0).
+// The index rows of a parsed resource.
 void ExtractIndex(const json::Value& root, IndexRows* out);
-
-// iomt's own resources have ids derived from an identifier: the SHA-256 hex
-// of "system_value" (fhir::ResourceIdForIdentifier). When `id` is that of
-// one of `root`'s identifiers, its identifier row is taken out of `out`
-// and out->key_system set to the hash of its system: the resource's key row
-// stands for it (a search for system|value also looks up the key of
-// sha256(system_value) with that system hash; docs/adr/0021). `*system`
-// gets the system's text. False, and `out` unchanged, otherwise.
-bool TakeKeyIdentifier(const json::Value& root, std::string_view id, IndexRows* out, std::string* system);
-
-// The id derived from identifier system|value: sha256("system_value") in hex.
-std::string KeyIdentifierId(std::string_view system, std::string_view value);
 
 // A FHIR date, dateTime or instant ("2023", "2023-10", "2023-10-09",
 // "2023-10-09T19:00", "2023-10-09T19:00:00.1234567+02:00") as the inclusive

@@ -47,9 +47,6 @@ Status Invalid(std::string message) { return InvalidArgument(std::move(message))
 
 struct QueryBuilder {
   std::int64_t tid = 0;
-  // The systems whose identifiers key rows carry (Impl::key_identifiers),
-  // null when the store's key rows carry none.
-  const std::vector<std::string>* key_systems = nullptr;
   std::string where;
   std::vector<Bound> binds;
   std::string order;
@@ -79,48 +76,25 @@ struct QueryBuilder {
     std::vector<std::int64_t> value_only;
     std::vector<std::pair<std::int64_t, std::int64_t>> pairs;  // (vh, sh)
     std::vector<std::int64_t> system_only;
-    // An identifier carried by a key row (embedded::TakeKeyIdentifier): the
-    // key of the id derived from system|value, with that system's hash.
-    const bool keys = param == TokenParam::kIdentifier && key_systems != nullptr;
-    std::vector<std::pair<std::int64_t, std::int64_t>> key_pairs;
-    std::vector<std::int64_t> key_system_only;
-    auto key_of = [&](std::string_view system, std::string_view value) {
-      key_pairs.emplace_back(ResourceKey(tid, embedded::KeyIdentifierId(system, value)), Hash64(system));
-    };
     for (const std::string& v : values) {
       std::vector<std::string> parts = SplitEscaped(v, '|', 2);
       if (parts.size() == 2) {
         if (parts[1].empty() && parts[0].empty()) return Invalid("Search parameter '" + std::string(name) + "': '|'.");
         if (parts[1].empty()) {
           system_only.push_back(Hash64(parts[0]));
-          if (keys) key_system_only.push_back(Hash64(parts[0]));
         } else {
           pairs.emplace_back(Hash64(parts[1]), Hash64(parts[0]));
-          if (keys) key_of(parts[0], parts[1]);
         }
       } else {
         value_only.push_back(Hash64(parts[0]));
-        if (keys) {
-          for (const std::string& system : *key_systems)
-            key_of(system, parts[0]);
-        }
       }
     }
     std::string selects;
     // Parameters are bound in the order they appear in the text: the table's
     // `p` first, then the condition's values.
-    auto select_of = [&](const char* table, TokenParam p) {
+    auto select = [&](const char* table) {
       selects.append(selects.empty() ? "SELECT rid FROM " : " UNION ALL SELECT rid FROM ").append(table);
-      selects.append(" WHERE p=").append(Param(TokenKey(tid, p))).append(" AND ");
-    };
-    auto select = [&](const char* table) { select_of(table, param); };
-    auto in_pairs = [&](const std::vector<std::pair<std::int64_t, std::int64_t>>& list) {
-      selects.append("(vh, sh) IN (VALUES ");
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        selects.append(i > 0 ? ",(" : "(").append(Param(list[i].first)).append(",");
-        selects.append(Param(list[i].second)).append(")");
-      }
-      selects.push_back(')');
+      selects.append(" WHERE p=").append(Param(TokenKey(tid, param))).append(" AND ");
     };
     auto list = [&](const std::vector<std::int64_t>& hashes) {
       selects.push_back('(');
@@ -141,16 +115,12 @@ struct QueryBuilder {
       }
       if (!pairs.empty()) {
         select(table);
-        in_pairs(pairs);
-      }
-      if (!key_pairs.empty()) {
-        select_of(table, TokenParam::kKey);
-        in_pairs(key_pairs);
-      }
-      if (!key_system_only.empty()) {
-        select_of(table, TokenParam::kKey);
-        selects.append("sh IN ");
-        list(key_system_only);
+        selects.append("(vh, sh) IN (VALUES ");
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+          selects.append(i > 0 ? ",(" : "(").append(Param(pairs[i].first)).append(",");
+          selects.append(Param(pairs[i].second)).append(")");
+        }
+        selects.push_back(')');
       }
     }
     And("r.rid IN (" + selects + ")");
@@ -260,11 +230,6 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, false));
   QueryBuilder q;
   q.tid = tid;
-  std::vector<std::string> key_systems_of;
-  if (key_identifiers) {
-    IOMT_ASSIGN_OR_RETURN(key_systems_of, KeySystems());
-    q.key_systems = &key_systems_of;
-  }
   SearchPage page;
   page.count = options.default_count;
   std::vector<std::string> kept;

@@ -189,28 +189,6 @@ struct EmbeddedStore::Impl {
   Result<WriteResult> Write(std::string_view type, std::string_view id, std::string_view json,
                             std::optional<std::string_view> if_match, bool new_id);
   Result<bool> Remove(std::string_view type, std::string_view id);
-  // Resources whose id is derived from an identifier (iomt's own) have that
-  // identifier carried by their key row instead of a row of its own
-  // (embedded::TakeKeyIdentifier): stores created as format 5. A format 4
-  // store (created by an older iomt, or migrated) keeps identifier rows for
-  // all, so that each store's rows follow from its JSON by one rule.
-  bool key_identifiers = false;
-  // The index rows of `root` (whose id is `id`) as this store keeps them;
-  // key_system_text is the key identifier's system when rows->key_system.
-  void IndexOf(const json::Value& root, std::string_view id, embedded::IndexRows* out);
-  std::string key_system_text;
-  // The systems that key rows carry are listed in iomt_meta ('key-system:'
-  // and the system), so that `identifier=value` (any system) knows which
-  // derived ids to look up. Registered in the write's transaction;
-  // key_systems_known caches what this connection saw registered (cleared
-  // by rollbacks).
-  Status RegisterKeySystem(std::string_view system);
-  Result<std::vector<std::string>> KeySystems();
-  std::unordered_set<std::string> key_systems_known;
-  sqlite::Stmt key_systems, register_key_system;
-  // Rewrites resource rid's key row from system hash `from` to `to`.
-  Status MoveKeyRow(std::int64_t tid, std::string_view id, std::int64_t rid, std::int64_t from, std::int64_t to);
-
   // Inserts the index rows in `rows` for resource `rid` (into tok_delta),
   // or with defer_tokens keeps them for FlushTokens.
   Status InsertTokens(std::int64_t tid, std::int64_t rid);

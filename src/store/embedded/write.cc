@@ -83,8 +83,7 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     message.append(id).append("').");
     return InvalidArgument(std::move(message));
   }
-  IndexOf(root, id, &rows);
-  if (rows.key_system != 0) IOMT_RETURN_IF_ERROR(RegisterKeySystem(key_system_text));
+  embedded::ExtractIndex(root, &rows);
 
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, true));
   IOMT_ASSIGN_OR_RETURN(std::optional<Row> existing, FindRow(tid, id, true));
@@ -114,16 +113,12 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     // before they can be compared and replaced.
     if (token_rids.count(rid) != 0) IOMT_RETURN_IF_ERROR(FlushTokens());
     old_rows.tokens.clear();
-    old_rows.key_system = 0;  // a deleted resource's key row carries none
-    if (!existing->deleted && old_doc.Parse(existing->json).ok()) IndexOf(old_doc.root(), id, &old_rows);
+    if (!existing->deleted && old_doc.Parse(existing->json).ok()) embedded::ExtractIndex(old_doc.root(), &old_rows);
     // Merged Observations keep their identifier, code and references: the
     // index rows stay as they are.
     same_tokens = !existing->deleted && old_rows.tokens == rows.tokens;
     if (!same_tokens) {
       IOMT_RETURN_IF_ERROR(DeleteTokens(tid, rid, old_rows));
-    }
-    if (old_rows.key_system != rows.key_system) {
-      IOMT_RETURN_IF_ERROR(MoveKeyRow(tid, id, rid, old_rows.key_system, rows.key_system));
     }
     IOMT_RETURN_IF_ERROR(to_history.Bind(1, rid).Run());
     IOMT_RETURN_IF_ERROR(TrimHistory(rid, version));
@@ -149,11 +144,8 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     rid = sqlite3_last_insert_rowid(db.handle());
     // Now, not with the batch's other token rows: a later write of this
     // resource in the same batch finds it by this row.
-    IOMT_RETURN_IF_ERROR(insert_key.Bind(1, TokenKey(tid, embedded::TokenParam::kKey))
-                             .Bind(2, ResourceKey(tid, id))
-                             .Bind(3, rows.key_system)
-                             .Bind(4, rid)
-                             .Run());
+    IOMT_RETURN_IF_ERROR(
+        insert_key.Bind(1, TokenKey(tid, embedded::TokenParam::kKey)).Bind(2, ResourceKey(tid, id)).Bind(3, rid).Run());
     ++delta_rows;
     out.created = true;
   }
@@ -162,42 +154,6 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
   out.resource.version_id = std::to_string(version);
   out.resource.json = stamped;
   return out;
-}
-
-void EmbeddedStore::Impl::IndexOf(const json::Value& root, std::string_view id, embedded::IndexRows* out) {
-  embedded::ExtractIndex(root, out);
-  if (key_identifiers) (void)embedded::TakeKeyIdentifier(root, id, out, &key_system_text);
-}
-
-Status EmbeddedStore::Impl::RegisterKeySystem(std::string_view system) {
-  if (key_systems_known.count(std::string(system)) != 0) return Status::Ok();
-  IOMT_RETURN_IF_ERROR(register_key_system.Bind(1, system).Run());
-  key_systems_known.emplace(system);
-  return Status::Ok();
-}
-
-Result<std::vector<std::string>> EmbeddedStore::Impl::KeySystems() {
-  std::vector<std::string> out;
-  if (!key_identifiers) return out;
-  while (true) {
-    IOMT_ASSIGN_OR_RETURN(bool row, key_systems.NextRow());
-    if (!row) break;
-    out.emplace_back(key_systems.Text(0));
-  }
-  key_systems.Reset();
-  return out;
-}
-
-Status EmbeddedStore::Impl::MoveKeyRow(std::int64_t tid, std::string_view id, std::int64_t rid, std::int64_t from,
-                                       std::int64_t to) {
-  const std::int64_t p = TokenKey(tid, embedded::TokenParam::kKey);
-  const std::int64_t vh = ResourceKey(tid, id);
-  for (sqlite::Stmt* s : {&delete_token, &delete_token_delta})
-    IOMT_RETURN_IF_ERROR(s->Bind(1, p).Bind(2, vh).Bind(3, from).Bind(4, rid).Run());
-  delta_rows -= sqlite3_changes(db.handle());  // of the tok_delta DELETE
-  IOMT_RETURN_IF_ERROR(insert_key.Bind(1, p).Bind(2, vh).Bind(3, to).Bind(4, rid).Run());
-  ++delta_rows;
-  return Status::Ok();
 }
 
 Status EmbeddedStore::Impl::InsertTokens(std::int64_t tid, std::int64_t rid) {
@@ -296,11 +252,8 @@ Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view
   IOMT_ASSIGN_OR_RETURN(std::optional<Row> existing, FindRow(tid, id, true));
   if (!existing || existing->deleted) return false;
   old_rows.tokens.clear();
-  old_rows.key_system = 0;
-  if (old_doc.Parse(existing->json).ok()) IndexOf(old_doc.root(), id, &old_rows);
+  if (old_doc.Parse(existing->json).ok()) embedded::ExtractIndex(old_doc.root(), &old_rows);
   IOMT_RETURN_IF_ERROR(DeleteTokens(tid, existing->rid, old_rows));
-  // A deleted resource is found by its id, never by its identifier.
-  if (old_rows.key_system != 0) IOMT_RETURN_IF_ERROR(MoveKeyRow(tid, id, existing->rid, old_rows.key_system, 0));
   IOMT_RETURN_IF_ERROR(to_history.Bind(1, existing->rid).Run());
   IOMT_RETURN_IF_ERROR(TrimHistory(existing->rid, existing->version + 1));
   update_resource.Bind(1, existing->rid).Bind(2, existing->version + 1).Bind(3, NowMs()).Bind(4, std::int64_t{1});
