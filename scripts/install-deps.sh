@@ -46,6 +46,7 @@ group[bench]="
   nodejs npm
   time                   # /usr/bin/time: CPU time and peak RSS of each run
   gnuplot-nox            # bench/soak.sh: the plot of RSS and open files over the soak (docs/soak.png)
+  liblmdb-dev librocksdb-dev   # bench/store_engines.sh: the storage engine spike (docs/adr/0024)
 "
 group[fuzz]="
   clang libclang-rt-14-dev   # libFuzzer
