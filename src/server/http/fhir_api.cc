@@ -206,19 +206,35 @@ std::string CapabilityStatement(std::string_view base_url) {
   struct TypeParams {
     std::string_view type;
     std::vector<std::pair<std::string_view, std::string_view>> params;  // name, type
+    std::vector<std::string_view> includes;                             // _include from this type
+    std::vector<std::string_view> revincludes;                          // _revinclude of resources referring to it
   };
   static const std::vector<std::pair<std::string_view, std::string_view>> kCommon = {
       {"_id", "token"}, {"identifier", "token"}, {"_lastUpdated", "date"}};
   static const std::vector<TypeParams> kTypes = {
-      {"Patient", {}},
-      {"Device", {{"patient", "reference"}}},
+      {"Patient",
+       {},
+       {},
+       {"Observation:subject", "Observation:patient", "Device:patient", "Encounter:subject", "Encounter:patient"}},
+      {"Device", {{"patient", "reference"}}, {"Device:patient"}, {"Observation:device"}},
       {"Observation",
        {{"patient", "reference"},
         {"subject", "reference"},
         {"device", "reference"},
         {"code", "token"},
-        {"date", "date"}}},
-      {"Encounter", {{"patient", "reference"}, {"subject", "reference"}}},
+        {"date", "date"}},
+       {"Observation:subject", "Observation:patient", "Observation:device"},
+       {}},
+      {"Encounter",
+       {{"patient", "reference"}, {"subject", "reference"}},
+       {"Encounter:subject", "Encounter:patient"},
+       {}},
+  };
+  auto strings = [](std::string* out, const std::vector<std::string_view>& list) {
+    out->push_back('[');
+    for (std::size_t i = 0; i < list.size(); ++i)
+      out->append(i == 0 ? "\"" : ",\"").append(list[i]).push_back('"');
+    out->push_back(']');
   };
   std::string out = R"({"resourceType":"CapabilityStatement","status":"active","date":")";
   out.append(Today()).append(R"(","publisher":"iomt","kind":"instance","software":{"name":"iomt"},)");
@@ -241,7 +257,16 @@ std::string CapabilityStatement(std::string_view base_url) {
         first = false;
       }
     }
-    out.append("]}");
+    out.append("]");
+    if (!t.includes.empty()) {
+      out.append(R"(,"searchInclude":)");
+      strings(&out, t.includes);
+    }
+    if (!t.revincludes.empty()) {
+      out.append(R"(,"searchRevInclude":)");
+      strings(&out, t.revincludes);
+    }
+    out.push_back('}');
   }
   out.append(R"(],"interaction":[{"code":"batch"},{"code":"transaction"}]}]})");
   return out;
@@ -282,9 +307,18 @@ std::optional<HttpResponse> Commit(store::EmbeddedStore& store) {
   return std::nullopt;
 }
 
-HttpResponse Search(store::EmbeddedStore& store, std::string_view type, std::string_view query,
-                    std::string_view base_url) {
-  Result<std::string> bundle = store.SearchBundle(type, query, base_url);
+// Prefer: handling=lenient (FHIR): parameters the server does not know are
+// ignored, and the Bundle says which; strict (failing on them) otherwise.
+bool WantsLenient(const HttpRequest& request) {
+  auto prefer = request.Header("prefer");
+  return prefer && prefer->find("handling=lenient") != std::string_view::npos;
+}
+
+HttpResponse Search(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type,
+                    std::string_view query, std::string_view base_url) {
+  store::SearchOptions options;
+  options.lenient = WantsLenient(request);
+  Result<std::string> bundle = store.SearchBundle(type, query, base_url, options);
   if (!bundle.ok()) return StoreError(bundle.status());
   return Json(200, std::move(bundle).value());
 }
@@ -358,7 +392,7 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
   const std::string& type = parts[0];
   if (!IsResourceType(type)) return Outcome(404, "not-supported", "Not a resource type: '" + type + "'.");
   if (parts.size() == 1) {
-    if (get) return Search(store, type, query, base_url);
+    if (get) return Search(store, request, type, query, base_url);
     if (method == "POST") return Create(store, request, type, base_url);
     return NotAllowed("GET, POST", method, type);
   }
@@ -380,7 +414,7 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
       if (!combined.empty() && !form.empty()) combined.push_back('&');
       combined.append(form);
     }
-    return Search(store, type, combined, base_url);
+    return Search(store, request, type, combined, base_url);
   }
   if (parts[1].starts_with("_") || parts[1].starts_with("$")) {
     return Outcome(404, "not-supported", "Not supported here: '" + type + "/" + parts[1] + "'.");

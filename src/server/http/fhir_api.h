@@ -7,8 +7,9 @@
 //   /fhir/{type}/{id} with ETag W/"n", Last-Modified and If-Match;
 //   GET .../{id}/_history[/{vid}]; POST /fhir/{type} with If-None-Exist;
 //   GET /fhir/{type}?... and POST /fhir/{type}/_search (a form body) with
-//   paging links; POST /fhir with a batch or transaction Bundle;
-//   Prefer: return=minimal.
+//   paging links both ways, _summary, _elements, _total, _include and
+//   _revinclude (store/embedded/embedded_store.h); POST /fhir with a batch or
+//   transaction Bundle; Prefer: return=minimal and handling=lenient.
 // - JSON only: application/fhir+json or application/json (and
 //   _format=json); another request Content-Type is 415, an Accept or
 //   _format without JSON is 406.

@@ -225,14 +225,14 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::History(std::string_view type, 
   return impl_->History(type, id);
 }
 
-Result<SearchPage> EmbeddedStore::Search(std::string_view type, std::string_view query) {
+Result<SearchPage> EmbeddedStore::Search(std::string_view type, std::string_view query, SearchOptions options) {
   MutexLock lock(mu_);
-  return impl_->Search(type, query);
+  return impl_->Search(type, query, options);
 }
 
 Result<std::string> EmbeddedStore::SearchBundle(std::string_view type, std::string_view query,
-                                                std::string_view base_url) {
-  IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, query));
+                                                std::string_view base_url, SearchOptions options) {
+  IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, query, options));
   return RenderSearchBundle(type, page, base_url);
 }
 

@@ -157,14 +157,29 @@ struct HistoryEntry {
 };
 
 // One page of a search. `query` is the search in canonical form without
-// `_count`/`_offset`, for self/next links.
+// `_count`/`_offset`, for the paging links.
 struct SearchPage {
-  std::vector<Resource> resources;
+  std::vector<Resource> resources;  // the matches, cut down as _summary/_elements ask
+  // What `_include` and `_revinclude` brought along: (type, resource).
+  std::vector<std::pair<std::string, Resource>> included;
   std::int64_t total = 0;
+  bool total_known = true;  // false with `_total=none` (no count is made)
+  bool count_only = false;  // `_summary=count`: the total and no resources
   std::size_t count = 0;
   std::size_t offset = 0;
   std::optional<std::size_t> next_offset;
+  std::optional<std::size_t> last_offset;  // when the total is known and the offset is within bounds
   std::string query;
+  // What the search did not do as asked, for the Bundle's OperationOutcome:
+  // the parameters a lenient search ignored, includes cut short.
+  std::vector<std::string> warnings;
+};
+
+struct SearchOptions {
+  // FHIR's `Prefer: handling=lenient`: an unknown parameter, modifier or
+  // include is ignored (and named in `warnings`) instead of failing the
+  // search.
+  bool lenient = false;
 };
 
 class EmbeddedStore : public FhirClient {
@@ -216,11 +231,17 @@ class EmbeddedStore : public FhirClient {
   Result<bool> Delete(std::string_view type, std::string_view id);
   // GET type?query: `_id`, `identifier`, `patient`, `subject`, `device`,
   // `code`, `date`, `_lastUpdated`, `_count`, `_offset`, `_sort` (`date`,
-  // `_id`, `_lastUpdated`, `-` for descending); `,` is OR, `&` is AND.
-  // An unknown parameter, modifier or prefix is kInvalidArgument naming it.
-  Result<SearchPage> Search(std::string_view type, std::string_view query);
+  // `_id`, `_lastUpdated`, `-` for descending); `,` is OR, `&` is AND. What
+  // comes back: `_summary` (true, text, data, count, false), `_elements`,
+  // `_total` (none, estimate, accurate), `_include` and `_revinclude` (the
+  // references iomt writes: Observation:subject, Observation:patient,
+  // Observation:device, Device:patient, Encounter:subject,
+  // Encounter:patient). An unknown parameter, modifier, prefix or include is
+  // kInvalidArgument naming it (unless `options.lenient`).
+  Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
   // The same page as a searchset Bundle, links under `base_url` (".../fhir").
-  Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url);
+  Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
+                                   SearchOptions options = {});
   // POST / with a `batch` or `transaction` Bundle: the response Bundle. A
   // transaction is all or nothing (its error names the failing entry); a
   // batch answers each entry on its own. Committed before it returns.

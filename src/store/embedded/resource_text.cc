@@ -1,5 +1,6 @@
 #include "store/embedded/resource_text.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -97,12 +98,8 @@ std::size_t SkipSpace(std::string_view s, std::size_t i) {
   return i;
 }
 
-struct MemberText {
-  std::string_view key;    // as written, without quotes
-  std::string_view value;  // the value's text
-};
+}  // namespace
 
-// The members of the JSON object `s` (valid JSON), in order.
 std::vector<MemberText> Members(std::string_view s) {
   std::vector<MemberText> out;
   std::size_t i = SkipSpace(s, 0);
@@ -123,6 +120,8 @@ std::vector<MemberText> Members(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 void AppendMeta(std::string_view old_meta, std::int64_t version, std::string_view last_updated, std::string* out) {
   out->append(R"("meta":{"versionId":")").append(std::to_string(version)).append(R"(","lastUpdated":")");
@@ -379,6 +378,124 @@ std::vector<std::string_view> RawElements(std::string_view array) {
     if (i >= array.size() || array[i] != ',') break;
     ++i;
   }
+  return out;
+}
+
+namespace {
+
+// The summary elements (isSummary in FHIR R4's StructureDefinitions) and the
+// mandatory ones (min 1) of the types iomt writes. "name[x]" is a choice
+// element: it stands for each "nameType" member.
+struct TypeElements {
+  std::string_view type;
+  std::vector<std::string_view> summary;
+  std::vector<std::string_view> mandatory;
+};
+
+const std::vector<TypeElements>& KnownTypes() {
+  static const std::vector<TypeElements> kTypes = {
+      {"Observation",
+       {"id", "meta", "implicitRules", "identifier", "basedOn", "partOf", "status", "code", "subject", "focus",
+        "encounter", "effective[x]", "issued", "performer", "value[x]", "hasMember", "derivedFrom", "component"},
+       {"status", "code"}},
+      {"Patient",
+       {"id", "meta", "implicitRules", "identifier", "active", "name", "telecom", "gender", "birthDate", "deceased[x]",
+        "address", "managingOrganization", "link"},
+       {}},
+      {"Device", {"id", "meta", "implicitRules", "udiCarrier", "status", "safety"}, {}},
+      {"Encounter",
+       {"id", "meta", "implicitRules", "identifier", "status", "class", "type", "serviceType", "subject",
+        "episodeOfCare", "participant", "appointment", "reasonCode", "reasonReference", "diagnosis"},
+       {"status", "class"}},
+  };
+  return kTypes;
+}
+
+const TypeElements* ElementsOf(std::string_view type) {
+  for (const TypeElements& t : KnownTypes())
+    if (t.type == type) return &t;
+  return nullptr;
+}
+
+// Whether member `key` is element `name`: the same, or `name` is a choice
+// ("value[x]", or "value" as clients write it in _elements) and `key` one of
+// its forms ("valueQuantity").
+bool IsElement(std::string_view key, std::string_view name) {
+  if (name.ends_with("[x]")) name.remove_suffix(3);
+  if (key == name) return true;
+  return key.size() > name.size() && key.starts_with(name) && key[name.size()] >= 'A' && key[name.size()] <= 'Z';
+}
+
+bool InList(std::string_view key, const std::vector<std::string_view>& names) {
+  return std::any_of(names.begin(), names.end(), [&](std::string_view n) { return IsElement(key, n); });
+}
+
+constexpr std::string_view kSubsetted =
+    R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"})";
+
+// `meta` (an object's text, or empty) with the SUBSETTED tag added.
+void AppendSubsettedMeta(std::string_view meta, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  bool tagged = false;
+  for (const MemberText& m : Members(meta)) {
+    out->append(first ? "\"" : ",\"").append(m.key).append("\":");
+    first = false;
+    if (m.key != "tag") {
+      out->append(m.value);
+      continue;
+    }
+    out->push_back('[');
+    for (std::string_view e : RawElements(m.value))
+      out->append(e).push_back(',');
+    out->append(kSubsetted).push_back(']');
+    tagged = true;
+  }
+  if (!tagged) out->append(first ? "\"tag\":[" : ",\"tag\":[").append(kSubsetted).push_back(']');
+  out->push_back('}');
+}
+
+}  // namespace
+
+bool HasSummaryElements(std::string_view type) { return ElementsOf(type) != nullptr; }
+
+std::string ShapeResource(std::string_view type, std::string_view json, const ResultShape& shape) {
+  if (shape.whole()) return std::string(json);
+  const TypeElements* known = ElementsOf(type);
+  static const std::vector<std::string_view> kNone;
+  const std::vector<std::string_view>& mandatory = known != nullptr ? known->mandatory : kNone;
+  std::vector<std::string_view> asked(shape.elements.begin(), shape.elements.end());
+  auto keep = [&](std::string_view key) {
+    if (key == "resourceType" || key == "id" || key == "meta") return true;
+    switch (shape.summary) {
+      case Summary::kTrue: return known != nullptr && InList(key, known->summary);
+      case Summary::kText: return key == "text" || InList(key, mandatory);
+      case Summary::kData: return key != "text";
+      case Summary::kFalse:
+      case Summary::kCount: break;
+    }
+    return InList(key, asked) || InList(key, mandatory);
+  };
+  std::string out;
+  out.reserve(json.size());
+  out.push_back('{');
+  bool has_meta = false;
+  for (const MemberText& m : Members(json)) {
+    if (!keep(m.key)) continue;
+    if (out.size() > 1) out.push_back(',');
+    out.append("\"").append(m.key).append("\":");
+    if (m.key == "meta") {
+      AppendSubsettedMeta(m.value, &out);
+      has_meta = true;
+    } else {
+      out.append(m.value);
+    }
+  }
+  if (!has_meta) {
+    out.append(out.size() > 1 ? ",\"meta\":" : "\"meta\":");
+    AppendSubsettedMeta({}, &out);
+  }
+  out.push_back('}');
   return out;
 }
 

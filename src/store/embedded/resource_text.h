@@ -74,6 +74,33 @@ namespace iomt::store::embedded {
 // written; empty when absent. Lets bundles hand each entry's resource on
 // without re-serializing it (decimals keep their lexemes: 1.50 stays 1.50).
 std::string_view RawMember(std::string_view object, std::string_view key);
+struct MemberText {
+  std::string_view key;    // as written, without quotes
+  std::string_view value;  // the value's text
+};
+// The members of the JSON object `object` (valid JSON), in order.
+std::vector<MemberText> Members(std::string_view object);
+
+// How much of each matching resource a search answers with: FHIR's
+// `_summary` and `_elements`.
+enum class Summary : std::uint8_t { kFalse, kTrue, kText, kData, kCount };
+struct ResultShape {
+  Summary summary = Summary::kFalse;
+  std::vector<std::string> elements;  // `_elements`; empty when not asked for
+  // Nothing is left out (kCount answers with no resources at all).
+  [[nodiscard]] bool whole() const {
+    return (summary == Summary::kFalse || summary == Summary::kCount) && elements.empty();
+  }
+};
+// Whether `_summary=true` knows the summary elements of `type` (those of
+// the resources iomt writes: Observation, Patient, Device, Encounter).
+bool HasSummaryElements(std::string_view type);
+// `json`, a stored resource of `type`, cut down to `shape`: its
+// resourceType, id and meta always stay, so do the elements FHIR makes
+// mandatory for the type; its meta gets the SUBSETTED tag. Members keep
+// their order and their text as written. `json` itself when `shape` is whole.
+std::string ShapeResource(std::string_view type, std::string_view json, const ResultShape& shape);
+
 // The texts of the elements of the JSON array `array` (valid JSON).
 std::vector<std::string_view> RawElements(std::string_view array);
 

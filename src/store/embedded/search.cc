@@ -1,10 +1,16 @@
 // FHIR search on the embedded store: a query string becomes one SQL
 // statement over the index tables (never a scan of the JSON), with the
 // parameters' values bound, so statements are cached by their shape.
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/url.h"
 #include "store/embedded/store_impl.h"
@@ -13,6 +19,11 @@ namespace iomt::store {
 namespace {
 
 using embedded::Hash64;
+using embedded::HasSummaryElements;
+using embedded::ResultShape;
+using embedded::ShapeResource;
+using embedded::SplitReference;
+using embedded::Summary;
 using embedded::TokenParam;
 // A bound parameter: a number or a text (a struct rather than a variant:
 // GCC 12 warns falsely on moving a variant holding a string).
@@ -26,7 +37,91 @@ struct Bound {
 
 constexpr std::string_view kSupported =
     "_id, identifier, patient, subject, device, code, date, _lastUpdated, "
-    "_count, _offset, _sort";
+    "_count, _offset, _sort, _summary, _total, _elements, _include, _revinclude";
+constexpr std::array<std::string_view, 16> kKnown = {
+    "_id",    "identifier", "patient", "subject",  "device", "code",      "date",     "_lastUpdated",
+    "_count", "_offset",    "_sort",   "_summary", "_total", "_elements", "_include", "_revinclude"};
+
+// The references `_include` and `_revinclude` follow: those iomt writes.
+// `element` holds the Reference; `target` is the type it must refer to
+// ("" any); `param` is the search parameter that finds the referring
+// resources.
+struct IncludeRule {
+  std::string_view source;
+  std::string_view param;
+  std::string_view element;
+  std::string_view target;
+};
+constexpr std::array<IncludeRule, 6> kIncludeRules = {{
+    {"Observation", "subject", "subject", ""},
+    {"Observation", "patient", "subject", "Patient"},
+    {"Observation", "device", "device", "Device"},
+    {"Device", "patient", "patient", "Patient"},
+    {"Encounter", "subject", "subject", ""},
+    {"Encounter", "patient", "subject", "Patient"},
+}};
+constexpr std::string_view kIncludes =
+    "Observation:subject, Observation:patient, Observation:device, Device:patient, Encounter:subject, "
+    "Encounter:patient";
+
+// "Observation:subject" or "Observation:subject:Patient".
+struct IncludeRef {
+  std::string source;
+  std::string param;
+  std::string target;
+};
+
+std::optional<IncludeRef> ParseInclude(std::string_view value) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t colon = value.find(':', start);
+    parts.emplace_back(value.substr(start, colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) return std::nullopt;
+  IncludeRef ref{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
+  return ref;
+}
+
+const IncludeRule* FindInclude(const IncludeRef& ref) {
+  for (const IncludeRule& rule : kIncludeRules) {
+    if (rule.source != ref.source || rule.param != ref.param) continue;
+    if (!ref.target.empty() && !rule.target.empty() && ref.target != rule.target) return nullptr;
+    return &rule;
+  }
+  return nullptr;
+}
+
+Status ParseSummary(std::string_view type, std::string_view value, Summary* out) {
+  if (value == "true") {
+    if (!HasSummaryElements(type)) {
+      return InvalidArgument(
+          "_summary=true: this server knows the summary elements of Observation, Patient, "
+          "Device and Encounter, not of " +
+          std::string(type) + " (use _elements).");
+    }
+    *out = Summary::kTrue;
+  } else if (value == "false") {
+    *out = Summary::kFalse;
+  } else if (value == "text") {
+    *out = Summary::kText;
+  } else if (value == "data") {
+    *out = Summary::kData;
+  } else if (value == "count") {
+    *out = Summary::kCount;
+  } else {
+    return InvalidArgument("_summary: '" + std::string(value) + "' is none of true, false, text, data, count.");
+  }
+  return Status::Ok();
+}
+
+// An element name for _elements: letters and digits, starting with a letter.
+bool IsElementName(std::string_view s) {
+  if (s.empty() || std::isalpha(static_cast<unsigned char>(s.front())) == 0) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
 
 // Splits on `sep` not escaped with '\'; escapes are removed.
 std::vector<std::string> SplitEscaped(std::string_view s, char sep, std::size_t max_parts = 0) {
@@ -225,7 +320,7 @@ Status Bind(sqlite::Stmt* s, const std::vector<Bound>& binds) {
 
 }  // namespace
 
-Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::string_view query) {
+Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::string_view query, SearchOptions search) {
   if (!IsValidType(type)) return Invalid("Not a resource type: '" + std::string(type) + "'.");
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, false));
   QueryBuilder q;
@@ -234,6 +329,15 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   page.count = options.default_count;
   std::vector<std::string> kept;
   std::string sort;
+  ResultShape shape;
+  std::vector<std::string> includes, revincludes;
+  // What the search cannot do: a failure, or with lenient handling a
+  // warning in the answer and the parameter ignored.
+  auto refuse = [&](std::string message) -> Status {
+    if (!search.lenient) return Invalid(std::move(message));
+    page.warnings.push_back(std::move(message) + " It was ignored.");
+    return Status::Ok();
+  };
 
   // Names and values are percent-decoded; '+' stays '+' (a zone offset in a
   // date is more likely than a form-encoded space).
@@ -241,17 +345,16 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     std::string name = url::PercentDecode(piece.name);
     std::string value = url::PercentDecode(piece.value);
     if (std::size_t colon = name.find(':'); colon != std::string::npos) {
-      return Invalid("The modifier ':" + name.substr(colon + 1) + "' of search parameter '" + name.substr(0, colon) +
-                     "' is not supported.");
+      IOMT_RETURN_IF_ERROR(refuse("The modifier ':" + name.substr(colon + 1) + "' of search parameter '" +
+                                  name.substr(0, colon) + "' is not supported."));
+      continue;
     }
-    const bool known = name == "_id" || name == "identifier" || name == "patient" || name == "subject" ||
-                       name == "device" || name == "code" || name == "date" || name == "_lastUpdated" ||
-                       name == "_count" || name == "_offset" || name == "_sort";
-    if (!known) {
+    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
       std::string message = "Unknown search parameter '";
       message.append(name).append("' for resource type ").append(type).append(" (supported: ");
       message.append(kSupported).append(").");
-      return Invalid(std::move(message));
+      IOMT_RETURN_IF_ERROR(refuse(std::move(message)));
+      continue;
     }
     // FHIR: a parameter with an empty value is ignored.
     if (value.empty()) continue;
@@ -268,30 +371,67 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       }
       continue;
     }
+    if (name == "_include" || name == "_revinclude") {
+      // Checked (and, if lenient, dropped) before the search runs.
+      std::optional<IncludeRef> ref = ParseInclude(value);
+      const bool reverse = name == "_revinclude";
+      std::string why;
+      if (!ref) {
+        why = "not of the form Type:parameter[:TargetType]";
+      } else if (FindInclude(*ref) == nullptr) {
+        why = "not one this server follows (" + std::string(kIncludes) + ")";
+      } else if (!reverse && ref->source != type) {
+        why = "it starts from " + ref->source + ", not from the searched type " + std::string(type);
+      }
+      if (!why.empty()) {
+        std::string message = name;
+        message.append(" '").append(value).append("': ").append(why).append(".");
+        IOMT_RETURN_IF_ERROR(refuse(std::move(message)));
+        continue;
+      }
+      (reverse ? revincludes : includes).push_back(value);
+      kept.emplace_back(piece.text);
+      continue;
+    }
     kept.emplace_back(piece.text);
     if (name == "_sort") {
       sort = value;
-      continue;
-    }
-    std::vector<std::string> values = SplitEscaped(value, ',');
-    if (name == "_id") {
-      q.Ids(values);
-    } else if (name == "identifier") {
-      IOMT_RETURN_IF_ERROR(q.Token(name, TokenParam::kIdentifier, values));
-    } else if (name == "code") {
-      IOMT_RETURN_IF_ERROR(q.Token(name, TokenParam::kCode, values));
-    } else if (name == "patient") {
-      IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kPatient, values));
-    } else if (name == "subject") {
-      IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kSubject, values));
-    } else if (name == "device") {
-      IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kDevice, values));
-    } else if (name == "date") {
-      IOMT_RETURN_IF_ERROR(q.Date(name, "r.dlo", "r.dhi", values));
-    } else if (name == "_lastUpdated") {
-      IOMT_RETURN_IF_ERROR(q.Date(name, "r.updated", "r.updated", values));
+    } else if (name == "_summary") {
+      IOMT_RETURN_IF_ERROR(ParseSummary(type, value, &shape.summary));
+    } else if (name == "_total") {
+      if (value != "none" && value != "estimate" && value != "accurate")
+        return Invalid("_total: '" + value + "' is none of none, estimate, accurate.");
+      page.total_known = value != "none";
+    } else if (name == "_elements") {
+      for (std::string& e : SplitEscaped(value, ',')) {
+        if (!IsElementName(e)) return Invalid("_elements: '" + e + "' is not an element name.");
+        shape.elements.push_back(std::move(e));
+      }
+    } else {
+      std::vector<std::string> values = SplitEscaped(value, ',');
+      if (name == "_id") {
+        q.Ids(values);
+      } else if (name == "identifier") {
+        IOMT_RETURN_IF_ERROR(q.Token(name, TokenParam::kIdentifier, values));
+      } else if (name == "code") {
+        IOMT_RETURN_IF_ERROR(q.Token(name, TokenParam::kCode, values));
+      } else if (name == "patient") {
+        IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kPatient, values));
+      } else if (name == "subject") {
+        IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kSubject, values));
+      } else if (name == "device") {
+        IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kDevice, values));
+      } else if (name == "date") {
+        IOMT_RETURN_IF_ERROR(q.Date(name, "r.dlo", "r.dhi", values));
+      } else if (name == "_lastUpdated") {
+        IOMT_RETURN_IF_ERROR(q.Date(name, "r.updated", "r.updated", values));
+      }
     }
   }
+  if (shape.summary != Summary::kFalse && shape.summary != Summary::kCount && !shape.elements.empty())
+    return Invalid("_summary and _elements both say what to leave out: use one of them.");
+  page.count_only = shape.summary == Summary::kCount;
+  if (page.count_only) page.total_known = true;
   for (const std::string& key : SplitEscaped(sort, ',')) {
     if (key.empty()) continue;
     const bool desc = key[0] == '-';
@@ -310,19 +450,28 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   if (tid == 0) return page;  // no resource of this type was ever written
 
   const std::string where = "FROM resources r WHERE r.tid=" + std::to_string(tid) + " AND r.deleted=0" + q.where;
-  {
+  ReadScope read(this);  // the count, the page and its includes see one state of the store
+  if (page.total_known) {
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT count(*) " + where));
     IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
     Result<bool> step = s->Step();
     if (step.ok() && *step) page.total = s->Int(0);
     s->Reset();
     if (!step.ok()) return step.status();
+    if (page.count > 0 && page.total > 0) {
+      const std::size_t last = (static_cast<std::size_t>(page.total) - 1) / page.count * page.count;
+      if (last <= options.max_offset) page.last_offset = last;
+    }
+    if (page.count_only || page.count == 0 || page.offset >= static_cast<std::size_t>(page.total)) return page;
+  } else if (page.count == 0) {
+    return page;
   }
-  if (page.count == 0 || page.offset >= static_cast<std::size_t>(page.total)) return page;
+  // Without a total, one row more than the page says whether there is a next.
+  const std::size_t limit = page.count + (page.total_known ? 0 : 1);
   IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " +
                                                           q.order + " LIMIT ? OFFSET ?"));
   IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
-  s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(page.count));
+  s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(limit));
   s->Bind(static_cast<int>(q.binds.size()) + 2, static_cast<std::int64_t>(page.offset));
   while (true) {
     IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
@@ -335,39 +484,143 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
   }
   s->Reset();
-  if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))
-    page.next_offset = page.offset + page.resources.size();
+  if (page.total_known) {
+    if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))
+      page.next_offset = page.offset + page.resources.size();
+  } else if (page.resources.size() > page.count) {
+    page.resources.pop_back();
+    page.next_offset = page.offset + page.count;
+  }
+  // The includes follow the references as stored, before the matches are
+  // cut down.
+  IOMT_RETURN_IF_ERROR(Include(type, includes, /*reverse=*/false, &page));
+  IOMT_RETURN_IF_ERROR(Include(type, revincludes, /*reverse=*/true, &page));
+  if (!shape.whole()) {
+    for (Resource& r : page.resources)
+      r.json = ShapeResource(type, r.json, shape);
+  }
   return page;
 }
 
+Status EmbeddedStore::Impl::Include(std::string_view type, const std::vector<std::string>& includes, bool reverse,
+                                    SearchPage* page) {
+  if (includes.empty() || page->resources.empty()) return Status::Ok();
+  // Each resource once in the answer: the matches, then what was included.
+  std::set<std::string> seen;
+  for (const Resource& r : page->resources)
+    seen.insert(std::string(type) + "/" + r.id);
+  const std::size_t cap = options.max_count;
+  bool cut = false;
+  auto add = [&](std::string_view t, Resource r) {
+    if (page->included.size() >= cap) {
+      cut = true;
+      return;
+    }
+    if (seen.insert(std::string(t) + "/" + r.id).second) page->included.emplace_back(std::string(t), std::move(r));
+  };
+  json::Document parsed;
+  for (const std::string& value : includes) {
+    const IncludeRef ref = *ParseInclude(value);
+    const IncludeRule& rule = *FindInclude(ref);
+    const std::string_view target = ref.target.empty() ? rule.target : std::string_view{ref.target};
+    if (!reverse) {
+      // The references of each match, each resource read once.
+      for (const Resource& r : page->resources) {
+        json::Value element, reference;
+        if (!parsed.Parse(r.json).ok() || !parsed.root().Find(rule.element, &element) || !element.is_object() ||
+            !element.Find("reference", &reference) || !reference.is_string()) {
+          continue;
+        }
+        std::string_view ref_type, ref_id;
+        if (!SplitReference(reference.string_value(), &ref_type, &ref_id) || ref_type.empty()) continue;
+        if (!target.empty() && ref_type != target) continue;
+        if (!IsValidType(ref_type) || !IsValidId(ref_id)) continue;
+        if (seen.contains(std::string(ref_type) + "/" + std::string(ref_id))) continue;
+        Result<Resource> read = ReadCurrent(ref_type, ref_id);
+        if (read.ok()) {
+          add(ref_type, std::move(read).value());
+        } else if (read.status().code() != StatusCode::kNotFound) {
+          return read.status();
+        }
+      }
+      continue;
+    }
+    // The resources of the rule's type that refer to the matches: searched
+    // a slice of matches at a time (a reference search is a UNION per value,
+    // and SQLite takes at most 500 terms in one statement).
+    if (!target.empty() && target != type) continue;
+    constexpr std::size_t kSlice = 50;
+    for (std::size_t at = 0; at < page->resources.size() && !cut; at += kSlice) {
+      std::string q(rule.param);
+      q.push_back('=');
+      for (std::size_t k = at; k < std::min(page->resources.size(), at + kSlice); ++k)
+        q.append(k > at ? "," : "").append(type).append("/").append(page->resources[k].id);
+      q.append("&_total=none&_count=").append(std::to_string(cap));
+      IOMT_ASSIGN_OR_RETURN(SearchPage referring, Search(ref.source, q));
+      if (referring.next_offset) cut = true;
+      for (Resource& r : referring.resources)
+        add(ref.source, std::move(r));
+    }
+  }
+  if (cut) {
+    page->warnings.push_back((reverse ? "_revinclude" : "_include") + std::string(" brought more than ") +
+                             std::to_string(cap) +
+                             " resources; the rest were left out (narrow the search or use smaller pages).");
+  }
+  return Status::Ok();
+}
+
 std::string RenderSearchBundle(std::string_view type, const SearchPage& page, std::string_view base_url) {
-  auto link = [&](std::size_t offset) {
+  auto link = [&](std::string_view relation, std::size_t offset, bool first) {
     std::string url(base_url);
     url.push_back('/');
     url.append(type).push_back('?');
     if (!page.query.empty()) url.append(page.query).push_back('&');
     url.append("_count=").append(std::to_string(page.count)).append("&_offset=").append(std::to_string(offset));
-    return url;
-  };
-  std::string out = R"({"resourceType":"Bundle","type":"searchset","total":)";
-  out.append(std::to_string(page.total)).append(R"(,"link":[{"relation":"self","url":)");
-  json::AppendQuoted(&out, link(page.offset));
-  out.push_back('}');
-  if (page.next_offset) {
-    out.append(R"(,{"relation":"next","url":)");
-    json::AppendQuoted(&out, link(*page.next_offset));
+    std::string out(first ? "" : ",");
+    out.append(R"({"relation":")").append(relation).append(R"(","url":)");
+    json::AppendQuoted(&out, url);
     out.push_back('}');
+    return out;
+  };
+  std::string out = R"({"resourceType":"Bundle","type":"searchset",)";
+  if (page.total_known) out.append(R"("total":)").append(std::to_string(page.total)).push_back(',');
+  out.append(R"("link":[)").append(link("self", page.offset, true));
+  // Offsets: cheap to give both ways (the page after the last is empty,
+  // never an error). Not stable under concurrent writes: a resource written
+  // meanwhile may shift the pages after it.
+  if (!page.count_only && page.count > 0) {
+    if (page.offset > 0) {
+      out.append(link("first", 0, false));
+      out.append(link("previous", page.offset > page.count ? page.offset - page.count : 0, false));
+    }
+    if (page.next_offset) out.append(link("next", *page.next_offset, false));
+    if (page.last_offset && *page.last_offset != page.offset) out.append(link("last", *page.last_offset, false));
   }
   out.append("],\"entry\":[");
-  for (std::size_t i = 0; i < page.resources.size(); ++i) {
-    const Resource& r = page.resources[i];
+  bool first = true;
+  auto entry = [&](std::string_view t, const Resource& r, std::string_view mode) {
     std::string full_url(base_url);
     full_url.push_back('/');
-    full_url.append(type).push_back('/');
+    full_url.append(t).push_back('/');
     full_url.append(r.id);
-    out.append(i == 0 ? "" : ",").append(R"({"fullUrl":)");
+    out.append(first ? "" : ",").append(R"({"fullUrl":)");
+    first = false;
     json::AppendQuoted(&out, full_url);
-    out.append(R"(,"resource":)").append(r.json).append(R"(,"search":{"mode":"match"}})");
+    out.append(R"(,"resource":)").append(r.json).append(R"(,"search":{"mode":")").append(mode).append(R"("}})");
+  };
+  for (const Resource& r : page.resources)
+    entry(type, r, "match");
+  for (const auto& [t, r] : page.included)
+    entry(t, r, "include");
+  if (!page.warnings.empty()) {
+    out.append(first ? "" : ",").append(R"({"resource":{"resourceType":"OperationOutcome","issue":[)");
+    for (std::size_t i = 0; i < page.warnings.size(); ++i) {
+      out.append(i == 0 ? "" : ",").append(R"({"severity":"warning","code":"not-supported","diagnostics":)");
+      json::AppendQuoted(&out, page.warnings[i]);
+      out.push_back('}');
+    }
+    out.append(R"(]},"search":{"mode":"outcome"}})");
   }
   out.append("]}");
   return out;

@@ -237,7 +237,9 @@ struct EmbeddedStore::Impl {
   Result<std::vector<HistoryEntry>> History(std::string_view type, std::string_view id);
   Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,
                                              const std::vector<std::string_view>& values, std::size_t limit);
-  Result<SearchPage> Search(std::string_view type, std::string_view query);
+  Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
+  // `_include` and `_revinclude` (search.cc): what `page`'s matches bring along.
+  Status Include(std::string_view type, const std::vector<std::string>& includes, bool reverse, SearchPage* page);
   Result<WriteResult> Create(std::string_view type, std::string_view json,
                              std::optional<std::string_view> if_none_exist);
   std::string NewId();

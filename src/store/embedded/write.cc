@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "common/url.h"
 #include "store/embedded/store_impl.h"
 
 namespace iomt::store {
@@ -277,6 +278,17 @@ std::string EmbeddedStore::Impl::NewId() {
 Result<WriteResult> EmbeddedStore::Impl::Create(std::string_view type, std::string_view json,
                                                 std::optional<std::string_view> if_none_exist) {
   if (if_none_exist) {
+    // A condition says which resources match; parameters about the answer
+    // would change what "one match" means.
+    for (const url::QueryPiece& piece : url::SplitQuery(*if_none_exist)) {
+      for (std::string_view name :
+           {"_count", "_offset", "_summary", "_total", "_elements", "_include", "_revinclude"}) {
+        if (url::PercentDecode(piece.name) == name) {
+          return InvalidArgument("If-None-Exist: '" + std::string(name) +
+                                 "' is about a search's answer, not a condition on resources.");
+        }
+      }
+    }
     IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, *if_none_exist));
     if (page.total > 1) {
       std::string message = "If-None-Exist: ";

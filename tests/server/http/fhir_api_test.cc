@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "common/json/document.h"
@@ -300,6 +302,274 @@ TEST(FhirApi, SearchPagesAreFollowedByTheirNextLinks) {
 
   ExpectOutcome(client.Get(s.base() + "/Observation?colour=red"), 400, "invalid");
   ExpectOutcome(client.Get(s.base() + "/Observation?date=soon"), 400, "invalid");
+}
+
+// The links of a searchset Bundle by relation.
+std::map<std::string, std::string> Links(const json::Value& bundle) {
+  std::map<std::string, std::string> out;
+  json::Value links;
+  if (bundle.Find("link", &links)) {
+    for (json::Value l : links.elements())
+      out[Str(l, "relation")] = Str(l, "url");
+  }
+  return out;
+}
+
+// The entries of a searchset Bundle as "mode Type/id" (an OperationOutcome
+// as "outcome OperationOutcome/").
+std::vector<std::string> Entries(const json::Value& bundle) {
+  std::vector<std::string> out;
+  json::Value entries;
+  if (!bundle.Find("entry", &entries)) return out;
+  for (json::Value e : entries.elements()) {
+    json::Value resource, search;
+    EXPECT_TRUE(e.Find("resource", &resource) && e.Find("search", &search));
+    out.push_back(Str(search, "mode") + " " + Str(resource, "resourceType") + "/" + Str(resource, "id"));
+  }
+  return out;
+}
+
+// The offset a paging link asks for.
+std::string OffsetOf(const std::string& url) {
+  std::size_t at = url.find("_offset=");
+  return at == std::string::npos ? "" : url.substr(at + 8);
+}
+
+TEST(FhirApi, SearchPagesLinkBothWaysAndCountsOnlyWhenAsked) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(client.Send({"POST", s.base() + "/Observation", Observation("hr", i), kJson}).status, 201);
+  const std::string search = s.base() + "/Observation?code=urn:codes%7Chr&_count=2";
+
+  Reply middle = client.Get(search + "&_offset=2");
+  ASSERT_EQ(middle.status, 200) << middle.body;
+  std::map<std::string, std::string> links = Links(Parse(middle.body));
+  EXPECT_EQ(OffsetOf(links["self"]), "2");
+  EXPECT_EQ(OffsetOf(links["first"]), "0");
+  EXPECT_EQ(OffsetOf(links["previous"]), "0");
+  EXPECT_EQ(OffsetOf(links["next"]), "4");
+  EXPECT_EQ(OffsetOf(links["last"]), "4");
+  EXPECT_NE(links["last"].find("code=urn:codes%7Chr"), std::string::npos) << links["last"];
+  // Backwards from the last page by its previous links: every match once.
+  std::set<std::string> ids;
+  std::string url = links["last"];
+  for (int pages = 0; !url.empty() && pages < 5; ++pages) {
+    Reply page = client.Get(url);
+    ASSERT_EQ(page.status, 200) << page.body;
+    json::Value bundle = Parse(page.body);
+    for (const std::string& e : Entries(bundle))
+      ids.insert(e);
+    url = Links(bundle)["previous"];
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  // The first page has neither first nor previous; the last no next or last.
+  Reply first = client.Get(search);
+  links = Links(Parse(first.body));
+  EXPECT_EQ(links.count("previous") + links.count("first"), 0u) << first.body;
+  Reply last = client.Get(search + "&_offset=4");
+  links = Links(Parse(last.body));
+  EXPECT_EQ(links.count("next") + links.count("last"), 0u) << last.body;
+  EXPECT_EQ(Entries(Parse(last.body)).size(), 1u);
+
+  // _total=none: no count is made, and the next link still comes (one row
+  // more than the page says there is another).
+  Reply uncounted = client.Get(search + "&_total=none");
+  ASSERT_EQ(uncounted.status, 200) << uncounted.body;
+  json::Value bundle = Parse(uncounted.body), total;
+  EXPECT_FALSE(bundle.Find("total", &total)) << uncounted.body;
+  EXPECT_EQ(Entries(bundle).size(), 2u);
+  links = Links(bundle);
+  EXPECT_EQ(OffsetOf(links["next"]), "2");
+  EXPECT_EQ(links.count("last"), 0u);
+  EXPECT_NE(links["next"].find("_total=none"), std::string::npos) << links["next"];
+  Reply uncounted_end = client.Get(search + "&_total=none&_offset=4");
+  EXPECT_EQ(Links(Parse(uncounted_end.body)).count("next"), 0u) << uncounted_end.body;
+  EXPECT_EQ(Entries(Parse(uncounted_end.body)).size(), 1u);
+  EXPECT_EQ(client.Get(search + "&_total=accurate").body.find(R"("total":5)") != std::string::npos, true);
+  ExpectOutcome(client.Get(search + "&_total=some"), 400, "invalid");
+
+  // _summary=count: the total alone.
+  Reply counted = client.Get(s.base() + "/Observation?code=urn:codes%7Chr&_summary=count");
+  ASSERT_EQ(counted.status, 200) << counted.body;
+  bundle = Parse(counted.body);
+  ASSERT_TRUE(bundle.Find("total", &total));
+  EXPECT_EQ(json::ToJson(total), "5");
+  EXPECT_TRUE(Entries(bundle).empty()) << counted.body;
+  EXPECT_EQ(Links(bundle).size(), 1u) << counted.body;  // self
+}
+
+TEST(FhirApi, SummaryAndElementsCutTheMatchesDown) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  const std::string observation =
+      R"({"resourceType":"Observation","id":"o1","meta":{"tag":[{"system":"urn:t","code":"mine"}]},)"
+      R"("text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">HR</div>"},)"
+      R"("status":"final","category":[{"text":"vital-signs"}],"code":{"text":"hr"},)"
+      R"("subject":{"reference":"Patient/p1"},"effectiveDateTime":"2024-05-01T10:00:00Z",)"
+      R"("valueQuantity":{"value":71.50,"unit":"/min"},"note":[{"text":"resting"}]})";
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o1", observation, kJson}).status, 201);
+  auto members = [&](const std::string& query) {
+    Reply r = client.Get(s.base() + "/Observation?_id=o1&" + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    json::Value entries, resource;
+    std::vector<std::string> keys;
+    if (!Parse(r.body).Find("entry", &entries) || entries.size() != 1 ||
+        !entries.ElementAt(0).Find("resource", &resource)) {
+      ADD_FAILURE() << r.body;
+      return std::make_pair(keys, std::string());
+    }
+    for (const json::Member m : resource.members())
+      keys.emplace_back(m.key);
+    return std::make_pair(keys, json::ToJson(resource));
+  };
+  using Keys = std::vector<std::string>;
+  auto [summary, summary_text] = members("_summary=true");
+  EXPECT_EQ(summary,
+            (Keys{"resourceType", "id", "meta", "status", "code", "subject", "effectiveDateTime", "valueQuantity"}));
+  // Marked as a subset, the resource's own tags kept; decimals as written.
+  EXPECT_NE(summary_text.find(R"({"system":"urn:t","code":"mine"},{"system":"http://terminology.hl7.org/)"
+                              R"(CodeSystem/v3-ObservationValue","code":"SUBSETTED"})"),
+            std::string::npos)
+      << summary_text;
+  Reply raw = client.Get(s.base() + "/Observation?_id=o1&_summary=true");
+  EXPECT_NE(raw.body.find(R"("value":71.50)"), std::string::npos) << raw.body;
+  EXPECT_EQ(members("_summary=data").first, (Keys{"resourceType", "id", "meta", "status", "category", "code", "subject",
+                                                  "effectiveDateTime", "valueQuantity", "note"}));
+  EXPECT_EQ(members("_summary=text").first, (Keys{"resourceType", "id", "meta", "text", "status", "code"}));
+  EXPECT_EQ(members("_summary=false").first.size(), 11u);
+  // _elements: what was asked (a choice element by its base name), and the
+  // elements FHIR makes mandatory.
+  EXPECT_EQ(members("_elements=value,subject").first,
+            (Keys{"resourceType", "id", "meta", "status", "code", "subject", "valueQuantity"}));
+  EXPECT_EQ(members("_elements=note").first, (Keys{"resourceType", "id", "meta", "status", "code", "note"}));
+  // The store keeps the whole resource.
+  Reply read = client.Get(s.base() + "/Observation/o1");
+  EXPECT_NE(read.body.find(R"("note":[{"text":"resting"}])"), std::string::npos) << read.body;
+  EXPECT_EQ(read.body.find("SUBSETTED"), std::string::npos) << read.body;
+
+  ExpectOutcome(client.Get(s.base() + "/Observation?_summary=true&_elements=note"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Observation?_summary=some"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Observation?_elements=a.b"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Basic?_summary=true"), 400, "invalid");
+  // A condition cannot be about the answer's shape.
+  ExpectOutcome(client.Send({"POST", s.base() + "/Patient", Patient("", "x"),
+                             With(kJson, "If-None-Exist: identifier=urn:test|x&_summary=count")}),
+                400, "invalid");
+}
+
+TEST(FhirApi, IncludesBringTheReferencedResourcesOnce) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p2", Patient("p2", "b"), kJson}).status, 201);
+  ASSERT_EQ(client
+                .Send({"PUT", s.base() + "/Device/d1",
+                       R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}})", kJson})
+                .status,
+            201);
+  auto observation = [](const std::string& id, const std::string& patient, const std::string& code) {
+    return R"({"resourceType":"Observation","id":")" + id +
+           R"(","status":"final","code":{"coding":[{"system":"urn:codes","code":")" + code +
+           R"("}]},"subject":{"reference":"Patient/)" + patient + R"("},"device":{"reference":"Device/d1"}})";
+  };
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o1", observation("o1", "p1", "hr"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o2", observation("o2", "p1", "hr"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o3", observation("o3", "p2", "rr"), kJson}).status, 201);
+  using Modes = std::vector<std::string>;
+
+  Reply forward = client.Get(s.base() +
+                             "/Observation?code=urn:codes%7Chr&_sort=_id&_include=Observation:subject"
+                             "&_include=Observation:device");
+  ASSERT_EQ(forward.status, 200) << forward.body;
+  json::Value bundle = Parse(forward.body), total;
+  EXPECT_EQ(Entries(bundle),
+            (Modes{"match Observation/o1", "match Observation/o2", "include Patient/p1", "include Device/d1"}));
+  ASSERT_TRUE(bundle.Find("total", &total));
+  EXPECT_EQ(json::ToJson(total), "2");  // the matches only
+  EXPECT_NE(Links(bundle)["self"].find("_include=Observation:subject"), std::string::npos);
+  // A target type narrows what is followed.
+  Reply narrowed = client.Get(s.base() + "/Observation?code=urn:codes%7Crr&_include=Observation:subject:Device");
+  EXPECT_EQ(Entries(Parse(narrowed.body)), (Modes{"match Observation/o3"})) << narrowed.body;
+  Reply patient = client.Get(s.base() + "/Observation?_id=o3&_include=Observation:patient");
+  EXPECT_EQ(Entries(Parse(patient.body)), (Modes{"match Observation/o3", "include Patient/p2"})) << patient.body;
+
+  Reply reverse = client.Get(s.base() + "/Patient?_id=p1&_revinclude=Observation:subject&_revinclude=Device:patient");
+  ASSERT_EQ(reverse.status, 200) << reverse.body;
+  EXPECT_EQ(Entries(Parse(reverse.body)),
+            (Modes{"match Patient/p1", "include Observation/o1", "include Observation/o2", "include Device/d1"}));
+  Reply by_device = client.Get(s.base() + "/Device?_revinclude=Observation:device&_summary=true");
+  ASSERT_EQ(by_device.status, 200) << by_device.body;
+  EXPECT_EQ(Entries(Parse(by_device.body)).size(), 4u) << by_device.body;
+  // The CapabilityStatement says which.
+  Reply metadata = client.Get(s.base() + "/metadata");
+  EXPECT_NE(metadata.body.find(R"("searchRevInclude":["Observation:subject","Observation:patient")"), std::string::npos)
+      << metadata.body;
+  EXPECT_NE(metadata.body.find(R"("searchInclude":["Observation:subject","Observation:patient")"), std::string::npos);
+
+  ExpectOutcome(client.Get(s.base() + "/Observation?_include=Observation:performer"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Observation?_include=Device:patient"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Observation?_include=subject"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/Observation?_include:iterate=Observation:subject"), 400, "invalid");
+}
+
+TEST(FhirApi, RevincludeOverManyMatchesIsComplete) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  // 130 Patients with two Observations each: the reverse search goes in
+  // slices of matches; all 260 come back, each once.
+  for (int i = 0; i < 130; ++i) {
+    std::string p = "p";
+    p.append(std::to_string(i));
+    ASSERT_TRUE(s.store().Update("Patient", p, Patient(p, p), std::nullopt).ok());
+    for (int k = 0; k < 2; ++k) {
+      std::string o = "o";
+      o.append(std::to_string(i)).append("-").append(std::to_string(k));
+      std::string json = R"({"resourceType":"Observation","id":")";
+      json.append(o).append(R"(","status":"final","code":{"text":"hr"},"subject":{"reference":"Patient/)");
+      json.append(p).append(R"("}})");
+      ASSERT_TRUE(s.store().Update("Observation", o, json, std::nullopt).ok());
+    }
+  }
+  Client client;
+  Reply all = client.Get(s.base() + "/Patient?_count=200&_revinclude=Observation:subject");
+  ASSERT_EQ(all.status, 200);
+  std::vector<std::string> entries = Entries(Parse(all.body));
+  EXPECT_EQ(entries.size(), 390u);
+  EXPECT_EQ(std::set<std::string>(entries.begin(), entries.end()).size(), 390u);
+  EXPECT_EQ(
+      std::count_if(entries.begin(), entries.end(), [](const std::string& e) { return e.starts_with("include"); }),
+      260);
+}
+
+TEST(FhirApi, LenientHandlingIgnoresWhatItDoesNotKnowAndSaysSo) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(client.Send({"POST", s.base() + "/Observation", Observation(i < 2 ? "hr" : "rr", i), kJson}).status, 201);
+  const std::string url = s.base() + "/Observation?colour=red&code=urn:codes%7Chr&code:text=x";
+  ExpectOutcome(client.Get(url), 400, "invalid");  // strict by default
+  ExpectOutcome(client.Get(url, {"Prefer: handling=strict"}), 400, "invalid");
+  Reply lenient = client.Get(url, {"Prefer: return=representation, handling=lenient"});
+  ASSERT_EQ(lenient.status, 200) << lenient.body;
+  json::Value bundle = Parse(lenient.body), total;
+  ASSERT_TRUE(bundle.Find("total", &total));
+  EXPECT_EQ(json::ToJson(total), "2");  // code applied, the others ignored
+  std::vector<std::string> entries = Entries(bundle);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries.back(), "outcome OperationOutcome/");
+  EXPECT_NE(lenient.body.find("Unknown search parameter 'colour'"), std::string::npos) << lenient.body;
+  EXPECT_NE(lenient.body.find("The modifier ':text'"), std::string::npos) << lenient.body;
+  // The self link shows what was applied.
+  const std::string self = Links(bundle)["self"];
+  EXPECT_EQ(self.find("colour"), std::string::npos) << self;
+  EXPECT_NE(self.find("code=urn:codes%7Chr"), std::string::npos) << self;
+  // A bad value of a known parameter is still an error.
+  ExpectOutcome(client.Get(s.base() + "/Observation?date=soon", {"Prefer: handling=lenient"}), 400, "invalid");
 }
 
 TEST(FhirApi, BatchAnswersEachEntryAndTransactionIsAllOrNothing) {
