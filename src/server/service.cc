@@ -199,6 +199,7 @@ const Service::RouteInfo kOwnRoutes[] = {
     {"POST", "/fhir/*", Needs(auth::Role::kFhirWrite)},
     {"PUT", "/fhir/*", Needs(auth::Role::kFhirWrite)},
     {"DELETE", "/fhir/*", Needs(auth::Role::kFhirWrite)},
+    {"PATCH", "/fhir/*", Needs(auth::Role::kFhirWrite)},
     {"POST", "/connectors/{name}/messages", Needs(auth::Role::kIngest)},
     {"GET", "/connectors", Needs(auth::Role::kAdmin)},
     {"GET", "/connectors/{name}", Needs(auth::Role::kAdmin)},
@@ -211,13 +212,21 @@ const Service::RouteInfo kOwnRoutes[] = {
 bool IsFhirPath(std::string_view path) { return path == "/fhir" || StartsWith(path, "/fhir/"); }
 
 // Whether a FHIR write would answer with stored resources the caller did not
-// send: a create with If-None-Exist returns the match it found; a Bundle
+// send: a create with If-None-Exist returns the match it found; a PATCH
+// returns the stored resource patched; a conditional update, delete or
+// patch (a query on the type) tells what its search matched; a Bundle
 // posted to the base may hold reads (GET entries) and conditional creates.
 // Such a request needs fhir-read too, or a write-only key could read the
 // store through it. A body that does not parse reads nothing (the store
 // refuses it).
 bool FhirWriteReads(const HttpRequest& request) {
   if (request.Header("if-none-exist").has_value()) return true;
+  if (request.method == "PATCH") return true;
+  if ((request.method == "PUT" || request.method == "DELETE") && !request.query.empty()) {
+    std::string_view rest = std::string_view{request.path}.substr(std::min<std::size_t>(request.path.size(), 6));
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (!rest.empty() && rest.find('/') == std::string_view::npos) return true;  // /fhir/{type}?condition
+  }
   if (request.method != "POST" || (request.path != "/fhir" && request.path != "/fhir/")) return false;
   json::Document doc;
   if (!doc.Parse(request.body).ok()) return false;

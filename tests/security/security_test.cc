@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -88,7 +89,9 @@ class SecuredService : public ::testing::Test {
     r.url = Url(path);
     r.headers = std::move(headers);
     r.body = std::move(body);
-    if (!r.body.empty()) r.headers.emplace_back("Content-Type: application/json");
+    const bool typed = std::any_of(r.headers.begin(), r.headers.end(),
+                                   [](const std::string& h) { return h.starts_with("Content-Type:"); });
+    if (!r.body.empty() && !typed) r.headers.emplace_back("Content-Type: application/json");
     return client.Send(r);
   }
   static std::vector<std::string> Key(const std::string& role) { return {"X-Api-Key: " + kRoleKeys.at(role)}; }
@@ -290,6 +293,23 @@ TEST_F(SecuredService, AWriteOnlyKeyCannotReadThroughAWrite) {
   headers.emplace_back("If-None-Exist: _id=p-secret");
   const http::Reply create = Send("POST", "/fhir/Patient", headers, R"({"resourceType":"Patient"})");
   EXPECT_EQ(create.status, 403) << create.body;
+  // A PATCH answers with the stored resource; a conditional update, delete
+  // or patch tells what its condition matched.
+  std::vector<std::string> patch_headers = Key("fhir-write");
+  patch_headers.emplace_back("Content-Type: application/json-patch+json");
+  const std::string patch = R"([{"op":"add","path":"/active","value":true}])";
+  for (const std::string& path : {std::string("/fhir/Patient/p-secret"), std::string("/fhir/Patient?_id=p-secret")}) {
+    const http::Reply patched = Send("PATCH", path, patch_headers, patch);
+    EXPECT_EQ(patched.status, 403) << path << " " << patched.body;
+    EXPECT_EQ(patched.body.find("identifier"), std::string::npos);
+  }
+  EXPECT_EQ(Send("PUT", "/fhir/Patient?_id=p-secret", Key("fhir-write"), patient).status, 403);
+  EXPECT_EQ(Send("DELETE", "/fhir/Patient?_id=p-secret", Key("fhir-write"), "").status, 403);
+  std::vector<std::string> read_write = {std::string("X-Api-Key: ") + kReadWriteKey,
+                                         "Content-Type: application/json-patch+json"};
+  const http::Reply allowed_patch = Send("PATCH", "/fhir/Patient/p-secret", read_write, patch);
+  EXPECT_EQ(allowed_patch.status, 200) << allowed_patch.body;
+  EXPECT_NE(allowed_patch.body.find(R"("active":true)"), std::string::npos) << allowed_patch.body;
   // A Bundle that only writes stays a write.
   const std::string writes = R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)" + patient +
                              R"(,"request":{"method":"PUT","url":"Patient/p-secret"}}]})";

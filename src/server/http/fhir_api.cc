@@ -245,10 +245,11 @@ std::string CapabilityStatement(std::string_view base_url) {
   for (std::size_t i = 0; i < kTypes.size(); ++i) {
     const TypeParams& t = kTypes[i];
     out.append(i == 0 ? "" : ",").append(R"({"type":")").append(t.type).append(R"(",)");
-    out.append(R"("interaction":[{"code":"read"},{"code":"vread"},{"code":"update"},{"code":"delete"},)");
-    out.append(R"({"code":"history-instance"},{"code":"create"},{"code":"search-type"}],)");
+    out.append(R"("interaction":[{"code":"read"},{"code":"vread"},{"code":"update"},{"code":"patch"},)");
+    out.append(R"({"code":"delete"},{"code":"history-instance"},{"code":"create"},{"code":"search-type"}],)");
     out.append(R"("versioning":"versioned","readHistory":true,"updateCreate":true,"conditionalCreate":true,)");
-    out.append(R"("conditionalDelete":"not-supported","searchParam":[)");
+    out.append(R"("conditionalRead":"not-match","conditionalUpdate":true,"conditionalDelete":"single",)");
+    out.append(R"("searchParam":[)");
     bool first = true;
     for (const auto* list : {&kCommon, &t.params}) {
       for (const auto& [name, param_type] : *list) {
@@ -347,7 +348,15 @@ HttpResponse Update(store::EmbeddedStore& store, const HttpRequest& request, std
   if (auto bad = CheckJsonBody(request)) return *bad;
   std::optional<std::string_view> if_match = request.Header("if-match");
   if (if_match) if_match = Trim(*if_match);
-  Result<store::WriteResult> written = store.Update(type, id, request.body, if_match);
+  Result<store::WriteResult> written = store::WriteResult();
+  if (auto if_none_match = request.Header("if-none-match")) {
+    // On a write only "*" means something: create, never replace.
+    if (Trim(*if_none_match) != "*") return Outcome(400, "invalid", "A PUT takes If-None-Match: * only.");
+    if (if_match) return Outcome(400, "invalid", "A PUT takes If-Match or If-None-Match, not both.");
+    written = store.CreateAt(type, id, request.body);
+  } else {
+    written = store.Update(type, id, request.body, if_match);
+  }
   if (!written.ok()) return StoreError(written.status());
   if (auto failed = Commit(store)) return *failed;
   HttpResponse r =
@@ -356,14 +365,72 @@ HttpResponse Update(store::EmbeddedStore& store, const HttpRequest& request, std
   return r;
 }
 
-HttpResponse Delete(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type,
-                    std::string_view id) {
+// PUT type?condition (conditional update).
+HttpResponse UpdateWhere(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type,
+                         std::string_view condition, std::string_view base_url) {
+  if (auto bad = CheckJsonBody(request)) return *bad;
+  Result<store::WriteResult> written = store.UpdateWhere(type, condition, request.body);
+  if (!written.ok()) return StoreError(written.status());
+  if (auto failed = Commit(store)) return *failed;
+  HttpResponse r =
+      ResourceAnswer(written->created ? 201 : 200, written->resource, written->last_updated, WantsMinimal(request));
+  r.headers.emplace_back("Location", VersionUrl(base_url, type, written->resource));
+  return r;
+}
+
+// PATCH type/id or type?condition with a JSON Patch document.
+HttpResponse Patch(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type, std::string_view id,
+                   std::string_view condition) {
+  auto content_type = request.Header("content-type");
+  if (!content_type || MediaType(*content_type) != "application/json-patch+json") {
+    return Outcome(415, "not-supported",
+                   "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json); FHIRPath "
+                   "Patch is not supported.");
+  }
+  if (request.body.empty()) return Outcome(400, "invalid", "The request has no body.");
+  std::optional<std::string_view> if_match = request.Header("if-match");
+  if (if_match) if_match = Trim(*if_match);
+  Result<store::WriteResult> written =
+      id.empty() ? store.PatchWhere(type, condition, request.body) : store.Patch(type, id, request.body, if_match);
+  if (!written.ok()) return StoreError(written.status());
+  if (auto failed = Commit(store)) return *failed;
+  return ResourceAnswer(200, written->resource, written->last_updated, WantsMinimal(request));
+}
+
+// GET type/id: 304 when If-None-Match names the current version.
+HttpResponse Read(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type, std::string_view id) {
+  Result<store::Resource> current = store.ReadCurrent(type, id);
+  if (!current.ok()) return StoreError(current.status());
+  if (auto if_none_match = request.Header("if-none-match")) {
+    const std::string etag = ETag(current->version_id);
+    std::string_view list = *if_none_match;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      std::string_view tag = Trim(list.substr(0, comma));
+      // Weak comparison: W/"3" and "3" name the same version.
+      if (tag.starts_with("W/")) tag.remove_prefix(2);
+      if (tag == "*" || tag == std::string_view{etag}.substr(2)) {
+        HttpResponse r;
+        r.status = 304;
+        r.content_type.clear();
+        r.headers.emplace_back("ETag", etag);
+        return r;
+      }
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
+  }
+  return ResourceAnswer(200, *current, "", false);
+}
+
+// DELETE type/id, or type?condition (conditional delete) when `id` is empty.
+HttpResponse Delete(store::EmbeddedStore& store, const HttpRequest& request, std::string_view type, std::string_view id,
+                    std::string_view condition) {
   if (request.Header("if-match")) {
     // The store's Delete has no version check, and one made here would race
     // with writers.
     return Outcome(400, "not-supported", "If-Match is not supported on DELETE.");
   }
-  Result<bool> deleted = store.Delete(type, id);
+  Result<bool> deleted = id.empty() ? store.DeleteWhere(type, condition) : store.Delete(type, id);
   if (!deleted.ok()) return StoreError(deleted.status());
   if (*deleted) {
     if (auto failed = Commit(store)) return *failed;
@@ -394,7 +461,13 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
   if (parts.size() == 1) {
     if (get) return Search(store, request, type, query, base_url);
     if (method == "POST") return Create(store, request, type, base_url);
-    return NotAllowed("GET, POST", method, type);
+    // Conditional interactions: the query is the condition.
+    if (!query.empty()) {
+      if (method == "PUT") return UpdateWhere(store, request, type, query, base_url);
+      if (method == "DELETE") return Delete(store, request, type, "", query);
+      if (method == "PATCH") return Patch(store, request, type, "", query);
+    }
+    return NotAllowed("GET, POST", method, type + " (PUT, DELETE and PATCH take a condition: " + type + "?search)");
   }
   if (parts[1] == "_search" && parts.size() == 2) {
     if (method != "POST" && !get) return NotAllowed("GET, POST", method, type + "/_search");
@@ -421,14 +494,11 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
   }
   const std::string& id = parts[1];
   if (parts.size() == 2) {
-    if (get) {
-      Result<store::Resource> current = store.ReadCurrent(type, id);
-      if (!current.ok()) return StoreError(current.status());
-      return ResourceAnswer(200, *current, "", false);
-    }
+    if (get) return Read(store, request, type, id);
     if (method == "PUT") return Update(store, request, type, id, base_url);
-    if (method == "DELETE") return Delete(store, request, type, id);
-    return NotAllowed("GET, PUT, DELETE", method, type + "/" + id);
+    if (method == "DELETE") return Delete(store, request, type, id, "");
+    if (method == "PATCH") return Patch(store, request, type, id, "");
+    return NotAllowed("GET, PUT, DELETE, PATCH", method, type + "/" + id);
   }
   if (parts[2] == "_history" && parts.size() <= 4) {
     if (!get) return NotAllowed("GET", method, type + "/" + id + "/_history");

@@ -6,6 +6,8 @@
 //   parameters the store has, batch and transaction); GET|PUT|DELETE
 //   /fhir/{type}/{id} with ETag W/"n", Last-Modified and If-Match;
 //   GET .../{id}/_history[/{vid}]; POST /fhir/{type} with If-None-Exist;
+//   PUT, DELETE and PATCH (JSON Patch) on /fhir/{type}?condition; PATCH
+//   /fhir/{type}/{id}; If-None-Match (PUT: "*"; GET: 304);
 //   GET /fhir/{type}?... and POST /fhir/{type}/_search (a form body) with
 //   paging links both ways, _summary, _elements, _total, _include and
 //   _revinclude (store/embedded/embedded_store.h); POST /fhir with a batch or

@@ -157,6 +157,47 @@ Result<bool> EmbeddedStore::Delete(std::string_view type, std::string_view id) {
   return SingleWrite<bool>([&](Impl& impl) { return impl.Remove(type, id); }, [](bool deleted) { return deleted; });
 }
 
+Result<WriteResult> EmbeddedStore::CreateAt(std::string_view type, std::string_view id, std::string_view json) {
+  MutexLock lock(mu_);
+  return SingleWrite<WriteResult>(
+      [&](Impl& impl) -> Result<WriteResult> {
+        IOMT_ASSIGN_OR_RETURN(bool exists, impl.Exists(type, id));
+        if (exists) {
+          return Conflict("If-None-Match: " + std::string(type) + "/" + std::string(id) + " exists.")
+              .WithDetail("precondition");
+        }
+        return impl.Write(type, id, json, std::nullopt, false);
+      },
+      [](const WriteResult&) { return true; });
+}
+
+Result<WriteResult> EmbeddedStore::UpdateWhere(std::string_view type, std::string_view condition,
+                                               std::string_view json) {
+  MutexLock lock(mu_);
+  return SingleWrite<WriteResult>([&](Impl& impl) { return impl.UpdateWhere(type, condition, json); },
+                                  [](const WriteResult&) { return true; });
+}
+
+Result<bool> EmbeddedStore::DeleteWhere(std::string_view type, std::string_view condition) {
+  MutexLock lock(mu_);
+  return SingleWrite<bool>([&](Impl& impl) { return impl.RemoveWhere(type, condition); },
+                           [](bool deleted) { return deleted; });
+}
+
+Result<WriteResult> EmbeddedStore::Patch(std::string_view type, std::string_view id, std::string_view patch,
+                                         std::optional<std::string_view> if_match) {
+  MutexLock lock(mu_);
+  return SingleWrite<WriteResult>([&](Impl& impl) { return impl.Patch(type, id, patch, if_match); },
+                                  [](const WriteResult&) { return true; });
+}
+
+Result<WriteResult> EmbeddedStore::PatchWhere(std::string_view type, std::string_view condition,
+                                              std::string_view patch) {
+  MutexLock lock(mu_);
+  return SingleWrite<WriteResult>([&](Impl& impl) { return impl.PatchWhere(type, condition, patch); },
+                                  [](const WriteResult&) { return true; });
+}
+
 Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequest> requests) {
   MutexLock lock(mu_);
   // Single writes still pending are committed first, so that the batch can

@@ -229,6 +229,29 @@ class EmbeddedStore : public FhirClient {
                              std::optional<std::string_view> if_none_exist = std::nullopt);
   // DELETE type/id: false when there was nothing to delete.
   Result<bool> Delete(std::string_view type, std::string_view id);
+  // PUT type/id with If-None-Match: * — created only when no current
+  // resource has the id; else kConflict with detail "precondition" (412).
+  Result<WriteResult> CreateAt(std::string_view type, std::string_view id, std::string_view json);
+
+  // Conditional interactions: `condition` is a search (without parameters
+  // about the answer such as _count or _summary: those, or no condition at
+  // all, are kInvalidArgument). More than one match is kConflict with detail
+  // "precondition" (412). Each runs under the store's lock, so the match and
+  // the write see the same resources.
+  // PUT type?condition: the match is updated (`json`'s id, if it has one,
+  // must be the match's); with none, `json` is created at its id (kConflict
+  // when that id is another resource's) or a new one.
+  Result<WriteResult> UpdateWhere(std::string_view type, std::string_view condition, std::string_view json);
+  // DELETE type?condition: false when nothing matched.
+  Result<bool> DeleteWhere(std::string_view type, std::string_view condition);
+  // PATCH type/id: a JSON Patch (RFC 6902) applied to the current version,
+  // written as an update (id and resourceType must stay); `if_match` as
+  // Update's. A patch that does not apply is kInvalidArgument with detail
+  // "unprocessable" (422); one that is not a JSON Patch, kInvalidArgument.
+  Result<WriteResult> Patch(std::string_view type, std::string_view id, std::string_view patch,
+                            std::optional<std::string_view> if_match);
+  // PATCH type?condition: the match patched; kNotFound when none matched.
+  Result<WriteResult> PatchWhere(std::string_view type, std::string_view condition, std::string_view patch);
   // GET type?query: `_id`, `identifier`, `patient`, `subject`, `device`,
   // `code`, `date`, `_lastUpdated`, `_count`, `_offset`, `_sort` (`date`,
   // `_id`, `_lastUpdated`, `-` for descending); `,` is OR, `&` is AND. What

@@ -242,6 +242,16 @@ struct EmbeddedStore::Impl {
   Status Include(std::string_view type, const std::vector<std::string>& includes, bool reverse, SearchPage* page);
   Result<WriteResult> Create(std::string_view type, std::string_view json,
                              std::optional<std::string_view> if_none_exist);
+  // Conditional interactions (write.cc): the ids of the resources matching
+  // a condition, up to 3 (a third means "more than one").
+  Result<std::vector<std::string>> Matching(std::string_view type, std::string_view condition);
+  Result<WriteResult> UpdateWhere(std::string_view type, std::string_view condition, std::string_view json);
+  Result<bool> RemoveWhere(std::string_view type, std::string_view condition);
+  Result<WriteResult> Patch(std::string_view type, std::string_view id, std::string_view patch,
+                            std::optional<std::string_view> if_match);
+  Result<WriteResult> PatchWhere(std::string_view type, std::string_view condition, std::string_view patch);
+  // A current (not deleted) resource has this id.
+  Result<bool> Exists(std::string_view type, std::string_view id);
   std::string NewId();
   Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
   Result<sqlite::Stmt*> CachedStatement(const std::string& sql);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "common/json/document.h"
+#include "common/json/patch.h"
 #include "common/url.h"
 #include "store/embedded/store_impl.h"
 
@@ -275,33 +277,120 @@ std::string EmbeddedStore::Impl::NewId() {
   return buf;
 }
 
+Result<std::vector<std::string>> EmbeddedStore::Impl::Matching(std::string_view type, std::string_view condition) {
+  // A condition says which resources match; parameters about the answer
+  // would change what "one match" means.
+  bool any = false;
+  for (const url::QueryPiece& piece : url::SplitQuery(condition)) {
+    const std::string name = url::PercentDecode(piece.name);
+    for (std::string_view answer :
+         {"_count", "_offset", "_summary", "_total", "_elements", "_include", "_revinclude", "_sort"}) {
+      if (name == answer) {
+        return InvalidArgument("The condition's '" + name + "' is about a search's answer, not about resources.");
+      }
+    }
+    any = any || !piece.value.empty();
+  }
+  if (!any) return InvalidArgument("A conditional interaction needs a condition (a search, e.g. identifier=s|v).");
+  std::string query(condition);
+  query.append("&_total=none&_count=2");
+  IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, query));
+  std::vector<std::string> ids;
+  for (Resource& r : page.resources)
+    ids.push_back(std::move(r.id));
+  if (page.next_offset) ids.emplace_back();  // a third: more than one is all that counts
+  return ids;
+}
+
+namespace {
+
+Status ManyMatch(std::string_view what, std::string_view condition, std::size_t matches) {
+  std::string message(what);
+  message.append(": ").append(matches > 2 ? "more than 2" : std::to_string(matches));
+  message.append(" resources match '").append(condition).append("'.");
+  return Conflict(std::move(message)).WithDetail("precondition");
+}
+
+// The id member of a resource's JSON, "" when it has none (or it is not
+// JSON: the write says so).
+std::string IdOf(std::string_view json) {
+  json::Document doc;
+  json::Value id;
+  if (!doc.Parse(json).ok() || !doc.root().is_object() || !doc.root().Find("id", &id) || !id.is_string()) return "";
+  return std::string(id.string_value());
+}
+
+}  // namespace
+
 Result<WriteResult> EmbeddedStore::Impl::Create(std::string_view type, std::string_view json,
                                                 std::optional<std::string_view> if_none_exist) {
   if (if_none_exist) {
-    // A condition says which resources match; parameters about the answer
-    // would change what "one match" means.
-    for (const url::QueryPiece& piece : url::SplitQuery(*if_none_exist)) {
-      for (std::string_view name :
-           {"_count", "_offset", "_summary", "_total", "_elements", "_include", "_revinclude"}) {
-        if (url::PercentDecode(piece.name) == name) {
-          return InvalidArgument("If-None-Exist: '" + std::string(name) +
-                                 "' is about a search's answer, not a condition on resources.");
-        }
-      }
-    }
-    IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, *if_none_exist));
-    if (page.total > 1) {
-      std::string message = "If-None-Exist: ";
-      message.append(std::to_string(page.total)).append(" resources match '").append(*if_none_exist).append("'.");
-      return Conflict(std::move(message)).WithDetail("precondition");
-    }
-    if (page.total == 1 && !page.resources.empty()) {
+    IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, Matching(type, *if_none_exist));
+    if (ids.size() > 1) return ManyMatch("If-None-Exist", *if_none_exist, ids.size());
+    if (ids.size() == 1) {
       WriteResult out;
-      out.resource = std::move(page.resources.front());
+      IOMT_ASSIGN_OR_RETURN(out.resource, ReadCurrent(type, ids.front()));
       return out;
     }
   }
   return Write(type, NewId(), json, std::nullopt, /*new_id=*/true);
+}
+
+Result<WriteResult> EmbeddedStore::Impl::UpdateWhere(std::string_view type, std::string_view condition,
+                                                     std::string_view json) {
+  IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, Matching(type, condition));
+  if (ids.size() > 1) return ManyMatch("Conditional update", condition, ids.size());
+  std::string id = IdOf(json);
+  if (ids.size() == 1) {
+    if (!id.empty() && id != ids.front()) {
+      return InvalidArgument("The resource's id '" + id + "' is not that of the resource matching '" +
+                             std::string(condition) + "' (" + ids.front() + ").");
+    }
+    return Write(type, ids.front(), json, std::nullopt, /*new_id=*/false);
+  }
+  if (!id.empty()) {
+    // FHIR: an id given that is another resource's, which the condition
+    // did not match, is a conflict (not an update of that resource).
+    IOMT_ASSIGN_OR_RETURN(bool taken, Exists(type, id));
+    if (taken) {
+      return Conflict("No resource matches '" + std::string(condition) + "', and " + std::string(type) + "/" + id +
+                      ", the resource's id, is another resource.");
+    }
+    return Write(type, id, json, std::nullopt, /*new_id=*/false);
+  }
+  return Write(type, NewId(), json, std::nullopt, /*new_id=*/true);
+}
+
+Result<bool> EmbeddedStore::Impl::RemoveWhere(std::string_view type, std::string_view condition) {
+  IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, Matching(type, condition));
+  if (ids.size() > 1) return ManyMatch("Conditional delete", condition, ids.size());
+  if (ids.empty()) return false;
+  return Remove(type, ids.front());
+}
+
+Result<WriteResult> EmbeddedStore::Impl::Patch(std::string_view type, std::string_view id, std::string_view patch,
+                                               std::optional<std::string_view> if_match) {
+  IOMT_ASSIGN_OR_RETURN(Resource current, ReadCurrent(type, id));
+  IOMT_ASSIGN_OR_RETURN(json::Node node, json::ParseNodeExact(current.json));
+  IOMT_RETURN_IF_ERROR(json::ApplyJsonPatch(patch, &node));
+  // The version read is the one patched: If-Match, else that version, so a
+  // write in between is not lost (the client patches again).
+  return Write(type, id, node.ToJson(), if_match ? *if_match : std::string_view{current.version_id}, false);
+}
+
+Result<WriteResult> EmbeddedStore::Impl::PatchWhere(std::string_view type, std::string_view condition,
+                                                    std::string_view patch) {
+  IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, Matching(type, condition));
+  if (ids.size() > 1) return ManyMatch("Conditional patch", condition, ids.size());
+  if (ids.empty()) return NotFound("No " + std::string(type) + " matches '" + std::string(condition) + "'.");
+  return Patch(type, ids.front(), patch, std::nullopt);
+}
+
+Result<bool> EmbeddedStore::Impl::Exists(std::string_view type, std::string_view id) {
+  IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, false));
+  if (tid == 0) return false;
+  IOMT_ASSIGN_OR_RETURN(std::optional<Row> existing, FindRow(tid, id, false));
+  return existing.has_value() && !existing->deleted;
 }
 
 }  // namespace iomt::store

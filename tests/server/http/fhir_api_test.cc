@@ -572,6 +572,110 @@ TEST(FhirApi, LenientHandlingIgnoresWhatItDoesNotKnowAndSaysSo) {
   ExpectOutcome(client.Get(s.base() + "/Observation?date=soon", {"Prefer: handling=lenient"}), 400, "invalid");
 }
 
+TEST(FhirApi, ConditionalUpdateAndDeleteActOnTheOneMatch) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  const std::string by_identifier = s.base() + "/Patient?identifier=urn:test%7Ca";
+  // No match and no id: created with a new id.
+  Reply created = client.Send({"PUT", by_identifier, Patient("", "a"), kJson});
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = Str(Parse(created.body), "id");
+  ASSERT_FALSE(id.empty());
+  EXPECT_NE(created.Header("location").find("/Patient/" + id + "/_history/1"), std::string::npos);
+  // One match: updated, with or without the id in the body.
+  Reply updated = client.Send({"PUT", by_identifier, Patient("", "a"), kJson});
+  EXPECT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(updated.Header("etag"), "W/\"2\"");
+  EXPECT_EQ(client.Send({"PUT", by_identifier, Patient(id, "a"), kJson}).status, 200);
+  // The body's id must be the match's.
+  ExpectOutcome(client.Send({"PUT", by_identifier, Patient("other", "a"), kJson}), 400, "invalid");
+  // No match, an id given: created there; an id that is another resource's
+  // is a conflict.
+  EXPECT_EQ(client.Send({"PUT", s.base() + "/Patient?identifier=urn:test%7Cb", Patient("pb", "b"), kJson}).status, 201);
+  ExpectOutcome(client.Send({"PUT", s.base() + "/Patient?identifier=urn:test%7Cc", Patient("pb", "c"), kJson}), 409,
+                "conflict");
+  // Two matches: 412.
+  ASSERT_EQ(client.Send({"POST", s.base() + "/Patient", Patient("", "twice"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"POST", s.base() + "/Patient", Patient("", "twice"), kJson}).status, 201);
+  ExpectOutcome(client.Send({"PUT", s.base() + "/Patient?identifier=twice", Patient("", "twice"), kJson}), 412,
+                "conflict");
+  ExpectOutcome(client.Send({"DELETE", s.base() + "/Patient?identifier=twice", "", {}}), 412, "conflict");
+  // Conditions only.
+  ExpectOutcome(client.Send({"PUT", s.base() + "/Patient?_count=1", Patient("", "a"), kJson}), 400, "invalid");
+  ExpectOutcome(client.Send({"PUT", s.base() + "/Patient?identifier=", Patient("", "a"), kJson}), 400, "invalid");
+
+  // Conditional delete: the match, then nothing left to delete.
+  EXPECT_EQ(client.Send({"DELETE", by_identifier, "", {}}).status, 204);
+  EXPECT_EQ(client.Get(s.base() + "/Patient/" + id).status, 410);
+  EXPECT_EQ(client.Send({"DELETE", by_identifier, "", {}}).status, 204);
+
+  // If-None-Match: * creates, never replaces.
+  auto none_match = With(kJson, "If-None-Match: *");
+  EXPECT_EQ(client.Send({"PUT", s.base() + "/Patient/fresh", Patient("fresh", "f"), none_match}).status, 201);
+  ExpectOutcome(client.Send({"PUT", s.base() + "/Patient/fresh", Patient("fresh", "g"), none_match}), 412, "conflict");
+  EXPECT_EQ(client.Get(s.base() + "/Patient/fresh").body.find(R"("value":"g")"), std::string::npos);
+  ExpectOutcome(
+      client.Send({"PUT", s.base() + "/Patient/fresh", Patient("fresh", "g"), With(kJson, "If-None-Match: W/\"1\"")}),
+      400, "invalid");
+  // A read with If-None-Match naming the current version: 304, no body.
+  Reply same = client.Get(s.base() + "/Patient/fresh", {"If-None-Match: W/\"1\""});
+  EXPECT_EQ(same.status, 304);
+  EXPECT_TRUE(same.body.empty());
+  EXPECT_EQ(same.Header("etag"), "W/\"1\"");
+  EXPECT_EQ(client.Get(s.base() + "/Patient/fresh", {"If-None-Match: W/\"0\", \"7\""}).status, 200);
+}
+
+TEST(FhirApi, PatchAppliesAJsonPatchToTheCurrentVersion) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  const std::string observation =
+      R"({"resourceType":"Observation","id":"o1","status":"preliminary","code":{"text":"hr"},)"
+      R"("valueQuantity":{"value":71.50,"unit":"/min"}})";
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o1", observation, kJson}).status, 201);
+  const std::vector<std::string> patch_type = {"Content-Type: application/json-patch+json"};
+  Reply patched = client.Send({"PATCH", s.base() + "/Observation/o1",
+                               R"([{"op":"test","path":"/status","value":"preliminary"},)"
+                               R"({"op":"replace","path":"/status","value":"final"},)"
+                               R"({"op":"add","path":"/note","value":[{"text":"checked"}]}])",
+                               patch_type});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.Header("etag"), "W/\"2\"");
+  Reply read = client.Get(s.base() + "/Observation/o1");
+  EXPECT_NE(read.body.find(R"("status":"final")"), std::string::npos) << read.body;
+  EXPECT_NE(read.body.find(R"("note":[{"text":"checked"}])"), std::string::npos) << read.body;
+  EXPECT_NE(read.body.find(R"("value":71.50)"), std::string::npos) << read.body;  // decimals as written
+  EXPECT_NE(read.body.find(R"("versionId":"2")"), std::string::npos) << read.body;
+
+  // A test that fails, or a path that is not there: 422, nothing written.
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/o1",
+                             R"([{"op":"test","path":"/status","value":"preliminary"}])", patch_type}),
+                422, "processing");
+  ExpectOutcome(
+      client.Send({"PATCH", s.base() + "/Observation/o1", R"([{"op":"remove","path":"/issued"}])", patch_type}), 422,
+      "processing");
+  EXPECT_EQ(client.Get(s.base() + "/Observation/o1").Header("etag"), "W/\"2\"");
+  // Not a JSON Patch, another media type, the id changed, a stale If-Match.
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/o1", R"({"status":"final"})", patch_type}), 400,
+                "invalid");
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/o1", R"([])", kJson}), 415, "not-supported");
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/o1", R"([{"op":"replace","path":"/id","value":"o2"}])",
+                             patch_type}),
+                400, "invalid");
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/o1", R"([])", With(patch_type, "If-Match: W/\"1\"")}),
+                412, "conflict");
+  EXPECT_EQ(client.Send({"PATCH", s.base() + "/Observation/o1", R"([])", With(patch_type, "If-Match: W/\"2\"")}).status,
+            200);
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation/none", R"([])", patch_type}), 404, "not-found");
+  // Conditional patch.
+  Reply conditional = client.Send({"PATCH", s.base() + "/Observation?_id=o1",
+                                   R"([{"op":"add","path":"/issued","value":"2024-05-01T10:00:00Z"}])", patch_type});
+  EXPECT_EQ(conditional.status, 200) << conditional.body;
+  EXPECT_NE(conditional.body.find(R"("issued":"2024-05-01T10:00:00Z")"), std::string::npos);
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation?_id=none", R"([])", patch_type}), 404, "not-found");
+}
+
 TEST(FhirApi, BatchAnswersEachEntryAndTransactionIsAllOrNothing) {
   FhirServer s;
   ASSERT_TRUE(s.ok());
@@ -632,7 +736,7 @@ TEST(FhirApi, ErrorsAreOperationOutcomes) {
   ExpectOutcome(client.Send({"POST", s.base() + "/Patient", "{not json", kJson}), 400, "invalid");
   ExpectOutcome(client.Send({"POST", s.base() + "/Patient", R"({"resourceType":"Device"})", kJson}), 400, "invalid");
   ExpectOutcome(client.Send({"POST", s.base() + "/Patient", "", kJson}), 400, "invalid");
-  ExpectOutcome(client.Send({"PATCH", s.base() + "/Patient/x", "[]", kJson}), 405, "not-supported");
+  ExpectOutcome(client.Send({"PATCH", s.base() + "/Patient/x", "[]", kJson}), 415, "not-supported");  // JSON Patch only
   Reply not_allowed = client.Send({"DELETE", s.base() + "/Patient", "", {}});
   ExpectOutcome(not_allowed, 405, "not-supported");
   EXPECT_EQ(not_allowed.Header("allow"), "GET, POST");
