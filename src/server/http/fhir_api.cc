@@ -246,7 +246,8 @@ std::string CapabilityStatement(std::string_view base_url) {
     const TypeParams& t = kTypes[i];
     out.append(i == 0 ? "" : ",").append(R"({"type":")").append(t.type).append(R"(",)");
     out.append(R"("interaction":[{"code":"read"},{"code":"vread"},{"code":"update"},{"code":"patch"},)");
-    out.append(R"({"code":"delete"},{"code":"history-instance"},{"code":"create"},{"code":"search-type"}],)");
+    out.append(R"({"code":"delete"},{"code":"history-instance"},{"code":"history-type"},{"code":"create"},)");
+    out.append(R"({"code":"search-type"}],)");
     out.append(R"("versioning":"versioned","readHistory":true,"updateCreate":true,"conditionalCreate":true,)");
     out.append(R"("conditionalRead":"not-match","conditionalUpdate":true,"conditionalDelete":"single",)");
     out.append(R"("searchParam":[)");
@@ -269,25 +270,37 @@ std::string CapabilityStatement(std::string_view base_url) {
     }
     out.push_back('}');
   }
-  out.append(R"(],"interaction":[{"code":"batch"},{"code":"transaction"}]}]})");
+  out.append(R"(],"interaction":[{"code":"batch"},{"code":"transaction"},{"code":"history-system"}]}]})");
   return out;
 }
 
+// A history Bundle. `type` and `id` are those of every entry for an
+// instance's history; otherwise each entry carries its own. `links` are
+// (relation, url); `total` is given for an instance's whole history only.
 std::string HistoryBundle(std::string_view base_url, std::string_view type, std::string_view id,
-                          const std::vector<store::HistoryEntry>& entries) {
-  std::string resource_url(base_url);
-  resource_url.append("/").append(type).append("/").append(id);
-  std::string out = R"({"resourceType":"Bundle","type":"history","total":)";
-  out.append(std::to_string(entries.size())).append(R"(,"link":[{"relation":"self","url":)");
-  json::AppendQuoted(&out, resource_url + "/_history");
-  out.append(R"(}],"entry":[)");
+                          const std::vector<store::HistoryEntry>& entries,
+                          const std::vector<std::pair<std::string, std::string>>& links,
+                          std::optional<std::size_t> total) {
+  std::string out = R"({"resourceType":"Bundle","type":"history",)";
+  if (total) out.append(R"("total":)").append(std::to_string(*total)).push_back(',');
+  out.append(R"("link":[)");
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    out.append(i == 0 ? "" : ",").append(R"({"relation":")").append(links[i].first).append(R"(","url":)");
+    json::AppendQuoted(&out, links[i].second);
+    out.push_back('}');
+  }
+  out.append(R"(],"entry":[)");
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const store::HistoryEntry& e = entries[i];
+    const std::string_view t = e.type.empty() ? type : std::string_view{e.type};
+    const std::string_view r = e.id.empty() ? id : std::string_view{e.id};
+    std::string relative(t);
+    relative.append("/").append(r);
     out.append(i == 0 ? "" : ",").append(R"({"fullUrl":)");
-    json::AppendQuoted(&out, resource_url);
+    json::AppendQuoted(&out, std::string(base_url) + "/" + relative);
     if (!e.deleted) out.append(R"(,"resource":)").append(e.json);
     out.append(R"(,"request":{"method":")").append(e.deleted ? "DELETE" : "PUT").append(R"(","url":)");
-    json::AppendQuoted(&out, std::string(type) + "/" + std::string(id));
+    json::AppendQuoted(&out, relative);
     out.append(R"(},"response":{"status":")");
     out.append(e.deleted ? "204" : (e.version_id == "1" ? "201" : "200")).append(R"(","etag":)");
     json::AppendQuoted(&out, ETag(e.version_id));
@@ -299,6 +312,29 @@ std::string HistoryBundle(std::string_view base_url, std::string_view type, std:
   }
   out.append("]}");
   return out;
+}
+
+// GET /fhir/_history and /fhir/{type}/_history: a page of versions, newest
+// first, with links by offset.
+HttpResponse TypeHistory(store::EmbeddedStore& store, std::string_view type, std::string_view query,
+                         std::string_view base_url) {
+  Result<store::HistoryPage> page = store.TypeHistory(type, query);
+  if (!page.ok()) return StoreError(page.status());
+  auto link = [&](std::size_t offset) {
+    std::string url(base_url);
+    if (!type.empty()) url.append("/").append(type);
+    url.append("/_history?");
+    if (!page->query.empty()) url.append(page->query).push_back('&');
+    url.append("_count=").append(std::to_string(page->count)).append("&_offset=").append(std::to_string(offset));
+    return url;
+  };
+  std::vector<std::pair<std::string, std::string>> links = {{"self", link(page->offset)}};
+  if (page->offset > 0 && page->count > 0) {
+    links.emplace_back("first", link(0));
+    links.emplace_back("previous", link(page->offset > page->count ? page->offset - page->count : 0));
+  }
+  if (page->next_offset) links.emplace_back("next", link(*page->next_offset));
+  return Json(200, HistoryBundle(base_url, "", "", page->entries, links, std::nullopt));
 }
 
 // Makes the writes acknowledged so far durable before the answer says so
@@ -452,6 +488,10 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
     if (!answer.ok()) return StoreError(answer.status());
     return Json(200, std::move(answer).value());
   }
+  if (parts[0] == "_history" && parts.size() == 1) {
+    if (!get) return NotAllowed("GET", method, "_history");
+    return TypeHistory(store, "", query, base_url);
+  }
   if (parts[0] == "metadata" && parts.size() == 1) {
     if (!get) return NotAllowed("GET", method, "metadata");
     return Json(200, CapabilityStatement(base_url));
@@ -489,6 +529,10 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
     }
     return Search(store, request, type, combined, base_url);
   }
+  if (parts[1] == "_history" && parts.size() == 2) {
+    if (!get) return NotAllowed("GET", method, type + "/_history");
+    return TypeHistory(store, type, query, base_url);
+  }
   if (parts[1].starts_with("_") || parts[1].starts_with("$")) {
     return Outcome(404, "not-supported", "Not supported here: '" + type + "/" + parts[1] + "'.");
   }
@@ -505,7 +549,9 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
     if (parts.size() == 3) {
       Result<std::vector<store::HistoryEntry>> history = store.History(type, id);
       if (!history.ok()) return StoreError(history.status());
-      return Json(200, HistoryBundle(base_url, type, id, *history));
+      std::string self(base_url);
+      self.append("/").append(type).append("/").append(id).append("/_history");
+      return Json(200, HistoryBundle(base_url, type, id, *history, {{"self", self}}, history->size()));
     }
     Result<store::Resource> version = store.VRead(type, id, parts[3]);
     if (!version.ok()) return StoreError(version.status());

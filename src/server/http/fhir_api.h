@@ -5,7 +5,8 @@
 // - GET /fhir/metadata (a CapabilityStatement: FHIR 4.0.1, the search
 //   parameters the store has, batch and transaction); GET|PUT|DELETE
 //   /fhir/{type}/{id} with ETag W/"n", Last-Modified and If-Match;
-//   GET .../{id}/_history[/{vid}]; POST /fhir/{type} with If-None-Exist;
+//   GET .../{id}/_history[/{vid}], /fhir/{type}/_history, /fhir/_history;
+//   POST /fhir/{type} with If-None-Exist;
 //   PUT, DELETE and PATCH (JSON Patch) on /fhir/{type}?condition; PATCH
 //   /fhir/{type}/{id}; If-None-Match (PUT: "*"; GET: 304);
 //   GET /fhir/{type}?... and POST /fhir/{type}/_search (a form body) with

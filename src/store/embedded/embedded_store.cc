@@ -266,6 +266,11 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::History(std::string_view type, 
   return impl_->History(type, id);
 }
 
+Result<HistoryPage> EmbeddedStore::TypeHistory(std::string_view type, std::string_view query) {
+  MutexLock lock(mu_);
+  return impl_->TypeHistory(type, query);
+}
+
 Result<SearchPage> EmbeddedStore::Search(std::string_view type, std::string_view query, SearchOptions options) {
   MutexLock lock(mu_);
   return impl_->Search(type, query, options);

@@ -2,8 +2,10 @@
 // other versions (vread, history), and the identifier lookup that the FHIR
 // client's searches use.
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
+#include "common/url.h"
 #include "store/embedded/store_impl.h"
 
 namespace iomt::store {
@@ -188,6 +190,119 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
     s.Reset();
   }
   return out;
+}
+
+Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std::string_view query) {
+  HistoryPage page;
+  page.count = options.default_count;
+  std::optional<std::int64_t> since;
+  std::vector<std::string> kept;
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    const std::string name = url::PercentDecode(piece.name);
+    const std::string value = url::PercentDecode(piece.value);
+    auto number = [&](std::size_t* out) -> Status {
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), *out);
+      if (ec != std::errc() || p != value.data() + value.size())
+        return InvalidArgument(std::string(name).append(": not a number: '").append(value).append("'."));
+      return Status::Ok();
+    };
+    if (value.empty()) continue;
+    if (name == "_count") {
+      IOMT_RETURN_IF_ERROR(number(&page.count));
+      page.count = std::min(page.count, options.max_count);
+    } else if (name == "_offset") {
+      IOMT_RETURN_IF_ERROR(number(&page.offset));
+      if (page.offset > options.max_offset) {
+        return OutOfRange("_offset " + value + " is deeper than this server pages (" +
+                          std::to_string(options.max_offset) + "): narrow the history with _since");
+      }
+    } else if (name == "_since") {
+      std::int64_t lo = 0, hi = 0;
+      if (!embedded::ParseDateRange(value, &lo, &hi))
+        return InvalidArgument("_since: not an instant: '" + value + "'.");
+      since = lo;
+      kept.emplace_back(piece.text);
+    } else {
+      return InvalidArgument("Unknown history parameter '" + name + "' (supported: _count, _since, _offset).");
+    }
+  }
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    page.query.append(i == 0 ? "" : "&").append(kept[i]);
+  std::int64_t tid = 0;
+  if (!type.empty()) {
+    if (!IsValidType(type)) return InvalidArgument("Not a resource type: '" + std::string(type) + "'.");
+    IOMT_ASSIGN_OR_RETURN(tid, TypeId(type, false));
+    if (tid == 0) return page;  // never written
+  }
+  if (page.count == 0) return page;
+  // Current versions and superseded ones, newest first. No index on time:
+  // SQLite reads the type's rows and keeps the newest page's worth. The
+  // sort reads no JSON (a resource's row would be read whole, overflow pages
+  // and all); the page's texts are read after it, each by its key.
+  std::string current = "SELECT rid, version, updated, deleted, 1 AS cur FROM resources WHERE 1";
+  std::string older = "SELECT h.rid, h.version, h.updated, h.deleted, 0 FROM history h WHERE 1";
+  if (tid != 0) {
+    current.append(" AND tid=?1");
+    older.append(" AND h.rid IN (SELECT rid FROM resources WHERE tid=?1)");
+  }
+  if (since) {
+    current.append(" AND updated>=?2");
+    older.append(" AND h.updated>=?2");
+  }
+  const std::string sql = "SELECT t.name, r.id, x.version, x.updated, x.deleted, x.cur, x.rid FROM (" + current +
+                          " UNION ALL " + older +
+                          ") x JOIN resources r ON r.rid=x.rid JOIN types t ON t.tid=r.tid "
+                          "ORDER BY x.updated DESC, x.rid DESC, x.version DESC LIMIT ?3 OFFSET ?4";
+  ReadScope read(this);
+  struct Found {
+    std::int64_t rid;
+    std::int64_t version;
+    bool current;
+  };
+  std::vector<Found> found;
+  {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement(sql));
+    if (tid != 0) s->Bind(1, tid);
+    if (since) s->Bind(2, *since);
+    // One more than the page: whether there is a next one.
+    s->Bind(3, static_cast<std::int64_t>(page.count + 1)).Bind(4, static_cast<std::int64_t>(page.offset));
+    while (true) {
+      Result<bool> has_row = s->NextRow();
+      if (!has_row.ok()) {
+        s->Reset();
+        return has_row.status();
+      }
+      if (!*has_row) break;
+      if (page.entries.size() == page.count) {
+        page.next_offset = page.offset + page.count;
+        break;
+      }
+      HistoryEntry e;
+      e.type = std::string(s->Text(0));
+      e.id = std::string(s->Text(1));
+      e.version_id = std::to_string(s->Int(2));
+      e.last_updated = embedded::FormatInstant(s->Int(3));
+      e.deleted = s->Int(4) != 0;
+      found.push_back({s->Int(6), s->Int(2), s->Int(5) != 0});
+      page.entries.push_back(std::move(e));
+    }
+    s->Reset();
+  }
+  for (std::size_t i = 0; i < page.entries.size(); ++i) {
+    if (page.entries[i].deleted) continue;
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s,
+                          CachedStatement(found[i].current ? "SELECT json FROM resources WHERE rid=?1"
+                                                           : "SELECT json FROM history WHERE rid=?1 AND version=?2"));
+    s->Bind(1, found[i].rid);
+    if (!found[i].current) s->Bind(2, found[i].version);
+    Result<bool> has_row = s->NextRow();
+    Result<std::string_view> text = has_row.ok() && *has_row ? StoredJson(*s, 0) : Result<std::string_view>("");
+    if (has_row.ok() && text.ok()) page.entries[i].json = std::string(*text);
+    s->Reset();
+    if (!has_row.ok()) return has_row.status();
+    if (!text.ok()) return text.status();
+  }
+  return page;
 }
 
 }  // namespace iomt::store

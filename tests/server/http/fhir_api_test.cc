@@ -676,6 +676,55 @@ TEST(FhirApi, PatchAppliesAJsonPatchToTheCurrentVersion) {
   ExpectOutcome(client.Send({"PATCH", s.base() + "/Observation?_id=none", R"([])", patch_type}), 404, "not-found");
 }
 
+TEST(FhirApi, TypeAndSystemHistoryListVersionsNewestFirst) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "b"), kJson}).status, 200);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Observation/o1", Observation("hr", 1), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"DELETE", s.base() + "/Observation/o1", "", {}}).status, 204);
+  // Each entry as "method type/id version".
+  auto entries = [&](const std::string& body) {
+    std::vector<std::string> out;
+    json::Value bundle = Parse(body), list;
+    EXPECT_EQ(Str(bundle, "type"), "history") << body;
+    if (!bundle.Find("entry", &list)) return out;
+    for (json::Value e : list.elements()) {
+      json::Value request, response, resource;
+      EXPECT_TRUE(e.Find("request", &request) && e.Find("response", &response));
+      const std::string method = Str(request, "method");
+      EXPECT_EQ(e.Find("resource", &resource), method != "DELETE") << body;
+      out.push_back(method + " " + Str(request, "url") + " " + Str(response, "etag"));
+    }
+    return out;
+  };
+  using Lines = std::vector<std::string>;
+  Reply all = client.Get(s.base() + "/_history");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(entries(all.body), (Lines{"DELETE Observation/o1 W/\"2\"", "PUT Observation/o1 W/\"1\"",
+                                      "PUT Patient/p1 W/\"2\"", "PUT Patient/p1 W/\"1\""}));
+  Reply patients = client.Get(s.base() + "/Patient/_history");
+  EXPECT_EQ(entries(patients.body), (Lines{"PUT Patient/p1 W/\"2\"", "PUT Patient/p1 W/\"1\""}));
+  EXPECT_NE(patients.body.find(R"("value":"b")"), std::string::npos);
+  // Paged: the next link goes on where the page ended.
+  Reply first = client.Get(s.base() + "/_history?_count=3");
+  EXPECT_EQ(entries(first.body).size(), 3u);
+  std::map<std::string, std::string> links = Links(Parse(first.body));
+  ASSERT_EQ(links.count("next"), 1u) << first.body;
+  Reply rest = client.Get(links["next"]);
+  EXPECT_EQ(entries(rest.body), (Lines{"PUT Patient/p1 W/\"1\""}));
+  EXPECT_EQ(Links(Parse(rest.body)).count("next"), 0u);
+  EXPECT_EQ(OffsetOf(Links(Parse(rest.body))["previous"]), "0");
+  // _since: versions at or after it.
+  EXPECT_TRUE(entries(client.Get(s.base() + "/_history?_since=2999-01-01T00:00:00Z").body).empty());
+  EXPECT_EQ(entries(client.Get(s.base() + "/Patient/_history?_since=2000-01-01").body).size(), 2u);
+  EXPECT_TRUE(entries(client.Get(s.base() + "/Encounter/_history").body).empty());
+  ExpectOutcome(client.Get(s.base() + "/_history?_since=soon"), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/_history?_type=Patient"), 400, "invalid");
+  ExpectOutcome(client.Send({"POST", s.base() + "/Patient/_history", "{}", kJson}), 405, "not-supported");
+}
+
 TEST(FhirApi, BatchAnswersEachEntryAndTransactionIsAllOrNothing) {
   FhirServer s;
   ASSERT_TRUE(s.ok());
