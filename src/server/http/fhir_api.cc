@@ -12,6 +12,7 @@
 #include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/url.h"
+#include "store/embedded/filter.h"
 #include "store/rest_outcome.h"
 
 namespace iomt::server {
@@ -252,7 +253,9 @@ std::string CapabilityStatement(std::string_view base_url) {
     out.append(R"("conditionalRead":"not-match","conditionalUpdate":true,"conditionalDelete":"single",)");
     out.append(R"("searchParam":[)");
     bool first = true;
-    for (const auto* list : {&kCommon, &t.params}) {
+    // Those evaluated on the JSON of what the indexed ones select too.
+    const auto unindexed = store::embedded::FilterParams(t.type);
+    for (const auto* list : {&kCommon, &t.params, &unindexed}) {
       for (const auto& [name, param_type] : *list) {
         out.append(first ? "" : ",").append(R"({"name":")").append(name).append(R"(","type":")");
         out.append(param_type).append(R"("})");

@@ -88,6 +88,11 @@ struct EmbeddedStoreOptions {
   // before it, so a deep offset costs as much as reading them all. Beyond,
   // the search is refused as too costly (narrow it, e.g. by date).
   std::size_t max_offset = 100'000;
+  // The most candidates a search may read to evaluate the parameters the
+  // store has no index for (value-quantity, status, ...: filter.h) on their
+  // JSON; beyond, it is refused as too costly (narrow it with an indexed
+  // parameter: patient, code, date, identifier).
+  std::size_t max_filter_rows = 100'000;
   // The most entries a batch or transaction Bundle may hold (each is a
   // write inside one database transaction).
   std::size_t max_bundle_entries = 10'000;
@@ -276,7 +281,8 @@ class EmbeddedStore : public FhirClient {
   Result<WriteResult> PatchWhere(std::string_view type, std::string_view condition, std::string_view patch);
   // GET type?query: `_id`, `identifier`, `patient`, `subject`, `device`,
   // `code`, `date`, `_lastUpdated`, `_count`, `_offset`, `_sort` (`date`,
-  // `_id`, `_lastUpdated`, `-` for descending); `,` is OR, `&` is AND. What
+  // `_id`, `_lastUpdated`, `-` for descending); `,` is OR, `&` is AND; the
+  // parameters filter.h evaluates on the candidates' JSON. What
   // comes back: `_summary` (true, text, data, count, false), `_elements`,
   // `_total` (none, estimate, accurate), `_include` and `_revinclude` (the
   // references iomt writes: Observation:subject, Observation:patient,

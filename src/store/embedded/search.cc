@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 #include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/url.h"
+#include "store/embedded/filter.h"
 #include "store/embedded/store_impl.h"
 
 namespace iomt::store {
@@ -331,6 +333,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   std::string sort;
   ResultShape shape;
   std::vector<std::string> includes, revincludes;
+  std::vector<std::unique_ptr<embedded::Filter>> filters;
   // What the search cannot do: a failure, or with lenient handling a
   // warning in the answer and the parameter ignored.
   auto refuse = [&](std::string message) -> Status {
@@ -344,15 +347,37 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   for (const url::QueryPiece& piece : url::SplitQuery(query)) {
     std::string name = url::PercentDecode(piece.name);
     std::string value = url::PercentDecode(piece.value);
+    std::string modifier;
     if (std::size_t colon = name.find(':'); colon != std::string::npos) {
-      IOMT_RETURN_IF_ERROR(refuse("The modifier ':" + name.substr(colon + 1) + "' of search parameter '" +
-                                  name.substr(0, colon) + "' is not supported."));
+      modifier = name.substr(colon + 1);
+      name.resize(colon);
+    }
+    const bool known = std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end();
+    if (!modifier.empty() || !known) {
+      // Evaluated on the candidates' JSON (filter.h), if it is one of those.
+      IOMT_ASSIGN_OR_RETURN(std::optional<std::unique_ptr<embedded::Filter>> filter,
+                            value.empty() ? std::optional<std::unique_ptr<embedded::Filter>>()
+                                          : embedded::MakeFilter(type, name, modifier, value));
+      if (filter) {
+        filters.push_back(std::move(*filter));
+        kept.emplace_back(piece.text);
+        continue;
+      }
+      if (value.empty() && (embedded::IsFilterParam(type, name) || (known && modifier == "missing"))) continue;
+    }
+    if (!modifier.empty()) {
+      std::string message = "The modifier ':";
+      message.append(modifier).append("' of search parameter '").append(name).append("' is not supported.");
+      IOMT_RETURN_IF_ERROR(refuse(std::move(message)));
       continue;
     }
-    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
+    if (!known) {
       std::string message = "Unknown search parameter '";
       message.append(name).append("' for resource type ").append(type).append(" (supported: ");
-      message.append(kSupported).append(").");
+      message.append(kSupported);
+      for (const auto& [filter_name, filter_type] : embedded::FilterParams(type))
+        message.append(", ").append(filter_name);
+      message.append(").");
       IOMT_RETURN_IF_ERROR(refuse(std::move(message)));
       continue;
     }
@@ -451,46 +476,104 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
 
   const std::string where = "FROM resources r WHERE r.tid=" + std::to_string(tid) + " AND r.deleted=0" + q.where;
   ReadScope read(this);  // the count, the page and its includes see one state of the store
-  if (page.total_known) {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT count(*) " + where));
-    IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
-    Result<bool> step = s->Step();
-    if (step.ok() && *step) page.total = s->Int(0);
-    s->Reset();
-    if (!step.ok()) return step.status();
-    if (page.count > 0 && page.total > 0) {
-      const std::size_t last = (static_cast<std::size_t>(page.total) - 1) / page.count * page.count;
-      if (last <= options.max_offset) page.last_offset = last;
-    }
-    if (page.count_only || page.count == 0 || page.offset >= static_cast<std::size_t>(page.total)) return page;
-  } else if (page.count == 0) {
-    return page;
-  }
-  // Without a total, one row more than the page says whether there is a next.
-  const std::size_t limit = page.count + (page.total_known ? 0 : 1);
-  IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " +
-                                                          q.order + " LIMIT ? OFFSET ?"));
-  IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
-  s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(limit));
-  s->Bind(static_cast<int>(q.binds.size()) + 2, static_cast<std::int64_t>(page.offset));
-  while (true) {
-    IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
-    if (!has_row) break;
-    Result<std::string_view> text = StoredJson(*s, 2);
-    if (!text.ok()) {
+  auto last_offset = [&] {
+    if (page.count == 0 || page.total == 0) return;
+    const std::size_t last = (static_cast<std::size_t>(page.total) - 1) / page.count * page.count;
+    if (last <= options.max_offset) page.last_offset = last;
+  };
+  // Only indexed parameters: SQL counts and pages.
+  auto plain = [&]() -> Status {
+    if (page.total_known) {
+      IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT count(*) " + where));
+      IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
+      Result<bool> step = s->Step();
+      if (step.ok() && *step) page.total = s->Int(0);
       s->Reset();
-      return text.status();
+      if (!step.ok()) return step.status();
+      last_offset();
+      if (page.count_only || page.count == 0 || page.offset >= static_cast<std::size_t>(page.total))
+        return Status::Ok();
+    } else if (page.count == 0) {
+      return Status::Ok();
     }
-    page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
-  }
-  s->Reset();
-  if (page.total_known) {
-    if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))
-      page.next_offset = page.offset + page.resources.size();
-  } else if (page.resources.size() > page.count) {
-    page.resources.pop_back();
-    page.next_offset = page.offset + page.count;
-  }
+    // Without a total, one row more than the page says whether there is a next.
+    const std::size_t limit = page.count + (page.total_known ? 0 : 1);
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " +
+                                                            q.order + " LIMIT ? OFFSET ?"));
+    IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
+    s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(limit));
+    s->Bind(static_cast<int>(q.binds.size()) + 2, static_cast<std::int64_t>(page.offset));
+    while (true) {
+      IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
+      if (!has_row) break;
+      Result<std::string_view> text = StoredJson(*s, 2);
+      if (!text.ok()) {
+        s->Reset();
+        return text.status();
+      }
+      page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
+    }
+    s->Reset();
+    if (page.total_known) {
+      if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))
+        page.next_offset = page.offset + page.resources.size();
+    } else if (page.resources.size() > page.count) {
+      page.resources.pop_back();
+      page.next_offset = page.offset + page.count;
+    }
+    return Status::Ok();
+  };
+  // Unindexed parameters too: SQL gives the candidates in order, each is
+  // evaluated on its JSON, and the page (and the total) counted here.
+  auto filtered = [&]() -> Status {
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s,
+                          CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " + q.order));
+    IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
+    json::Document parsed;
+    std::size_t read_rows = 0, matched = 0;
+    Status st;
+    while (true) {
+      Result<bool> has_row = s->NextRow();
+      if (!has_row.ok()) {
+        st = has_row.status();
+        break;
+      }
+      if (!*has_row) break;
+      if (++read_rows > options.max_filter_rows) {
+        st = OutOfRange("The search reads more than " + std::to_string(options.max_filter_rows) +
+                        " resources to evaluate its parameters that have no index: narrow it with patient, "
+                        "subject, code, date, identifier or _lastUpdated");
+        break;
+      }
+      Result<std::string_view> text = StoredJson(*s, 2);
+      if (!text.ok()) {
+        st = text.status();
+        break;
+      }
+      if (!parsed.Parse(*text).ok()) continue;
+      const bool match =
+          std::all_of(filters.begin(), filters.end(), [&](const auto& f) { return f->Matches(parsed.root()); });
+      if (!match) continue;
+      ++matched;
+      if (page.count_only || matched <= page.offset) continue;
+      if (page.resources.size() < page.count) {
+        page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
+      } else if (!page.total_known) {
+        page.next_offset = page.offset + page.count;  // one more match: there is a next page
+        break;
+      }
+    }
+    s->Reset();
+    IOMT_RETURN_IF_ERROR(st);
+    if (page.total_known) {
+      page.total = static_cast<std::int64_t>(matched);
+      last_offset();
+      if (!page.count_only && page.offset + page.resources.size() < matched)
+        page.next_offset = page.offset + page.resources.size();
+    }
+    return Status::Ok();
+  };
+  IOMT_RETURN_IF_ERROR(filters.empty() ? plain() : filtered());
   // The includes follow the references as stored, before the matches are
   // cut down.
   IOMT_RETURN_IF_ERROR(Include(type, includes, /*reverse=*/false, &page));

@@ -725,6 +725,70 @@ TEST(FhirApi, TypeAndSystemHistoryListVersionsNewestFirst) {
   ExpectOutcome(client.Send({"POST", s.base() + "/Patient/_history", "{}", kJson}), 405, "not-supported");
 }
 
+TEST(FhirApi, UnindexedParametersAreEvaluatedOnTheCandidates) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  auto patient = [](const std::string& id, const std::string& family, const std::string& given,
+                    const std::string& gender) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","gender":")" + gender + R"(","name":[{"family":")" +
+           family + R"(","given":[")" + given + R"("]}]})";
+  };
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/a", patient("a", "Müller", "Anna", "female"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/b", patient("b", "Mueller", "Ben", "male"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/c", patient("c", "Smith", "Anne", "female"), kJson}).status, 201);
+  auto ids = [&](const std::string& query) {
+    Reply r = client.Get(s.base() + "/Patient?_sort=_id&" + query);
+    EXPECT_EQ(r.status, 200) << query << " " << r.body;
+    std::vector<std::string> out;
+    for (const std::string& e : Entries(Parse(r.body)))
+      out.push_back(e.substr(e.find('/') + 1));
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids("name=ann"), (Ids{"a", "c"}));  // any part, from the start, any case
+  EXPECT_EQ(ids("family=mue"), (Ids{"b"}));
+  EXPECT_EQ(ids("family:contains=ll"), (Ids{"a", "b"}));
+  EXPECT_EQ(ids("family:exact=Mueller"), (Ids{"b"}));
+  EXPECT_EQ(ids("family:exact=mueller"), Ids{});
+  EXPECT_EQ(ids("given=an,be"), (Ids{"a", "b", "c"}));
+  EXPECT_EQ(ids("gender=female&name=smi"), (Ids{"c"}));
+  EXPECT_EQ(ids("gender:not=female"), (Ids{"b"}));
+  EXPECT_EQ(ids("identifier:missing=true"), (Ids{"a", "b", "c"}));
+  ExpectOutcome(client.Get(s.base() + "/Patient?gender:contains=f"), 400, "invalid");
+  // The CapabilityStatement lists them with their types.
+  Reply metadata = client.Get(s.base() + "/metadata");
+  EXPECT_NE(metadata.body.find(R"({"name":"value-quantity","type":"quantity"})"), std::string::npos);
+  EXPECT_NE(metadata.body.find(R"({"name":"code-value-quantity","type":"composite"})"), std::string::npos);
+  EXPECT_NE(metadata.body.find(R"({"name":"family","type":"string"})"), std::string::npos);
+
+  // "Heart rate above 120 for this patient", the latest first.
+  for (int i = 0; i < 6; ++i) {
+    std::string o = R"({"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org",)"
+                    R"("code":"8867-4"}]},"subject":{"reference":"Patient/a"},"effectiveDateTime":"2024-05-01T10:0)" +
+                    std::to_string(i) + R"(:00Z","valueQuantity":{"value":)" + std::to_string(110 + 5 * i) +
+                    R"(,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+    ASSERT_EQ(client.Send({"POST", s.base() + "/Observation", o, kJson}).status, 201);
+  }
+  Reply high = client.Get(s.base() +
+                          "/Observation?patient=Patient/a&code=http://loinc.org%7C8867-4&value-quantity=gt120"
+                          "&_sort=-date&_count=1");
+  ASSERT_EQ(high.status, 200) << high.body;
+  json::Value bundle = Parse(high.body), total;
+  ASSERT_TRUE(bundle.Find("total", &total));
+  EXPECT_EQ(json::ToJson(total), "3");  // 125, 130, 135
+  EXPECT_NE(high.body.find(R"("value":135)"), std::string::npos) << high.body;
+  EXPECT_EQ(OffsetOf(Links(bundle)["next"]), "1");
+  EXPECT_EQ(OffsetOf(Links(bundle)["last"]), "2");
+  Reply units =
+      client.Get(s.base() + "/Observation?code=8867-4&value-quantity=ge130%7Chttp://unitsofmeasure.org%7C/min");
+  EXPECT_NE(units.body.find(R"("total":2)"), std::string::npos) << units.body;
+  Reply other_units = client.Get(s.base() + "/Observation?code=8867-4&value-quantity=ge130%7C%7Cmg");
+  EXPECT_NE(other_units.body.find(R"("total":0)"), std::string::npos) << other_units.body;
+  Reply composite = client.Get(s.base() + "/Observation?code-value-quantity=http://loinc.org%7C8867-4$lt115");
+  EXPECT_NE(composite.body.find(R"("total":1)"), std::string::npos) << composite.body;
+}
+
 TEST(FhirApi, BatchAnswersEachEntryAndTransactionIsAllOrNothing) {
   FhirServer s;
   ASSERT_TRUE(s.ok());
