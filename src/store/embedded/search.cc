@@ -149,6 +149,24 @@ struct QueryBuilder {
   std::string order;
 
   void And(const std::string& cond) { where.append(" AND ").append(cond); }
+  // Whether the next token condition probes each candidate (EXISTS, a point
+  // lookup per candidate) instead of listing its resources (IN, which reads
+  // every row of the token: a third of the store for a common code).
+  bool probe = false;
+  // The condition that a resource is among `selects` (SELECT rid ... UNION
+  // ...), in the form `probe` asks for.
+  [[nodiscard]] std::string Among(const std::string& selects) const {
+    if (!probe) return "r.rid IN (" + selects + ")";
+    std::string out = "EXISTS (";
+    for (std::size_t at = 0;;) {
+      const std::size_t next = selects.find(" UNION ", at);
+      out.append(selects, at, next == std::string::npos ? std::string::npos : next - at).append(" AND rid=r.rid");
+      if (next == std::string::npos) break;
+      out.append(" UNION ");
+      at = next + 7;
+    }
+    return out + ")";
+  }
   std::string Param(Bound b) {
     binds.push_back(std::move(b));
     return "?";
@@ -220,7 +238,7 @@ struct QueryBuilder {
         selects.push_back(')');
       }
     }
-    And("r.rid IN (" + selects + ")");
+    And(Among(selects));
     return Status::Ok();
   }
 
@@ -240,7 +258,7 @@ struct QueryBuilder {
     std::string ids;
     for (std::size_t i = 0; i < values.size(); ++i)
       ids.append(i > 0 ? "," : "").append(Param(values[i]));
-    And("r.rid IN (" + sel + ") AND r.id IN (" + ids + ")");
+    And(Among(sel) + " AND r.id IN (" + ids + ")");
   }
 
   Status Reference(TokenParam param, const std::vector<std::string>& values) {
@@ -259,7 +277,7 @@ struct QueryBuilder {
       }
       selects.append(selects.empty() ? "" : " UNION ").append(sel);
     }
-    And("r.rid IN (" + selects + ")");
+    And(Among(selects));
     return Status::Ok();
   }
 
@@ -342,6 +360,17 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     return Status::Ok();
   };
 
+  // A selective token (an id, an identifier, a patient, a device: a few
+  // hundred resources at most) drives the search: the first one lists its
+  // resources, every other token condition probes them.
+  constexpr std::array<std::string_view, 5> kSelective = {"_id", "identifier", "patient", "subject", "device"};
+  auto is_selective = [&](std::string_view name) {
+    return std::find(kSelective.begin(), kSelective.end(), name) != kSelective.end();
+  };
+  bool selective = false;
+  for (const url::QueryPiece& piece : url::SplitQuery(query))
+    selective = selective || (is_selective(url::PercentDecode(piece.name)) && !piece.value.empty());
+  bool driven = false;
   // Names and values are percent-decoded; '+' stays '+' (a zone offset in a
   // date is more likely than a form-encoded space).
   for (const url::QueryPiece& piece : url::SplitQuery(query)) {
@@ -434,6 +463,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       }
     } else {
       std::vector<std::string> values = SplitEscaped(value, ',');
+      q.probe = selective && (driven || !is_selective(name));
+      driven = driven || (selective && is_selective(name));
       if (name == "_id") {
         q.Ids(values);
       } else if (name == "identifier") {
@@ -447,7 +478,16 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       } else if (name == "device") {
         IOMT_RETURN_IF_ERROR(q.Reference(TokenParam::kDevice, values));
       } else if (name == "date") {
-        IOMT_RETURN_IF_ERROR(q.Date(name, "r.dlo", "r.dhi", values));
+        // "+" keeps SQLite off the date index when a selective token
+        // (a patient, a device, an identifier, an id) is asked for too: the
+        // index bounds only one end of the range, so for "after T" it would
+        // walk every resource before T (seconds over a million), where the
+        // token's rows are a few hundred.
+        if (selective) {
+          IOMT_RETURN_IF_ERROR(q.Date(name, "+r.dlo", "+r.dhi", values));
+        } else {
+          IOMT_RETURN_IF_ERROR(q.Date(name, "r.dlo", "r.dhi", values));
+        }
       } else if (name == "_lastUpdated") {
         IOMT_RETURN_IF_ERROR(q.Date(name, "r.updated", "r.updated", values));
       }
@@ -474,7 +514,10 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     page.query.append(i == 0 ? "" : "&").append(kept[i]);
   if (tid == 0) return page;  // no resource of this type was ever written
 
-  const std::string where = "FROM resources r WHERE r.tid=" + std::to_string(tid) + " AND r.deleted=0" + q.where;
+  // With a selective token, the type's index is no better than the date's
+  // (both would walk the type): the token's rows drive the search.
+  const std::string where = std::string("FROM resources r WHERE ") + (selective ? "+r.tid=" : "r.tid=") +
+                            std::to_string(tid) + " AND r.deleted=0" + q.where;
   ReadScope read(this);  // the count, the page and its includes see one state of the store
   auto last_offset = [&] {
     if (page.count == 0 || page.total == 0) return;
