@@ -20,3 +20,12 @@ target_link_libraries(fhir_api_test PRIVATE iomt_fhir_api iomt_store_remote iomt
 set_target_properties(fhir_api_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 gtest_discover_tests(fhir_api_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
   TEST_PREFIX "fhir_api." PROPERTIES LABELS threads)
+
+# The FHIR API through two FHIR client libraries from npm (Medplum's and
+# fhir-kit-client, in tests/fhir_server/node_modules) against a real
+# `iomt serve`.
+add_test(NAME fhir_api_clients
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt>
+    ${IOMT_NODE_COMMAND} --test --test-reporter=spec ${PROJECT_SOURCE_DIR}/tests/fhir_server/clients_test.js
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(fhir_api_clients PROPERTIES LABELS serve TIMEOUT 120)
