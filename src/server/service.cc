@@ -36,6 +36,8 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
   auto store = store::EmbeddedStore::Open(service->config_.store, store_options);
   if (!store.ok()) return store.status();
   service->store_ = std::move(*store);
+  // Bulk exports' files are patient data too (0700, like the connectors').
+  service->exports_ = std::make_unique<BulkExports>(service->store_.get(), service->config_.store + "/exports");
   // The connectors' queues and dead letters are patient data: the
   // directory is the service user's alone.
   ::mkdir((service->config_.store + "/connectors").c_str(), 0700);
@@ -279,6 +281,10 @@ Service::Need Service::NeedOf(const HttpRequest& request) const {
     // (and how to authenticate): FHIR clients read it first.
     if (path == "/fhir/metadata" && request.method == "GET") return {kOpen, {}};
     if (request.method == "GET") return {Needs(auth::Role::kFhirRead), {}};
+    // Cancelling a bulk export is the reader's own business.
+    if (request.method == "DELETE" && StartsWith(path, "/fhir/$export-status/")) {
+      return {Needs(auth::Role::kFhirRead), {}};
+    }
     if (request.method == "POST" && path.ends_with("/_search")) return {Needs(auth::Role::kFhirRead), {}};
     return {Needs(auth::Role::kFhirWrite), {}, FhirWriteReads(request)};
   }
@@ -425,7 +431,7 @@ HttpResponse Service::Dispatch(const HttpRequest& request) {
   const std::string_view path = request.path;
   if (path == "/fhir" || StartsWith(path, "/fhir/")) {
     const std::string host(request.Header("host").value_or(config_.host + ":" + std::to_string(port())));
-    return HandleFhirRequest(*store_, request, (request.tls ? "https://" : "http://") + host + "/fhir");
+    return HandleFhirRequest(*store_, request, (request.tls ? "https://" : "http://") + host + "/fhir", exports_.get());
   }
   if (path == "/healthz") return Json(200, "{\"status\":\"ok\"}");
   if (path == "/readyz") return Ready();

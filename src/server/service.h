@@ -26,6 +26,7 @@
 #include "server/audit_log.h"
 #include "server/config.h"
 #include "server/connector.h"
+#include "server/http/bulk_export.h"
 #include "server/http/http_server.h"
 #include "server/metrics.h"
 #include "store/embedded/embedded_store.h"
@@ -145,6 +146,8 @@ class Service {
   ServeConfig config_;
   Metrics metrics_;
   std::unique_ptr<store::EmbeddedStore> store_;
+  // After the store: destroyed first, its jobs stop reading it.
+  std::unique_ptr<BulkExports> exports_;
   mutable Mutex connectors_mu_;
   std::map<std::string, std::shared_ptr<Connector>, std::less<>> connectors_ IOMT_GUARDED_BY(connectors_mu_);
   struct ExtraRoute {

@@ -171,7 +171,9 @@ TEST_F(SecuredService, EveryRouteAsksForItsRole) {
         // Keys work in either header.
         const http::Reply reply = Send(
             method, path, role == "metrics" ? std::vector<std::string>{"Authorization: Bearer " + key} : Key(role));
-        if (RoleAllows(role, route.access, path)) {
+        // A PATCH answers with the stored resource: a writer needs
+        // fhir-read as well (AWriteOnlyKeyCannotReadThroughAWrite).
+        if (RoleAllows(role, route.access, path) && (method != "PATCH" || role == "admin")) {
           EXPECT_NE(reply.status, 401) << reply.body;
           EXPECT_NE(reply.status, 403) << reply.body;
         } else {

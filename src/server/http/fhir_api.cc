@@ -12,6 +12,7 @@
 #include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/url.h"
+#include "server/http/bulk_export.h"
 #include "store/embedded/filter.h"
 #include "store/rest_outcome.h"
 
@@ -565,7 +566,8 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
 
 }  // namespace
 
-HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url) {
+HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
+                               BulkExports* exports) {
   std::string_view path = request.path;
   if (!path.starts_with("/fhir") || (path.size() > 5 && path[5] != '/')) {
     return Outcome(404, "not-found", "Not a FHIR path: '" + request.path + "'.");
@@ -585,6 +587,9 @@ HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& r
   std::string query = SearchQuery(request.query, &format);
   if (auto refused = CheckAccept(request, format)) return *refused;
   if (!base_url.empty() && base_url.back() == '/') base_url.remove_suffix(1);
+  if (exports != nullptr) {
+    if (std::optional<HttpResponse> answer = exports->Handle(request, parts, query, base_url)) return *answer;
+  }
   return Route(store, request, base_url, parts, query);
 }
 

@@ -8,7 +8,8 @@
 //   GET .../{id}/_history[/{vid}], /fhir/{type}/_history, /fhir/_history;
 //   POST /fhir/{type} with If-None-Exist;
 //   PUT, DELETE and PATCH (JSON Patch) on /fhir/{type}?condition; PATCH
-//   /fhir/{type}/{id}; If-None-Match (PUT: "*"; GET: 304);
+//   /fhir/{type}/{id}; If-None-Match (PUT: "*"; GET: 304); bulk export
+//   ($export, bulk_export.h) when given a BulkExports;
 //   GET /fhir/{type}?... and POST /fhir/{type}/_search (a form body) with
 //   paging links both ways, _summary, _elements, _total, _include and
 //   _revinclude (store/embedded/embedded_store.h); POST /fhir with a batch or
@@ -28,6 +29,8 @@
 
 namespace iomt::server {
 
+class BulkExports;
+
 // Answers a request whose path is "/fhir" or starts with "/fhir/" from
 // `store`. `base_url` is the absolute URL of /fhir for links and Location
 // (e.g. "http://127.0.0.1:8080/fhir"; the caller derives it from the Host
@@ -36,6 +39,9 @@ namespace iomt::server {
 // with that status: how /fhir answers what it refuses.
 HttpResponse FhirOutcome(int status, std::string_view issue_code, std::string_view diagnostics);
 
-HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url);
+// `exports`, when given, answers bulk export ($export: bulk_export.h);
+// without, $export is 404.
+HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
+                               BulkExports* exports = nullptr);
 
 }  // namespace iomt::server

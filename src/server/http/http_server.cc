@@ -265,8 +265,43 @@ http::response<http::string_body> ToMessage(HttpResponse response, unsigned vers
   return r;
 }
 
+// An answer whose body is a file (HttpResponse::file), read as it is sent.
+template <class Stream>
+bool WriteFile(Stream& stream, HttpResponse& response, unsigned version, bool head, bool keep_alive, ErrorCode& ec) {
+  http::file_body::value_type file;
+  beast::error_code open_ec;
+  file.open(response.file.c_str(), beast::file_mode::scan, open_ec);
+  if (open_ec) return false;
+  http::response<http::file_body> r;
+  r.version(version);
+  r.result(static_cast<unsigned>(response.status));
+  r.set(http::field::date, HttpDate(std::time(nullptr)));
+  if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) {
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection")) {
+      continue;
+    }
+    r.insert(name, value);
+  }
+  r.body() = std::move(file);
+  r.keep_alive(keep_alive);
+  r.prepare_payload();
+  if (head) {
+    http::response_serializer<http::file_body> serializer{r};
+    http::write_header(stream, serializer, ec);
+  } else {
+    http::write(stream, r, ec);
+  }
+  return true;
+}
+
 template <class Stream>
 void Write(Stream& stream, HttpResponse response, unsigned version, bool head, bool keep_alive, ErrorCode& ec) {
+  if (!response.file.empty()) {
+    if (WriteFile(stream, response, version, head, keep_alive, ec)) return;
+    response = JsonError(404, "NotFound", "The file is gone.");
+  }
   http::response<http::string_body> r = ToMessage(std::move(response), version, keep_alive);
   if (head) {
     http::response_serializer<http::string_body> serializer{r};

@@ -76,6 +76,10 @@ struct HttpResponse {
   std::string content_type = "application/json";             // empty: no Content-Type
   std::vector<std::pair<std::string, std::string>> headers;  // extra (Retry-After, ETag, Location, ...)
   std::string body;
+  // When set, the body is this file's content instead, sent from the file
+  // as it is read (a bulk export's NDJSON: gigabytes, never in memory). A
+  // file that cannot be opened is answered 404.
+  std::string file;
 };
 
 // A JSON body with that status.

@@ -300,6 +300,15 @@ class EmbeddedStore : public FhirClient {
 
   // Every current resource (of `type`, or all), ordered by type then id.
   Status Export(std::string_view type, const std::function<void(std::string_view type, const Resource&)>& f);
+  // Bulk export: the current resources of each of `types` (every type in
+  // the store when empty), written since `since_ms` if given, as one
+  // snapshot — read on a connection of its own, without the store's lock,
+  // so writers go on (the WAL cannot restart meanwhile: it grows for as long
+  // as the export reads). `f` gets each resource's type and JSON and may
+  // stop the export by failing. `*at_ms` receives the snapshot's time.
+  Status ExportSnapshot(const std::vector<std::string>& types, std::optional<std::int64_t> since_ms,
+                        const std::function<Status(std::string_view type, std::string_view json)>& f,
+                        std::int64_t* at_ms);
   // Checks the store against itself: SQLite's integrity check, every
   // resource's index rows equal to those of its JSON, meta matching the
   // row, versions contiguous. For tests and tools; reads everything.

@@ -98,11 +98,20 @@ void Db::Close() {
 }
 
 Status Db::Open(const std::string& path) {
-  path_ = path;
   // The store serializes every call with its own mutex, so SQLite's are not
   // needed (SQLITE_OPEN_NOMUTEX).
-  int rc =
-      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  return OpenWith(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+}
+
+Status Db::OpenReadOnly(const std::string& path) {
+  IOMT_RETURN_IF_ERROR(OpenWith(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX));
+  sqlite3_busy_timeout(db_, 5000);
+  return Status::Ok();
+}
+
+Status Db::OpenWith(const std::string& path, int flags) {
+  path_ = path;
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = "cannot open ";
     message.append(path).append(": ").append(db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));

@@ -78,6 +78,8 @@ class Db {
   ~Db();
 
   Status Open(const std::string& path);
+  // A connection that only reads (another thread's, beside the writer's).
+  Status OpenReadOnly(const std::string& path);
   void Close();
   [[nodiscard]] sqlite3* handle() const { return db_; }
   [[nodiscard]] const std::string& path() const { return path_; }
@@ -90,6 +92,7 @@ class Db {
   [[nodiscard]] int ErrorCode() const { return sqlite3_errcode(db_); }
 
  private:
+  Status OpenWith(const std::string& path, int flags);
   // The Status for result code `rc` with SQLite's message `message`.
   [[nodiscard]] Status ErrorStatus(int rc, std::string_view what, std::string_view message) const;
 

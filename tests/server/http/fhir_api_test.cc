@@ -4,6 +4,8 @@
 // client against it, i.e. one iomt as another's FHIR server.
 #include "server/http/fhir_api.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,9 +14,11 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "server/http/bulk_export.h"
 #include "store/fhir_client_contract.h"
 #include "store/remote/remote_client.h"
 #include "test_client.h"
@@ -40,12 +44,13 @@ class FhirServer {
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     if (!store.ok()) return;
     store_ = std::move(*store);
+    exports_ = std::make_unique<BulkExports>(store_.get(), dir_ + "/exports");
     HttpServerOptions options;
     options.port = 0;
     auto server = HttpServer::Start(options, [this](const HttpRequest& r) {
       // As `iomt serve` does: the base URL from the Host header.
       std::string base = "http://" + std::string(r.Header("host").value_or("127.0.0.1")) + "/fhir";
-      return HandleFhirRequest(*store_, r, base);
+      return HandleFhirRequest(*store_, r, base, exports_.get());
     });
     EXPECT_TRUE(server.ok()) << server.status().ToString();
     if (server.ok()) server_ = std::move(*server);
@@ -53,6 +58,7 @@ class FhirServer {
   ~FhirServer() {
     if (server_) server_->Stop();
     server_.reset();
+    exports_.reset();
     store_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -63,10 +69,12 @@ class FhirServer {
   [[nodiscard]] std::string base() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/fhir"; }
   [[nodiscard]] bool ok() const { return server_ != nullptr; }
   store::EmbeddedStore& store() { return *store_; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
   std::unique_ptr<store::EmbeddedStore> store_;
+  std::unique_ptr<BulkExports> exports_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -787,6 +795,115 @@ TEST(FhirApi, UnindexedParametersAreEvaluatedOnTheCandidates) {
   EXPECT_NE(other_units.body.find(R"("total":0)"), std::string::npos) << other_units.body;
   Reply composite = client.Get(s.base() + "/Observation?code-value-quantity=http://loinc.org%7C8867-4$lt115");
   EXPECT_NE(composite.body.find(R"("total":1)"), std::string::npos) << composite.body;
+}
+
+// Kicks off an export and polls it to its manifest (empty on failure).
+std::string ExportManifest(Client& client, const std::string& url) {
+  Reply kicked = client.Get(url, {"Prefer: respond-async", "Accept: application/fhir+json"});
+  EXPECT_EQ(kicked.status, 202) << kicked.body;
+  const std::string status = kicked.Header("content-location");
+  EXPECT_NE(status.find("/fhir/$export-status/"), std::string::npos) << status;
+  for (int i = 0; i < 500 && !status.empty(); ++i) {
+    Reply polled = client.Get(status);
+    if (polled.status == 200) return polled.body;
+    EXPECT_EQ(polled.status, 202) << polled.body;
+    EXPECT_NE(polled.Header("x-progress"), "");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "the export did not finish";
+  return "";
+}
+
+// type -> (count, url) of a manifest's outputs.
+std::map<std::string, std::pair<std::string, std::string>> Outputs(const std::string& manifest) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  json::Value root = Parse(manifest), outputs;
+  if (!root.Find("output", &outputs)) return out;
+  for (json::Value o : outputs.elements()) {
+    json::Value count;
+    EXPECT_TRUE(o.Find("count", &count));
+    out[Str(o, "type")] = {json::ToJson(count), Str(o, "url")};
+  }
+  return out;
+}
+
+TEST(FhirApi, BulkExportWritesNdjsonFilesFromASnapshot) {
+  FhirServer s;
+  ASSERT_TRUE(s.ok());
+  Client client;
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p2", Patient("p2", "b"), kJson}).status, 201);
+  ASSERT_EQ(client
+                .Send({"PUT", s.base() + "/Device/d1",
+                       R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}})", kJson})
+                .status,
+            201);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(client.Send({"POST", s.base() + "/Observation", Observation("hr", i), kJson}).status, 201);
+  ASSERT_EQ(client
+                .Send({"PUT", s.base() + "/Observation/group",
+                       R"({"resourceType":"Observation","id":"group","status":"final","code":{"text":"x"},)"
+                       R"("subject":{"reference":"Group/g1"}})",
+                       kJson})
+                .status,
+            201);
+  ASSERT_EQ(client.Send({"DELETE", s.base() + "/Patient/p2", "", {}}).status, 204);
+
+  const std::string manifest = ExportManifest(client, s.base() + "/$export");
+  json::Value root = Parse(manifest), token;
+  EXPECT_NE(Str(root, "transactionTime"), "");
+  EXPECT_EQ(Str(root, "request"), s.base() + "/$export");
+  ASSERT_TRUE(root.Find("requiresAccessToken", &token));
+  EXPECT_EQ(json::ToJson(token), "false");
+  auto outputs = Outputs(manifest);
+  ASSERT_EQ(outputs.size(), 3u) << manifest;
+  EXPECT_EQ(outputs["Patient"].first, "1");  // the deleted one is not exported
+  EXPECT_EQ(outputs["Device"].first, "1");
+  EXPECT_EQ(outputs["Observation"].first, "4");
+  // Each file: one resource a line, as stored; private to the service.
+  Reply file = client.Get(outputs["Observation"].second);
+  ASSERT_EQ(file.status, 200) << file.body;
+  EXPECT_EQ(file.Header("content-type"), "application/fhir+ndjson");
+  EXPECT_EQ(std::count(file.body.begin(), file.body.end(), '\n'), 4);
+  EXPECT_NE(file.body.find(R"("id":"group")"), std::string::npos);
+  std::size_t start = 0;
+  while (start < file.body.size()) {
+    const std::size_t end = file.body.find('\n', start);
+    EXPECT_EQ(Str(Parse(file.body.substr(start, end - start)), "resourceType"), "Observation");
+    start = end + 1;
+  }
+  const std::string job =
+      outputs["Observation"].second.substr(outputs["Observation"].second.find("/$export-file/") + 14, 32);
+  struct stat st {};
+  ASSERT_EQ(::stat((s.dir() + "/exports/" + job + "/Observation.ndjson").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((s.dir() + "/exports/" + job).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // _type and _since narrow it; the Patient compartment leaves out what
+  // refers to no Patient.
+  auto typed = Outputs(ExportManifest(client, s.base() + "/$export?_type=Patient,Device"));
+  EXPECT_EQ(typed.size(), 2u);
+  EXPECT_TRUE(Outputs(ExportManifest(client, s.base() + "/$export?_since=2999-01-01T00:00:00Z")).empty());
+  auto compartment = Outputs(ExportManifest(client, s.base() + "/Patient/$export"));
+  EXPECT_EQ(compartment["Observation"].first, "3");
+  EXPECT_EQ(compartment["Patient"].first, "1");
+  EXPECT_EQ(compartment["Device"].first, "1");
+
+  // Cancelled: the status and the files are gone.
+  Reply kicked = client.Get(s.base() + "/$export", {"Prefer: respond-async"});
+  const std::string status = kicked.Header("content-location");
+  EXPECT_EQ(client.Send({"DELETE", status, "", {}}).status, 202);
+  ExpectOutcome(client.Get(status), 404, "not-found");
+  ExpectOutcome(
+      client.Get(outputs["Observation"].second.substr(0, outputs["Observation"].second.find("/$export-file/")) +
+                 "/$export-file/nojob/Observation.ndjson"),
+      404, "not-found");
+
+  ExpectOutcome(client.Get(s.base() + "/$export"), 400, "invalid");  // not async
+  ExpectOutcome(client.Get(s.base() + "/$export?_type=bad", {"Prefer: respond-async"}), 400, "invalid");
+  ExpectOutcome(client.Get(s.base() + "/$export?_typeFilter=x", {"Prefer: respond-async"}), 400, "not-supported");
+  ExpectOutcome(client.Get(s.base() + "/$export?_outputFormat=csv", {"Prefer: respond-async"}), 400, "not-supported");
 }
 
 TEST(FhirApi, BatchAnswersEachEntryAndTransactionIsAllOrNothing) {
