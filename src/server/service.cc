@@ -378,6 +378,7 @@ void Service::Stop(std::chrono::milliseconds drain) {
     MutexLock lock(connectors_mu_);
     connectors_.clear();
   }
+  exports_.reset();  // its jobs read the store
   store_.reset();
 }
 

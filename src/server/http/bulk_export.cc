@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -25,7 +27,8 @@
 namespace iomt::server {
 namespace {
 
-constexpr std::size_t kMaxRunning = 2;  // jobs reading the store at once
+constexpr std::size_t kMaxRunning = 2;   // jobs reading the store at once
+constexpr std::chrono::hours kKeep{24};  // how long a finished job's files stay
 // The Patient compartment, as far as the types iomt writes go.
 const std::vector<std::string> kPatientTypes = {"Patient", "Observation", "Device", "Encounter"};
 
@@ -75,6 +78,7 @@ struct ExportJob {
 
   Mutex mu;
   bool done IOMT_GUARDED_BY(mu) = false;
+  std::chrono::steady_clock::time_point done_at IOMT_GUARDED_BY(mu);
   std::string error IOMT_GUARDED_BY(mu);  // set when it failed
   std::int64_t at_ms IOMT_GUARDED_BY(mu) = 0;
   std::vector<std::pair<std::string, std::int64_t>> outputs IOMT_GUARDED_BY(mu);  // type, count
@@ -113,6 +117,7 @@ struct ExportJob {
     }
     MutexLock lock(mu);
     done = true;
+    done_at = std::chrono::steady_clock::now();
     at_ms = at;
     if (!st.ok()) {
       error = st.message();
@@ -194,6 +199,7 @@ class BulkExports::Impl {
     job->requires_token = request.Header("authorization").has_value() || request.Header("x-api-key").has_value();
     {
       MutexLock lock(mu_);
+      Reap();
       std::size_t running = 0;
       for (auto& [id, other] : jobs_) {
         MutexLock job_lock(other->mu);
@@ -216,6 +222,28 @@ class BulkExports::Impl {
     return r;
   }
 
+  // Jobs finished more than kKeep ago go, with their files: a client had
+  // that long to fetch them (the manifest's Expires says until when).
+  void Reap() IOMT_REQUIRES(mu_) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      std::shared_ptr<ExportJob> job = it->second;
+      bool expired = false;
+      {
+        MutexLock job_lock(job->mu);
+        expired = job->done && now - job->done_at > kKeep;
+      }
+      if (!expired) {
+        ++it;
+        continue;
+      }
+      if (job->thread.joinable()) job->thread.join();
+      std::error_code ec;
+      std::filesystem::remove_all(job->dir, ec);
+      it = jobs_.erase(it);
+    }
+  }
+
   std::shared_ptr<ExportJob> Find(const std::string& id) {
     MutexLock lock(mu_);
     auto it = jobs_.find(id);
@@ -226,12 +254,13 @@ class BulkExports::Impl {
     std::shared_ptr<ExportJob> job = Find(id);
     if (!job) return FhirOutcome(404, "not-found", "No export job '" + id + "' (a restart forgets them).");
     if (request.method == "DELETE") {
+      {
+        // Taken out first: of two DELETEs, one joins the job's thread.
+        MutexLock lock(mu_);
+        if (jobs_.erase(id) == 0) return FhirOutcome(404, "not-found", "No export job '" + id + "'.");
+      }
       job->cancel = true;
       if (job->thread.joinable()) job->thread.join();
-      {
-        MutexLock lock(mu_);
-        jobs_.erase(id);
-      }
       std::error_code ec;
       std::filesystem::remove_all(job->dir, ec);
       HttpResponse r;
@@ -269,6 +298,9 @@ class BulkExports::Impl {
     r.status = 200;
     r.content_type = "application/json";
     r.body = std::move(body);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::seconds>(kKeep - (std::chrono::steady_clock::now() - job->done_at));
+    r.headers.emplace_back("Expires", HttpDate(std::time(nullptr) + left.count()));
     return r;
   }
 

@@ -14,8 +14,9 @@
 // Each job reads one snapshot of the store on a thread of its own
 // (EmbeddedStore::ExportSnapshot: writers go on) into DIR/{job}/ — files
 // that hold PHI, so the directory is 0700 and the files 0600, as the
-// store's. Jobs are kept in memory: a restart forgets them and removes
-// their files (clients start again). Patient/$export is the Patient
+// store's. Jobs are kept in memory for 24 hours after they finish (the
+// manifest's Expires), then removed with their files; a restart forgets
+// them and removes their files (clients start again). Patient/$export is the Patient
 // compartment as far as iomt's types go: the Patients, and the resources
 // whose subject or patient is a Patient.
 #pragma once

@@ -805,7 +805,10 @@ std::string ExportManifest(Client& client, const std::string& url) {
   EXPECT_NE(status.find("/fhir/$export-status/"), std::string::npos) << status;
   for (int i = 0; i < 500 && !status.empty(); ++i) {
     Reply polled = client.Get(status);
-    if (polled.status == 200) return polled.body;
+    if (polled.status == 200) {
+      EXPECT_NE(polled.Header("expires"), "");  // how long the files stay
+      return polled.body;
+    }
     EXPECT_EQ(polled.status, 202) << polled.body;
     EXPECT_NE(polled.Header("x-progress"), "");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
