@@ -174,7 +174,10 @@ class SearchProperty : public ::testing::TestWithParam<unsigned> {
       }
       case 5:
       case 6: {
-        auto [text, rule] = Quantity();
+        // Not a structured binding: clang 14 cannot capture one.
+        auto quantity = Quantity();
+        const std::string text = quantity.first;
+        const std::function<bool(double)> rule = quantity.second;
         std::string units;
         std::string unit;
         if (Pick(3) == 0) {
@@ -192,13 +195,19 @@ class SearchProperty : public ::testing::TestWithParam<unsigned> {
                 }};
       }
       case 8: {
-        auto [text, rule] = Quantity();
+        // Not a structured binding: clang 14 cannot capture one.
+        auto quantity = Quantity();
+        const std::string text = quantity.first;
+        const std::function<bool(double)> rule = quantity.second;
         return {"component-value-quantity=" + text, [rule](const Obs& o) {
                   return std::any_of(o.components.begin(), o.components.end(), [&](auto& k) { return rule(k.second); });
                 }};
       }
       case 9: {
-        auto [text, rule] = Quantity();
+        // Not a structured binding: clang 14 cannot capture one.
+        auto quantity = Quantity();
+        const std::string text = quantity.first;
+        const std::function<bool(double)> rule = quantity.second;
         const std::string c = kCodes[Pick(kCodes.size())];
         if (Pick(2) == 0) {
           return {"code-value-quantity=" + c + "$" + text,
