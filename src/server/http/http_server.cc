@@ -243,9 +243,9 @@ HttpRequest ToRequest(http::request<http::string_body>&& message, bool head) {
   return r;
 }
 
-// The answer as Beast's message; its status is within 100..599.
-http::response<http::string_body> ToMessage(HttpResponse response, unsigned version, bool keep_alive) {
-  http::response<http::string_body> r;
+// The status line and headers of `response` on Beast's message `r`.
+template <class Body>
+void SetHead(http::response<Body>& r, const HttpResponse& response, unsigned version) {
   r.version(version);
   r.result(static_cast<unsigned>(response.status));
   r.set(http::field::date, HttpDate(std::time(nullptr)));
@@ -258,6 +258,12 @@ http::response<http::string_body> ToMessage(HttpResponse response, unsigned vers
     }
     r.insert(name, value);
   }
+}
+
+// The answer as Beast's message; its status is within 100..599.
+http::response<http::string_body> ToMessage(HttpResponse response, unsigned version, bool keep_alive) {
+  http::response<http::string_body> r;
+  SetHead(r, response, version);
   const bool no_body = response.status < 200 || response.status == 204 || response.status == 304;
   if (!no_body) r.body() = std::move(response.body);
   r.keep_alive(keep_alive);
@@ -273,17 +279,7 @@ bool WriteFile(Stream& stream, HttpResponse& response, unsigned version, bool he
   file.open(response.file.c_str(), beast::file_mode::scan, open_ec);
   if (open_ec) return false;
   http::response<http::file_body> r;
-  r.version(version);
-  r.result(static_cast<unsigned>(response.status));
-  r.set(http::field::date, HttpDate(std::time(nullptr)));
-  if (!response.content_type.empty()) r.set(http::field::content_type, response.content_type);
-  for (const auto& [name, value] : response.headers) {
-    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-        beast::iequals(name, "connection")) {
-      continue;
-    }
-    r.insert(name, value);
-  }
+  SetHead(r, response, version);
   r.body() = std::move(file);
   r.keep_alive(keep_alive);
   r.prepare_payload();

@@ -468,17 +468,22 @@ TEST(FhirApi, SummaryAndElementsCutTheMatchesDown) {
                 400, "invalid");
 }
 
+// Patients p1 and p2, and Device d1 whose patient is p1.
+void PutPatientsAndDevice(Client& client, const std::string& base) {
+  ASSERT_EQ(client.Send({"PUT", base + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
+  ASSERT_EQ(client.Send({"PUT", base + "/Patient/p2", Patient("p2", "b"), kJson}).status, 201);
+  ASSERT_EQ(client
+                .Send({"PUT", base + "/Device/d1",
+                       R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}})", kJson})
+                .status,
+            201);
+}
+
 TEST(FhirApi, IncludesBringTheReferencedResourcesOnce) {
   FhirServer s;
   ASSERT_TRUE(s.ok());
   Client client;
-  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
-  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p2", Patient("p2", "b"), kJson}).status, 201);
-  ASSERT_EQ(client
-                .Send({"PUT", s.base() + "/Device/d1",
-                       R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}})", kJson})
-                .status,
-            201);
+  ASSERT_NO_FATAL_FAILURE(PutPatientsAndDevice(client, s.base()));
   auto observation = [](const std::string& id, const std::string& patient, const std::string& code) {
     return R"({"resourceType":"Observation","id":")" + id +
            R"(","status":"final","code":{"coding":[{"system":"urn:codes","code":")" + code +
@@ -834,13 +839,7 @@ TEST(FhirApi, BulkExportWritesNdjsonFilesFromASnapshot) {
   FhirServer s;
   ASSERT_TRUE(s.ok());
   Client client;
-  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p1", Patient("p1", "a"), kJson}).status, 201);
-  ASSERT_EQ(client.Send({"PUT", s.base() + "/Patient/p2", Patient("p2", "b"), kJson}).status, 201);
-  ASSERT_EQ(client
-                .Send({"PUT", s.base() + "/Device/d1",
-                       R"({"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}})", kJson})
-                .status,
-            201);
+  ASSERT_NO_FATAL_FAILURE(PutPatientsAndDevice(client, s.base()));
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(client.Send({"POST", s.base() + "/Observation", Observation("hr", i), kJson}).status, 201);
   ASSERT_EQ(client
