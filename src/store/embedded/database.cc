@@ -490,6 +490,10 @@ Status EmbeddedStore::Impl::Commit() {
   in_txn = false;
   const std::size_t pending_before = std::exchange(pending, 0);
   if (st.ok()) {
+    if (!changes.empty()) {
+      if (on_commit) on_commit(std::move(changes));
+      changes.clear();
+    }
     RestartWalIfLarge();
     checkpointer.Notify();
     return st;
@@ -539,6 +543,8 @@ Status EmbeddedStore::Impl::TakeLost() {
 }
 
 void EmbeddedStore::Impl::AfterRollback() {
+  changes.clear();
+  change_marks.clear();
   // What was cached about the rolled-back writes is gone with them.
   (void)ReloadTypes();
   (void)ReloadPruned();
@@ -556,15 +562,25 @@ Status EmbeddedStore::Impl::RolledBack(const Status& st, std::string_view what) 
 }
 
 Status EmbeddedStore::Impl::Savepoint(const char* name) {
-  return db.Exec(std::string("SAVEPOINT ").append(name).c_str());
+  IOMT_RETURN_IF_ERROR(db.Exec(std::string("SAVEPOINT ").append(name).c_str()));
+  change_marks.push_back(changes.size());
+  return Status::Ok();
 }
 
-Status EmbeddedStore::Impl::Release(const char* name) { return db.Exec(std::string("RELEASE ").append(name).c_str()); }
+Status EmbeddedStore::Impl::Release(const char* name) {
+  IOMT_RETURN_IF_ERROR(db.Exec(std::string("RELEASE ").append(name).c_str()));
+  if (!change_marks.empty()) change_marks.pop_back();
+  return Status::Ok();
+}
 
 void EmbeddedStore::Impl::RollbackTo(const char* name) {
   std::string sql = "ROLLBACK TO ";
   sql.append(name).append("; RELEASE ").append(name);
   (void)db.Exec(sql.c_str());
+  if (!change_marks.empty()) {
+    changes.resize(std::min(changes.size(), change_marks.back()));
+    change_marks.pop_back();
+  }
   if (in_txn && sqlite3_get_autocommit(db.handle()) != 0) {
     // After some errors (a full disk while the cache spilled, an I/O error)
     // SQLite rolls the whole transaction back itself: the pending single

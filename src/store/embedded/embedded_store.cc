@@ -86,6 +86,14 @@ Result<std::vector<Resource>> EmbeddedStore::SearchByIdentifier(std::string_view
   return impl_->ByIdentifier(type, system, {value}, limit);
 }
 
+void EmbeddedStore::WatchChanges(std::vector<std::string> types,
+                                 std::function<void(std::vector<StoreChange>&&)> observer) {
+  MutexLock lock(mu_);
+  impl_->watched.clear();
+  if (observer) impl_->watched.insert(types.begin(), types.end());
+  impl_->on_commit = std::move(observer);
+}
+
 std::vector<double> EmbeddedStore::CommitMillis() {
   MutexLock lock(mu_);
   return impl_->commit_ms;

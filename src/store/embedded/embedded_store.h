@@ -200,6 +200,15 @@ struct SearchOptions {
   bool lenient = false;
 };
 
+// A write that a commit made durable (EmbeddedStore::WatchChanges).
+struct StoreChange {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  bool deleted = false;
+  std::string json;  // the stored resource; empty for a deletion
+};
+
 class EmbeddedStore : public FhirClient {
  public:
   // Opens the store in `dir`, creating the directory and `dir/store.db` when
@@ -318,6 +327,17 @@ class EmbeddedStore : public FhirClient {
   // own rules, checked only when the file is sound, the first they break).
   // Empty when the store is sound. Reads every page: minutes for a big store.
   std::vector<std::string> Check(std::size_t max_findings = 100);
+
+  // --- Watching writes (for subscriptions) ---
+  // After each commit, `observer` gets the writes it made durable to
+  // resources of `types` (creations, updates, deletions), in order, called
+  // on the committing thread with the store's lock held: it must only hand
+  // them on (a queue), never call the store. Nothing is copied for other
+  // types, and nothing at all when `types` is empty, so that ingestion pays
+  // only for what is watched. Writes rolled back (a failed batch entry, a
+  // failed commit) are never reported. Replaces the previous watch; an
+  // empty `observer` ends it.
+  void WatchChanges(std::vector<std::string> types, std::function<void(std::vector<StoreChange>&&)> observer);
 
   // --- Maintenance (maintenance.cc) ---
   // Applies the history policy to the whole store now (in transactions of

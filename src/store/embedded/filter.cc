@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/url.h"
 #include "store/embedded/resource_text.h"
 
 namespace iomt::store::embedded {
@@ -403,12 +404,10 @@ std::string_view TypeName(Kind kind) {
   return "";
 }
 
-}  // namespace
-
-Result<std::optional<std::unique_ptr<Filter>>> MakeFilter(std::string_view type, std::string_view name,
-                                                          std::string_view modifier, std::string_view value) {
-  const Param* param = FindParam(type, name);
-  if (param == nullptr || (param->indexed && modifier != "missing")) return std::optional<std::unique_ptr<Filter>>();
+// The filter of `param` (indexed or not) with `modifier` and `value`.
+Result<std::unique_ptr<Filter>> MakeParamFilter(const Param& p, std::string_view name, std::string_view modifier,
+                                                std::string_view value) {
+  const Param* param = &p;
   const std::string where = "Search parameter '" + std::string(name) + ":" + std::string(modifier) + "'";
   if (modifier == "missing") {
     if (value != "true" && value != "false")
@@ -425,7 +424,161 @@ Result<std::optional<std::unique_ptr<Filter>>> MakeFilter(std::string_view type,
       *param, std::string(modifier),
       modifier == "missing" ? std::vector<std::string>{std::string(value)} : Alternatives(value));
   IOMT_RETURN_IF_ERROR(filter->Prepare());
+  return std::unique_ptr<Filter>(std::move(filter));
+}
+
+}  // namespace
+
+Result<std::optional<std::unique_ptr<Filter>>> MakeFilter(std::string_view type, std::string_view name,
+                                                          std::string_view modifier, std::string_view value) {
+  const Param* param = FindParam(type, name);
+  if (param == nullptr || (param->indexed && modifier != "missing")) return std::optional<std::unique_ptr<Filter>>();
+  IOMT_ASSIGN_OR_RETURN(std::unique_ptr<Filter> filter, MakeParamFilter(*param, name, modifier, value));
   return std::optional<std::unique_ptr<Filter>>(std::move(filter));
+}
+
+namespace {
+
+// `_id`: the resource's id is one of the values.
+class IdFilter final : public Filter {
+ public:
+  explicit IdFilter(std::vector<std::string> ids) : ids_(std::move(ids)) {}
+  [[nodiscard]] bool Matches(const json::Value& resource) const override {
+    const std::string_view id = StringOf(resource, "id");
+    return std::find(ids_.begin(), ids_.end(), id) != ids_.end();
+  }
+
+ private:
+  std::vector<std::string> ids_;
+};
+
+// A date condition (`date`: Observation.effective[x]; `_lastUpdated`:
+// meta.lastUpdated), with the store's SQL semantics (search.cc): the
+// resource's time is a range [lo, hi] and each prefix compares it with the
+// value's range.
+class DateFilter final : public Filter {
+ public:
+  struct Condition {
+    std::string prefix;
+    std::int64_t lo = 0, hi = 0;
+  };
+  DateFilter(bool last_updated, std::vector<Condition> any) : last_updated_(last_updated), any_(std::move(any)) {}
+
+  [[nodiscard]] bool Matches(const json::Value& resource) const override {
+    std::int64_t lo = 0, hi = 0;
+    if (last_updated_) {
+      json::Value meta;
+      if (!resource.Find("meta", &meta) || !ParseDateRange(StringOf(meta, "lastUpdated"), &lo, &hi)) return false;
+    } else {
+      IndexRows rows;
+      ExtractIndex(resource, &rows);
+      if (!rows.date_lo) return false;
+      lo = *rows.date_lo;
+      hi = *rows.date_hi;
+    }
+    return std::any_of(any_.begin(), any_.end(), [&](const Condition& c) {
+      if (c.prefix == "eq") return lo >= c.lo && hi <= c.hi;
+      if (c.prefix == "ne") return !(lo >= c.lo && hi <= c.hi);
+      if (c.prefix == "ge") return hi >= c.lo;
+      if (c.prefix == "gt") return hi > c.hi;
+      if (c.prefix == "le") return lo <= c.hi;
+      return lo < c.lo;  // lt
+    });
+  }
+
+ private:
+  bool last_updated_;
+  std::vector<Condition> any_;
+};
+
+Result<std::unique_ptr<Filter>> MakeDateFilter(std::string_view name, std::string_view value) {
+  std::vector<DateFilter::Condition> any;
+  for (const std::string& v : Alternatives(value)) {
+    std::string_view text = v;
+    DateFilter::Condition c{"eq"};
+    if (text.size() >= 2 && text[0] >= 'a' && text[0] <= 'z') {
+      c.prefix = std::string(text.substr(0, 2));
+      text.remove_prefix(2);
+    }
+    static const std::vector<std::string_view> kPrefixes = {"eq", "ne", "gt", "lt", "ge", "le"};
+    if (std::find(kPrefixes.begin(), kPrefixes.end(), c.prefix) == kPrefixes.end()) {
+      return InvalidArgument("Search parameter '" + std::string(name) + "': the prefix '" + c.prefix +
+                             "' is not supported (eq, ne, gt, lt, ge, le).");
+    }
+    if (!ParseDateRange(text, &c.lo, &c.hi))
+      return InvalidArgument("Search parameter '" + std::string(name) + "': not a date: '" + std::string(text) + "'.");
+    any.push_back(std::move(c));
+  }
+  return std::unique_ptr<Filter>(std::make_unique<DateFilter>(name == "_lastUpdated", std::move(any)));
+}
+
+// Every condition holds.
+class AllFilter final : public Filter {
+ public:
+  explicit AllFilter(std::vector<std::unique_ptr<Filter>> all) : all_(std::move(all)) {}
+  [[nodiscard]] bool Matches(const json::Value& resource) const override {
+    return std::all_of(all_.begin(), all_.end(), [&](const auto& f) { return f->Matches(resource); });
+  }
+
+ private:
+  std::vector<std::unique_ptr<Filter>> all_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Filter>> MakeCriteria(std::string_view type, std::string_view query) {
+  std::vector<std::unique_ptr<Filter>> all;
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    std::string name = url::PercentDecode(piece.name);
+    std::string value = url::PercentDecode(piece.value);
+    if (value.empty()) continue;  // FHIR: a parameter with an empty value is ignored
+    std::string modifier;
+    if (std::size_t colon = name.find(':'); colon != std::string::npos) {
+      modifier = name.substr(colon + 1);
+      name.resize(colon);
+    }
+    if (name == "_id" || name == "_lastUpdated") {
+      if (!modifier.empty()) {
+        return InvalidArgument("Search parameter '" + name + ":" + modifier + "': no modifier is supported here.");
+      }
+      if (name == "_id") {
+        all.push_back(std::make_unique<IdFilter>(Alternatives(value)));
+      } else {
+        IOMT_ASSIGN_OR_RETURN(std::unique_ptr<Filter> f, MakeDateFilter(name, value));
+        all.push_back(std::move(f));
+      }
+      continue;
+    }
+    const Param* param = FindParam(type, name);
+    if (param == nullptr) {
+      std::string message = "'";
+      message.append(name).append("' is not a search parameter of ").append(type);
+      message.append(name.starts_with("_") ? " that criteria may use (they say which resources, not how to answer)."
+                                           : ".");
+      return InvalidArgument(std::move(message));
+    }
+    if (param->kind == Kind::kDate && modifier != "missing") {
+      if (!modifier.empty())
+        return InvalidArgument("Search parameter '" + name + ":" + modifier + "' is not supported.");
+      IOMT_ASSIGN_OR_RETURN(std::unique_ptr<Filter> f, MakeDateFilter(name, value));
+      all.push_back(std::move(f));
+      continue;
+    }
+    // A reference parameter named for its target takes a bare id as one of
+    // that type (patient=p1 is Patient/p1), as the store's search does.
+    if (param->kind == Kind::kReference && modifier.empty() && (name == "patient" || name == "device")) {
+      std::string typed;
+      for (const std::string& v : Alternatives(value)) {
+        if (!typed.empty()) typed.push_back(',');
+        if (v.find('/') == std::string::npos) typed.append(name == "patient" ? "Patient/" : "Device/");
+        typed.append(v);
+      }
+      value = std::move(typed);
+    }
+    IOMT_ASSIGN_OR_RETURN(std::unique_ptr<Filter> f, MakeParamFilter(*param, name, modifier, value));
+    all.push_back(std::move(f));
+  }
+  return std::unique_ptr<Filter>(std::make_unique<AllFilter>(std::move(all)));
 }
 
 bool IsFilterParam(std::string_view type, std::string_view name) {

@@ -41,6 +41,14 @@ class Filter {
 Result<std::optional<std::unique_ptr<Filter>>> MakeFilter(std::string_view type, std::string_view name,
                                                           std::string_view modifier, std::string_view value);
 
+// A whole search (`query`: "code=8867-4&patient=Patient/p1", as sent, not
+// decoded) evaluated on one resource's JSON, the indexed parameters
+// included: what a Subscription's criteria ask of each write, where the
+// resource is in hand and a query to the store would cost its lock.
+// kInvalidArgument for a parameter `type` does not have, one about the
+// answer (_count, _sort, _include, ...) and a value that does not fit.
+Result<std::unique_ptr<Filter>> MakeCriteria(std::string_view type, std::string_view query);
+
 // Whether `name` is one of the unindexed parameters of `type`.
 bool IsFilterParam(std::string_view type, std::string_view name);
 

@@ -118,6 +118,17 @@ struct EmbeddedStore::Impl {
   std::int64_t instant_ms = -1;
   std::string instant_text;
   Checkpointer checkpointer;
+  // WatchChanges: the watched types, the observer, the writes of the open
+  // transaction to watched types, and where each open savepoint began in
+  // `changes` (a savepoint rolled back takes its writes out).
+  std::unordered_set<std::string> watched;
+  std::function<void(std::vector<StoreChange>&&)> on_commit;
+  std::vector<StoreChange> changes;
+  std::vector<std::size_t> change_marks;
+  void Changed(std::string_view type, std::string_view id, std::int64_t version, bool deleted, std::string_view json) {
+    if (watched.empty() || watched.count(std::string(type)) == 0) return;
+    changes.push_back({std::string(type), std::string(id), version, deleted, std::string(json)});
+  }
 
   Status Init();
   // The JSON in column `col` of `s`'s row, unpacked if it was stored

@@ -153,6 +153,7 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     out.created = true;
   }
   if (!same_tokens) IOMT_RETURN_IF_ERROR(InsertTokens(tid, rid));
+  Changed(type, id, version, false, stamped);
   out.resource.id = std::string(id);
   out.resource.version_id = std::to_string(version);
   out.resource.json = stamped;
@@ -262,6 +263,7 @@ Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view
   update_resource.Bind(1, existing->rid).Bind(2, existing->version + 1).Bind(3, NowMs()).Bind(4, std::int64_t{1});
   update_resource.BindNull(5).BindNull(6);
   IOMT_RETURN_IF_ERROR(update_resource.Bind(7, std::string_view()).Run());
+  Changed(type, id, existing->version + 1, true, {});
   return true;
 }
 

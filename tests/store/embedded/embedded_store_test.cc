@@ -396,6 +396,62 @@ TEST_F(EmbeddedStoreTest, TransactionIsAllOrNothing) {
   EXPECT_TRUE(store_->CheckConsistency().ok());
 }
 
+// ------------------------------------------------------- WatchChanges ---
+
+// What the observer got, one entry per commit: "type/id/version" (with
+// "/deleted"), and the JSON's versionId where there is JSON.
+struct Watched {
+  std::vector<std::vector<std::string>> commits;
+  std::function<void(std::vector<StoreChange>&&)> Observer() {
+    return [this](std::vector<StoreChange>&& changes) {
+      std::vector<std::string> seen;
+      for (const StoreChange& c : changes) {
+        std::string s = c.type + "/" + c.id + "/" + std::to_string(c.version);
+        if (c.deleted) s.append("/deleted");
+        if (!c.deleted) {
+          EXPECT_EQ(Member(c.json, "meta", "versionId"), std::to_string(c.version)) << c.json;
+        }
+        seen.push_back(std::move(s));
+      }
+      commits.push_back(std::move(seen));
+    };
+  }
+};
+
+TEST_F(EmbeddedStoreTest, WatchChangesReportsCommittedWritesOfTheWatchedTypes) {
+  Watched watched;
+  store_->WatchChanges({"Observation", "Subscription"}, watched.Observer());
+  ASSERT_TRUE(store_->PutMany(ObsBatch(1, 3)).ok());
+  ASSERT_TRUE(store_->Put("Patient", "p1", R"({"resourceType":"Patient"})", {}).ok());  // not watched
+  ASSERT_TRUE(store_->Put("Observation", "o1", Obs("o1", "p1", "8867-4", "2023-10-10"), {}).ok());
+  ASSERT_TRUE(store_->Delete("Observation", "o2").ok());
+  // Single writes are reported at their commit, not before.
+  EXPECT_EQ(watched.commits.size(), 1u);
+  ASSERT_TRUE(store_->Flush().ok());
+  EXPECT_EQ(watched.commits,
+            (std::vector<std::vector<std::string>>{{"Observation/o1/1", "Observation/o2/1", "Observation/o3/1"},
+                                                   {"Observation/o1/2", "Observation/o2/2/deleted"}}));
+
+  // Rolled back: a failed transaction, a failed batch entry.
+  watched.commits.clear();
+  const std::string failing = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"request":{"method":"PUT","url":"Subscription/s1"},"resource":{"resourceType":"Subscription","id":"s1"}},
+    {"request":{"method":"PUT","url":"Observation/o3","ifMatch":"W/\"9\""},"resource":)" +
+                              Obs("o3", "p1", "1", "2023") + "}]}";
+  ASSERT_FALSE(store_->ProcessBundle(failing, "http://h/fhir").ok());
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"request":{"method":"PUT","url":"Subscription/s2"},"resource":{"resourceType":"Subscription","id":"s2"}},
+    {"request":{"method":"PUT","url":"Observation/o4"},"resource":{"resourceType":"Observation","id":"o9"}}]})";
+  ASSERT_TRUE(store_->ProcessBundle(batch, "http://h/fhir").ok());
+  EXPECT_EQ(watched.commits, (std::vector<std::vector<std::string>>{{"Subscription/s2/1"}}));
+
+  // Unwatched: nothing more.
+  store_->WatchChanges({}, {});
+  watched.commits.clear();
+  ASSERT_TRUE(store_->PutMany(ObsBatch(5, 2)).ok());
+  EXPECT_TRUE(watched.commits.empty());
+}
+
 TEST_F(EmbeddedStoreTest, BatchAnswersEachEntry) {
   const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
     {"request":{"method":"PUT","url":"Patient/b1"},"resource":{"resourceType":"Patient","id":"b1"}},

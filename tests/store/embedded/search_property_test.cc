@@ -20,6 +20,7 @@
 
 #include "common/json/document.h"
 #include "store/embedded/embedded_store.h"
+#include "store/embedded/filter.h"
 #include "test_util.h"
 
 namespace iomt::store {
@@ -272,6 +273,17 @@ TEST_P(SearchProperty, RandomQueriesMatchTheReferenceEvaluation) {
     answered += expected.empty() ? 0 : 1;
     std::int64_t total = -1;
     EXPECT_EQ(Ids(query, &total), expected) << query;
+    // The same query as a Subscription's criteria, evaluated on each
+    // resource's JSON in memory (filter.h's MakeCriteria), agrees.
+    auto criteria = embedded::MakeCriteria("Observation", query);
+    ASSERT_TRUE(criteria.ok()) << query << ": " << criteria.status().ToString();
+    std::vector<std::string> in_memory;
+    for (const Obs& o : list_) {
+      json::Document doc;
+      ASSERT_TRUE(doc.Parse(ToJson(o)).ok());
+      if ((*criteria)->Matches(doc.root())) in_memory.push_back(o.id);
+    }
+    EXPECT_EQ(in_memory, expected) << "criteria " << query;
     EXPECT_EQ(total, static_cast<std::int64_t>(expected.size())) << query;
 
     // Paged by 7 (counted, and with _total=none following the next
