@@ -11,7 +11,9 @@
 #include "server/http/http_server.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -23,6 +25,7 @@
 #include <cctype>
 #include <cerrno>
 #include <ctime>
+#include <deque>
 #include <exception>
 #include <fstream>
 #include <future>
@@ -31,6 +34,7 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -39,6 +43,7 @@
 
 #include "common/json/writer.h"
 #include "common/mutex.h"
+#include "server/http/websocket_frame.h"
 
 namespace iomt::server {
 
@@ -307,6 +312,77 @@ void Write(Stream& stream, HttpResponse response, unsigned version, bool head, b
   }
 }
 
+// The largest message a WebSocket peer may send: the protocols served
+// (a subscription's "bind id") are commands of a few bytes.
+constexpr std::size_t kMaxWebSocketMessage = 64 * 1024;
+
+// Whether `value` (a comma-separated header) holds `token`, case-insensitive.
+bool HeaderHasToken(std::string_view value, std::string_view token) {
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t comma = value.find(',', start);
+    std::string_view item = value.substr(start, comma == std::string_view::npos ? value.npos : comma - start);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (item.size() == token.size() && std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
+
+bool IsWebSocketUpgrade(const HttpRequest& r) {
+  return r.method == "GET" && HeaderHasToken(r.Header("upgrade").value_or(""), "websocket") &&
+         HeaderHasToken(r.Header("connection").value_or(""), "upgrade") &&
+         r.Header("sec-websocket-version").value_or("") == "13" && !r.Header("sec-websocket-key").value_or("").empty();
+}
+
+// A WebSocket's outgoing messages, queued by any thread, and the eventfd
+// that wakes its connection's thread to send them.
+class QueuedWebSocket final : public WebSocket {
+ public:
+  QueuedWebSocket() : wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~QueuedWebSocket() override {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+  QueuedWebSocket(const QueuedWebSocket&) = delete;
+  QueuedWebSocket& operator=(const QueuedWebSocket&) = delete;
+
+  bool Send(std::string text) override {
+    MutexLock lock(mu_);
+    if (closed_ || queued_.size() >= kMaxQueued) return false;
+    if (std::find(queued_.begin(), queued_.end(), text) != queued_.end()) return true;
+    queued_.push_back(std::move(text));
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+    return true;
+  }
+  std::deque<std::string> Take() {
+    std::uint64_t count = 0;
+    (void)!::read(wake_fd_, &count, sizeof count);
+    MutexLock lock(mu_);
+    return std::exchange(queued_, {});
+  }
+  void Close() {
+    MutexLock lock(mu_);
+    closed_ = true;
+    queued_.clear();
+  }
+  [[nodiscard]] int wake_fd() const { return wake_fd_; }
+
+ private:
+  Mutex mu_;
+  std::deque<std::string> queued_ IOMT_GUARDED_BY(mu_);
+  bool closed_ IOMT_GUARDED_BY(mu_) = false;
+  int wake_fd_;
+};
+
 // A connection beyond max_connections, after its 503: read and dropped
 // until the peer closes or a second has passed, then closed.
 struct Rejected : std::enable_shared_from_this<Rejected> {
@@ -460,6 +536,10 @@ struct HttpServer::Impl {
   // The refusal of a request Beast could not read (`ec`).
   HttpResponse ParseRefusal(const ErrorCode& ec, std::string_view target, std::size_t max_body) const;
   HttpResponse CallHandler(const HttpRequest& request) const;
+  // The connection after a 101: frames in, queued messages out, pings.
+  template <class Stream>
+  void ServeWebSocket(Connection& c, tcp::socket& socket, TrackedSocket& tracked, Stream& stream,
+                      beast::flat_buffer& buffer, std::string_view key, const WebSocketHandler& callbacks);
   // Answers `response` to a request that was not read whole (413, 431,
   // 400, 408), then ends the connection without a reset (see Linger()).
   template <class Stream>
@@ -670,13 +750,152 @@ void HttpServer::Impl::Serve(Connection& c, tcp::socket& socket, TrackedSocket& 
     request.peer = peer;
     request.tls = tls;
     request.received = std::chrono::steady_clock::now();
+    request.websocket_upgrade = IsWebSocketUpgrade(request);
     if (!Enter(c, Phase::kHandling)) return;
     HttpResponse response = CallHandler(request);
+    if (response.websocket) {
+      if (request.websocket_upgrade) {
+        const std::string key(request.Header("sec-websocket-key").value_or(""));
+        ServeWebSocket(c, socket, tracked, stream, buffer, key, *response.websocket);
+        return;
+      }
+      response = JsonError(426, "UpgradeRequired", "This address speaks WebSocket (RFC 6455, version 13) only.");
+      response.headers.emplace_back("Upgrade", "websocket");
+    }
     if (!Enter(c, Phase::kWriting)) return;
     keep_alive = keep_alive && !stopping.load();
     Write(stream, std::move(response), version, head, keep_alive, ec);
     if (ec || !keep_alive) return;
   }
+}
+
+template <class Stream>
+void HttpServer::Impl::ServeWebSocket(Connection& c, tcp::socket& socket, TrackedSocket& tracked, Stream& stream,
+                                      beast::flat_buffer& buffer, std::string_view key,
+                                      const WebSocketHandler& callbacks) {
+  namespace ws = websocket;
+  // Over TLS, bytes the TLS layer has already taken from the socket do not
+  // make it readable: when the socket is quiet, a read with a 1 ms deadline
+  // every 250 ms picks them up (a failed read of the next layer leaves the
+  // TLS stream usable; it wanted input and still does).
+  constexpr bool kTls = !std::is_same_v<Stream, TrackedSocket>;
+  ErrorCode ec;
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+  head.append("Sec-WebSocket-Accept: ").append(ws::AcceptKey(key)).append("\r\n\r\n");
+  if (!Enter(c, Phase::kWriting)) return;
+  asio::write(stream, asio::buffer(head), ec);
+  if (ec) return;
+  auto socket_out = std::make_shared<QueuedWebSocket>();
+  const std::shared_ptr<WebSocket> as_socket = socket_out;
+  // What the peer sent after its handshake, already read.
+  std::string in = beast::buffers_to_string(buffer.data());
+  buffer.consume(buffer.size());
+  std::string message;
+  bool in_message = false;
+  bool open = true;
+  const auto ping_every = std::chrono::milliseconds(std::max(options.idle_timeout_ms / 3, 100));
+  auto last_ping = std::chrono::steady_clock::now();
+  auto send = [&](ws::Opcode op, std::string_view payload) {
+    if (!Enter(c, Phase::kWriting)) return false;
+    asio::write(stream, asio::buffer(ws::ServerFrame(op, payload)), ec);
+    return !ec && Enter(c, Phase::kWaiting);
+  };
+  // The server's close: its close frame, then (RFC 6455 7.1.1) the peer's
+  // close frame is awaited for a second before the TCP close, so that the
+  // peer's own close frame does not meet a closed socket.
+  std::optional<std::chrono::steady_clock::time_point> closing;
+  auto close = [&](std::uint16_t code, std::string_view reason) {
+    if (closing) return;
+    open = send(ws::Opcode::kClose, ws::ClosePayload(code, reason));
+    closing = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  };
+  std::array<char, std::size_t{16} * 1024> chunk{};
+  while (open) {
+    // Whole frames first.
+    while (open) {
+      std::size_t consumed = 0;
+      Result<std::optional<ws::Frame>> frame = ws::ParseClientFrame(in, kMaxWebSocketMessage, &consumed);
+      if (!frame.ok()) {
+        if (closing) open = false;
+        close(frame.status().code() == StatusCode::kOutOfRange ? 1009 : 1002, frame.status().message());
+        in.clear();
+        break;
+      }
+      if (!*frame) break;
+      in.erase(0, consumed);
+      ws::Frame& f = **frame;
+      if (closing) {
+        // Only the peer's close frame is wanted now.
+        open = f.opcode != ws::Opcode::kClose;
+        continue;
+      }
+      switch (f.opcode) {
+        case ws::Opcode::kText:
+        case ws::Opcode::kContinuation:
+          if ((f.opcode == ws::Opcode::kText) == in_message) {
+            close(1002, "a continuation without a message, or a message inside one");
+            break;
+          }
+          message.append(f.payload);
+          in_message = !f.fin;
+          if (message.size() > kMaxWebSocketMessage) {
+            close(1009, "message too big");
+          } else if (f.fin) {
+            if (callbacks.on_message) callbacks.on_message(as_socket, message);
+            message.clear();
+          }
+          break;
+        case ws::Opcode::kBinary: close(1003, "text messages only"); break;
+        case ws::Opcode::kClose:
+          // The peer's close: answered, and the connection ends.
+          (void)send(ws::Opcode::kClose, ws::ClosePayload(1000, ""));
+          open = false;
+          break;
+        case ws::Opcode::kPing: open = send(ws::Opcode::kPong, f.payload); break;
+        case ws::Opcode::kPong: break;
+      }
+    }
+    if (!open) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (closing && now >= *closing) break;
+    if (!closing) {
+      for (const std::string& text : socket_out->Take()) {
+        open = send(ws::Opcode::kText, text);
+        if (!open) break;
+      }
+      if (!open) break;
+      if (now - last_ping >= ping_every) {
+        if (!send(ws::Opcode::kPing, "")) break;
+        last_ping = now;
+      }
+    }
+    if (!Enter(c, Phase::kWaiting)) break;
+    auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>((closing ? *closing : last_ping + ping_every) - now).count();
+    if (kTls) wait = std::min<std::int64_t>(wait, 250);
+    // While closing, queued messages are not sent: the wake-up is not polled.
+    std::array<pollfd, 2> fds{{{socket.native_handle(), POLLIN, 0}, {socket_out->wake_fd(), POLLIN, 0}}};
+    const int ready = ::poll(fds.data(), closing ? 1 : 2, static_cast<int>(std::max<std::int64_t>(wait, 0)));
+    if (ready < 0 && errno != EINTR) break;
+    const bool readable = ready > 0 && fds[0].revents != 0;
+    if (!readable && !(kTls && ready == 0)) continue;
+    // A frame that has begun arrives whole within the header timeout.
+    tracked.set_deadline_ns(NowNs() + (readable ? MsToNs(options.header_timeout_ms) : 1'000'000));
+    const std::size_t n = stream.read_some(asio::buffer(chunk), ec);
+    tracked.set_deadline_ns(0);
+    if (ec == asio::error::timed_out && !readable) continue;
+    if (ec) break;
+    in.append(chunk.data(), n);
+  }
+  socket_out->Close();
+  if constexpr (kTls) {
+    // A WebSocket ends with TLS's close_notify (clients take a bare close
+    // after the close frame for a truncation); the peer gets a second to
+    // answer it.
+    tracked.set_deadline_ns(NowNs() + MsToNs(1'000));
+    stream.shutdown(ec);
+  }
+  if (callbacks.on_close) callbacks.on_close(as_socket);
 }
 
 void HttpServer::Impl::Run(Connection& c, tcp::socket& socket, std::int64_t accepted_ns, const SslContext& tls) {

@@ -32,6 +32,11 @@
 //   (with its Content-Length). Every answer carries Content-Length (but
 //   1xx/204/304, which must not) and Date; the handler's Content-Length,
 //   Transfer-Encoding and Connection headers are ignored.
+// - WebSocket (RFC 6455, text messages, ws:// and wss://) on the routes
+//   whose handler accepts it: the connection's thread then waits on the
+//   socket and on the messages other threads queue (WebSocket::Send), pings
+//   the peer every idle_timeout_ms / 3 so that live connections are not
+//   taken for idle ones, and answers the peer's pings and close.
 // - Stop() is graceful: it stops accepting, closes idle connections, and
 //   returns once the handlers running now have finished and their answers
 //   have been written (connections idle longer than idle_timeout_ms are
@@ -66,9 +71,36 @@ struct HttpRequest {
   std::string peer;                                // "127.0.0.1:54321"
   std::chrono::steady_clock::time_point received;  // when the whole request had been read
   bool tls = false;                                // it came over TLS: the scheme is https
+  // A WebSocket opening handshake (GET with Upgrade: websocket, version 13
+  // and a key): the handler may accept it (HttpResponse::websocket).
+  bool websocket_upgrade = false;
 
   // The first header of that (lower-case) name.
   [[nodiscard]] std::optional<std::string_view> Header(std::string_view lower_name) const;
+};
+
+// A WebSocket connection (RFC 6455) that a handler accepted: text messages
+// both ways.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Queues a text message for the peer and returns at once; the
+  // connection's thread sends it. A message already queued and not sent yet
+  // is not queued twice (notifications say "look again", and saying it
+  // twice adds nothing). False once the connection has closed, or when
+  // kMaxQueued messages wait (a peer that does not read). Thread-safe.
+  virtual bool Send(std::string text) = 0;
+  static constexpr std::size_t kMaxQueued = 1'000;
+};
+
+// How a handler accepts a WebSocket handshake (HttpResponse::websocket).
+// Both are called on the connection's thread; `socket` stays usable (Send
+// returns false once closed) for as long as anyone holds it.
+struct WebSocketHandler {
+  // Each text message from the peer (binary ones close the connection).
+  std::function<void(const std::shared_ptr<WebSocket>& socket, std::string_view text)> on_message;
+  // The connection has ended (the peer closed, a protocol error, Stop()).
+  std::function<void(const std::shared_ptr<WebSocket>& socket)> on_close;
 };
 
 struct HttpResponse {
@@ -80,6 +112,10 @@ struct HttpResponse {
   // as it is read (a bulk export's NDJSON: gigabytes, never in memory). A
   // file that cannot be opened is answered 404.
   std::string file;
+  // When set and the request is a WebSocket handshake, the server answers
+  // 101 and the connection becomes a WebSocket served by these callbacks
+  // (status, headers and body are not used); not a handshake: 426.
+  std::shared_ptr<WebSocketHandler> websocket;
 };
 
 // A JSON body with that status.
