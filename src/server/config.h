@@ -144,6 +144,10 @@ struct ServeConfig {
   // The embedded store's history policy (store::EmbeddedStoreOptions).
   std::int64_t history_max_versions = store::EmbeddedStoreOptions{}.history_max_versions;
   std::int64_t history_max_age_hours = store::EmbeddedStoreOptions{}.history_max_age_ms / 3'600'000;
+  // URL prefixes a rest-hook Subscription's endpoint must start with (the
+  // server sends requests there: without a list, any http(s) URL, internal
+  // ones included).
+  std::vector<std::string> subscription_endpoints;
   AuthConfig auth;
   TlsConfig tls;
   std::vector<ConnectorConfig> connectors;

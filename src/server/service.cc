@@ -38,6 +38,11 @@ Result<std::unique_ptr<Service>> Service::Start(ServeConfig config, const Attach
   service->store_ = std::move(*store);
   // Bulk exports' files are patient data too (0700, like the connectors').
   service->exports_ = std::make_unique<BulkExports>(service->store_.get(), service->config_.store + "/exports");
+  SubscriptionOptions subscription_options;
+  subscription_options.allowed_endpoints = service->config_.subscription_endpoints;
+  auto subscriptions = Subscriptions::Start(service->store_.get(), subscription_options);
+  if (!subscriptions.ok()) return subscriptions.status();
+  service->subscriptions_ = std::move(*subscriptions);
   // The connectors' queues and dead letters are patient data: the
   // directory is the service user's alone.
   ::mkdir((service->config_.store + "/connectors").c_str(), 0700);
@@ -378,7 +383,8 @@ void Service::Stop(std::chrono::milliseconds drain) {
     MutexLock lock(connectors_mu_);
     connectors_.clear();
   }
-  exports_.reset();  // its jobs read the store
+  exports_.reset();        // its jobs read the store
+  subscriptions_.reset();  // it watches the store
   store_.reset();
 }
 
@@ -432,7 +438,8 @@ HttpResponse Service::Dispatch(const HttpRequest& request) {
   const std::string_view path = request.path;
   if (path == "/fhir" || StartsWith(path, "/fhir/")) {
     const std::string host(request.Header("host").value_or(config_.host + ":" + std::to_string(port())));
-    return HandleFhirRequest(*store_, request, (request.tls ? "https://" : "http://") + host + "/fhir", exports_.get());
+    return HandleFhirRequest(*store_, request, (request.tls ? "https://" : "http://") + host + "/fhir", exports_.get(),
+                             subscriptions_.get());
   }
   if (path == "/healthz") return Json(200, "{\"status\":\"ok\"}");
   if (path == "/readyz") return Ready();

@@ -28,6 +28,7 @@
 #include "server/connector.h"
 #include "server/http/bulk_export.h"
 #include "server/http/http_server.h"
+#include "server/http/subscriptions.h"
 #include "server/metrics.h"
 #include "store/embedded/embedded_store.h"
 
@@ -148,6 +149,8 @@ class Service {
   std::unique_ptr<store::EmbeddedStore> store_;
   // After the store: destroyed first, its jobs stop reading it.
   std::unique_ptr<BulkExports> exports_;
+  // After the store too: it stops watching the store before the store goes.
+  std::unique_ptr<Subscriptions> subscriptions_;
   mutable Mutex connectors_mu_;
   std::map<std::string, std::shared_ptr<Connector>, std::less<>> connectors_ IOMT_GUARDED_BY(connectors_mu_);
   struct ExtraRoute {

@@ -163,6 +163,12 @@ constexpr SettingSpec<ServeConfig> kServeSettings[] = {
      .max = 1'000'000,
      .doc = "the embedded store removes superseded versions written longer ago than this (0: no limit)",
      .access = ServeField([](auto& c) -> auto& { return c.history_max_age_hours; })},
+    {.key = "subscriptions.restHookEndpoints",
+     .type = kStringList,
+     .doc = "URL prefixes that a rest-hook Subscription's endpoint must start with, e.g. https://apps.example.org/ "
+            "(empty: any http or https URL; set it when API clients are not all trusted: the server sends requests "
+            "there)",
+     .access = ServeField([](auto& c) -> auto& { return c.subscription_endpoints; })},
     {.key = "tls.certFile",
      .flag = "--tls-cert",
      .type = kPath,

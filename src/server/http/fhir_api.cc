@@ -13,6 +13,7 @@
 #include "common/json/writer.h"
 #include "common/url.h"
 #include "server/http/bulk_export.h"
+#include "server/http/subscriptions.h"
 #include "store/embedded/filter.h"
 #include "store/rest_outcome.h"
 
@@ -204,7 +205,9 @@ std::string Today() { return datetime::FormatIso(NowTicks()).substr(0, 10); }
 // The CapabilityStatement: the interactions and search parameters of the
 // embedded store (store/embedded/search.cc). Other resource types are
 // stored and searched the same way; these are the ones iomt writes.
-std::string CapabilityStatement(std::string_view base_url) {
+// With `subscriptions`: the Subscription type (rest-hook and websocket) and
+// the WebSocket's URL (FHIR R4's capabilitystatement-websocket extension).
+std::string CapabilityStatement(std::string_view base_url, bool subscriptions) {
   struct TypeParams {
     std::string_view type;
     std::vector<std::pair<std::string_view, std::string_view>> params;  // name, type
@@ -243,6 +246,14 @@ std::string CapabilityStatement(std::string_view base_url) {
   out.append(R"("implementation":{"description":"iomt embedded FHIR store","url":)");
   json::AppendQuoted(&out, base_url);
   out.append(R"(},"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"rest":[{"mode":"server",)");
+  if (subscriptions) {
+    std::string socket = base_url.starts_with("https://") ? "wss://" : "ws://";
+    socket.append(base_url.substr(base_url.find("://") + 3)).append("/websocket");
+    out.append(R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",)");
+    out.append(R"("valueUri":)");
+    json::AppendQuoted(&out, socket);
+    out.append("}],");
+  }
   out.append(R"("resource":[)");
   for (std::size_t i = 0; i < kTypes.size(); ++i) {
     const TypeParams& t = kTypes[i];
@@ -273,6 +284,12 @@ std::string CapabilityStatement(std::string_view base_url) {
       strings(&out, t.revincludes);
     }
     out.push_back('}');
+  }
+  if (subscriptions) {
+    out.append(R"(,{"type":"Subscription","interaction":[{"code":"read"},{"code":"vread"},{"code":"update"},)");
+    out.append(R"({"code":"delete"},{"code":"create"},{"code":"search-type"}],"versioning":"versioned",)");
+    out.append(R"("documentation":"criteria on Observation, Patient, Device, Encounter with their search )");
+    out.append(R"(parameters; channel rest-hook (with or without payload) or websocket"})");
   }
   out.append(R"(],"interaction":[{"code":"batch"},{"code":"transaction"},{"code":"history-system"}]}]})");
   return out;
@@ -482,7 +499,7 @@ HttpResponse Delete(store::EmbeddedStore& store, const HttpRequest& request, std
 }
 
 HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
-                   const std::vector<std::string>& parts, std::string_view query) {
+                   const std::vector<std::string>& parts, std::string_view query, bool subscriptions) {
   const std::string& method = request.method;
   const bool get = method == "GET";
   if (parts.empty()) {
@@ -498,7 +515,7 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
   }
   if (parts[0] == "metadata" && parts.size() == 1) {
     if (!get) return NotAllowed("GET", method, "metadata");
-    return Json(200, CapabilityStatement(base_url));
+    return Json(200, CapabilityStatement(base_url, subscriptions));
   }
   const std::string& type = parts[0];
   if (!IsResourceType(type)) return Outcome(404, "not-supported", "Not a resource type: '" + type + "'.");
@@ -567,7 +584,7 @@ HttpResponse Route(store::EmbeddedStore& store, const HttpRequest& request, std:
 }  // namespace
 
 HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
-                               BulkExports* exports) {
+                               BulkExports* exports, Subscriptions* subscriptions) {
   std::string_view path = request.path;
   if (!path.starts_with("/fhir") || (path.size() > 5 && path[5] != '/')) {
     return Outcome(404, "not-found", "Not a FHIR path: '" + request.path + "'.");
@@ -590,7 +607,10 @@ HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& r
   if (exports != nullptr) {
     if (std::optional<HttpResponse> answer = exports->Handle(request, parts, query, base_url)) return *answer;
   }
-  return Route(store, request, base_url, parts, query);
+  if (subscriptions != nullptr) {
+    if (std::optional<HttpResponse> answer = subscriptions->Handle(request, parts)) return *answer;
+  }
+  return Route(store, request, base_url, parts, query, subscriptions != nullptr);
 }
 
 }  // namespace iomt::server

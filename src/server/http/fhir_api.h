@@ -30,6 +30,7 @@
 namespace iomt::server {
 
 class BulkExports;
+class Subscriptions;
 
 // Answers a request whose path is "/fhir" or starts with "/fhir/" from
 // `store`. `base_url` is the absolute URL of /fhir for links and Location
@@ -40,8 +41,10 @@ class BulkExports;
 HttpResponse FhirOutcome(int status, std::string_view issue_code, std::string_view diagnostics);
 
 // `exports`, when given, answers bulk export ($export: bulk_export.h);
-// without, $export is 404.
+// without, $export is 404. `subscriptions`, when given, serves the
+// WebSocket of Subscriptions and checks the Subscriptions written
+// (subscriptions.h); without, a Subscription is stored as any resource.
 HttpResponse HandleFhirRequest(store::EmbeddedStore& store, const HttpRequest& request, std::string_view base_url,
-                               BulkExports* exports = nullptr);
+                               BulkExports* exports = nullptr, Subscriptions* subscriptions = nullptr);
 
 }  // namespace iomt::server

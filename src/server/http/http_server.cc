@@ -314,7 +314,7 @@ void Write(Stream& stream, HttpResponse response, unsigned version, bool head, b
 
 // The largest message a WebSocket peer may send: the protocols served
 // (a subscription's "bind id") are commands of a few bytes.
-constexpr std::size_t kMaxWebSocketMessage = 64 * 1024;
+constexpr std::size_t kMaxWebSocketMessage = std::size_t{64} * 1024;
 
 // Whether `value` (a comma-separated header) holds `token`, case-insensitive.
 bool HeaderHasToken(std::string_view value, std::string_view token) {

@@ -539,7 +539,9 @@ Result<std::unique_ptr<Filter>> MakeCriteria(std::string_view type, std::string_
     }
     if (name == "_id" || name == "_lastUpdated") {
       if (!modifier.empty()) {
-        return InvalidArgument("Search parameter '" + name + ":" + modifier + "': no modifier is supported here.");
+        std::string message = "Search parameter '";
+        message.append(name).append(":").append(modifier).append("': no modifier is supported here.");
+        return InvalidArgument(std::move(message));
       }
       if (name == "_id") {
         all.push_back(std::make_unique<IdFilter>(Alternatives(value)));
@@ -558,8 +560,11 @@ Result<std::unique_ptr<Filter>> MakeCriteria(std::string_view type, std::string_
       return InvalidArgument(std::move(message));
     }
     if (param->kind == Kind::kDate && modifier != "missing") {
-      if (!modifier.empty())
-        return InvalidArgument("Search parameter '" + name + ":" + modifier + "' is not supported.");
+      if (!modifier.empty()) {
+        std::string message = "Search parameter '";
+        message.append(name).append(":").append(modifier).append("' is not supported.");
+        return InvalidArgument(std::move(message));
+      }
       IOMT_ASSIGN_OR_RETURN(std::unique_ptr<Filter> f, MakeDateFilter(name, value));
       all.push_back(std::move(f));
       continue;

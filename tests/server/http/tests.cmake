@@ -12,6 +12,16 @@ set_target_properties(http_server_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMA
 gtest_discover_tests(http_server_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
   TEST_PREFIX "http." PROPERTIES LABELS threads)
 
+# WebSocket: the frames, and Boost.Beast's client against the server.
+find_package(Boost 1.74 REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS SSL Crypto)
+add_executable(websocket_test ${CMAKE_CURRENT_SOURCE_DIR}/server/http/websocket_test.cc)
+target_link_libraries(websocket_test PRIVATE iomt_http_server iomt_http_test_client iomt_test_util Boost::headers
+  OpenSSL::SSL OpenSSL::Crypto GTest::gtest_main)
+set_target_properties(websocket_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+gtest_discover_tests(websocket_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+  TEST_PREFIX "http." PROPERTIES LABELS threads)
+
 # The FHIR API, and the FhirClient contract through iomt's own remote
 # client against it (an iomt as another iomt's FHIR server).
 add_executable(fhir_api_test ${CMAKE_CURRENT_SOURCE_DIR}/server/http/fhir_api_test.cc)
@@ -19,6 +29,15 @@ target_link_libraries(fhir_api_test PRIVATE iomt_fhir_api iomt_store_remote iomt
   GTest::gtest_main)
 set_target_properties(fhir_api_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 gtest_discover_tests(fhir_api_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+  TEST_PREFIX "fhir_api." PROPERTIES LABELS threads)
+
+# Subscriptions: a store, the FHIR API, a receiving HTTP server, Beast's
+# WebSocket client.
+add_executable(subscriptions_test ${CMAKE_CURRENT_SOURCE_DIR}/server/http/subscriptions_test.cc)
+target_link_libraries(subscriptions_test PRIVATE iomt_fhir_api iomt_http_test_client iomt_test_util Boost::headers
+  GTest::gtest_main)
+set_target_properties(subscriptions_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+gtest_discover_tests(subscriptions_test DISCOVERY_MODE PRE_TEST WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
   TEST_PREFIX "fhir_api." PROPERTIES LABELS threads)
 
 # The FHIR API through two FHIR client libraries from npm (Medplum's and
@@ -29,3 +48,13 @@ add_test(NAME fhir_api_clients
     ${IOMT_NODE_COMMAND} --test --test-reporter=spec ${PROJECT_SOURCE_DIR}/tests/fhir_server/clients_test.js
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(fhir_api_clients PROPERTIES LABELS serve TIMEOUT 120)
+
+# Subscriptions end to end: created with Medplum's client, notified to
+# Node's HTTP server (rest-hook) and Node's WebSocket client (undici's:
+# behind a flag in Node 20).
+add_test(NAME fhir_api_subscriptions
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt>
+    ${IOMT_NODE_COMMAND} --experimental-websocket --no-warnings --test --test-reporter=spec
+    ${PROJECT_SOURCE_DIR}/tests/fhir_server/subscriptions_test.js
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(fhir_api_subscriptions PROPERTIES LABELS serve TIMEOUT 120)
