@@ -228,6 +228,9 @@ bool IsFhirPath(std::string_view path) { return path == "/fhir" || StartsWith(pa
 // refuses it).
 bool FhirWriteReads(const HttpRequest& request) {
   if (request.Header("if-none-exist").has_value()) return true;
+  // A Subscription is a standing read: its notifications (with a payload,
+  // the resources themselves) go wherever its writer says.
+  if (StartsWith(request.path, "/fhir/Subscription")) return true;
   if (request.method == "PATCH") return true;
   if ((request.method == "PUT" || request.method == "DELETE") && !request.query.empty()) {
     std::string_view rest = std::string_view{request.path}.substr(std::min<std::size_t>(request.path.size(), 6));
@@ -244,9 +247,12 @@ bool FhirWriteReads(const HttpRequest& request) {
     if (!entry.is_object() || !entry.Find("request", &r) || !r.is_object()) continue;
     json::Value method;
     json::Value condition;
+    json::Value url;
     const bool read = r.Find("method", &method) && method.is_string() &&
                       (method.string_value() == "GET" || method.string_value() == "HEAD");
-    if (read || r.Find("ifNoneExist", &condition)) return true;
+    const bool subscription =
+        r.Find("url", &url) && url.is_string() && StartsWith(url.string_value(), "Subscription");
+    if (read || subscription || r.Find("ifNoneExist", &condition)) return true;
   }
   return false;
 }

@@ -312,6 +312,23 @@ TEST_F(SecuredService, AWriteOnlyKeyCannotReadThroughAWrite) {
   const http::Reply allowed_patch = Send("PATCH", "/fhir/Patient/p-secret", read_write, patch);
   EXPECT_EQ(allowed_patch.status, 200) << allowed_patch.body;
   EXPECT_NE(allowed_patch.body.find(R"("active":true)"), std::string::npos) << allowed_patch.body;
+  // A Subscription sends what it matches where its writer says: a standing
+  // read, whether POSTed, PUT or in a Bundle.
+  const std::string subscription =
+      R"({"resourceType":"Subscription","id":"s1","status":"requested","reason":"x","criteria":"Patient",)"
+      R"("channel":{"type":"rest-hook","endpoint":"http://127.0.0.1:9/","payload":"application/fhir+json"}})";
+  EXPECT_EQ(Send("POST", "/fhir/Subscription", Key("fhir-write"), subscription).status, 403);
+  EXPECT_EQ(Send("PUT", "/fhir/Subscription/s1", Key("fhir-write"), subscription).status, 403);
+  const std::string subscribe = R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)" + subscription +
+                                R"(,"request":{"method":"PUT","url":"Subscription/s1"}}]})";
+  EXPECT_EQ(Send("POST", "/fhir", Key("fhir-write"), subscribe).status, 403);
+  EXPECT_EQ(Send("PUT", "/fhir/Subscription/s1", {std::string("X-Api-Key: ") + kReadWriteKey}, subscription).status,
+            201);
+  // Its WebSocket (notifications of what is stored) is a read too.
+  EXPECT_EQ(Send("GET", "/fhir/websocket", Key("fhir-write"), "").status, 403);
+  const http::Reply plain = Send("GET", "/fhir/websocket", {std::string("X-Api-Key: ") + kReadWriteKey}, "");
+  EXPECT_EQ(plain.status, 426);
+  EXPECT_NE(plain.body.find("OperationOutcome"), std::string::npos) << plain.body;
   // A Bundle that only writes stays a write.
   const std::string writes = R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)" + patient +
                              R"(,"request":{"method":"PUT","url":"Patient/p-secret"}}]})";

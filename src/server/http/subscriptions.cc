@@ -155,6 +155,13 @@ class Subscriptions::Impl {
   std::optional<HttpResponse> Handle(const HttpRequest& request, const std::vector<std::string>& parts) {
     if (parts.size() == 1 && parts[0] == "websocket") {
       if (request.method != "GET") return FhirOutcome(405, "not-supported", "The WebSocket endpoint takes GET.");
+      if (!request.websocket_upgrade) {
+        HttpResponse r = FhirOutcome(426, "not-supported",
+                                     "This is the WebSocket of Subscriptions: connect with a WebSocket client, then "
+                                     "send 'bind {id}'.");
+        r.headers.emplace_back("Upgrade", "websocket");
+        return r;
+      }
       HttpResponse r;
       r.websocket = socket_handler_;
       return r;
