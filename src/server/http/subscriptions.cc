@@ -14,6 +14,7 @@
 #include "common/json/document.h"
 #include "common/json/writer.h"
 #include "common/mutex.h"
+#include "common/url.h"
 #include "server/http/fhir_api.h"
 #include "store/embedded/filter.h"
 #include "store/embedded/resource_text.h"
@@ -39,7 +40,38 @@ struct Plan {
   std::vector<std::string> headers;  // "Name: value"
   std::string status;
   std::int64_t end_ms = 0;  // 0: no end
+  // Texts a matching resource's JSON must hold when it has no escapes
+  // (Needles): most writes are told apart without parsing them.
+  std::vector<std::string> needles;
 };
+
+// For each criteria parameter that one value must match (a token's code, a
+// reference's id), the text a matching resource holds in its JSON as
+// written: `"8867-4"` for code=http://loinc.org|8867-4, `p1"` for
+// patient=Patient/p1. Only plain values (letters, digits, '.', '-', '_'):
+// they have no escaped form but \u escapes, and the caller skips the
+// check for a JSON with any backslash. Parameters with modifiers, OR lists
+// and other kinds give none.
+std::vector<std::string> Needles(std::string_view criteria) {
+  static const std::set<std::string, std::less<>> kTokens = {"code",   "identifier", "status",        "category",
+                                                             "gender", "_id",        "component-code"};
+  static const std::set<std::string, std::less<>> kReferences = {"patient", "subject", "device", "encounter"};
+  std::vector<std::string> out;
+  for (const url::QueryPiece& piece : url::SplitQuery(criteria)) {
+    const std::string name = url::PercentDecode(piece.name);
+    const std::string value = url::PercentDecode(piece.value);
+    const bool token = kTokens.count(name) != 0;
+    if ((!token && kReferences.count(name) == 0) || value.empty() || value.find(',') != std::string::npos) continue;
+    const std::size_t cut = value.find_last_of(token ? '|' : '/');
+    const std::string part = cut == std::string::npos ? value : value.substr(cut + 1);
+    const bool plain = !part.empty() && std::all_of(part.begin(), part.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '.' || ch == '-' || ch == '_';
+    });
+    if (!plain) continue;
+    out.push_back(token ? "\"" + part + "\"" : part + "\"");
+  }
+  return out;
+}
 
 Result<Plan> MakePlan(const json::Value& root, const std::vector<std::string>& allowed_endpoints) {
   if (StringOf(root, "resourceType") != "Subscription") return InvalidArgument("Not a Subscription.");
@@ -58,6 +90,7 @@ Result<Plan> MakePlan(const json::Value& root, const std::vector<std::string>& a
   Result<std::unique_ptr<store::embedded::Filter>> filter = store::embedded::MakeCriteria(plan.type, plan.criteria);
   if (!filter.ok()) return InvalidArgument("Subscription.criteria: " + filter.status().message());
   plan.filter = std::move(filter).value();
+  plan.needles = Needles(plan.criteria);
   json::Value channel;
   if (!root.Find("channel", &channel) || !channel.is_object())
     return InvalidArgument("Subscription.channel is required.");
@@ -268,6 +301,7 @@ class Subscriptions::Impl {
           why = out.error != store::http::TransportError::kNone
                     ? "the endpoint did not answer (" + out.error_text + ")"
                     : "the endpoint answered HTTP " + std::to_string(out.response.status);
+          if (attempt == owner_->options_.rest_hook_attempts) break;
           // 0.5 s, 1 s, 2 s ... between attempts; Stop() cuts it short.
           const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500 << (attempt - 1));
           MutexLock lock(mu_);
@@ -365,9 +399,15 @@ class Subscriptions::Impl {
         MutexLock lock(mu_);
         bool parsed = false;
         const std::int64_t now = NowMs();
+        const bool literal = c.json.find('\\') == std::string::npos;
         for (const auto& [id, sub] : subs_) {
           const Plan& plan = *sub.plan;
           if (plan.type != c.type || (plan.end_ms != 0 && now > plan.end_ms)) continue;
+          if (literal && std::any_of(plan.needles.begin(), plan.needles.end(), [&](const std::string& needle) {
+                return c.json.find(needle) == std::string::npos;
+              })) {
+            continue;
+          }
           if (!parsed) {
             if (!doc.Parse(c.json).ok()) break;
             parsed = true;
