@@ -114,6 +114,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       "1 when the connector runs with valid mappings and reaches its source and FHIR service "
                       "(Azure: IotConnector Health Status)")
                   .Register(r);
+  subscriptions_active_ = &prometheus::BuildGauge()
+                               .Name("iomt_fhir_subscriptions_active")
+                               .Help("FHIR Subscriptions being served (status active)")
+                               .Register(r)
+                               .Add({});
+  auto& notifications = prometheus::BuildCounter()
+                            .Name("iomt_fhir_subscription_notifications_total")
+                            .Help(
+                                "Subscription notifications by outcome: sent (pings, POSTs, PUTs), failed (rest-hook "
+                                "attempts that failed), dropped (a full queue)")
+                            .Register(r);
+  notifications_ = {&notifications.Add({{"outcome", "sent"}}), &notifications.Add({{"outcome", "failed"}}),
+                    &notifications.Add({{"outcome", "dropped"}})};
 }
 
 Metrics::~Metrics() = default;
@@ -123,6 +136,17 @@ ConnectorMetrics* Metrics::ForConnector(const std::string& name) {
   auto& slot = connectors_[name];
   if (!slot) slot.reset(new ConnectorMetrics(this, name));
   return slot.get();
+}
+
+void Metrics::Subscriptions(std::int64_t active, std::int64_t sent, std::int64_t failed, std::int64_t dropped) {
+  subscriptions_active_->Set(static_cast<double>(active));
+  // Counters only go up: each gets what it lacks of the total.
+  const std::array<std::int64_t, 3> totals = {sent, failed, dropped};
+  MutexLock lock(mu_);
+  for (std::size_t i = 0; i < totals.size(); ++i) {
+    const double missing = static_cast<double>(totals[i]) - notifications_[i]->Value();
+    if (missing > 0) notifications_[i]->Increment(missing);
+  }
 }
 
 std::string Metrics::Text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }

@@ -91,6 +91,10 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   ConnectorMetrics* ForConnector(const std::string& name);
+  // The Subscriptions' counts (subscriptions.h) as they are now: active
+  // ones, and notifications sent, failed (rest-hook attempts) and dropped
+  // (full queues) since the start. Called before each scrape.
+  void Subscriptions(std::int64_t active, std::int64_t sent, std::int64_t failed, std::int64_t dropped);
   // The exposition text (text/plain; version=0.0.4).
   std::string Text() const;
 
@@ -111,6 +115,9 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* end_to_end_latency_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Gauge>* healthy_;
+  prometheus::Gauge* subscriptions_active_;
+  // sent, failed, dropped
+  std::array<prometheus::Counter*, 3> notifications_{};
   Mutex mu_;
   std::map<std::string, std::unique_ptr<ConnectorMetrics>> connectors_ IOMT_GUARDED_BY(mu_);
 };

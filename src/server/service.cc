@@ -452,6 +452,10 @@ HttpResponse Service::Dispatch(const HttpRequest& request) {
   if (path == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (subscriptions_ != nullptr) {
+      const Subscriptions::Counts c = subscriptions_->counts();
+      metrics_.Subscriptions(c.active, c.notified, c.failed, c.dropped);
+    }
     r.body = metrics_.Text();
     return r;
   }

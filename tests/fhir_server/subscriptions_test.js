@@ -188,6 +188,14 @@ test('a failing endpoint sets the Subscription to error; bad criteria are refuse
   );
   assert.match(failed.error, /did not answer/);
 
+  // The metrics count what was sent and what failed.
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const value = (series) => Number((metrics.match(new RegExp(`^${series} (\\S+)$`, 'm')) || [])[1]);
+  assert.ok(value('iomt_fhir_subscription_notifications_total\\{outcome="sent"\\}') >= 3, metrics);
+  assert.equal(value('iomt_fhir_subscription_notifications_total\\{outcome="failed"\\}'), 3);
+  assert.equal(value('iomt_fhir_subscription_notifications_total\\{outcome="dropped"\\}'), 0);
+  assert.ok(value('iomt_fhir_subscriptions_active') >= 1);
+
   for (const [criteria, channel, why] of [
     ['Observation?_sort=date', { type: 'websocket' }, /criteria/],
     ['Observation?colour=red', { type: 'websocket' }, /colour/],
