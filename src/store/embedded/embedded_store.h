@@ -177,6 +177,13 @@ struct SearchPage {
   std::size_t offset = 0;
   std::optional<std::size_t> next_offset;
   std::optional<std::size_t> last_offset;  // when the total is known and the offset is within bounds
+  // Keyset paging: the page after this one starts after the last resource
+  // of this one in the search's order (`_cursor=next_cursor`), so writes
+  // meanwhile do not shift it. Empty when the search cannot page so (its
+  // sort has several keys, or it has parameters evaluated on JSON): then
+  // `next_offset` alone. `cursor` is the one this page was asked with.
+  std::string next_cursor;
+  std::string cursor;
   std::string query;
   // What the search did not do as asked, for the Bundle's OperationOutcome:
   // the parameters a lenient search ignored, includes cut short.

@@ -39,10 +39,10 @@ struct Bound {
 
 constexpr std::string_view kSupported =
     "_id, identifier, patient, subject, device, code, date, _lastUpdated, "
-    "_count, _offset, _sort, _summary, _total, _elements, _include, _revinclude";
-constexpr std::array<std::string_view, 16> kKnown = {
-    "_id",    "identifier", "patient", "subject",  "device", "code",      "date",     "_lastUpdated",
-    "_count", "_offset",    "_sort",   "_summary", "_total", "_elements", "_include", "_revinclude"};
+    "_count, _offset, _cursor, _sort, _summary, _total, _elements, _include, _revinclude";
+constexpr std::array<std::string_view, 17> kKnown = {
+    "_id",     "identifier", "patient", "subject",  "device", "code",      "date",     "_lastUpdated", "_count",
+    "_offset", "_cursor",    "_sort",   "_summary", "_total", "_elements", "_include", "_revinclude"};
 
 // The references `_include` and `_revinclude` follow: those iomt writes.
 // `element` holds the Reference; `target` is the type it must refer to
@@ -349,6 +349,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   page.count = options.default_count;
   std::vector<std::string> kept;
   std::string sort;
+  std::string cursor;
   ResultShape shape;
   std::vector<std::string> includes, revincludes;
   std::vector<std::unique_ptr<embedded::Filter>> filters;
@@ -417,9 +418,15 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       page.count = std::min(page.count, options.max_count);
       continue;
     }
+    if (name == "_cursor") {
+      cursor = value;
+      continue;
+    }
     if (name == "_offset") {
       IOMT_ASSIGN_OR_RETURN(page.offset, ParseCount(name, value));
-      if (page.offset > options.max_offset) {
+      // With a cursor the offset only numbers the page (for the previous and
+      // last links): keyset paging goes as deep as it likes.
+      if (page.offset > options.max_offset && url::QueryValue(query, "_cursor").empty()) {
         return OutOfRange("_offset " + std::to_string(page.offset) + " is deeper than this server pages (" +
                           std::to_string(options.max_offset) + "): narrow the search (e.g. by date or _lastUpdated)");
       }
@@ -512,6 +519,69 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   q.order.append("r.rid");
   for (std::size_t i = 0; i < kept.size(); ++i)
     page.query.append(i == 0 ? "" : "&").append(kept[i]);
+  // Keyset paging: a search whose order is one key (and rid, which breaks
+  // ties) continues after the cursor's (key, rid). The key of a resource:
+  // its rid alone (no _sort), dlo (date; NULL for none, first ascending),
+  // updated, or id.
+  std::vector<std::string> sort_keys;
+  for (const std::string& key : SplitEscaped(sort, ','))
+    if (!key.empty()) sort_keys.push_back(key);
+  const bool keyset = sort_keys.size() <= 1 && filters.empty();
+  std::string key_column = "NULL";
+  bool key_desc = false;
+  if (!sort_keys.empty()) {
+    key_desc = sort_keys[0][0] == '-';
+    const std::string_view k = std::string_view(sort_keys[0]).substr(key_desc ? 1 : 0);
+    key_column = k == "date" ? "r.dlo" : k == "_id" ? "r.id" : "r.updated";
+  }
+  std::string after_cursor;  // the condition, with its binds
+  std::vector<Bound> cursor_binds;
+  if (!cursor.empty()) {
+    if (!keyset) {
+      return Invalid(
+          "_cursor pages a search sorted by one key at most, without parameters evaluated on JSON; this one pages "
+          "by _offset.");
+    }
+    // "rid" or "rid~key"; the key "~" alone is NULL (a date-sorted
+    // resource without a date).
+    const std::size_t tilde = cursor.find('~');
+    std::int64_t rid = 0;
+    auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + std::min(tilde, cursor.size()), rid);
+    if (ec != std::errc() || end != cursor.data() + std::min(tilde, cursor.size()) ||
+        (tilde == std::string::npos) != sort_keys.empty()) {
+      return Invalid("_cursor '" + cursor + "' is not one this search gave (take the next link as it is).");
+    }
+    if (sort_keys.empty()) {
+      after_cursor = "r.rid>?";
+      cursor_binds.emplace_back(rid);
+    } else {
+      const std::string key = cursor.substr(tilde + 1);
+      const bool null_key = key.empty() && key_column == "r.dlo";
+      Bound key_bound(std::int64_t{0});
+      if (key_column == "r.id") {
+        key_bound = Bound(key);
+      } else if (!null_key) {
+        std::int64_t n = 0;
+        auto [kend, kec] = std::from_chars(key.data(), key.data() + key.size(), n);
+        if (kec != std::errc() || kend != key.data() + key.size())
+          return Invalid("_cursor '" + cursor + "' is not one this search gave (take the next link as it is).");
+        key_bound = Bound(n);
+      }
+      const std::string col = (selective ? "+" : "") + key_column;
+      if (null_key) {
+        // NULLs come first ascending, last descending.
+        after_cursor = "((" + col + " IS NULL AND r.rid>?)" + (key_desc ? ")" : " OR " + col + " IS NOT NULL)");
+        cursor_binds.emplace_back(rid);
+      } else {
+        after_cursor = "(" + col + (key_desc ? "<?" : ">?") + " OR (" + col + "=? AND r.rid>?)" +
+                       (key_desc && key_column == "r.dlo" ? " OR " + col + " IS NULL)" : ")");
+        cursor_binds.push_back(key_bound);
+        cursor_binds.push_back(key_bound);
+        cursor_binds.emplace_back(rid);
+      }
+    }
+    page.cursor = cursor;
+  }
   if (tid == 0) return page;  // no resource of this type was ever written
 
   // With a selective token, the type's index is no better than the date's
@@ -534,36 +604,47 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       s->Reset();
       if (!step.ok()) return step.status();
       last_offset();
-      if (page.count_only || page.count == 0 || page.offset >= static_cast<std::size_t>(page.total))
+      if (page.count_only || page.count == 0 ||
+          (cursor.empty() && page.offset >= static_cast<std::size_t>(page.total))) {
         return Status::Ok();
+      }
     } else if (page.count == 0) {
       return Status::Ok();
     }
-    // Without a total, one row more than the page says whether there is a next.
-    const std::size_t limit = page.count + (page.total_known ? 0 : 1);
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " +
-                                                            q.order + " LIMIT ? OFFSET ?"));
-    IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
-    s->Bind(static_cast<int>(q.binds.size()) + 1, static_cast<std::int64_t>(limit));
-    s->Bind(static_cast<int>(q.binds.size()) + 2, static_cast<std::int64_t>(page.offset));
+    // One row more than the page says whether there is a next (the total
+    // may have changed since a cursor was given).
+    const std::size_t limit = page.count + 1;
+    std::vector<Bound> binds = q.binds;
+    binds.insert(binds.end(), cursor_binds.begin(), cursor_binds.end());
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s,
+                          CachedStatement("SELECT r.id, r.version, r.json, r.rid, " + key_column + " " + where +
+                                          (after_cursor.empty() ? "" : " AND " + after_cursor) + " ORDER BY " +
+                                          q.order + " LIMIT ? OFFSET ?"));
+    IOMT_RETURN_IF_ERROR(Bind(s, binds));
+    s->Bind(static_cast<int>(binds.size()) + 1, static_cast<std::int64_t>(limit));
+    s->Bind(static_cast<int>(binds.size()) + 2, static_cast<std::int64_t>(cursor.empty() ? page.offset : 0));
+    std::string last_key;  // the cursor after the last resource kept
     while (true) {
       IOMT_ASSIGN_OR_RETURN(bool has_row, s->NextRow());
       if (!has_row) break;
+      if (page.resources.size() == page.count) {
+        page.next_offset = page.offset + page.count;
+        if (keyset) page.next_cursor = std::move(last_key);
+        break;
+      }
       Result<std::string_view> text = StoredJson(*s, 2);
       if (!text.ok()) {
         s->Reset();
         return text.status();
       }
       page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
+      last_key = std::to_string(s->Int(3));
+      if (!sort_keys.empty()) {
+        last_key.push_back('~');
+        if (!s->IsNull(4)) last_key.append(key_column == "r.id" ? std::string(s->Text(4)) : std::to_string(s->Int(4)));
+      }
     }
     s->Reset();
-    if (page.total_known) {
-      if (page.offset + page.resources.size() < static_cast<std::size_t>(page.total))
-        page.next_offset = page.offset + page.resources.size();
-    } else if (page.resources.size() > page.count) {
-      page.resources.pop_back();
-      page.next_offset = page.offset + page.count;
-    }
     return Status::Ok();
   };
   // Unindexed parameters too: SQL gives the candidates in order, each is
@@ -697,12 +778,15 @@ Status EmbeddedStore::Impl::Include(std::string_view type, const std::vector<std
 }
 
 std::string RenderSearchBundle(std::string_view type, const SearchPage& page, std::string_view base_url) {
-  auto link = [&](std::string_view relation, std::size_t offset, bool first) {
+  auto link = [&](std::string_view relation, std::size_t offset, bool first, std::string_view cursor = {}) {
     std::string url(base_url);
     url.push_back('/');
     url.append(type).push_back('?');
     if (!page.query.empty()) url.append(page.query).push_back('&');
-    url.append("_count=").append(std::to_string(page.count)).append("&_offset=").append(std::to_string(offset));
+    url.append("_count=").append(std::to_string(page.count));
+    // A cursor is digits, '~' and an id's characters: nothing to escape.
+    if (!cursor.empty()) url.append("&_cursor=").append(cursor);
+    url.append("&_offset=").append(std::to_string(offset));
     std::string out(first ? "" : ",");
     out.append(R"({"relation":")").append(relation).append(R"(","url":)");
     json::AppendQuoted(&out, url);
@@ -711,16 +795,18 @@ std::string RenderSearchBundle(std::string_view type, const SearchPage& page, st
   };
   std::string out = R"({"resourceType":"Bundle","type":"searchset",)";
   if (page.total_known) out.append(R"("total":)").append(std::to_string(page.total)).push_back(',');
-  out.append(R"("link":[)").append(link("self", page.offset, true));
-  // Offsets: cheap to give both ways (the page after the last is empty,
-  // never an error). Not stable under concurrent writes: a resource written
-  // meanwhile may shift the pages after it.
+  out.append(R"("link":[)").append(link("self", page.offset, true, page.cursor));
+  // `next` by keyset when the search can (a write meanwhile shifts nothing:
+  // the page continues after the last resource of this one), else by
+  // offset; the others by offset: cheap to give both ways (the page after
+  // the last is empty, never an error), and a resource written meanwhile
+  // may shift them.
   if (!page.count_only && page.count > 0) {
     if (page.offset > 0) {
       out.append(link("first", 0, false));
       out.append(link("previous", page.offset > page.count ? page.offset - page.count : 0, false));
     }
-    if (page.next_offset) out.append(link("next", *page.next_offset, false));
+    if (page.next_offset) out.append(link("next", *page.next_offset, false, page.next_cursor));
     if (page.last_offset && *page.last_offset != page.offset) out.append(link("last", *page.last_offset, false));
   }
   out.append("],\"entry\":[");

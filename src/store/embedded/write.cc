@@ -286,7 +286,7 @@ Result<std::vector<std::string>> EmbeddedStore::Impl::Matching(std::string_view 
   for (const url::QueryPiece& piece : url::SplitQuery(condition)) {
     const std::string name = url::PercentDecode(piece.name);
     for (std::string_view answer :
-         {"_count", "_offset", "_summary", "_total", "_elements", "_include", "_revinclude", "_sort"}) {
+         {"_count", "_offset", "_cursor", "_summary", "_total", "_elements", "_include", "_revinclude", "_sort"}) {
       if (name == answer) {
         return InvalidArgument("The condition's '" + name + "' is about a search's answer, not about resources.");
       }

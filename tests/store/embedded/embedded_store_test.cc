@@ -352,15 +352,63 @@ TEST_F(EmbeddedStoreTest, SortAndPaging) {
     json::Value rel, url;
     if (l.Find("relation", &rel) && rel.string_value() == "next" && l.Find("url", &url)) next = url.string_value();
   }
-  EXPECT_EQ(next, "http://h/fhir/Observation?code=8867-4&_sort=-date&_count=2&_offset=2");
+  // The next page by keyset: after o4's (date, rid), with the offset only
+  // numbering the page.
+  EXPECT_EQ(next, "http://h/fhir/Observation?code=8867-4&_sort=-date&_count=2&_cursor=4~1696878000000&_offset=2");
+  // A reading written meanwhile that sorts first shifts nothing: the next
+  // page is still o1 (by offset it would be o4 again).
+  ASSERT_TRUE(store_->Put("Observation", "o0", Obs("o0", "p1", "8867-4", "2023-10-11"), {}).ok());
   auto second = store_->Search("Observation", next.substr(next.find('?') + 1));
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(Ids(*second), std::vector<std::string>{"o1"});
   EXPECT_FALSE(second->next_offset.has_value());
+  EXPECT_EQ(second->total, 4);
+  auto by_offset = store_->Search("Observation", "code=8867-4&_sort=-date&_count=2&_offset=2");
+  ASSERT_TRUE(by_offset.ok());
+  EXPECT_EQ(Ids(*by_offset), (std::vector<std::string>{"o4", "o1"}));
+  ASSERT_TRUE(store_->Delete("Observation", "o0").ok());
+  // Cursors that this search did not give.
+  for (const char* bad : {"_cursor=x", "_cursor=4", "_sort=date,_id&_cursor=4~1",
+                          "_cursor=4~1&_sort=-date&"
+                          "value-quantity=gt1"}) {
+    auto refused = store_->Search("Observation", std::string("code=8867-4&_sort=-date&") + bad);
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
   auto none = store_->Search("Observation", "_count=0");
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->total, 4);
   EXPECT_TRUE(none->resources.empty());
+}
+
+TEST_F(EmbeddedStoreTest, KeysetPagingWalksEveryOrderOneAtATime) {
+  // Dated and undated Observations (no date sorts first ascending, last
+  // descending), two with the same date and two with the same lastUpdated.
+  for (const auto& [id, date] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "2023-10-09"}, {"b", ""}, {"c", "2023-10-08"}, {"d", "2023-10-09"}, {"e", ""}}) {
+    std::string json = date.empty() ? R"({"resourceType":"Observation","id":")" + id + R"(","status":"final"})"
+                                    : Obs(id, "p1", "8867-4", date);
+    ASSERT_TRUE(store_->Put("Observation", id, json, {}).ok());
+  }
+  ASSERT_TRUE(store_->Flush().ok());
+  for (const char* sort : {"", "_sort=date", "_sort=-date", "_sort=_id", "_sort=-_id", "_sort=_lastUpdated",
+                           "_sort=-_lastUpdated"}) {
+    auto whole = store_->Search("Observation", std::string(sort) + "&_count=100");
+    ASSERT_TRUE(whole.ok());
+    std::vector<std::string> paged;
+    std::string cursor;
+    for (int i = 0; i < 10; ++i) {
+      std::string query = std::string(sort) + "&_count=1";
+      if (!cursor.empty()) query.append("&_cursor=").append(cursor);
+      auto page = store_->Search("Observation", query);
+      ASSERT_TRUE(page.ok()) << query << ": " << page.status().ToString();
+      for (const Resource& r : page->resources)
+        paged.push_back(r.id);
+      cursor = page->next_cursor;
+      if (cursor.empty()) break;
+    }
+    EXPECT_EQ(paged, Ids(*whole)) << sort;
+    EXPECT_EQ(paged.size(), 5u) << sort;
+  }
 }
 
 // ------------------------------------------------------------ bundles ---
