@@ -8,7 +8,8 @@
 // ("the latest reading") and with value-quantity=gt100 (evaluated on the
 // candidates' JSON). Each query is SearchBundle, as /fhir answers it (the
 // Bundle rendered), without the HTTP server. Patients, codes and the time
-// range are sampled from the store itself. Then the bulk export's read of
+// range are sampled from the store itself. A walk through every
+// Observation, 1,000 pages of 100 by keyset and by offset. Then the bulk export's read of
 // every Observation (target: at least 50 MB/s), into a file and counted only.
 //
 //   search_bench --store DIR [--queries N]
@@ -183,6 +184,28 @@ int main(int argc, char** argv) {
         return "patient=" + x.patient + "&code=" + x.code + window(x, 12 * hour, 12 * hour) + "&value-quantity=gt100";
       },
       false));
+  // Walking a type page by page (a client syncing everything, 100 a page,
+  // 1,000 pages: down to the deepest offset allowed), following the next
+  // links: by keyset (each page starts after the last, at any depth) and,
+  // as a baseline, by offset (each page skips all before it).
+  for (const bool keyset : {true, false}) {
+    Stats s{keyset ? "walk 1,000 pages of 100 by cursor" : "walk 1,000 pages of 100 by offset", {}, 0};
+    std::string cursor;
+    for (std::size_t p = 0; p < 1000; ++p) {
+      std::string query = "_count=100&_total=none&_offset=" + std::to_string(p * 100);
+      if (keyset && !cursor.empty()) query.append("&_cursor=").append(cursor);
+      const auto t0 = Clock::now();
+      auto page = st.Search("Observation", query);
+      if (!page.ok()) {
+        std::fprintf(stderr, "%s: %s\n", query.c_str(), page.status().ToString().c_str());
+        return 1;
+      }
+      s.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      s.matches += page->resources.size();
+      cursor = page->next_cursor;
+    }
+    results.push_back(std::move(s));
+  }
   std::vector<double> floor = results.front().ms;
   std::sort(floor.begin(), floor.end());
   const double floor_p50 = floor[floor.size() / 2];
