@@ -531,7 +531,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   bool key_desc = false;
   if (!sort_keys.empty()) {
     key_desc = sort_keys[0][0] == '-';
-    const std::string_view k = std::string_view(sort_keys[0]).substr(key_desc ? 1 : 0);
+    const std::string_view k = std::string_view{sort_keys[0]}.substr(key_desc ? 1 : 0);
     key_column = k == "date" ? "r.dlo" : k == "_id" ? "r.id" : "r.updated";
   }
   std::string after_cursor;  // the condition, with its binds
