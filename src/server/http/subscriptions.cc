@@ -358,8 +358,15 @@ class Subscriptions::Impl {
       MutexLock lock(queue_mu_);
       if (stopping_) return;
       if (queued_bytes_ + bytes > options_.max_queued_bytes) {
-        dropped_ += static_cast<std::int64_t>(changes.size());
-        return;
+        // The resources' notifications are dropped; the Subscriptions'
+        // own writes are kept (few, small), or what is served would no
+        // longer be what is stored.
+        const auto kept = std::partition(changes.begin(), changes.end(),
+                                         [](const store::StoreChange& c) { return c.type == "Subscription"; });
+        dropped_ += static_cast<std::int64_t>(changes.end() - kept);
+        changes.erase(kept, changes.end());
+        if (changes.empty()) return;
+        bytes = 0;
       }
       queued_bytes_ += bytes;
       queue_.emplace_back(std::move(changes), bytes);
@@ -394,7 +401,6 @@ class Subscriptions::Impl {
         continue;
       }
       if (c.deleted) continue;  // R4: no notification for a deletion
-      std::vector<std::string> ids;
       {
         MutexLock lock(mu_);
         bool parsed = false;
