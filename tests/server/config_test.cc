@@ -291,6 +291,16 @@ TEST(ServeConfig, ReadsTheStoreHistoryPolicy) {
   EXPECT_FALSE(LoadServeConfig(R"({"storeHistory": {"maxVersions": -1}})", ".").ok());
 }
 
+TEST(ServeConfig, ReadsTheSubscriptionEndpoints) {
+  ConfigLoadResult r = LoadServeConfig(
+      R"({"subscriptions": {"restHookEndpoints": ["https://alerts.example.org/", "http://10.0.0.5:9000/hook"]}})", ".");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.subscription_endpoints,
+            (std::vector<std::string>{"https://alerts.example.org/", "http://10.0.0.5:9000/hook"}));
+  EXPECT_TRUE(LoadServeConfig("{}", ".").config.subscription_endpoints.empty());
+  EXPECT_FALSE(LoadServeConfig(R"({"subscriptions": {"restHookEndpoints": "https://a/"}})", ".").ok());
+}
+
 TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
   const char* text = R"({
   "listen": "127.0.0.1:0", "drain": 5,
@@ -303,9 +313,8 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
       messages,
       (std::vector<std::string>{
           "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, storeHistory, tls, auth, "
-          "connectors, "
-          "eventHubNamespaces)",
+          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, storeHistory, subscriptions, "
+          "tls, auth, connectors, eventHubNamespaces)",
           "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
           "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",
           "5:103: unknown member 'audience' in fhir.oauth (known: tokenUrl, clientId, clientSecret, scope)",

@@ -559,6 +559,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       const bool null_key = key.empty() && key_column == "r.dlo";
       Bound key_bound(std::int64_t{0});
       if (key_column == "r.id") {
+        if (!IsValidId(key))
+          return Invalid("_cursor '" + cursor + "' is not one this search gave (take the next link as it is).");
         key_bound = Bound(key);
       } else if (!null_key) {
         std::int64_t n = 0;

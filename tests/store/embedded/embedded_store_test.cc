@@ -374,6 +374,7 @@ TEST_F(EmbeddedStoreTest, SortAndPaging) {
     auto refused = store_->Search("Observation", std::string("code=8867-4&_sort=-date&") + bad);
     EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad;
   }
+  EXPECT_EQ(store_->Search("Observation", "_sort=_id&_cursor=4~a%20b").status().code(), StatusCode::kInvalidArgument);
   auto none = store_->Search("Observation", "_count=0");
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->total, 4);
@@ -390,8 +391,8 @@ TEST_F(EmbeddedStoreTest, KeysetPagingWalksEveryOrderOneAtATime) {
     ASSERT_TRUE(store_->Put("Observation", id, json, {}).ok());
   }
   ASSERT_TRUE(store_->Flush().ok());
-  for (const char* sort : {"", "_sort=date", "_sort=-date", "_sort=_id", "_sort=-_id", "_sort=_lastUpdated",
-                           "_sort=-_lastUpdated"}) {
+  for (const char* sort :
+       {"", "_sort=date", "_sort=-date", "_sort=_id", "_sort=-_id", "_sort=_lastUpdated", "_sort=-_lastUpdated"}) {
     auto whole = store_->Search("Observation", std::string(sort) + "&_count=100");
     ASSERT_TRUE(whole.ok());
     std::vector<std::string> paged;
