@@ -250,8 +250,7 @@ bool FhirWriteReads(const HttpRequest& request) {
     json::Value url;
     const bool read = r.Find("method", &method) && method.is_string() &&
                       (method.string_value() == "GET" || method.string_value() == "HEAD");
-    const bool subscription =
-        r.Find("url", &url) && url.is_string() && StartsWith(url.string_value(), "Subscription");
+    const bool subscription = r.Find("url", &url) && url.is_string() && StartsWith(url.string_value(), "Subscription");
     if (read || subscription || r.Find("ifNoneExist", &condition)) return true;
   }
   return false;
