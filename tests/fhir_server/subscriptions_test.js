@@ -7,22 +7,15 @@
 // bind/bound/ping protocol, a failing endpoint set to status "error", and
 // criteria the server cannot evaluate refused with an OperationOutcome.
 //
-// IOMT names the binary (ctest sets it; default build/bin/iomt).
+// IOMT names the binary (ctest sets it; default build/bin/iomt; serve.js).
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const http = require('node:http');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
 const { MedplumClient } = require('@medplum/core');
 
-const root = path.resolve(__dirname, '../..');
-const iomt = process.env.IOMT || path.join(root, 'build/bin/iomt');
-let serve;
-let dir;
+const { startServe } = require('./serve');
+let stopServe;
 let base;
 let medplum;
 // What the rest-hook endpoints received: { method, url, body, at, auth }.
@@ -31,22 +24,7 @@ let hooks;
 let hookBase;
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomt-subscriptions-'));
-  serve = spawn(iomt, ['serve', '--listen', '127.0.0.1:0', '--store', path.join(dir, 'store')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stderr = [];
-  serve.stderr.on('data', (d) => stderr.push(d));
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`iomt serve did not start: ${Buffer.concat(stderr)}`)), 30000);
-    readline.createInterface({ input: serve.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const m = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (m) resolve(m[1]);
-      else reject(new Error(`unexpected first line: ${line}`));
-    });
-    serve.once('exit', (code) => reject(new Error(`iomt serve exited ${code}: ${Buffer.concat(stderr)}`)));
-  });
+  ({ base, stop: stopServe } = await startServe('iomt-subscriptions-'));
   medplum = new MedplumClient({ baseUrl: `${base}/`, fhirUrlPath: 'fhir', fetch });
   hooks = http.createServer((req, res) => {
     const chunks = [];
@@ -67,9 +45,8 @@ before(async () => {
 });
 
 after(() => {
-  serve.kill('SIGTERM');
+  stopServe();
   hooks.close();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function heartRate(patient, bpm, code = '8867-4') {

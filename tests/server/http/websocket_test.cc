@@ -133,6 +133,12 @@ std::unique_ptr<HttpServer> StartOrDie(HttpHandler handler, HttpServerOptions op
   return server.ok() ? std::move(*server) : nullptr;
 }
 
+// Connects `client` to the server's /ws and makes the WebSocket handshake.
+void Open(ws::stream<tcp::socket>& client, const HttpServer& server) {
+  client.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())});
+  client.handshake("127.0.0.1", "/ws");
+}
+
 std::string Read(ws::stream<tcp::socket>& socket) {
   beast::flat_buffer buffer;
   socket.read(buffer);
@@ -145,8 +151,7 @@ TEST(HttpServerWebSocket, MessagesBothWaysAndFromOtherThreads) {
   ASSERT_NE(server, nullptr);
   asio::io_context io;
   ws::stream<tcp::socket> client(io);
-  client.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
-  client.handshake("127.0.0.1", "/ws");
+  Open(client, *server);
   client.text(true);
   client.write(asio::buffer(std::string("bind a")));
   EXPECT_EQ(Read(client), "echo bind a");
@@ -192,8 +197,7 @@ TEST(HttpServerWebSocket, KeptAlivePastTheIdleTimeoutByPings) {
   ASSERT_NE(server, nullptr);
   asio::io_context io;
   ws::stream<tcp::socket> client(io);
-  client.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
-  client.handshake("127.0.0.1", "/ws");
+  Open(client, *server);
   client.write(asio::buffer(std::string("hi")));
   EXPECT_EQ(Read(client), "echo hi");
   std::atomic<int> pings{0};
@@ -224,8 +228,7 @@ TEST(HttpServerWebSocket, AnUpgradeOnlyRouteAnswers426ToPlainRequestsAndBinaryCl
 
   asio::io_context io;
   ws::stream<tcp::socket> client(io);
-  client.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
-  client.handshake("127.0.0.1", "/ws");
+  Open(client, *server);
   client.binary(true);
   client.write(asio::buffer(std::string("\x01\x02", 2)));
   beast::flat_buffer buffer;
@@ -241,8 +244,7 @@ TEST(HttpServerWebSocket, StopEndsOpenWebSockets) {
   ASSERT_NE(server, nullptr);
   asio::io_context io;
   ws::stream<tcp::socket> client(io);
-  client.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server->port())});
-  client.handshake("127.0.0.1", "/ws");
+  Open(client, *server);
   client.write(asio::buffer(std::string("hi")));
   EXPECT_EQ(Read(client), "echo hi");
   server->Stop();  // returns: the WebSocket's thread ended
