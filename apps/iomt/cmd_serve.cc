@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "commands.h"
+#include "common/log.h"
 #include "console/console.h"
 #include "control/provisioning.h"
 #include "io.h"
 #include "server/config.h"
 #include "server/service.h"
 #include "server/settings.h"
+#include "version.h"
 
 namespace iomt::cli {
 namespace {
@@ -97,6 +99,12 @@ int Serve(const ServeFlags& flags) {
       std::fprintf(stderr, "error: %s\n", p.c_str());
     return kExitUsage;
   }
+  // The log's settings were checked with the others (their choices): from
+  // here on the service's words go through it.
+  log::Options log_options;
+  if (auto level = log::ParseLevel(config.log_level); level.ok()) log_options.level = *level;
+  if (auto format = log::ParseFormat(config.log_format); format.ok()) log_options.format = *format;
+  log::Configure(log_options);
 
   // The signals are taken by sigwait below, in this thread only: every
   // thread the service starts inherits the mask.
@@ -115,15 +123,19 @@ int Serve(const ServeFlags& flags) {
     return console::AttachTo(s);
   });
   if (!service.ok()) {
-    std::fprintf(stderr, "error: %s\n", service.status().message().c_str());
+    log::Error("did not start", {{"reason", service.status().message()}});
     return service.status().code() == StatusCode::kUnavailable ? kExitExternal : kExitUsage;
   }
   const char* scheme = config.tls.cert_file.empty() ? "http" : "https";
   std::printf("listening on %s://%s:%d\n", scheme, config.host.c_str(), (*service)->port());
   std::fflush(stdout);
+  const std::string base =
+      std::string(scheme).append("://").append(config.host).append(":").append(std::to_string((*service)->port()));
+  log::Info("listening", {{"url", base}, {"version", IOMT_VERSION}, {"commit", BuildCommit()}});
   for (const server::ConnectorConfig& c : config.connectors) {
-    std::fprintf(stderr, "connector %s: POST %s://%s:%d/connectors/%s/messages\n", c.name.c_str(), scheme,
-                 config.host.c_str(), (*service)->port(), c.name.c_str());
+    log::Info("connector ready",
+              {{log::kConnector, c.name},
+               {"url", std::string(base).append("/connectors/").append(c.name).append("/messages")}});
   }
   while (true) {
     int signal = 0;
@@ -131,20 +143,21 @@ int Serve(const ServeFlags& flags) {
     if (signal == SIGHUP) {
       auto problems = (*service)->ReloadAll();
       for (const std::string& p : problems)
-        std::fprintf(stderr, "reload: %s (the previous mappings stay in use)\n", p.c_str());
-      if (problems.empty()) std::fprintf(stderr, "reload: mappings reloaded\n");
+        log::Error("reload failed, the previous mappings stay in use", {{"reason", p}});
+      if (problems.empty()) log::Info("mappings reloaded");
       if (!config.tls.cert_file.empty()) {
         if (Status st = (*service)->ReloadTls(); !st.ok()) {
-          std::fprintf(stderr, "reload: TLS: %s (the previous certificate stays in use)\n", st.message().c_str());
+          log::Error("TLS reload failed, the previous certificate stays in use", {{"reason", st.message()}});
         } else {
-          std::fprintf(stderr, "reload: TLS certificate reloaded\n");
+          log::Info("TLS certificate reloaded");
         }
       }
       continue;
     }
-    std::fprintf(stderr, "stopping: writing what is queued (up to %d s)\n", config.drain_seconds);
+    std::string drain;
+    log::Info("stopping: writing what is queued", {log::Number("drain_seconds", config.drain_seconds, &drain)});
     (*service)->Stop(std::chrono::seconds(config.drain_seconds));
-    std::fprintf(stderr, "stopped\n");
+    log::Info("stopped");
     return kExitOk;
   }
 }

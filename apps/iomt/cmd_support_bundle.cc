@@ -30,6 +30,7 @@
 #include "common/json/writer.h"
 #include "common/strings.h"
 #include "management_client.h"
+#include "version.h"
 
 namespace iomt::cli {
 namespace {
@@ -288,8 +289,8 @@ int Bundle(const BundleFlags& flags) {
       leave_out("metrics.txt", fetch_error.message, fetch_error.exit_code);
     }
   }
-  std::string version = Cat({"iomt ", IOMT_VERSION, "\ndate: ", UtcNow(), "\nresource: ", flags.url,
-                             "\nconnector: ", snapshot->service_name, "\n"});
+  std::string version = Cat(
+      {VersionLine(), "\ndate: ", UtcNow(), "\nresource: ", flags.url, "\nconnector: ", snapshot->service_name, "\n"});
   for (const std::string& line : left_out)
     version.append("left out: ").append(line).push_back('\n');
   for (const std::string& line : removed)

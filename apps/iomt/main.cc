@@ -7,12 +7,13 @@
 #include <map>
 
 #include "commands.h"
+#include "version.h"
 
 namespace {
 
 int Main(int argc, char** argv) {
   CLI::App app{"iomt: turns medical device messages into FHIR R4 resources, using Azure IoT connector mappings"};
-  app.set_version_flag("--version", std::string("iomt ") + IOMT_VERSION);
+  app.set_version_flag("--version", iomt::cli::VersionLine());
   app.require_subcommand(1);
 
   std::map<CLI::App*, iomt::cli::Runner> runners;

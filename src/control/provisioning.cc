@@ -10,6 +10,7 @@
 #include "common/datetime.h"
 #include "common/json/strict_reader.h"
 #include "common/json/writer.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "common/url.h"
 #include "control/arm_body.h"
@@ -419,8 +420,7 @@ Status Provisioning::Resume() {
     destinations.push_back(*d);
   for (const ResourceRecord& d : destinations) {
     if (Status st = Activate(d); !st.ok()) {
-      std::fprintf(stderr, "iomt: provisioning: the connector of %s did not start: %s\n", d.id.c_str(),
-                   st.message().c_str());
+      log::Error("a provisioned connector did not start", {{"resource", d.id}, {"reason", st.message()}});
     }
   }
   for (Deletion& d : deletions)

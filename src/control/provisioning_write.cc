@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/datetime.h"
 #include "common/json/strict_reader.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "control/arm_body.h"
 #include "control/provisioning.h"
@@ -316,8 +317,7 @@ void Provisioning::RunDeletion(const Deletion& deletion) {
   for (const std::string& name : deletion.keep)
     running_.erase(name);
   if (Status st = registry_->Erase(deletion.ids); !st.ok()) {
-    std::fprintf(stderr, "iomt: provisioning: a deletion could not be saved (it finishes at the next start): %s\n",
-                 st.message().c_str());
+    log::Error("a deletion could not be saved (it finishes at the next start)", {{"reason", st.message()}});
   }
 }
 

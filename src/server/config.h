@@ -136,10 +136,12 @@ struct ServeConfig {
   int port = 8080;
   std::string store = "./iomt-data";
   std::size_t max_body_bytes = 1 << 20;
-  int drain_seconds = 30;        // on SIGTERM, how long to write what is queued
-  int iot_connector_quota = 25;  // provisioned IoT connectors per subscription
-  std::string console_dir;       // empty: the web console built into the binary
-  std::string audit_log;         // empty: STORE/audit.log
+  int drain_seconds = 30;          // on SIGTERM, how long to write what is queued
+  int iot_connector_quota = 25;    // provisioned IoT connectors per subscription
+  std::string log_level = "info";  // common/log.h
+  std::string log_format = "text";
+  std::string console_dir;  // empty: the web console built into the binary
+  std::string audit_log;    // empty: STORE/audit.log
   std::size_t max_connections = 512;
   // The embedded store's history policy (store::EmbeddedStoreOptions).
   std::int64_t history_max_versions = store::EmbeddedStoreOptions{}.history_max_versions;

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/json/document.h"
+#include "common/log.h"
 #include "ingest/http/http_ingest.h"
 #include "ingest/mqtt/mqtt_envelope.h"
 #include "ingest/mqtt/mqtt_source.h"
@@ -42,6 +43,15 @@ ingest::KafkaOptions KafkaOptionsFor(const ConnectorConfig& config) {
   options.group = config.kafka->group;
   options.client_id = "iomt-" + config.name;
   options.config = config.kafka->properties;
+  // librdkafka's own lines (syslog levels): its errors and warnings at the
+  // service's, the rest at debug. They name brokers and topics, never
+  // message contents.
+  options.log = [name = config.name](int level, std::string_view facility, std::string_view message) {
+    const log::Level at = level <= 3 ? log::Level::kError : level == 4 ? log::Level::kWarn : log::Level::kDebug;
+    if (log::Enabled(at)) {
+      log::Write(at, message, {{log::kConnector, name}, {log::kStage, "ingest"}, {"kafka", facility}});
+    }
+  };
   return options;
 }
 
@@ -169,11 +179,38 @@ std::string Connector::ReportError(ErrorName name, std::string message) {
 
 void Connector::RecordError(const ErrorRecord& record) {
   env_.metrics->Error(record);
+  LogError(record);
   std::string json;
   AppendErrorRecordJson(&json, record);
   MutexLock lock(mu_);
   recent_errors_.push_back(std::move(json));
   if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
+}
+
+void Connector::LogError(const ErrorRecord& record) {
+  const ErrorStage stage = StageOf(record);
+  // An event's error (the mappings could not carry it) can repeat for every
+  // message of a flood: rate limited, and its text, which may quote the
+  // message, only at debug. The connector's own problems (its mappings, the
+  // FHIR service) say why at every level.
+  const bool per_event = stage != ErrorStage::kSetup;
+  const log::Level level = per_event ? log::Level::kWarn : log::Level::kError;
+  if (!log::Enabled(level)) return;
+  std::int64_t suppressed = 0;
+  if (per_event && !log_limit_.Allow(&suppressed)) return;
+  const bool reason = !per_event || log::Enabled(log::Level::kDebug);
+  const InputLocation& in = record.input;
+  std::string offset;
+  std::string held_back;
+  std::vector<log::Field> fields = {
+      {log::kConnector, config_.name}, {log::kStage, ToString(stage)}, {log::kError, Describe(record.name).name}};
+  if (!in.request_id.empty()) fields.push_back({log::kRequestId, in.request_id});
+  if (!in.partition.empty()) fields.push_back({"partition", in.partition});
+  if (in.offset >= 0) fields.push_back(log::Number("offset", in.offset, &offset));
+  if (record.template_name) fields.push_back({"template", *record.template_name});
+  if (suppressed > 0) fields.push_back(log::Number("suppressed", suppressed, &held_back));
+  if (reason) fields.push_back({"reason", record.message});
+  log::Write(level, per_event ? "event not carried through" : "connector problem", fields);
 }
 
 std::unique_ptr<pipeline::Pipeline> Connector::MakePipeline(const pipeline::MappingSet& mappings) {

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "common/log.h"
 #include "common/mutex.h"
 #include "common/status.h"
 #include "ingest/envelope.h"
@@ -147,6 +148,7 @@ class Connector {
   // Records an error of this connector (now); returns its message.
   std::string ReportError(ErrorName name, std::string message) IOMT_EXCLUDES(mu_);
   void RecordError(const ErrorRecord& record) IOMT_EXCLUDES(mu_);
+  void LogError(const ErrorRecord& record);
   // What a worker needs: the mappings, a pipeline for them, and where its
   // counts and problems go.
   std::unique_ptr<pipeline::Pipeline> MakePipeline(const pipeline::MappingSet& mappings);
@@ -175,6 +177,7 @@ class Connector {
   // template, a value no template reads): shown in the status.
   std::vector<std::string> mapping_warnings_ IOMT_GUARDED_BY(mu_);
   std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
+  log::RateLimit log_limit_{10, 50};  // the log lines of events' errors: 50 at once, then 10 a second
   // The events' failures since start, by error name (each failure once).
   std::map<std::string, std::int64_t> errors_by_name_ IOMT_GUARDED_BY(mu_);
   // Why a worker holds its batch (the FHIR service or the store cannot be

@@ -13,6 +13,7 @@
 
 #include "common/json/document.h"
 #include "common/json/writer.h"
+#include "common/log.h"
 #include "common/url.h"
 #include "server/http/fhir_api.h"
 
@@ -436,7 +437,30 @@ HttpResponse Service::Handle(const HttpRequest& request) {
                     .peer = request.peer,
                     .detail = refused_credentials ? name : std::string_view()});
   }
+  LogRequest(request, response.status);
   return response;
+}
+
+void Service::LogRequest(const HttpRequest& request, int status) {
+  const log::Level level = status >= 500 ? log::Level::kWarn : log::Level::kDebug;
+  if (!log::Enabled(level)) return;
+  std::string status_text;
+  std::string ms;
+  const auto took = std::chrono::steady_clock::now() - request.received;
+  // A FHIR path names resources (/fhir/Patient/ID): below debug only its
+  // route, since ids and queries can carry a patient's identifiers.
+  std::string_view path = request.path;
+  if (level != log::Level::kDebug && StartsWith(path, "/fhir/")) {
+    const std::size_t type_end = path.find('/', 6);
+    if (type_end != std::string_view::npos) path = path.substr(0, type_end);
+  }
+  log::Write(level, status >= 500 ? "request failed" : "request",
+             {{"method", request.method},
+              {"path", path},
+              log::Number("status", status, &status_text),
+              log::Number("ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), &ms),
+              {log::kRequestId, request.Header("x-request-id").value_or("")},
+              {"peer", request.peer}});
 }
 
 HttpResponse Service::Dispatch(const HttpRequest& request) {

@@ -98,6 +98,8 @@ constexpr SettingAccess<ServeConfig> kListenAccess = {
 // ---- The tables ----
 
 constexpr std::string_view kUnauthenticatedChoices[] = {"loopback-only", "allow-any-address"};
+constexpr std::string_view kLogLevels[] = {"debug", "info", "warn", "error"};
+constexpr std::string_view kLogFormats[] = {"text", "json"};
 
 constexpr SettingSpec<ServeConfig> kServeSettings[] = {
     {.key = "listen",
@@ -122,6 +124,19 @@ constexpr SettingSpec<ServeConfig> kServeSettings[] = {
      .max = 86'400,
      .doc = "on SIGTERM or SIGINT, how long to go on writing what is queued before exiting (the rest stays queued)",
      .access = ServeField([](auto& c) -> auto& { return c.drain_seconds; })},
+    {.key = "log.level",
+     .flag = "--log-level",
+     .type = kEnum,
+     .choices = kLogLevels,
+     .doc = "the least severe log lines written to stderr; message bodies (patient data) are never logged",
+     .access = ServeField([](auto& c) -> auto& { return c.log_level; })},
+    {.key = "log.format",
+     .flag = "--log-format",
+     .type = kEnum,
+     .choices = kLogFormats,
+     .doc = "text (one line per event, key=value fields; under systemd with the journal's priority prefix) or json "
+            "(one object per line: time, level, message, connector, stage, error, request_id)",
+     .access = ServeField([](auto& c) -> auto& { return c.log_format; })},
     {.key = "iotConnectorQuota",
      .flag = "--iot-connector-quota",
      .type = kInteger,

@@ -35,6 +35,14 @@ echo '{"a": ' > "$tmp/bad.json"
 
 expect help 0 "eval" -- "$IOMT" --help
 expect version 0 "iomt 0." -- "$IOMT" --version
+# The commit the binary was built from (a checkout: the one it is at).
+if commit=$(git rev-parse --short=12 HEAD 2> /dev/null); then
+  expect version-commit 0 "(commit $commit" -- "$IOMT" --version
+fi
+# Every command explains itself (the package has no other manual).
+for sub in eval validate normalize transform run test store serve mappings support-bundle auth; do
+  expect "help-$sub" 0 "Usage:" -- "$IOMT" "$sub" --help
+done
 expect no-subcommand 2 "" -- "$IOMT"
 expect unknown-flag 2 "" -- "$IOMT" eval --nope x
 expect jsonpath-filter 0 '"heartRate": 78' -- "$IOMT" eval --jsonpath '$..[?(@Body.heartRate)]' "$tmp/msg.json"

@@ -301,6 +301,17 @@ TEST(ServeConfig, ReadsTheSubscriptionEndpoints) {
   EXPECT_FALSE(LoadServeConfig(R"({"subscriptions": {"restHookEndpoints": "https://a/"}})", ".").ok());
 }
 
+TEST(ServeConfig, TheLogGroupTakesItsChoicesOnly) {
+  ConfigLoadResult loaded = LoadServeConfig(R"({"log": {"level": "debug", "format": "json"}})", ".");
+  ASSERT_TRUE(loaded.ok()) << Messages(loaded).front();
+  EXPECT_EQ(loaded.config.log_level, "debug");
+  EXPECT_EQ(loaded.config.log_format, "json");
+  EXPECT_EQ(ServeConfig{}.log_level, "info");
+  EXPECT_EQ(ServeConfig{}.log_format, "text");
+  EXPECT_FALSE(LoadServeConfig(R"({"log": {"level": "verbose"}})", ".").ok());
+  EXPECT_FALSE(LoadServeConfig(R"({"log": {"format": "xml"}})", ".").ok());
+}
+
 TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
   const char* text = R"({
   "listen": "127.0.0.1:0", "drain": 5,
@@ -313,7 +324,7 @@ TEST(ServeConfig, AnUnknownMemberIsReportedWithTheKnownOnes) {
       messages,
       (std::vector<std::string>{
           "2:35: unknown member 'drain' in the configuration (known: listen, store, maxBodyBytes, "
-          "drainSeconds, iotConnectorQuota, consoleDir, auditLog, maxConnections, storeHistory, subscriptions, "
+          "drainSeconds, log, iotConnectorQuota, consoleDir, auditLog, maxConnections, storeHistory, subscriptions, "
           "tls, auth, connectors, eventHubNamespaces)",
           "3:89: unknown member 'qos' in a connector (known: name, deviceMapping, fhirMapping, resolution, "
           "deviceIdentifierSystem, fhir, flush, queue, ingestKeys, kafka, mqtt)",

@@ -177,7 +177,7 @@ wait_for 10 "/readyz 200 after the fix" sh -c "[ \"\$(curl -s -o /dev/null -w '%
 echo '{"templateType":"CollectionContent","template":[{"templateType":"JsonPathContent","template":{}}]}' \
   > "$tmp/maps/device.json"
 kill -HUP $s2
-wait_for 10 "the SIGHUP reload reported" grep -q 'reload: connector .w1.: Invalid deviceMapping' "$tmp/s2.err"
+wait_for 10 "the SIGHUP reload reported" grep -q 'reload failed.*connector .w1.: Invalid deviceMapping' "$tmp/s2.err"
 sed -n 1101,1150p "$tmp/w1.ndjson" > "$tmp/next50.ndjson"
 [ "$(post "$base" w1 "$tmp/next50.ndjson")" = 202 ] || fail "POST after a refused reload"
 wait_for 20 "950 events" sh -c "[ \"\$(curl -sf $base/connectors/w1 | jq .counters.events)\" = 950 ]"
@@ -212,7 +212,7 @@ s3=$pid
 head -2000 "$tmp/w1.ndjson" > "$tmp/first2000.ndjson"
 [ "$(post "$base" w1 "$tmp/first2000.ndjson")" = 202 ] || fail "POST 2000"
 stop_serve $s3
-grep -q '^stopped' "$tmp/s3.err" || fail "no 'stopped' after SIGTERM"
+grep -q ' info stopped$' "$tmp/s3.err" || fail "no 'stopped' after SIGTERM"
 [ "$("$iomt" store --store "$tmp/s3" export Observation | wc -l)" = 2000 ] || fail "SIGTERM did not drain 2000 events"
 pass "SIGTERM: the 2000 accepted events were written before the exit"
 

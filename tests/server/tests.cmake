@@ -54,3 +54,7 @@ add_test(NAME provisioning_test
     KAFKA_PRODUCE=$<TARGET_FILE:kafka_produce> bash ${CMAKE_CURRENT_SOURCE_DIR}/control/provisioning_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(provisioning_test PROPERTIES LABELS "serve;threads" TIMEOUT 600)
+add_test(NAME log_test
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/log_test.sh
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(log_test PROPERTIES LABELS serve TIMEOUT 300)
