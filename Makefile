@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Each installs
 # what is missing (Debian packages), builds, and runs.
 .PHONY: all deps test-deps build demo test test-release test-asan test-tsan bench fuzz format format-check tidy \
-	dep-audit fresh-check clean
+	dep-audit fresh-check package package-check clean
 
 JOBS ?= $(shell nproc)
 # Tests at twice the cores: about half of a test's time is spent waiting on
@@ -81,6 +81,18 @@ tidy: build
 # before it (make test's).
 dep-audit:
 	@./scripts/dep-audit.sh
+
+# The Debian package (build/package/iomt_VERSION_ARCH.deb) and the context of
+# the Containerfile (docs/deploy.md).
+package: build
+	@./scripts/install-deps.sh package
+	@./scripts/package.sh
+
+# The package installed into a minimal Debian 12 root and its service tried
+# there, the unit checked by systemd-analyze, the container image built and
+# run with podman. Needs root; ~5 minutes.
+package-check: build
+	@./scripts/package-check.sh
 
 # make demo and make test in a minimal Debian 12 root (mmdebstrap + chroot),
 # from a clone of the committed HEAD: what a new machine meets. ~30 minutes.

@@ -8,7 +8,8 @@
 #
 # Groups: build (always: compile, link, `make demo`), test (what `make test`
 # and its scripts execute), bench, fuzz (clang: make fuzz),
-# style (format-check, tidy), fresh (`make fresh-check`). The list is the contract that the dependency audit
+# style (format-check, tidy), package (`make package`, `make package-check`),
+# fresh (`make fresh-check`). The list is the contract that the dependency audit
 # (scripts/dep-audit.sh, run by .ci/run) holds the build and the scripts to:
 # every header, library and program they use must come from a package here,
 # from one these depend on, or from Debian's essential set.
@@ -54,11 +55,16 @@ group[fuzz]="
 group[style]="
   clang-format clang-tidy
 "
+group[package]="
+  dpkg-dev binutils      # make package: dpkg-shlibdeps (its Depends:), strip
+  systemd                # make package-check: systemd-analyze verify and security on the unit
+  podman runc            # make package-check: builds and runs the Containerfile's image (runc: see the script)
+"
 group[fresh]="
   mmdebstrap             # the minimal Debian 12 root of make fresh-check
   mount                  # its /proc, /dev and /tmp
 "
-all_groups=(build test bench fuzz style fresh)
+all_groups=(build test bench fuzz style package fresh)
 
 packages_of() { # the packages of the named groups, comments dropped, each once
   local g p
