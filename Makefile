@@ -28,7 +28,7 @@ test: test-release test-asan
 # group, then the pinned Node.js and the npm test tools.
 test-deps: deps
 	@./scripts/install-deps.sh test
-	@./scripts/npm-install.sh tools/node tests/fhir_schema tests/fhir_server tests/web
+	@./scripts/npm-install.sh tools/node tests/fhir_schema tests/fhir_server tests/web tests/deploy
 
 test-release: build test-deps
 	@ctest --preset release -j $(TEST_JOBS)

@@ -158,7 +158,7 @@ podman build -q --format docker -f Containerfile --build-arg BASE=localhost/iomt
 size=$(podman image inspect localhost/iomt:check --format '{{.Size}}')
 say "image built in $((SECONDS - start)) s ($((size / 1000000)) MB)"
 user=$(podman image inspect localhost/iomt:check --format '{{.Config.User}}')
-[ "$user" = iomt ] || fail "the image runs as '$user'"
+[ "$user" = 10001:10001 ] || fail "the image runs as '$user'"
 keyout=$("$iomt" auth new-key --name admin --roles admin)
 key=$(sed -n 's/^  \(iomt_[^ ]*\)$/\1/p' <<< "$keyout")
 line=$(sed -n 's/.*"admin": "\(admin sha256[^"]*\)".*/\1/p' <<< "$keyout")
@@ -166,6 +166,7 @@ line=$(sed -n 's/.*"admin": "\(admin sha256[^"]*\)".*/\1/p' <<< "$keyout")
 container=$(podman run -d -p 127.0.0.1::8080 -v iomt-check-data:/var/lib/iomt -e IOMT_ADMIN_KEY="$line" \
   localhost/iomt:check 2>> "$log") || fail "podman run: $(tail -3 "$log")"
 port=$(podman port "$container" 8080/tcp | sed 's/.*://')
+[ "$(podman exec "$container" id -un)" = iomt ] || fail "the container's user is not iomt"
 cbase=http://127.0.0.1:$port
 for _ in $(seq 1 100); do
   curl -sf -o /dev/null "$cbase/healthz" && break
@@ -194,5 +195,5 @@ podman rm -f "$container" > /dev/null
 container=
 podman volume rm -f iomt-check-data > /dev/null
 podman rmi -f localhost/iomt:check localhost/iomt-check-base:bookworm > /dev/null 2>&1 || true
-say "container: runs as iomt, healthy, 401 without a key, $expected Observations read back with it, JSON logs, stop exit 0"
+say "container: runs as iomt (10001), healthy, 401 without a key, $expected Observations read back with it, JSON logs, stop exit 0"
 say "passed"

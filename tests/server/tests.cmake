@@ -58,3 +58,10 @@ add_test(NAME log_test
   COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt> bash ${CMAKE_CURRENT_SOURCE_DIR}/server/log_test.sh
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(log_test PROPERTIES LABELS serve TIMEOUT 300)
+# The Kubernetes manifests of docs/deploy.md: Kubernetes 1.30's fields and
+# types (offline, tests/deploy/check_manifests.js) and agreement with iomt.
+add_test(NAME deploy_manifests
+  COMMAND ${CMAKE_COMMAND} -E env IOMT=$<TARGET_FILE:iomt>
+    ${IOMT_NODE_COMMAND} --test --test-reporter=spec ${PROJECT_SOURCE_DIR}/tests/deploy/manifests_test.js
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(deploy_manifests PROPERTIES LABELS serve TIMEOUT 120)
