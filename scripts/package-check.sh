@@ -8,7 +8,7 @@
 #   - `iomt serve --config /etc/iomt/iomt.json` as the iomt user: the bundled
 #     example events are posted to its example connector and read back
 #     through /fhir (as many Observations as `iomt run` makes of them); the
-#     store's files are private; SIGTERM drains and exits 0;
+#     store's files are private; SIGHUP reloads; SIGTERM drains and exits 0;
 #   - with systemd added to the root, `systemd-analyze verify` passes on the
 #     unit and `systemd-analyze security` rates its exposure;
 #   - purge removes the configuration and keeps the patient data.
@@ -111,13 +111,20 @@ curl -sf "$base/fhir/Patient?_summary=count" | jq -e '.total > 0' > /dev/null ||
 uid=$(in_root 'id -u iomt')
 not_private=$(find "$root/var/lib/iomt" \( -type f -perm /077 \) -o \( ! -uid "$uid" \) | head -3)
 [ -z "$not_private" ] || fail "files of the store others can read or the service user does not own: $not_private"
+# systemctl reload sends SIGHUP (ExecReload): the mappings are read again.
+kill -HUP "$serve_pid"
+for _ in $(seq 1 50); do
+  grep -q 'info mappings reloaded' "$work/serve.err" && break
+  sleep 0.1
+done
+grep -q 'info mappings reloaded' "$work/serve.err" || fail "SIGHUP did not reload: $(tail -3 "$work/serve.err")"
 kill -TERM "$serve_pid"
 rc=0
 wait "$serve_pid" || rc=$?
 serve_pid=
 [ "$rc" = 0 ] || fail "iomt serve exited $rc after SIGTERM"
 grep -q 'info stopped' "$work/serve.err" || fail "no 'stopped' in the log: $(tail -3 "$work/serve.err")"
-say "iomt serve --config /etc/iomt/iomt.json as iomt: $(wc -l < "$events") example events posted, $expected Observations read back through /fhir; files 0600; SIGTERM exit 0"
+say "iomt serve --config /etc/iomt/iomt.json as iomt: $(wc -l < "$events") example events posted, $expected Observations read back through /fhir; files 0600; SIGHUP reloads; SIGTERM exit 0"
 
 # The unit, checked by systemd's own tools against the root with systemd in it.
 in_root 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd' >> "$log" 2>&1 ||

@@ -454,13 +454,14 @@ void Service::LogRequest(const HttpRequest& request, int status) {
     const std::size_t type_end = path.find('/', 6);
     if (type_end != std::string_view::npos) path = path.substr(0, type_end);
   }
-  log::Write(level, status >= 500 ? "request failed" : "request",
-             {{"method", request.method},
-              {"path", path},
-              log::Number("status", status, &status_text),
-              log::Number("ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), &ms),
-              {log::kRequestId, request.Header("x-request-id").value_or("")},
-              {"peer", request.peer}});
+  std::vector<log::Field> fields = {
+      {"method", request.method},
+      {"path", path},
+      log::Number("status", status, &status_text),
+      log::Number("ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), &ms),
+      {"peer", request.peer}};
+  if (auto id = request.Header("x-request-id"); id && !id->empty()) fields.push_back({log::kRequestId, *id});
+  log::Write(level, status >= 500 ? "request failed" : "request", fields);
 }
 
 HttpResponse Service::Dispatch(const HttpRequest& request) {

@@ -140,6 +140,7 @@ TEST_F(LogTest, TheJournalIsFoundByItsStreamIdentity) {
 TEST_F(LogTest, LinesOfSeveralThreadsNeverInterleave) {
   Use(Level::kInfo, Format::kJson);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([t] {
       const std::string connector(200, static_cast<char>('a' + t));
