@@ -133,9 +133,8 @@ int Serve(const ServeFlags& flags) {
       std::string(scheme).append("://").append(config.host).append(":").append(std::to_string((*service)->port()));
   log::Info("listening", {{"url", base}, {"version", IOMT_VERSION}, {"commit", BuildCommit()}});
   for (const server::ConnectorConfig& c : config.connectors) {
-    log::Info("connector ready",
-              {{log::kConnector, c.name},
-               {"url", std::string(base).append("/connectors/").append(c.name).append("/messages")}});
+    log::Info("connector", {{log::kConnector, c.name},
+                            {"url", std::string(base).append("/connectors/").append(c.name).append("/messages")}});
   }
   while (true) {
     int signal = 0;

@@ -163,6 +163,25 @@ void Write(Level level, std::string_view message, std::span<const Field> fields)
   WriteAll(g_fd.load(std::memory_order_relaxed), line);
 }
 
+std::string WithoutQueries(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    out += c;
+    ++i;
+    // A '?' right after a path character starts a query; it runs to the
+    // next space, quote or closing bracket.
+    if (c == '?' && out.size() >= 2 && out[out.size() - 2] != ' ' && i < text.size() && text[i] != ' ') {
+      out += "...";
+      while (i < text.size() && text[i] != ' ' && text[i] != '"' && text[i] != '\'' && text[i] != ')')
+        ++i;
+    }
+  }
+  return out;
+}
+
 bool RateLimit::Allow(std::int64_t* suppressed) {
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();

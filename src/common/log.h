@@ -59,6 +59,12 @@ inline constexpr std::string_view kRequestId = "request_id";  // the ingestion r
 // A number field; `storage` keeps its text alive for the call.
 Field Number(std::string_view key, std::int64_t value, std::string* storage);
 
+// `text` with the query of every URL in it left out ("GET
+// /fhir/Patient?identifier=X failed" -> "GET /fhir/Patient?... failed"): a
+// query names the patients and devices a request looked for. For reasons
+// that other layers wrote (a FHIR client's failure) before they are logged.
+std::string WithoutQueries(std::string_view text);
+
 // Writes a line when `level` is enabled: time, level, message, fields.
 void Write(Level level, std::string_view message, std::span<const Field> fields);
 inline void Write(Level level, std::string_view message, std::initializer_list<Field> fields = {}) {

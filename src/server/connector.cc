@@ -103,7 +103,7 @@ Status Connector::UseMappings(std::optional<std::string> device_text, std::optio
     record.time_ticks = now;
     record.name = name;
     record.message = std::move(message);
-    RecordError(record);
+    RecordError(record, ErrorOf::kConnector);
     bool healthy = false;
     {
       MutexLock lock(mu_);
@@ -173,13 +173,13 @@ std::string Connector::ReportError(ErrorName name, std::string message) {
   record.time_ticks = NowTicks();
   record.name = name;
   record.message = std::move(message);
-  RecordError(record);
+  RecordError(record, ErrorOf::kConnector);
   return std::move(record.message);
 }
 
-void Connector::RecordError(const ErrorRecord& record) {
+void Connector::RecordError(const ErrorRecord& record, ErrorOf of) {
   env_.metrics->Error(record);
-  LogError(record);
+  LogError(record, of);
   std::string json;
   AppendErrorRecordJson(&json, record);
   MutexLock lock(mu_);
@@ -187,13 +187,13 @@ void Connector::RecordError(const ErrorRecord& record) {
   if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
 }
 
-void Connector::LogError(const ErrorRecord& record) {
+void Connector::LogError(const ErrorRecord& record, ErrorOf of) {
   const ErrorStage stage = StageOf(record);
   // An event's error (the mappings could not carry it) can repeat for every
   // message of a flood: rate limited, and its text, which may quote the
   // message, only at debug. The connector's own problems (its mappings, the
   // FHIR service) say why at every level.
-  const bool per_event = stage != ErrorStage::kSetup;
+  const bool per_event = of == ErrorOf::kEvent;
   const log::Level level = per_event ? log::Level::kWarn : log::Level::kError;
   if (!log::Enabled(level)) return;
   std::int64_t suppressed = 0;
@@ -209,7 +209,13 @@ void Connector::LogError(const ErrorRecord& record) {
   if (in.offset >= 0) fields.push_back(log::Number("offset", in.offset, &offset));
   if (record.template_name) fields.push_back({"template", *record.template_name});
   if (suppressed > 0) fields.push_back(log::Number("suppressed", suppressed, &held_back));
-  if (reason) fields.push_back({"reason", record.message});
+  // The connector's problems can quote a request that named a patient
+  // (a FHIR search): their URLs' queries are left out.
+  std::string text;
+  if (reason) {
+    text = per_event ? record.message : log::WithoutQueries(record.message);
+    fields.push_back({"reason", text});
+  }
   log::Write(level, per_event ? "event not carried through" : "connector problem", fields);
 }
 
@@ -223,7 +229,7 @@ std::unique_ptr<pipeline::Pipeline> Connector::MakePipeline(const pipeline::Mapp
     IOMT_RETURN_IF_ERROR(client_->Flush());
     return dead_letters_->Sync();
   };
-  options.on_error = [this](const ErrorRecord& record) { RecordError(record); };
+  options.on_error = [this](const ErrorRecord& record) { RecordError(record, ErrorOf::kEvent); };
   return std::make_unique<pipeline::Pipeline>(&mappings.device, mappings.fhir, client_, dead_letters_.get(),
                                               std::move(options));
 }
@@ -258,7 +264,7 @@ void Connector::StartWorker(pipeline::BatchSource* source, std::function<void()>
     record.name = why.error().value_or(ErrorName::kFhirService);
     record.stage = ErrorStage::kSetup;
     record.message = problem;
-    RecordError(record);
+    RecordError(record, ErrorOf::kConnector);
     {
       MutexLock lock(mu_);
       held_problem_ = std::move(problem);
@@ -275,6 +281,7 @@ void Connector::StartWorker(pipeline::BatchSource* source, std::function<void()>
       held_problem_.clear();
     }
     env_.metrics->Healthy(true);
+    log::Info("connector resumed: the FHIR service or the store can be used again", {{log::kConnector, config_.name}});
   };
   hooks.on_turn = std::move(on_turn);
   pipeline::WorkerOptions options{config_.flush.max_events, std::chrono::milliseconds(config_.flush.window_ms)};

@@ -147,8 +147,11 @@ class Connector {
   std::shared_ptr<const pipeline::MappingSet> mappings() const IOMT_EXCLUDES(mu_);
   // Records an error of this connector (now); returns its message.
   std::string ReportError(ErrorName name, std::string message) IOMT_EXCLUDES(mu_);
-  void RecordError(const ErrorRecord& record) IOMT_EXCLUDES(mu_);
-  void LogError(const ErrorRecord& record);
+  // Whose error a record is: an event's (its text may quote the message) or
+  // the connector's own (its mappings, its FHIR service).
+  enum class ErrorOf { kEvent, kConnector };
+  void RecordError(const ErrorRecord& record, ErrorOf of) IOMT_EXCLUDES(mu_);
+  void LogError(const ErrorRecord& record, ErrorOf of);
   // What a worker needs: the mappings, a pipeline for them, and where its
   // counts and problems go.
   std::unique_ptr<pipeline::Pipeline> MakePipeline(const pipeline::MappingSet& mappings);

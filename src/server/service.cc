@@ -442,7 +442,12 @@ HttpResponse Service::Handle(const HttpRequest& request) {
 }
 
 void Service::LogRequest(const HttpRequest& request, int status) {
-  const log::Level level = status >= 500 ? log::Level::kWarn : log::Level::kDebug;
+  // /readyz answers 503 while a connector cannot take messages, every few
+  // seconds under a probe: the connector's problem is logged once, where it
+  // is recorded, not at each probe.
+  const bool probe = request.path == "/healthz" || request.path == "/readyz";
+  const bool failed = status >= 500 && !probe;
+  const log::Level level = failed ? log::Level::kWarn : log::Level::kDebug;
   if (!log::Enabled(level)) return;
   std::string status_text;
   std::string ms;
@@ -461,7 +466,7 @@ void Service::LogRequest(const HttpRequest& request, int status) {
       log::Number("ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), &ms),
       {"peer", request.peer}};
   if (auto id = request.Header("x-request-id"); id && !id->empty()) fields.push_back({log::kRequestId, *id});
-  log::Write(level, status >= 500 ? "request failed" : "request", fields);
+  log::Write(level, failed ? "request failed" : "request", fields);
 }
 
 HttpResponse Service::Dispatch(const HttpRequest& request) {

@@ -142,7 +142,7 @@ class Service {
   HttpResponse HandleConnector(const HttpRequest& request, std::string_view rest);
   HttpResponse Ready();
   // One log line per request at debug (method, path, status, time); a 5xx
-  // also at warn, with the FHIR path cut to its type.
+  // (but the probes') at warn, with the FHIR path cut to its type.
   static void LogRequest(const HttpRequest& request, int status);
   // A snapshot of the connectors, for routes that go over all of them.
   std::vector<std::shared_ptr<Connector>> Connectors() const IOMT_EXCLUDES(connectors_mu_);

@@ -172,6 +172,15 @@ TEST(LogOptions, NamesParse) {
   EXPECT_EQ(LevelName(Level::kError), "error");
 }
 
+TEST(LogText, UrlQueriesAreLeftOut) {
+  EXPECT_EQ(WithoutQueries("GET /fhir/Device?identifier=dev-1&_count=2 failed after 5 attempts"),
+            "GET /fhir/Device?... failed after 5 attempts");
+  EXPECT_EQ(WithoutQueries("(https://h/fhir/Patient?identifier=p|1) and \"/x?a=1\""),
+            "(https://h/fhir/Patient?...) and \"/x?...\"");
+  EXPECT_EQ(WithoutQueries("is it? yes ?"), "is it? yes ?");
+  EXPECT_EQ(WithoutQueries("no url here"), "no url here");
+}
+
 TEST(LogRateLimit, LetsTheBurstThroughThenCountsWhatItHoldsBack) {
   RateLimit limit(/*per_second=*/0.001, /*burst=*/3);
   std::int64_t suppressed = -1;

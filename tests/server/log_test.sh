@@ -88,6 +88,21 @@ grep -Eq '^[0-9-]+T[0-9:.]+Z warn event not carried through connector=ward stage
   "$tmp/cfg.err" || fail "text line: $(cat "$tmp/cfg.err")"
 pass "the configuration file's log group; text lines"
 
+# A connector's own problem (its device mapping cannot be read) is an error
+# line with its reason; /readyz answering 503 under a probe is not logged
+# at info (the problem was, once).
+start_serve paused --store "$tmp/s6" --connector ward --device-mapping "$tmp/missing.json" --fhir-mapping "$fm" \
+  --log-format json
+for _ in 1 2 3; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 503 ] || fail "/readyz with a paused connector"
+done
+stop_serve "$pid"
+some "$tmp/paused.err" '.level == "error" and .message == "connector problem" and .connector == "ward"
+  and .stage == "Normalization" and .error == "TemplateNotFoundException" and (.reason | contains("missing.json"))' ||
+  fail "no error line for the unreadable mapping: $(cat "$tmp/paused.err")"
+! some "$tmp/paused.err" '.message == "request failed"' || fail "probes logged as failed requests"
+pass "a connector's problem: an error line with its reason; probes not logged"
+
 # Bad values are refused at start with the choices.
 rc=0
 "$iomt" serve --listen 127.0.0.1:0 --store "$tmp/s5" --log-level loud > /dev/null 2> "$tmp/bad.err" || rc=$?

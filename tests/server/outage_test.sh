@@ -67,7 +67,10 @@ sleep 3  # several retries
 [ "$(metric_sum "$base" iomt_errors_total connector=w1 Operation=FHIRConversion)" = 0 ] ||
   fail "the outage was reported per event"
 [ "$(metric_sum "$base" iomt_retries_total connector=w1 reason=batch)" -ge 1 ] || fail "no batch retries counted"
-pass "during the outage: held (/readyz 503, status held), one Setup-stage error, no dead letter"
+[ "$(grep -c ' error connector problem connector=w1 stage=Setup error=[A-Za-z]* reason=".*holds its queue' "$tmp/s.err")" = 1 ] ||
+  fail "the outage is not logged once, with its reason: $(grep -c . "$tmp/s.err") lines: $(tail -3 "$tmp/s.err")"
+! grep -q 'identifier=' "$tmp/s.err" || fail "a search's identifiers in the log: $(grep 'identifier=' "$tmp/s.err")"
+pass "during the outage: held (/readyz 503, status held), one Setup-stage error (one log line), no dead letter"
 
 # Ingestion goes on until the queue is full, then pushes back.
 codes=$(send "$tmp"/chunk-0{10..24})
@@ -80,6 +83,7 @@ start_fhir
 wait_for 120 "every accepted event written" has_events "$(accepted)"
 wait_for 20 "/readyz 200 after the outage" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/readyz)\" = 200 ]"
 [ "$(counter "$base" w1 deadLettered)" = 0 ] || fail "events were dead-lettered for the outage"
+grep -q ' info connector resumed.* connector=w1$' "$tmp/s.err" || fail "the end of the outage is not logged"
 codes=$(send "$tmp"/chunk-0{25..29})
 [ "$codes" = "202 202 202 202 202 " ] || fail "after the outage: $codes"
 wait_for 60 "the rest written" has_events "$(accepted)"
