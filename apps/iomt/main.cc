@@ -12,7 +12,8 @@
 namespace {
 
 int Main(int argc, char** argv) {
-  CLI::App app{"iomt: turns medical device messages into FHIR R4 resources, using Azure IoT connector mappings", "iomt"};
+  CLI::App app{"iomt: turns medical device messages into FHIR R4 resources, using Azure IoT connector mappings",
+               "iomt"};
   app.set_version_flag("--version", iomt::cli::VersionLine());
   app.require_subcommand(1);
 

@@ -197,7 +197,7 @@ void Connector::LogError(const ErrorRecord& record, ErrorOf of) {
   const log::Level level = per_event ? log::Level::kWarn : log::Level::kError;
   if (!log::Enabled(level)) return;
   std::int64_t suppressed = 0;
-  if (per_event && !log_limit_.Allow(&suppressed)) return;
+  if (!(per_event ? log_limit_ : problem_log_limit_).Allow(&suppressed)) return;
   const bool reason = !per_event || log::Enabled(log::Level::kDebug);
   const InputLocation& in = record.input;
   std::string offset;

@@ -181,6 +181,9 @@ class Connector {
   std::vector<std::string> mapping_warnings_ IOMT_GUARDED_BY(mu_);
   std::deque<std::string> recent_errors_ IOMT_GUARDED_BY(mu_);  // error records, newest last
   log::RateLimit log_limit_{10, 50};  // the log lines of events' errors: 50 at once, then 10 a second
+  // The connector's own problems: a source that cannot be read is reported
+  // every second while it lasts; its log says so 10 times, then every 10 s.
+  log::RateLimit problem_log_limit_{0.1, 10};
   // The events' failures since start, by error name (each failure once).
   std::map<std::string, std::int64_t> errors_by_name_ IOMT_GUARDED_BY(mu_);
   // Why a worker holds its batch (the FHIR service or the store cannot be
