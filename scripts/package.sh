@@ -40,8 +40,8 @@ install -m 0644 README.md docs/deploy.md docs/configuration.md docs/cli.md docs/
   docs/security.md docs/metrics.md "$doc/"
 
 # The manual page: the commands' own --help, so that it cannot drift.
-man=$stage/usr/share/man/man1/iomt.1
-install -d "$(dirname "$man")"
+manpage=$stage/usr/share/man/man1/iomt.1
+install -d "$(dirname "$manpage")"
 roff() { sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"; }
 {
   printf '.TH IOMT 1 "" "iomt %s" "User Commands"\n' "$version"
@@ -58,8 +58,8 @@ roff() { sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"; }
   printf '.SH FILES\n.TP\n/etc/iomt/iomt.json\nthe service'"'"'s configuration (iomt.service)\n'
   printf '.TP\n/var/lib/iomt\nits store, queues and dead letters\n'
   printf '.SH SEE ALSO\n/usr/share/doc/iomt/deploy.md, /usr/share/doc/iomt/configuration.md\n'
-} > "$man"
-gzip -9n "$man"
+} > "$manpage"
+gzip -9n "$manpage"
 
 # Depends: the libraries' packages, found from the binary.
 shlib=$(mktemp -d)
