@@ -18,6 +18,7 @@ set -euo pipefail
 declare -A group
 group[build]="
   build-essential cmake ninja-build pkg-config git ca-certificates
+  ccache                 # compiles cached across builds and clones (CMakeLists.txt)
   libsimdjson-dev libre2-dev libcli11-dev
   libssl-dev             # SHA-256 of resource ids (libcrypto)
   libsqlite3-dev         # the embedded FHIR store
