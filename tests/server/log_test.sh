@@ -94,17 +94,32 @@ pass "the configuration file's log group; text lines"
 # A connector's own problem (its device mapping cannot be read) is an error
 # line with its reason; /readyz answering 503 under a probe is not logged
 # at info (the problem was, once).
+t0=$SECONDS
 start_serve paused --store "$tmp/s6" --connector ward --device-mapping "$tmp/missing.json" --fhir-mapping "$fm" \
   --log-format json
 for _ in 1 2 3; do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 503 ] || fail "/readyz with a paused connector"
 done
+# The problem again at each reload (SIGHUP, the file still missing): the
+# operator's reload answers every time, the connector's own line 10 times
+# (its burst), then no more than one every 10 s.
+reload_failures() { [ "$(grep -c 'reload failed' "$tmp/paused.err")" -ge "$1" ]; }
+for i in $(seq 1 15); do
+  kill -HUP "$pid"
+  wait_for 10 "reload $i answered" reload_failures "$i"
+done
+# A slow build (sanitizers) may take long enough for the limit to let one
+# more line through every 10 s; without a limit there would be 16.
+most=$((10 + (SECONDS - t0 + 1) / 10))
 stop_serve "$pid"
+problems=$(jq -s '[.[] | select(.message == "connector problem")] | length' "$tmp/paused.err")
+[ "$problems" -ge 10 ] && [ "$problems" -le "$most" ] && [ "$problems" -lt 16 ] ||
+  fail "the repeated connector problem logged $problems times (the start and 15 reloads; 10 to $most expected)"
 some "$tmp/paused.err" '.level == "error" and .message == "connector problem" and .connector == "ward"
   and .stage == "Normalization" and .error == "TemplateNotFoundException" and (.reason | contains("missing.json"))' ||
   fail "no error line for the unreadable mapping: $(cat "$tmp/paused.err")"
 ! some "$tmp/paused.err" '.message == "request failed"' || fail "probes logged as failed requests"
-pass "a connector's problem: an error line with its reason; probes not logged"
+pass "a connector's problem: an error line with its reason, rate limited when it repeats; probes not logged"
 
 # Bad values are refused at start with the choices.
 rc=0
