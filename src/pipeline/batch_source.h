@@ -1,19 +1,30 @@
 // Where a connector's worker takes its batches from: the durable event log
 // (HTTP, MQTT and replayed dead letters go through it) or a Kafka consumer.
-// Both can hand out a batch, forget it once it is written (Commit), or hand
-// it out again after a failure (Rewind), so the worker that drives them
-// (worker.h) has one loop for both.
+// Both can hand out a batch, forget what was read up to a point once it is
+// written (Commit), or hand it out again after a failure (Rewind), so the
+// worker that drives them (worker.h) has one loop for both.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
 #include "ingest/envelope.h"
 
 namespace iomt::pipeline {
+
+// How far a source has been read: a point to commit up to once what was read
+// before it is written. The worker reads the next batch while the last one
+// is written, so "everything read so far" is too far.
+struct ReadPosition {
+  std::uint64_t seq = 0;  // the event log: the last record read (0: none)
+  // Kafka: the offset after the last message read, per partition.
+  std::vector<std::pair<std::int32_t, std::int64_t>> offsets;
+};
 
 class BatchSource {
  public:
@@ -25,9 +36,12 @@ class BatchSource {
   // asks again.
   virtual Result<std::vector<ingest::ReceivedEvent>> Read(std::size_t max, std::chrono::milliseconds wait,
                                                           std::chrono::milliseconds window) = 0;
-  // Everything read so far is written or dead-lettered, durably: it is never
-  // handed out again.
-  virtual Status Commit() = 0;
+  // Where the reads so far have brought the source.
+  [[nodiscard]] virtual ReadPosition Position() const = 0;
+  // Everything read up to `upto` (a Position of this source since the last
+  // Rewind) is written or dead-lettered, durably: it is never handed out
+  // again.
+  virtual Status Commit(const ReadPosition& upto) = 0;
   // What was read since the last Commit was not written: it is handed out
   // again.
   virtual void Rewind() = 0;

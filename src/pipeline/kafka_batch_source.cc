@@ -65,9 +65,15 @@ Result<std::vector<ingest::ReceivedEvent>> KafkaBatchSource::Read(std::size_t ma
   return events;
 }
 
-Status KafkaBatchSource::Commit() {
+ReadPosition KafkaBatchSource::Position() const {
+  ReadPosition position;
+  if (source_) position.offsets = source_->Positions();
+  return position;
+}
+
+Status KafkaBatchSource::Commit(const ReadPosition& upto) {
   if (!source_) return Unavailable("kafka: the consumer is closed");
-  return source_->Commit();
+  return source_->Commit(upto.offsets);
 }
 
 void KafkaBatchSource::Rewind() {

@@ -24,10 +24,12 @@ class KafkaBatchSource : public BatchSource {
 
   Result<std::vector<ingest::ReceivedEvent>> Read(std::size_t max, std::chrono::milliseconds wait,
                                                   std::chrono::milliseconds window) override;
-  // Commits the offsets past what was read. A rebalance or an unanswered
-  // commit is reported; the messages are then delivered again (to whoever
-  // owns the partitions), and writes are idempotent.
-  Status Commit() override;
+  [[nodiscard]] ReadPosition Position() const override;
+  // Commits the offsets of `upto` (of the partitions still held). A
+  // rebalance or an unanswered commit is reported; the messages are then
+  // delivered again (to whoever owns the partitions), and writes are
+  // idempotent.
+  Status Commit(const ReadPosition& upto) override;
   // Leaves the group and joins again: the group hands the partitions out
   // from the last committed offsets.
   void Rewind() override;

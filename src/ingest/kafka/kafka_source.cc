@@ -242,10 +242,19 @@ Result<std::vector<KafkaMessage>> KafkaSource::Poll(std::size_t max, std::chrono
   return out;
 }
 
-Status KafkaSource::Commit() {
+std::vector<std::pair<std::int32_t, std::int64_t>> KafkaSource::Positions() const {
+  return {positions_.begin(), positions_.end()};
+}
+
+Status KafkaSource::Commit() { return Commit(Positions()); }
+
+Status KafkaSource::Commit(const std::vector<std::pair<std::int32_t, std::int64_t>>& upto) {
   if (rk_ == nullptr) return Unavailable("kafka: the consumer is closed");
-  PartitionList offsets(static_cast<int>(positions_.size()));
-  for (const auto& [partition, offset] : positions_) {
+  PartitionList offsets(static_cast<int>(upto.size()));
+  for (const auto& [partition, offset] : upto) {
+    // A partition revoked since the position was taken is not ours to
+    // commit any more (its new owner may be ahead).
+    if (positions_.find(partition) == positions_.end()) continue;
     auto it = committed_.find(partition);
     if (it != committed_.end() && it->second == offset) continue;
     rd_kafka_topic_partition_list_add(offsets.list, options_.topic.c_str(), partition)->offset = offset;

@@ -97,6 +97,13 @@ class KafkaSource {
   // - kUnavailable: the coordinator did not answer (or the consumer is
   //   closed). The positions are kept, so the next Commit tries again.
   Status Commit();
+  // Commits `upto` (a copy of Positions() taken earlier, so that what was
+  // polled after it stays uncommitted), skipping the partitions revoked
+  // since; otherwise as Commit().
+  Status Commit(const std::vector<std::pair<std::int32_t, std::int64_t>>& upto);
+  // The offset after the last message Poll returned, per assigned partition
+  // (those it returned any from since they were assigned), by partition.
+  std::vector<std::pair<std::int32_t, std::int64_t>> Positions() const;
 
   // The cluster answers a metadata request within `timeout` and the topic
   // exists there with at least one partition; else kUnavailable saying why.

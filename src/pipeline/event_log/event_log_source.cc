@@ -79,9 +79,15 @@ Result<std::vector<ingest::ReceivedEvent>> EventLogSource::Read(std::size_t max,
   return events;
 }
 
-Status EventLogSource::Commit() {
-  if (last_read_ == 0) return Status::Ok();
-  return log_->Commit(last_read_);
+ReadPosition EventLogSource::Position() const {
+  ReadPosition position;
+  position.seq = last_read_;
+  return position;
+}
+
+Status EventLogSource::Commit(const ReadPosition& upto) {
+  if (upto.seq == 0) return Status::Ok();
+  return log_->Commit(upto.seq);
 }
 
 void EventLogSource::Rewind() {

@@ -30,7 +30,8 @@ class EventLogSource : public BatchSource {
   explicit EventLogSource(EventLog* log) : log_(log) {}
   Result<std::vector<ingest::ReceivedEvent>> Read(std::size_t max, std::chrono::milliseconds wait,
                                                   std::chrono::milliseconds window) override;
-  Status Commit() override;
+  [[nodiscard]] ReadPosition Position() const override;
+  Status Commit(const ReadPosition& upto) override;
   void Rewind() override;
   [[nodiscard]] bool drains_on_stop() const override { return true; }
 
