@@ -74,8 +74,8 @@ void BatchWorker::Run(const std::atomic<bool>& stopping,
     next.report = std::move(report);
     // The future's thread only writes (the writing half of the pipeline),
     // while this one reads and takes in the next batch.
-    next.written = std::async(std::launch::async, &BatchWorker::WriteTaken, pipeline.get(), std::move(sealed),
-                              &next.report);
+    next.written =
+        std::async(std::launch::async, &BatchWorker::WriteTaken, pipeline.get(), std::move(sealed), &next.report);
   }
   // Stopping: the batch in flight is written and committed, or rewound.
   land();

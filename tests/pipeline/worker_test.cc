@@ -26,7 +26,8 @@ namespace iomt::pipeline {
 namespace {
 
 const std::string kBasic = "conformance/iomt-fhir/sample/templates/basic/";
-constexpr std::int64_t kNow = 17'000'000'000'000'000;  // 2023-11-14 (100 ns ticks): fixed, so runs compare byte for byte
+constexpr std::int64_t kNow =
+    17'000'000'000'000'000;  // 2023-11-14 (100 ns ticks): fixed, so runs compare byte for byte
 
 struct Collected : DeadLetters {
   std::vector<std::string> records;
@@ -65,13 +66,13 @@ std::vector<ingest::ReceivedEvent> Events(int n) {
   for (int i = 0; i < n; ++i) {
     ingest::ReceivedEvent& e = events.emplace_back();
     const int minute = i / 40;
-    const std::string time = "2023-10-09T" + std::to_string(10 + minute / 60) + ":" +
-                             (minute % 60 < 10 ? "0" : "") + std::to_string(minute % 60) + ":00Z";
+    const std::string time = "2023-10-09T" + std::to_string(10 + minute / 60) + ":" + (minute % 60 < 10 ? "0" : "") +
+                             std::to_string(minute % 60) + ":00Z";
     const std::string device = "watch-" + std::to_string(i % 40);
     e.text = i % 97 == 96 ? R"({"temperature": 36.6, "deviceid": ")" + device + R"("})"
                           : R"({"heartrate": )" + std::to_string(60 + i % 30) + R"(, "deviceid": ")" + device +
-                                R"(", "patientid": "p-)" + std::to_string(i % 40) +
-                                R"(", "measurementdatetime": ")" + time + R"("})";
+                                R"(", "patientid": "p-)" + std::to_string(i % 40) + R"(", "measurementdatetime": ")" +
+                                time + R"("})";
     e.ingestion_ticks = kNow;
   }
   return events;
@@ -155,8 +156,7 @@ struct Rig {
   }
 
   // Runs the worker until `done` (checked every 5 ms), then stops it.
-  void RunUntil(std::size_t max_events, WorkerHooks hooks,
-                const std::function<bool()>& done) {
+  void RunUntil(std::size_t max_events, WorkerHooks hooks, const std::function<bool()>& done) {
     EventLogSource source(log.get());
     BatchWorker worker(&source, WorkerOptions{max_events, std::chrono::milliseconds(0)}, std::move(hooks));
     std::thread run([&] { worker.Run(stopping, deadline); });
@@ -257,7 +257,7 @@ TEST(Worker, AStopDuringAnOutageLeavesTheUnwrittenBatchesInTheLog) {
 
   ASSERT_EQ(rig.reports.size(), 2u);
   EXPECT_EQ(rig.log->committed_seq(), 200u);  // not past the held batch, nor the one read behind it
-  EXPECT_EQ(rig.dead.records.size(), 2u);  // the first two batches' own (events 97 and 194)
+  EXPECT_EQ(rig.dead.records.size(), 2u);     // the first two batches' own (events 97 and 194)
   // The log was rewound: the next reader starts at the held batch.
   auto again = rig.log->Read(1, 1 << 20, std::chrono::milliseconds(0));
   ASSERT_TRUE(again.ok());
