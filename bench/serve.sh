@@ -98,8 +98,13 @@ kafka_run() {
   for i in $(seq 1 "$n"); do
     local dest=()
     [ -n "$fhir_url" ] && dest=(--fhir-url "$fhir_url")
+    # A short session: when the second process joins, librdkafka's mock
+    # cluster now and then (1 join in 8 here) waits for a member that never
+    # comes back until its session times out — 45 s by default, which would
+    # be most of what a run measures (it is not the pipeline's time).
     start_serve "k-$topic-$i" --store "$tmp/k-$topic-$i" --connector k --device-mapping $dm --fhir-mapping $fm \
-      "${dest[@]}" --kafka-brokers "$brokers" --kafka-topic "$topic" --kafka-group "g-$topic"
+      "${dest[@]}" --kafka-brokers "$brokers" --kafka-topic "$topic" --kafka-group "g-$topic" \
+      --kafka-property session.timeout.ms=6000 --kafka-property heartbeat.interval.ms=500
     bases+=("$base")
     procs+=("$pid")
   done

@@ -265,5 +265,63 @@ TEST(Worker, AStopDuringAnOutageLeavesTheUnwrittenBatchesInTheLog) {
   EXPECT_EQ((*again)[0].seq, 201u);
 }
 
+// A store that takes 20 ms a batch, so that events arrive while one is
+// written and the worker reads them behind it.
+class Slow : public store::MemoryFhirClient {
+ public:
+  Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return MemoryFhirClient::PutMany(std::move(requests));
+  }
+};
+
+// The JSON of each resource. The versions depend on how the events fell
+// into batches, and so does the status (an Observation updated by a later
+// batch is "amended"); the rest does not.
+std::map<std::string, std::string> Json(const store::MemoryFhirClient& client) {
+  std::map<std::string, std::string> out;
+  client.ForEach([&](std::string_view type, const store::Resource& r) {
+    std::string json = r.json;
+    if (auto at = json.find(R"("status":"amended")"); at != std::string::npos) {
+      json.replace(at, 18, R"("status":"final")");
+    }
+    out[std::string(type) + "/" + r.id] = std::move(json);
+  });
+  return out;
+}
+
+TEST(Worker, EventsThatArriveWhileBatchesAreWrittenAreEachWrittenOnce) {
+  const std::vector<ingest::ReceivedEvent> events = Events(600);
+  store::MemoryFhirClient expected_store;
+  Collected expected_dead;
+  Reference(events, 1'000, &expected_store, &expected_dead);
+
+  // The events come one at a time, every 0.2 ms, into the log the worker reads.
+  Slow client;
+  Rig rig({});
+  std::thread sender([&] {
+    for (const ingest::ReceivedEvent& e : events) {
+      EXPECT_TRUE(AppendEvents(rig.log.get(), {e}).ok());
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  rig.RunUntil(1'000, rig.Hooks(&client), [&] { return rig.log->committed_seq() == events.size(); });
+  sender.join();
+
+  std::int64_t counted = 0;
+  for (const BatchReport& r : rig.reports) {
+    EXPECT_EQ(r.ingestion_ticks.size(), static_cast<std::size_t>(r.counted.events));
+    counted += r.counted.events;
+  }
+  EXPECT_EQ(counted, 600);
+  EXPECT_GT(rig.reports.size(), 1u);  // the log was read while batches were written
+  const auto got = Json(client), want = Json(expected_store);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, json] : want) {
+    EXPECT_TRUE(got.count(key) != 0 && got.at(key) == json) << key;
+  }
+  EXPECT_EQ(rig.dead.records.size(), expected_dead.records.size());
+}
+
 }  // namespace
 }  // namespace iomt::pipeline
