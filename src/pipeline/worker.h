@@ -9,9 +9,10 @@
 //               -> source.Commit up to the batch's end   (the worker's thread)
 //
 // The two halves overlap, as `iomt run` does: while batch N is written, the
-// worker reads and takes in batch N+1, so both cores work; N+1 is written
-// after N, and the source is committed only up to the end of N (its
-// ReadPosition) until N+1 is written too.
+// worker reads and takes in batch N+1 (all that arrives until N is written,
+// up to the batch size), so both cores work; N+1 is written after N, and the
+// source is committed only up to the end of N (its ReadPosition) until N+1
+// is written too.
 //
 // The pipeline is rebuilt when the mappings change (after the batch in
 // flight is written). While the FHIR service (or the store) cannot be
@@ -106,8 +107,10 @@ class BatchWorker {
   // reports it and commits the source up to its end.
   Landed Land(std::optional<InFlight>* flight, std::unique_ptr<Pipeline>* pipeline, std::uint64_t* generation,
               const std::atomic<bool>& stopping);
-  // Takes the events in; on the writing thread, writes them.
-  Status TakeIn(Pipeline* pipeline, const std::vector<ingest::ReceivedEvent>& events, BatchReport* report);
+  // Takes events[from...] in (more of the same batch when `from` > 0); on
+  // the writing thread, WriteTaken writes the batch.
+  Status TakeIn(Pipeline* pipeline, const std::vector<ingest::ReceivedEvent>& events, std::size_t from,
+                BatchReport* report);
   static Status WriteTaken(Pipeline* pipeline, SealedBatch batch, BatchReport* report);
   // Carries a batch through the pipeline and commits the writes, on this
   // thread.
