@@ -74,8 +74,11 @@ void BatchWorker::Run(const std::atomic<bool>& stopping,
     if (landed == Landed::kStopped) return;
     if (landed == Landed::kRewritten || !taken.ok()) {
       // What was taken in belongs to a pipeline that failed: the batch is
-      // carried through afresh, here.
-      if (!ProcessHolding(events, &pipeline, &generation, stopping)) {
+      // carried through afresh, here. After a rewrite the pipeline is a
+      // fresh one already; a refusal to take the batch in is this batch's
+      // first failure, so it waits out the pause on a fresh pipeline too.
+      const Status first = landed == Landed::kRewritten ? Status::Ok() : taken;
+      if (!ProcessHolding(events, &pipeline, &generation, stopping, first)) {
         source_->Rewind();  // stopping: the batch stays in the source for the next start
         return;
       }

@@ -265,6 +265,40 @@ TEST(Worker, AStopDuringAnOutageLeavesTheUnwrittenBatchesInTheLog) {
   EXPECT_EQ((*again)[0].seq, 201u);
 }
 
+TEST(Worker, APipelineThatRefusesTheBatchHoldsItUntilAFreshOneWritesIt) {
+  const std::vector<ingest::ReceivedEvent> events = Events(300);
+  store::MemoryFhirClient expected_store;
+  Collected expected_dead;
+  const PipelineStats expected = Reference(events, 100, &expected_store, &expected_dead);
+
+  // The first pipeline has no device mapping, so it refuses every event;
+  // the ones made after it are whole.
+  store::MemoryFhirClient client;
+  Rig rig(events);
+  WorkerHooks hooks = rig.Hooks(&client);
+  int made = 0;
+  std::vector<std::string> held;
+  hooks.make_pipeline = [&](const MappingSet& m) {
+    return std::make_unique<Pipeline>(made++ == 0 ? nullptr : &m.device, m.fhir, &client, &rig.dead, Options());
+  };
+  hooks.on_held = [&](const Status& st) { held.push_back(st.message()); };
+  const std::uint64_t end = rig.log->next_seq() - 1;
+  rig.RunUntil(100, std::move(hooks), [&] { return rig.log->committed_seq() == end; });
+
+  // Held once, with the refusal, then written by the second pipeline.
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_NE(held[0].find("no device mapping"), std::string::npos) << held[0];
+  EXPECT_EQ(rig.retries, 1);
+  EXPECT_EQ(made, 2);
+  ASSERT_EQ(rig.reports.size(), 3u);
+  const PipelineStats counted = rig.Counted();
+  EXPECT_EQ(counted.events, 300);
+  EXPECT_EQ(counted.created, expected.created);
+  EXPECT_EQ(counted.updated, expected.updated);
+  EXPECT_EQ(Contents(client), Contents(expected_store));
+  EXPECT_EQ(rig.dead.records, expected_dead.records);
+}
+
 // A store that takes 20 ms a batch, so that events arrive while one is
 // written and the worker reads them behind it.
 class Slow : public store::MemoryFhirClient {
