@@ -1,6 +1,7 @@
 #include "store/embedded/sqlite.h"
 
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 namespace iomt::store::sqlite {
@@ -110,6 +111,13 @@ Status Db::OpenReadOnly(const std::string& path) {
 }
 
 Status Db::OpenWith(const std::string& path, int flags) {
+  // SQLite counts every allocation under one process-wide mutex by default
+  // (SQLITE_CONFIG_MEMSTATUS), which serialized the writers of a split store
+  // (docs/adr/0029): the counts are not used. It must be set before SQLite
+  // initializes, i.e. before the first open; a process whose SQLite was
+  // initialized already keeps its counts.
+  static std::once_flag configured;
+  std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   path_ = path;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {

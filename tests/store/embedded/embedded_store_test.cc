@@ -11,6 +11,7 @@
 #include "common/json/document.h"
 #include "store/embedded/packed_json.h"
 #include "store/embedded/resource_text.h"
+#include "store/embedded/split_store.h"
 #include "store/embedded/sqlite.h"
 #include "store/rest_outcome.h"
 #include "test_util.h"
@@ -108,10 +109,20 @@ TempDir& ContractDir() {
 
 namespace testing {
 INSTANTIATE_TEST_SUITE_P(Embedded, FhirClientContract,
-                         ::testing::Values(ClientFactory{"embedded", []() -> std::unique_ptr<FhirClient> {
+                         ::testing::Values(ClientFactory{"embedded",
+                                                         []() -> std::unique_ptr<FhirClient> {
                                                            static int n = 0;
                                                            return OpenOrDie(ContractDir().path() + "/s" +
                                                                             std::to_string(n++));
+                                                         }},
+                                           // The store split in two files (split_store.h).
+                                           ClientFactory{"split", []() -> std::unique_ptr<FhirClient> {
+                                                           static int n = 0;
+                                                           auto split = SplitStore::Open(
+                                                               ContractDir().path() + "/split" + std::to_string(n++),
+                                                               2);
+                                                           EXPECT_TRUE(split.ok()) << split.status().ToString();
+                                                           return split.ok() ? std::move(*split) : nullptr;
                                                          }}));
 }  // namespace testing
 

@@ -1,0 +1,134 @@
+#include "store/embedded/split_store.h"
+
+#include <future>
+#include <string>
+#include <utility>
+
+#include "store/embedded/resource_text.h"
+
+namespace iomt::store {
+
+std::string SplitStore::PartDir(const std::string& dir, std::size_t k) {
+  return k == 0 ? dir : dir + "/part-" + std::to_string(k);
+}
+
+Result<std::unique_ptr<SplitStore>> SplitStore::Open(const std::string& dir, std::size_t parts,
+                                                     const EmbeddedStoreOptions& options) {
+  if (parts == 0) return InvalidArgument("a split store has at least one part");
+  std::vector<std::unique_ptr<EmbeddedStore>> opened;
+  opened.reserve(parts);
+  for (std::size_t k = 0; k < parts; ++k) {
+    IOMT_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(PartDir(dir, k), options));
+    opened.push_back(std::move(store));
+  }
+  return std::unique_ptr<SplitStore>(new SplitStore(std::move(opened)));
+}
+
+std::size_t SplitStore::PartOf(std::string_view type, std::string_view id) const {
+  if (parts_.size() == 1) return 0;
+  std::string key(type);
+  key.push_back('/');
+  key.append(id);
+  // The hash's high bits: its low ones also pick the store's own key rows.
+  return static_cast<std::size_t>(static_cast<std::uint64_t>(embedded::Hash64(key)) >> 33U) % parts_.size();
+}
+
+Result<std::vector<Resource>> SplitStore::SearchByIdentifier(std::string_view type, std::string_view system,
+                                                             std::string_view value, std::size_t limit) {
+  std::vector<Resource> out;
+  for (auto& part : parts_) {
+    if (out.size() >= limit) break;
+    IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found,
+                          part->SearchByIdentifier(type, system, value, limit - out.size()));
+    for (Resource& r : found)
+      out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<Resource>> SplitStore::SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                              const std::vector<std::string>& values) {
+  std::vector<Resource> out;
+  for (auto& part : parts_) {
+    IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found, part->SearchByIdentifiers(type, system, values));
+    if (out.empty()) {
+      out = std::move(found);
+      continue;
+    }
+    for (Resource& r : found)
+      out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::optional<Resource>> SplitStore::Read(std::string_view type, std::string_view id) {
+  return parts_[PartOf(type, id)]->Read(type, id);
+}
+
+Result<Resource> SplitStore::Put(std::string_view type, std::string_view id, std::string json,
+                                 std::optional<std::string_view> if_match) {
+  return parts_[PartOf(type, id)]->Put(type, id, std::move(json), if_match);
+}
+
+Result<std::vector<Result<Resource>>> SplitStore::PutMany(std::vector<PutRequest> requests) {
+  if (parts_.size() == 1) return parts_[0]->PutMany(std::move(requests));
+  // Each part's share, in the batch's order (a resource written twice in a
+  // batch is written twice in its part, in order), and where each request
+  // came from.
+  std::vector<std::vector<PutRequest>> shares(parts_.size());
+  std::vector<std::vector<std::size_t>> origin(parts_.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const std::size_t k = PartOf(requests[i].type, requests[i].id);
+    origin[k].push_back(i);
+    shares[k].push_back(std::move(requests[i]));
+  }
+  using Answer = Result<std::vector<Result<Resource>>>;
+  // The other parts on threads of their own, the first share here. A thread
+  // a batch is cheap beside a batch's commit (an fsync).
+  std::vector<std::future<Answer>> others;
+  std::vector<std::size_t> other_parts;
+  std::optional<std::size_t> here;
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    if (shares[k].empty()) continue;
+    if (!here) {
+      here = k;
+      continue;
+    }
+    EmbeddedStore* part = parts_[k].get();
+    others.push_back(std::async(std::launch::async, [part, share = std::move(shares[k])]() mutable {
+      return part->PutMany(std::move(share));
+    }));
+    other_parts.push_back(k);
+  }
+  std::vector<Answer> answers;
+  std::vector<std::size_t> answered;
+  if (here) {
+    answers.push_back(parts_[*here]->PutMany(std::move(shares[*here])));
+    answered.push_back(*here);
+  }
+  for (std::size_t j = 0; j < others.size(); ++j) {
+    answers.push_back(others[j].get());  // every share ends before the call returns
+    answered.push_back(other_parts[j]);
+  }
+  std::vector<Result<Resource>> out(requests.size(), Result<Resource>(Resource{}));
+  for (std::size_t j = 0; j < answers.size(); ++j) {
+    if (!answers[j].ok()) return answers[j].status();
+    std::vector<Result<Resource>>& results = *answers[j];
+    const std::vector<std::size_t>& from = origin[answered[j]];
+    if (results.size() != from.size()) return Internal("a part answered a share of the batch with another length");
+    for (std::size_t i = 0; i < from.size(); ++i)
+      out[from[i]] = std::move(results[i]);
+  }
+  return out;
+}
+
+Status SplitStore::Flush() {
+  Status first = Status::Ok();
+  for (auto& part : parts_) {
+    Status st = part->Flush();
+    if (first.ok() && !st.ok()) first = std::move(st);
+  }
+  return first;
+}
+
+}  // namespace iomt::store

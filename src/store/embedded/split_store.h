@@ -1,0 +1,73 @@
+// The data path's side of a store split in files, each with a writer of its
+// own (docs/adr/0029-store-split.md): the FhirClient of N embedded stores,
+// every resource in exactly one of them, chosen by a hash of its type and
+// id. One SQLite file takes one writer at a time; two files take two at
+// once, on both cores (ADR 0024 measured ×1.8-2.0 on this machine).
+//
+// What it promises:
+// - A resource, all its versions and index rows live in one part, so every
+//   rule of EmbeddedStore (versions, history policy, crash safety, the
+//   check) holds part by part unchanged. Part 0 is `DIR` itself (DIR/store.db),
+//   part k `DIR/part-k` (k = 1 .. N-1).
+// - PutMany writes each part's share of the batch at once, on threads of
+//   their own, each share in its part's own transaction. The results come
+//   back in the order of the requests. A part that fails as a whole (disk
+//   full, I/O) fails the call; the other parts may have committed their
+//   share: writing the batch again is what the caller does with any failed
+//   batch, and the data path's writes are idempotent (ADR 0024, "Two
+//   writers on this machine").
+// - Flush runs on the calling thread for every part, so that the thread
+//   hears of its single writes a background commit lost (EmbeddedStore's
+//   rule) whichever part held them.
+// - Searches by identifier ask every part; reads by id ask one.
+//
+// Not yet: the FHIR REST API (searches merged across parts, history,
+// bundles, export, check, backup, compact, subscriptions) and a store format
+// that names the split. Until then `iomt` does not open a split store; see
+// the ADR for what remains.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/embedded/embedded_store.h"
+#include "store/fhir_client.h"
+
+namespace iomt::store {
+
+class SplitStore : public FhirClient {
+ public:
+  // Opens (creating when absent) the `parts` embedded stores of `dir`, each
+  // with `options`. kInvalidArgument for 0 parts; else as EmbeddedStore::Open.
+  static Result<std::unique_ptr<SplitStore>> Open(const std::string& dir, std::size_t parts,
+                                                  const EmbeddedStoreOptions& options = {});
+  // The directory of part `k` of the store in `dir`.
+  static std::string PartDir(const std::string& dir, std::size_t k);
+
+  // Which part holds type/id.
+  [[nodiscard]] std::size_t PartOf(std::string_view type, std::string_view id) const;
+  [[nodiscard]] std::size_t parts() const { return parts_.size(); }
+  EmbeddedStore& part(std::size_t k) { return *parts_[k]; }
+
+  // --- FhirClient ---
+  Result<std::vector<Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                   std::string_view value, std::size_t limit) override;
+  Result<std::optional<Resource>> Read(std::string_view type, std::string_view id) override;
+  Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
+                       std::optional<std::string_view> if_match) override;
+  Result<std::vector<Result<Resource>>> PutMany(std::vector<PutRequest> requests) override;
+  Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                    const std::vector<std::string>& values) override;
+  Status Flush() override;
+
+ private:
+  explicit SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts) : parts_(std::move(parts)) {}
+  std::vector<std::unique_ptr<EmbeddedStore>> parts_;
+};
+
+}  // namespace iomt::store

@@ -1,0 +1,254 @@
+// The store split in files (split_store.h; the FhirClient contract over two
+// parts is in embedded_store_test.cc, with the one-file store's): the routing of every resource to one part, PutMany's
+// answers back in the order of the batch, identifier searches across the parts, and the data path through a real
+// pipeline writing the same resources into two parts as into one store.
+#include "store/embedded/split_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pipeline/dead_letters.h"
+#include "pipeline/mappings.h"
+#include "pipeline/pipeline.h"
+#include "test_util.h"
+
+namespace iomt::store {
+namespace {
+
+using iomt::testing::TempDir;
+
+constexpr std::int64_t kClockMs = 1696845600000;  // 2023-10-09T10:00:00Z: runs compare byte for byte
+
+EmbeddedStoreOptions FixedClock() {
+  EmbeddedStoreOptions options;
+  options.clock_ms = [] { return kClockMs; };
+  return options;
+}
+
+std::unique_ptr<SplitStore> OpenSplit(const std::string& dir, std::size_t parts) {
+  auto store = SplitStore::Open(dir, parts, FixedClock());
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+std::string Patient(const std::string& id, const std::string& value) {
+  return R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"system":"urn:p","value":")" + value +
+         R"("}]})";
+}
+
+// Every current resource of `store`, "type/id" -> "version json".
+void Collect(EmbeddedStore& store, std::map<std::string, std::string>* out) {
+  ASSERT_TRUE(
+      store
+          .Export({}, [&](std::string_view type,
+                          const Resource& r) { (*out)[std::string(type) + "/" + r.id] = r.version_id + " " + r.json; })
+          .ok());
+}
+
+TEST(SplitStore, AStoreHasAtLeastOnePart) {
+  TempDir dir;
+  auto none = SplitStore::Open(dir.path(), 0);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SplitStore, EachResourceLivesInThePartItsHashNames) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  std::vector<PutRequest> batch;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = std::string("p").append(std::to_string(i));
+    batch.push_back({"Patient", id, Patient(id, std::string("v").append(std::to_string(i))), std::nullopt});
+  }
+  auto written = split->PutMany(batch);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  ASSERT_EQ(written->size(), 200u);
+  std::size_t in_part[2] = {0, 0};
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = std::string("p").append(std::to_string(i));
+    ASSERT_TRUE((*written)[i].ok());
+    EXPECT_EQ((*written)[i]->id, id);  // the answers in the batch's order
+    const std::size_t k = split->PartOf("Patient", id);
+    ++in_part[k];
+    auto here = split->part(k).Read("Patient", id);
+    auto there = split->part(1 - k).Read("Patient", id);
+    ASSERT_TRUE(here.ok() && there.ok());
+    EXPECT_TRUE(here->has_value()) << id;
+    EXPECT_FALSE(there->has_value()) << id;
+  }
+  // Both writers have work: neither part holds fewer than a third.
+  EXPECT_GT(in_part[0], 66u);
+  EXPECT_GT(in_part[1], 66u);
+  EXPECT_EQ(SplitStore::PartDir(dir.path(), 1), dir.path() + "/part-1");
+
+  // Reopened, the same parts answer.
+  split.reset();
+  split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  auto read = split->Read("Patient", "p7");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->version_id, "1");
+}
+
+TEST(SplitStore, AFailedRequestIsAnsweredInItsPlaceAndTheRestIsWritten) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  std::vector<PutRequest> first;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = std::string("q").append(std::to_string(i));
+    first.push_back({"Patient", id, Patient(id, "a"), std::nullopt});
+  }
+  ASSERT_TRUE(split->PutMany(first).ok());
+  // Updates based on version 1, except request 13's (a lost If-Match), and
+  // request 17 twice: both writes land, in order.
+  std::vector<PutRequest> second;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = std::string("q").append(std::to_string(i));
+    second.push_back({"Patient", id, Patient(id, "b"), std::string(i == 13 ? "7" : "1")});
+  }
+  second.push_back({"Patient", "q17", Patient("q17", "c"), std::string("2")});
+  auto written = split->PutMany(second);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  ASSERT_EQ(written->size(), 21u);
+  for (int i = 0; i < 20; ++i) {
+    if (i == 13) {
+      ASSERT_FALSE((*written)[i].ok());
+      EXPECT_EQ((*written)[i].status().code(), StatusCode::kConflict);
+      continue;
+    }
+    ASSERT_TRUE((*written)[i].ok()) << i << ": " << (*written)[i].status().ToString();
+    EXPECT_EQ((*written)[i]->id, std::string("q").append(std::to_string(i)));
+    EXPECT_EQ((*written)[i]->version_id, "2");
+  }
+  ASSERT_TRUE((*written)[20].ok());
+  EXPECT_EQ((*written)[20]->version_id, "3");
+  auto q13 = split->Read("Patient", "q13");
+  ASSERT_TRUE(q13.ok() && q13->has_value());
+  EXPECT_EQ((*q13)->version_id, "1");
+  auto q17 = split->Read("Patient", "q17");
+  ASSERT_TRUE(q17.ok() && q17->has_value());
+  EXPECT_NE((*q17)->json.find(R"("value":"c")"), std::string::npos);
+}
+
+TEST(SplitStore, IdentifierSearchesAskEveryPart) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  // Two Patients with one identifier, in different parts.
+  std::string a = "twin0", b;
+  for (int i = 1; b.empty(); ++i) {
+    const std::string id = std::string("twin").append(std::to_string(i));
+    if (split->PartOf("Patient", id) != split->PartOf("Patient", a)) b = id;
+  }
+  ASSERT_TRUE(split->Put("Patient", a, Patient(a, "same"), std::nullopt).ok());
+  ASSERT_TRUE(split->Put("Patient", b, Patient(b, "same"), std::nullopt).ok());
+  ASSERT_TRUE(split->Put("Patient", "other", Patient("other", "else"), std::nullopt).ok());
+  ASSERT_TRUE(split->Flush().ok());
+
+  auto two = split->SearchByIdentifier("Patient", "urn:p", "same", 2);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->size(), 2u);  // "more than one": iomt-fhir's ambiguity
+  auto one = split->SearchByIdentifier("Patient", "urn:p", "same", 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+  auto many = split->SearchByIdentifiers("Patient", "urn:p", {"same", "else", "none"});
+  ASSERT_TRUE(many.ok());
+  std::vector<std::string> ids;
+  for (const Resource& r : *many)
+    ids.push_back(r.id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"other", a, b}));
+}
+
+// `n` basic-sample messages: 30 patients' heart rates, each device's readings
+// a minute apart.
+std::vector<std::string> HeartRates(int n) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < n; ++i) {
+    const int minute = i / 30;
+    const std::string mm = std::to_string(minute % 60);
+    lines.push_back(R"({"heartrate": )" + std::to_string(55 + i % 40) + R"(, "deviceid": "band-)" +
+                    std::to_string(i % 30) + R"(", "patientid": "pt-)" + std::to_string(i % 30) +
+                    R"(", "measurementdatetime": "2023-10-09T)" + std::to_string(8 + minute / 60) + ":" +
+                    (mm.size() == 1 ? "0" : "") + mm + R"(:00Z"})");
+  }
+  return lines;
+}
+
+struct NoDeadLetters : pipeline::DeadLetters {
+  int count = 0;
+  Status Write(std::string_view) override {
+    ++count;
+    return Status::Ok();
+  }
+};
+
+// The lines through a real pipeline into `client`, `batch` at a time.
+pipeline::PipelineStats RunPipeline(const std::vector<std::string>& lines, std::size_t batch, FhirClient* client) {
+  const std::string base = "conformance/iomt-fhir/sample/templates/basic/";
+  const std::string device = iomt::testing::ReadFile(iomt::testing::SourcePath(base + "devicecontent.json"));
+  const std::string fhir = iomt::testing::ReadFile(iomt::testing::SourcePath(base + "fhirmapping.json"));
+  auto set = pipeline::MakeMappingSet(pipeline::CheckMappings(device, fhir), device, fhir, 1);
+  NoDeadLetters dead;
+  pipeline::PipelineOptions options;
+  options.now_ticks = 17'000'000'000'000'000;
+  pipeline::Pipeline run(&set->device, set->fhir, client, &dead, options);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    pipeline::EventInput input;
+    input.text = lines[i];
+    input.ingestion_ticks = 17'000'000'000'000'000;
+    EXPECT_TRUE(run.Accept(input).ok());
+    if ((i + 1) % batch == 0 || i + 1 == lines.size()) {
+      EXPECT_TRUE(run.Flush().ok());
+    }
+  }
+  EXPECT_EQ(dead.count, 0);
+  return run.stats();
+}
+
+TEST(SplitStore, ThePipelineWritesIntoTwoPartsWhatItWritesIntoOneStore) {
+  const std::vector<std::string> lines = HeartRates(1'800);  // an hour of 30 devices
+  TempDir one_dir, split_dir;
+  auto one = EmbeddedStore::Open(one_dir.path(), FixedClock());
+  ASSERT_TRUE(one.ok());
+  const pipeline::PipelineStats expected = RunPipeline(lines, 250, one->get());
+
+  auto split = OpenSplit(split_dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  const pipeline::PipelineStats got = RunPipeline(lines, 250, split.get());
+  EXPECT_EQ(got.created, expected.created);
+  EXPECT_EQ(got.updated, expected.updated);
+  EXPECT_GT(got.updated, 0);  // hourly Observations merged batch after batch, in their part
+  EXPECT_EQ(got.patients_created, 30);
+  EXPECT_EQ(got.devices_created, 30);
+
+  std::map<std::string, std::string> want, have, part0, part1;
+  Collect(**one, &want);
+  Collect(split->part(0), &part0);
+  Collect(split->part(1), &part1);
+  EXPECT_FALSE(part0.empty());
+  EXPECT_FALSE(part1.empty());
+  have = part0;
+  for (const auto& [key, value] : part1) {
+    EXPECT_EQ(part0.count(key), 0u) << key << " is in both parts";
+    have[key] = value;
+  }
+  EXPECT_EQ(have, want);
+  EXPECT_TRUE(split->part(0).CheckConsistency().ok());
+  EXPECT_TRUE(split->part(1).CheckConsistency().ok());
+
+  // The same input again changes nothing.
+  const pipeline::PipelineStats again = RunPipeline(lines, 250, split.get());
+  EXPECT_EQ(again.created, 0);
+  EXPECT_EQ(again.updated, 0);
+  EXPECT_GT(again.unchanged, 0);
+}
+
+}  // namespace
+}  // namespace iomt::store
