@@ -9,12 +9,14 @@
 //   split_store_bench DEVICE_MAPPING FHIR_MAPPING INPUT DIR [PARTS=2] [BATCH=10000] [ROUNDS=1]
 //
 // Each round: one store and one pipeline (the baseline); the split store with
-// one pipeline; the split store with a pipeline a part, each over the
-// devices of one lane (the input dealt by device), on threads of their own.
+// one pipeline, whose Observation writer writes a lane a part at once; and,
+// as the ceiling, a pipeline a part, each over the devices of one lane (the
+// input dealt by device) into its own part, on threads of their own.
 // One JSON line per run, then the round's ratios over the baseline.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -55,9 +57,31 @@ struct Counted : pipeline::DeadLetters {
 
 // Where the writing thread waits on the store: PutMany, Flush, and the rest
 // (identity's and the writer's searches, single Puts), in seconds.
+// Over a client of several lanes, the lanes too (each timed on its own,
+// summed in Total: the lanes' waits overlap, so the sum can exceed the run).
 class Timed : public store::ForwardingFhirClient {
  public:
-  using ForwardingFhirClient::ForwardingFhirClient;
+  explicit Timed(store::FhirClient* below, bool with_lanes = true) : ForwardingFhirClient(below) {
+    if (with_lanes && below->lanes() > 1) {
+      for (std::size_t k = 0; k < below->lanes(); ++k)
+        lanes_.push_back(std::make_unique<Timed>(below->Lane(k), false));
+    }
+  }
+  [[nodiscard]] std::size_t lanes() const override { return lanes_.empty() ? 1 : lanes_.size(); }
+  [[nodiscard]] std::size_t LaneOf(std::string_view type, std::string_view id) const override {
+    return lanes_.empty() ? 0 : below()->LaneOf(type, id);
+  }
+  store::FhirClient* Lane(std::size_t k) override { return lanes_.empty() ? this : lanes_[k].get(); }
+  // This client's waits and its lanes'.
+  [[nodiscard]] std::array<double, 3> Total() const {
+    std::array<double, 3> t{put_many, flush, searches};
+    for (const auto& lane : lanes_) {
+      t[0] += lane->put_many;
+      t[1] += lane->flush;
+      t[2] += lane->searches;
+    }
+    return t;
+  }
   Result<std::vector<Result<store::Resource>>> PutMany(std::vector<store::PutRequest> requests) override {
     const auto start = std::chrono::steady_clock::now();
     auto r = below()->PutMany(std::move(requests));
@@ -80,6 +104,7 @@ class Timed : public store::ForwardingFhirClient {
   double put_many = 0, flush = 0, searches = 0;
 
  private:
+  std::vector<std::unique_ptr<Timed>> lanes_;
   static double Since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
@@ -117,8 +142,8 @@ Ran RunPipeline(const pipeline::MappingSet& set, const std::string& input, std::
     std::exit(1);
   }
   const pipeline::PipelineStats& s = run.stats();
-  return {s.events,      static_cast<double>(s.created + s.updated), dead.count, timed.put_many, timed.flush,
-          timed.searches};
+  const std::array<double, 3> waits = timed.Total();
+  return {s.events, static_cast<double>(s.created + s.updated), dead.count, waits[0], waits[1], waits[2]};
 }
 
 // One pipeline a lane (input), each on a thread of its own, into `store`:
@@ -212,10 +237,12 @@ int main(int argc, char** argv) {
   const std::vector<std::string> lanes = DealByDevice(input, parts, dir);
   const std::string split = "split-" + std::to_string(parts);
   for (int round = 1; round <= rounds; ++round) {
-    double rate[4] = {0, 0, 0, 0};
-    // The baseline: one store, one pipeline; then the split store with one
-    // pipeline, and with a pipeline a part (lanes by device).
-    for (int kind = 0; kind < 4; ++kind) {
+    double rate[3] = {0, 0, 0};
+    // The baseline: one store, one pipeline. Then the split store with one
+    // pipeline (its Observations written by a lane a part), and the ceiling:
+    // a pipeline a part, each over the devices of one lane (the input dealt
+    // by device) into a part of its own, as separate stores would be.
+    for (int kind = 0; kind < 3; ++kind) {
       const std::string at = dir + "/store-" + std::to_string(kind);
       std::filesystem::remove_all(at);
       if (kind == 0) {
@@ -225,19 +252,19 @@ int main(int argc, char** argv) {
       } else {
         auto store = store::SplitStore::Open(at, parts);
         if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
-        if (kind == 3) {
+        if (kind == 2) {
           std::vector<store::FhirClient*> own;
           for (std::size_t k = 0; k < parts; ++k)
             own.push_back(&(*store)->part(k));
-          rate[kind] = Run(*set, lanes, batch, own, split + "-own-part");
+          rate[kind] = Run(*set, lanes, batch, own, split + "-pipeline-a-part");
         } else {
-          rate[kind] = Run(*set, kind == 1 ? std::vector<std::string>{input} : lanes, batch, store->get(), split);
+          rate[kind] = Run(*set, {input}, batch, store->get(), split);
         }
       }
       std::filesystem::remove_all(at);
     }
-    std::printf("{\"round\":%d,\"splitOverOne\":%.2f,\"lanesOverOne\":%.2f,\"lanesOwnPartOverOne\":%.2f}\n", round,
-                rate[1] / rate[0], rate[2] / rate[0], rate[3] / rate[0]);
+    std::printf("{\"round\":%d,\"splitOverOne\":%.2f,\"pipelineAPartOverOne\":%.2f}\n", round, rate[1] / rate[0],
+                rate[2] / rate[0]);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);

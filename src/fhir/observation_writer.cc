@@ -1,6 +1,8 @@
 #include "fhir/observation_writer.h"
 
 #include <algorithm>
+#include <future>
+#include <optional>
 
 #include "common/json/document.h"
 #include "common/mutex.h"
@@ -12,7 +14,61 @@ ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cach
     : client_(client),
       cache_entries_(cache_entries == 0 ? 1 : cache_entries),
       cache_bytes_(cache_bytes),
-      write_bytes_(write_bytes) {}
+      write_bytes_(write_bytes) {
+  const std::size_t n = client->lanes();
+  if (n > 1) {
+    for (std::size_t k = 0; k < n; ++k)
+      lanes_.push_back(
+          std::make_unique<ObservationWriter>(client->Lane(k), cache_entries / n, cache_bytes / n, write_bytes / n));
+  }
+}
+
+std::int64_t ObservationWriter::conflicts() const {
+  std::int64_t sum = conflicts_;
+  for (const auto& lane : lanes_)
+    sum += lane->conflicts();
+  return sum;
+}
+
+std::size_t ObservationWriter::LaneOf(const SaveRequest& r) const {
+  const std::string value = ObservationIdentifierValue(*r.refs, r.type, r.group->id_segment);
+  return client_->LaneOf("Observation", ResourceIdForIdentifier(kServiceSystem, value)) % lanes_.size();
+}
+
+std::vector<Result<SaveResult>> ObservationWriter::SaveByLane(const std::vector<SaveRequest>& requests,
+                                                              std::int64_t now_ticks) {
+  std::vector<std::vector<SaveRequest>> shares(lanes_.size());
+  std::vector<std::vector<std::size_t>> origin(lanes_.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const std::size_t k = LaneOf(requests[i]);
+    shares[k].push_back(requests[i]);
+    origin[k].push_back(i);
+  }
+  // The first lane with work on this thread, the others on threads of their
+  // own (a thread a batch costs little beside a lane's commit).
+  std::vector<std::vector<Result<SaveResult>>> saved(lanes_.size());
+  std::vector<std::future<void>> others;
+  std::optional<std::size_t> here;
+  for (std::size_t k = 0; k < lanes_.size(); ++k) {
+    if (shares[k].empty()) continue;
+    if (!here) {
+      here = k;
+      continue;
+    }
+    others.push_back(std::async(std::launch::async, [this, k, now_ticks, &shares, &saved] {
+      saved[k] = lanes_[k]->SaveMany(shares[k], now_ticks);
+    }));
+  }
+  if (here) saved[*here] = lanes_[*here]->SaveMany(shares[*here], now_ticks);
+  for (std::future<void>& f : others)
+    f.get();
+  std::vector<Result<SaveResult>> results(requests.size(), Status(StatusCode::kInternal, "not saved"));
+  for (std::size_t k = 0; k < lanes_.size(); ++k) {
+    for (std::size_t j = 0; j < saved[k].size() && j < origin[k].size(); ++j)
+      results[origin[k][j]] = std::move(saved[k][j]);
+  }
+  return results;
+}
 
 namespace {
 
@@ -118,6 +174,7 @@ std::string IdentifierValueOf(const std::string& resource_json) {
 
 std::vector<Result<SaveResult>> ObservationWriter::SaveMany(const std::vector<SaveRequest>& requests,
                                                             std::int64_t now_ticks) {
+  if (!lanes_.empty()) return SaveByLane(requests, now_ticks);
   std::vector<Result<SaveResult>> results(requests.size(), Status(StatusCode::kInternal, "not saved"));
   std::vector<std::string> values(requests.size()), ids(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -280,6 +337,9 @@ Result<SaveResult> ObservationWriter::Save(const FhirTemplate& t, const Observat
                                            const ObservationRefs& refs, std::int64_t now_ticks) {
   const std::string value = ObservationIdentifierValue(refs, type, group.id_segment);
   const std::string id = ResourceIdForIdentifier(kServiceSystem, value);
+  if (!lanes_.empty()) {
+    return lanes_[client_->LaneOf("Observation", id) % lanes_.size()]->Save(t, group, type, refs, now_ticks);
+  }
   const std::string& key = id;
 
   std::optional<store::Resource> existing = Cached(key);

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/mutex.h"
 #include "common/status.h"
@@ -67,7 +69,8 @@ class ObservationWriter {
   // request order. Requests for the same Observation are applied in order.
   std::vector<Result<SaveResult>> SaveMany(const std::vector<SaveRequest>& requests, std::int64_t now_ticks);
 
-  [[nodiscard]] std::int64_t conflicts() const { return conflicts_; }
+  // Writes that lost a race (If-Match) and were merged again.
+  [[nodiscard]] std::int64_t conflicts() const;
 
  private:
   // The cache is keyed by the Observation's deterministic id (the SHA-256 of
@@ -97,6 +100,15 @@ class ObservationWriter {
   std::size_t cached_bytes_ IOMT_GUARDED_BY(mu_) = 0;
   std::size_t write_bytes_;
   std::int64_t conflicts_ = 0;
+  // With a client of several lanes (store::FhirClient::lanes, the split
+  // store): a writer a lane, each with its share of the cache and of
+  // write_bytes. SaveMany deals the Observations by the lane of their id and
+  // saves the lanes' shares at once, each lane on a thread of its own: an
+  // Observation is always saved by its lane, in order, and each lane's
+  // writes go to a store file no other lane writes (docs/adr/0029).
+  std::vector<std::unique_ptr<ObservationWriter>> lanes_;
+  std::size_t LaneOf(const SaveRequest& r) const;
+  std::vector<Result<SaveResult>> SaveByLane(const std::vector<SaveRequest>& requests, std::int64_t now_ticks);
 };
 
 }  // namespace iomt::fhir

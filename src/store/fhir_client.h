@@ -77,6 +77,17 @@ class FhirClient {
   // batch as written. A crash before then loses nothing that was reported,
   // and a rerun recreates the same resources (their ids are deterministic).
   virtual Status Flush() { return Status::Ok(); }
+
+  // Lanes: a client that takes writes on several writers at once (the split
+  // store: a writer a file, docs/adr/0029-store-split.md) offers more than
+  // one. A caller with many writes may deal them by LaneOf(type, id) and
+  // write each lane's share through Lane(k), the lanes on threads of their
+  // own at once (one thread at a time in each); each lane's reads see what
+  // the whole client holds. A lane has one lane, itself. Default: one lane,
+  // this client.
+  [[nodiscard]] virtual std::size_t lanes() const { return 1; }
+  [[nodiscard]] virtual std::size_t LaneOf(std::string_view /*type*/, std::string_view /*id*/) const { return 0; }
+  virtual FhirClient* Lane(std::size_t /*k*/) { return this; }
 };
 
 }  // namespace iomt::store

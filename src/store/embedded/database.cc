@@ -312,15 +312,8 @@ Status EmbeddedStore::Impl::Init() {
     IOMT_ASSIGN_OR_RETURN(bool has_row, count.Step());
     delta_rows = has_row ? count.Int(0) : 0;
   }
-  IOMT_RETURN_IF_ERROR(prepare(&by_identifier,
-                               "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 "
-                               "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2) t "
-                               "JOIN resources r ON r.rid=t.rid"));
-  IOMT_RETURN_IF_ERROR(
-      prepare(&by_identifier_system,
-              "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
-              "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3) t "
-              "JOIN resources r ON r.rid=t.rid"));
+  IOMT_RETURN_IF_ERROR(prepare(&by_identifier, kByIdentifierSql));
+  IOMT_RETURN_IF_ERROR(prepare(&by_identifier_system, kByIdentifierSystemSql));
   IOMT_RETURN_IF_ERROR(
       prepare(&history_of, "SELECT version, updated, deleted, json FROM history WHERE rid=?1 ORDER BY version DESC"));
   IOMT_RETURN_IF_ERROR(

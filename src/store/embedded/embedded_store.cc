@@ -20,7 +20,7 @@ bool IsTransient(const Status& st) {
 
 }  // namespace
 
-EmbeddedStore::EmbeddedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+EmbeddedStore::EmbeddedStore(std::unique_ptr<Impl> impl) : path_(impl->path), impl_(std::move(impl)) {
   if (impl_->options.commit_interval_ms > 0) committer_ = std::thread([this] { CommitterLoop(); });
 }
 

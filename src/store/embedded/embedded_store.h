@@ -239,6 +239,13 @@ class EmbeddedStore : public FhirClient {
   Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
                                                     const std::vector<std::string>& values) override;
   Status Flush() override;
+  // SearchByIdentifiers over what is committed only, on a read-only
+  // connection of its own: it never waits for the store's lock, so that the
+  // writer of one part of a split store (split_store.h) looks into the other
+  // parts without waiting behind their writers' batches. The store's open
+  // transaction (pending single writes, a batch being written) is not seen.
+  Result<std::vector<Resource>> SearchCommittedByIdentifiers(std::string_view type, std::string_view system,
+                                                             const std::vector<std::string>& values);
   // The duration of each COMMIT so far (WAL write and fsync), in ms, oldest
   // first (the last 100,000 at most).
   std::vector<double> CommitMillis();
@@ -373,6 +380,7 @@ class EmbeddedStore : public FhirClient {
 
  private:
   struct Impl;
+  struct CommittedReader;  // SearchCommittedByIdentifiers' connection (store_impl.h)
   explicit EmbeddedStore(std::unique_ptr<Impl> impl);
   void CommitterLoop();
   // Update, Create and Delete: `write(impl)` in a savepoint of the open
@@ -382,12 +390,15 @@ class EmbeddedStore : public FhirClient {
   template <typename T, typename Write, typename Wrote>
   Result<T> SingleWrite(const Write& write, const Wrote& wrote) IOMT_REQUIRES(mu_);
 
+  const std::string path_;  // store.db, for the committed reader (which must not wait for mu_)
   // One connection, one writer: every call holds mu_ while it uses impl_.
   Mutex mu_;
   std::unique_ptr<Impl> impl_ IOMT_PT_GUARDED_BY(mu_);
   CondVar wake_;
   bool stopping_ IOMT_GUARDED_BY(mu_) = false;
   std::thread committer_;
+  Mutex reader_mu_;
+  std::unique_ptr<CommittedReader> reader_ IOMT_PT_GUARDED_BY(reader_mu_);
 };
 
 }  // namespace iomt::store

@@ -137,6 +137,48 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::Impl::History(std::string_view 
   return out;
 }
 
+Status IdentifierMatches(sqlite::Stmt& s, std::string_view system, std::string_view value, std::size_t limit,
+                         json::Document& doc, const std::function<Result<std::string_view>(int col)>& stored_json,
+                         std::vector<std::int64_t>* seen, std::vector<Resource>* out) {
+  // Matches in the order they were first written (rid), as the memory
+  // store answers; sorted here rather than by SQL, which would build a
+  // temporary B-tree for every one of a batch's thousands of lookups.
+  std::vector<std::pair<std::int64_t, Resource>> hits;
+  while (true) {
+    IOMT_ASSIGN_OR_RETURN(bool has_row, s.NextRow());
+    if (!has_row) break;
+    std::int64_t rid = s.Int(0);
+    if (std::find(seen->begin(), seen->end(), rid) != seen->end()) continue;
+    // The index holds hashes: confirm the identifier in the resource, so
+    // that a collision can never make the writer merge into a stranger.
+    Result<std::string_view> stored = stored_json(3);
+    if (!stored.ok()) {
+      s.Reset();
+      return stored.status();
+    }
+    std::string_view text = *stored;
+    if (!doc.Parse(text).ok()) continue;
+    json::Value list;
+    bool match = false;
+    if (doc.root().Find("identifier", &list)) {
+      for (json::Value i : list.elements()) {
+        json::Value v, sys;
+        if (!i.Find("value", &v) || !v.is_string() || v.string_value() != value) continue;
+        std::string_view sys_text = i.Find("system", &sys) && sys.is_string() ? sys.string_value() : "";
+        if (system.empty() || sys_text == system) match = true;
+      }
+    }
+    if (!match) continue;
+    seen->push_back(rid);
+    hits.emplace_back(rid, Resource{std::string(s.Text(1)), std::to_string(s.Int(2)), std::string(text)});
+  }
+  std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < hits.size() && i < limit; ++i)
+    out->push_back(std::move(hits[i].second));
+  s.Reset();
+  return Status::Ok();
+}
+
 Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view type, std::string_view system,
                                                                 const std::vector<std::string_view>& values,
                                                                 std::size_t limit) {
@@ -149,45 +191,11 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   ReadScope scope(this);
   sqlite::Stmt& s = system.empty() ? by_identifier : by_identifier_system;
   std::vector<std::int64_t> seen;
+  const auto stored_json = [&](int col) { return StoredJson(s, col); };
   for (std::string_view value : values) {
     s.Bind(1, p).Bind(2, Hash64(value));
     if (!system.empty()) s.Bind(3, sh);
-    // Matches in the order they were first written (rid), as the memory
-    // store answers; sorted here rather than by SQL, which would build a
-    // temporary B-tree for every one of a batch's thousands of lookups.
-    std::vector<std::pair<std::int64_t, Resource>> hits;
-    while (true) {
-      IOMT_ASSIGN_OR_RETURN(bool has_row, s.NextRow());
-      if (!has_row) break;
-      std::int64_t rid = s.Int(0);
-      if (std::find(seen.begin(), seen.end(), rid) != seen.end()) continue;
-      // The index holds hashes: confirm the identifier in the resource, so
-      // that a collision can never make the writer merge into a stranger.
-      Result<std::string_view> stored = StoredJson(s, 3);
-      if (!stored.ok()) {
-        s.Reset();
-        return stored.status();
-      }
-      std::string_view text = *stored;
-      if (!old_doc.Parse(text).ok()) continue;
-      json::Value list;
-      bool match = false;
-      if (old_doc.root().Find("identifier", &list)) {
-        for (json::Value i : list.elements()) {
-          json::Value v, sys;
-          if (!i.Find("value", &v) || !v.is_string() || v.string_value() != value) continue;
-          std::string_view sys_text = i.Find("system", &sys) && sys.is_string() ? sys.string_value() : "";
-          if (system.empty() || sys_text == system) match = true;
-        }
-      }
-      if (!match) continue;
-      seen.push_back(rid);
-      hits.emplace_back(rid, Resource{std::string(s.Text(1)), std::to_string(s.Int(2)), std::string(text)});
-    }
-    std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (std::size_t i = 0; i < hits.size() && i < limit; ++i)
-      out.push_back(std::move(hits[i].second));
-    s.Reset();
+    IOMT_RETURN_IF_ERROR(IdentifierMatches(s, system, value, limit, old_doc, stored_json, &seen, &out));
   }
   return out;
 }
@@ -303,6 +311,55 @@ Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std:
     if (!text.ok()) return text.status();
   }
   return page;
+}
+
+}  // namespace iomt::store
+
+namespace iomt::store {
+
+Result<std::vector<Resource>> EmbeddedStore::SearchCommittedByIdentifiers(std::string_view type,
+                                                                          std::string_view system,
+                                                                          const std::vector<std::string>& values) {
+  MutexLock lock(reader_mu_);
+  if (!reader_) {
+    auto reader = std::make_unique<CommittedReader>();
+    IOMT_RETURN_IF_ERROR(reader->db.OpenReadOnly(path_));
+    IOMT_ASSIGN_OR_RETURN(reader->type_id, reader->db.Prepare("SELECT tid FROM types WHERE name=?1"));
+    IOMT_ASSIGN_OR_RETURN(reader->by_identifier, reader->db.Prepare(kByIdentifierSql));
+    IOMT_ASSIGN_OR_RETURN(reader->by_identifier_system, reader->db.Prepare(kByIdentifierSystemSql));
+    reader_ = std::move(reader);
+  }
+  CommittedReader& r = *reader_;
+  // One snapshot for every lookup; ended whatever happens.
+  IOMT_RETURN_IF_ERROR(r.db.Exec("BEGIN"));
+  struct End {
+    sqlite::Db* db;
+    ~End() { (void)db->Exec("COMMIT"); }
+  } end{&r.db};
+  std::vector<Resource> out;
+  r.type_id.Bind(1, type);
+  IOMT_ASSIGN_OR_RETURN(bool known, r.type_id.NextRow());
+  const std::int64_t tid = known ? r.type_id.Int(0) : 0;
+  r.type_id.Reset();
+  if (!known) return out;  // no resource of the type was ever committed
+  const std::int64_t p = TokenKey(tid, embedded::TokenParam::kIdentifier);
+  const std::int64_t sh = embedded::Hash64(system);
+  sqlite::Stmt& s = system.empty() ? r.by_identifier : r.by_identifier_system;
+  const auto stored_json = [&](int col) -> Result<std::string_view> {
+    if (!s.IsBlob(col)) return s.Text(col);
+    Result<std::string_view> json = r.packer.Unpack(s.Blob(col), true);
+    if (json.ok()) return json;
+    return IoError(path_ + " is damaged: " + json.status().message() + ". " + sqlite::DamagedAdvice(path_))
+        .WithDetail(sqlite::kDamaged);
+  };
+  std::vector<std::int64_t> seen;
+  for (const std::string& value : values) {
+    s.Bind(1, p).Bind(2, embedded::Hash64(value));
+    if (!system.empty()) s.Bind(3, sh);
+    IOMT_RETURN_IF_ERROR(
+        IdentifierMatches(s, system, value, static_cast<std::size_t>(-1), r.doc, stored_json, &seen, &out));
+  }
+  return out;
 }
 
 }  // namespace iomt::store

@@ -8,6 +8,61 @@
 
 namespace iomt::store {
 
+// Lane k of a split store: writes routed as the store routes them (its own
+// part, for what the caller dealt to it), its identifier searches in its own
+// part and in what the other parts committed.
+class SplitStore::LaneClient : public FhirClient {
+ public:
+  LaneClient(SplitStore* split, std::size_t k) : split_(split), k_(k) {}
+
+  Result<std::vector<Resource>> SearchByIdentifier(std::string_view type, std::string_view system,
+                                                   std::string_view value, std::size_t limit) override {
+    IOMT_ASSIGN_OR_RETURN(std::vector<Resource> out, Own().SearchByIdentifier(type, system, value, limit));
+    const std::vector<std::string> values{std::string(value)};
+    for (std::size_t j = 0; j < split_->parts_.size() && out.size() < limit; ++j) {
+      if (j == k_) continue;
+      IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found,
+                            split_->parts_[j]->SearchCommittedByIdentifiers(type, system, values));
+      for (std::size_t i = 0; i < found.size() && out.size() < limit; ++i)
+        out.push_back(std::move(found[i]));
+    }
+    return out;
+  }
+  Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
+                                                    const std::vector<std::string>& values) override {
+    IOMT_ASSIGN_OR_RETURN(std::vector<Resource> out, Own().SearchByIdentifiers(type, system, values));
+    for (std::size_t j = 0; j < split_->parts_.size(); ++j) {
+      if (j == k_) continue;
+      IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found,
+                            split_->parts_[j]->SearchCommittedByIdentifiers(type, system, values));
+      for (Resource& r : found)
+        out.push_back(std::move(r));
+    }
+    return out;
+  }
+  Result<std::optional<Resource>> Read(std::string_view type, std::string_view id) override {
+    return split_->Read(type, id);
+  }
+  Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
+                       std::optional<std::string_view> if_match) override {
+    return split_->Put(type, id, std::move(json), if_match);
+  }
+  Result<std::vector<Result<Resource>>> PutMany(std::vector<PutRequest> requests) override {
+    return split_->PutMany(std::move(requests));
+  }
+  Status Flush() override { return split_->Flush(); }
+
+ private:
+  EmbeddedStore& Own() { return *split_->parts_[k_]; }
+  SplitStore* split_;
+  std::size_t k_;
+};
+
+SplitStore::SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts) : parts_(std::move(parts)) {
+  for (std::size_t k = 0; k < parts_.size(); ++k)
+    lanes_.push_back(std::make_unique<LaneClient>(this, k));
+}
+
 std::string SplitStore::PartDir(const std::string& dir, std::size_t k) {
   return k == 0 ? dir : dir + "/part-" + std::to_string(k);
 }

@@ -20,6 +20,8 @@
 //   hears of its single writes a background commit lost (EmbeddedStore's
 //   rule) whichever part held them.
 // - Searches by identifier ask every part; reads by id ask one.
+// - Lanes (FhirClient::Lane): one a part, for writers on threads of their
+//   own; see lanes() below.
 //
 // Not yet: the FHIR REST API (searches merged across parts, history,
 // bundles, export, check, backup, compact, subscriptions) and a store format
@@ -64,10 +66,23 @@ class SplitStore : public FhirClient {
   Result<std::vector<Resource>> SearchByIdentifiers(std::string_view type, std::string_view system,
                                                     const std::vector<std::string>& values) override;
   Status Flush() override;
+  // A lane a part: lane k writes what routes to part k without waiting for
+  // the writers of the others, and reads the other parts' committed
+  // resources (SearchCommittedByIdentifiers), never waiting behind their
+  // batches. What another part holds uncommitted, a lane does not find: the
+  // data path deals its Observations by LaneOf, so only their own lane
+  // writes them (ObservationWriter).
+  [[nodiscard]] std::size_t lanes() const override { return parts_.size(); }
+  [[nodiscard]] std::size_t LaneOf(std::string_view type, std::string_view id) const override {
+    return PartOf(type, id);
+  }
+  FhirClient* Lane(std::size_t k) override { return lanes_[k].get(); }
 
  private:
-  explicit SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts) : parts_(std::move(parts)) {}
+  class LaneClient;
+  explicit SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts);
   std::vector<std::unique_ptr<EmbeddedStore>> parts_;
+  std::vector<std::unique_ptr<FhirClient>> lanes_;
 };
 
 }  // namespace iomt::store

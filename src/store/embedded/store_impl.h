@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -287,6 +288,34 @@ struct EmbeddedStore::Impl {
     Impl* impl_;
     bool own_;
   };
+};
+
+// The lookups of a resource by identifier: (rid, id, version, json) of the
+// rows whose identifier token (parameter ?1, value hash ?2, and system hash
+// ?3 in the second) matches, from both token tables.
+inline constexpr const char* kByIdentifierSql =
+    "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 "
+    "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2) t "
+    "JOIN resources r ON r.rid=t.rid";
+inline constexpr const char* kByIdentifierSystemSql =
+    "SELECT r.rid, r.id, r.version, r.json FROM (SELECT rid FROM tok WHERE p=?1 AND vh=?2 AND sh=?3 "
+    "UNION ALL SELECT rid FROM tok_delta WHERE p=?1 AND vh=?2 AND sh=?3) t "
+    "JOIN resources r ON r.rid=t.rid";
+
+// The rows of `s` (a kByIdentifier* statement, bound) whose JSON does carry
+// the identifier `system|value` (the index holds hashes), at most `limit`,
+// in the order they were first written, appended to `out`; `seen` skips the
+// rows found already. `stored_json(col)` unpacks the JSON column. Resets `s`.
+Status IdentifierMatches(sqlite::Stmt& s, std::string_view system, std::string_view value, std::size_t limit,
+                         json::Document& doc, const std::function<Result<std::string_view>(int col)>& stored_json,
+                         std::vector<std::int64_t>* seen, std::vector<Resource>* out);
+
+// EmbeddedStore::SearchCommittedByIdentifiers' read-only connection.
+struct EmbeddedStore::CommittedReader {
+  sqlite::Db db;
+  sqlite::Stmt type_id, by_identifier, by_identifier_system;
+  embedded::JsonPacker packer;
+  json::Document doc;
 };
 
 // Search results as a searchset Bundle.

@@ -166,6 +166,40 @@ TEST(SplitStore, IdentifierSearchesAskEveryPart) {
   EXPECT_EQ(ids, (std::vector<std::string>{"other", a, b}));
 }
 
+TEST(SplitStore, ALaneSeesItsOwnPartAndWhatTheOthersCommitted) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  ASSERT_EQ(split->lanes(), 2u);
+  // A Patient in each part, written as single writes: pending until a flush.
+  std::string in0, in1;
+  for (int i = 0; in0.empty() || in1.empty(); ++i) {
+    const std::string id = std::string("pending").append(std::to_string(i));
+    (split->PartOf("Patient", id) == 0 ? in0 : in1) = id;
+  }
+  ASSERT_TRUE(split->Put("Patient", in0, Patient(in0, "x0"), std::nullopt).ok());
+  ASSERT_TRUE(split->Put("Patient", in1, Patient(in1, "x1"), std::nullopt).ok());
+  store::FhirClient* lane0 = split->Lane(0);
+  EXPECT_EQ(lane0->lanes(), 1u);
+  auto found = lane0->SearchByIdentifiers("Patient", "urn:p", {"x0", "x1"});
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 1u);  // its own part's pending write, not the other's
+  EXPECT_EQ((*found)[0].id, in0);
+  ASSERT_TRUE(split->Flush().ok());
+  found = lane0->SearchByIdentifiers("Patient", "urn:p", {"x0", "x1"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->size(), 2u);
+  auto one = lane0->SearchByIdentifier("Patient", "urn:p", "x1", 2);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].id, in1);
+  // Writes through a lane go where the store routes them.
+  ASSERT_TRUE(lane0->Put("Patient", in1, Patient(in1, "x2"), std::string("1")).ok());
+  auto read = split->part(1).Read("Patient", in1);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->version_id, "2");
+}
+
 // `n` basic-sample messages: 30 patients' heart rates, each device's readings
 // a minute apart.
 std::vector<std::string> HeartRates(int n) {
@@ -248,6 +282,50 @@ TEST(SplitStore, ThePipelineWritesIntoTwoPartsWhatItWritesIntoOneStore) {
   EXPECT_EQ(again.created, 0);
   EXPECT_EQ(again.updated, 0);
   EXPECT_GT(again.unchanged, 0);
+}
+
+TEST(SplitStore, AnObservationStoredUnderAnotherIdIsFoundInItsPartAndMergedInto) {
+  // An Observation with iomt's identifier but not at the id iomt would give
+  // it (written by another server before a migration, say): the store keeps
+  // it in the part of its own id, which is another part than its lane's.
+  const std::vector<std::string> lines = HeartRates(600);
+  TempDir one_dir, split_dir;
+  auto one = EmbeddedStore::Open(one_dir.path(), FixedClock());
+  ASSERT_TRUE(one.ok());
+  const pipeline::PipelineStats expected = RunPipeline(lines, 100, one->get());
+  std::map<std::string, std::string> stored;
+  Collect(**one, &stored);
+  std::string det_id, json;
+  for (const auto& [key, value] : stored) {
+    if (key.rfind("Observation/", 0) == 0) {
+      det_id = key.substr(12);
+      json = value.substr(value.find(' ') + 1);
+      break;
+    }
+  }
+  ASSERT_FALSE(det_id.empty());
+
+  auto split = OpenSplit(split_dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  std::string foreign;
+  for (int i = 0; foreign.empty(); ++i) {
+    const std::string id = std::string("migrated-").append(std::to_string(i));
+    if (split->PartOf("Observation", id) != split->PartOf("Observation", det_id)) foreign = id;
+  }
+  const std::string from = R"("id":")" + det_id + R"(")";
+  const auto at = json.find(from);
+  ASSERT_NE(at, std::string::npos);
+  json.replace(at, from.size(), R"("id":")" + foreign + R"(")");
+  ASSERT_TRUE(split->Put("Observation", foreign, json, std::nullopt).ok());
+  ASSERT_TRUE(split->Flush().ok());
+
+  const pipeline::PipelineStats got = RunPipeline(lines, 100, split.get());
+  EXPECT_EQ(got.created, expected.created - 1);  // merged into the migrated one, not created again
+  auto det = split->Read("Observation", det_id);
+  ASSERT_TRUE(det.ok());
+  EXPECT_FALSE(det->has_value());
+  auto migrated = split->Read("Observation", foreign);
+  ASSERT_TRUE(migrated.ok() && migrated->has_value());
 }
 
 }  // namespace
