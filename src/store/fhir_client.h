@@ -82,9 +82,10 @@ class FhirClient {
   // store: a writer a file, docs/adr/0029-store-split.md) offers more than
   // one. A caller with many writes may deal them by LaneOf(type, id) and
   // write each lane's share through Lane(k), the lanes on threads of their
-  // own at once (one thread at a time in each); each lane's reads see what
-  // the whole client holds. A lane has one lane, itself. Default: one lane,
-  // this client.
+  // own at once (one thread at a time in each). A lane reads what the whole
+  // client holds, another lane's writes once they are committed (so an
+  // Observation is best written by one lane only, always the same). A lane
+  // has one lane, itself. Default: one lane, this client.
   [[nodiscard]] virtual std::size_t lanes() const { return 1; }
   [[nodiscard]] virtual std::size_t LaneOf(std::string_view /*type*/, std::string_view /*id*/) const { return 0; }
   virtual FhirClient* Lane(std::size_t /*k*/) { return this; }
