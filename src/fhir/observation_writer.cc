@@ -15,7 +15,7 @@ ObservationWriter::ObservationWriter(store::FhirClient* client, std::size_t cach
       cache_entries_(cache_entries == 0 ? 1 : cache_entries),
       cache_bytes_(cache_bytes),
       write_bytes_(write_bytes) {
-  const std::size_t n = client->lanes();
+  const std::size_t n = client != nullptr ? client->lanes() : 1;
   if (n > 1) {
     for (std::size_t k = 0; k < n; ++k)
       lanes_.push_back(
