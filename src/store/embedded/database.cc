@@ -258,6 +258,10 @@ Status EmbeddedStore::Impl::Init() {
       meta.append(kFormat).append("'); PRAGMA application_id=").append(std::to_string(kApplicationId));
       st = db.Exec(meta.c_str());
     }
+    if (st.ok() && !options.split_part.empty()) {
+      Result<sqlite::Stmt> split = db.Prepare("INSERT INTO iomt_meta VALUES('split', ?1)");
+      st = split.ok() ? split->Bind(1, options.split_part).Run() : split.status();
+    }
     if (!st.ok()) {
       (void)db.Exec("ROLLBACK");
       return st;
@@ -273,6 +277,7 @@ Status EmbeddedStore::Impl::Init() {
       message.append(" is an iomt store of another format (expected format ").append(kFormat).append(")");
       return InvalidArgument(std::move(message));
     }
+    IOMT_RETURN_IF_ERROR(CheckSplit());
   }
 
   auto prepare = [&](sqlite::Stmt* s, std::string_view sql) -> Status {
@@ -343,6 +348,26 @@ Status EmbeddedStore::Impl::Init() {
   next_sweep = std::chrono::steady_clock::now();
   IOMT_RETURN_IF_ERROR(checkpointer.Start(path));
   return ReloadTypes();
+}
+
+Status EmbeddedStore::Impl::CheckSplit() {
+  IOMT_ASSIGN_OR_RETURN(sqlite::Stmt s, db.Prepare("SELECT value FROM iomt_meta WHERE key='split'"));
+  IOMT_ASSIGN_OR_RETURN(bool has_split, s.Step());
+  const std::string recorded = has_split ? std::string(s.Text(0)) : std::string();
+  if (recorded == options.split_part) return Status::Ok();
+  std::string message = path;
+  if (options.split_part.empty()) {
+    message.append(" is part ")
+        .append(recorded)
+        .append(
+            " of a store split in files (docs/adr/0029-store-split.md), which iomt does not open as a store "
+            "of its own");
+  } else if (recorded.empty()) {
+    message.append(" is a store of one file, not part ").append(options.split_part).append(" of a split store");
+  } else {
+    message.append(" is part ").append(recorded).append(" of a split store, not part ").append(options.split_part);
+  }
+  return InvalidArgument(std::move(message));
 }
 
 Status EmbeddedStore::Impl::ReloadPruned() {

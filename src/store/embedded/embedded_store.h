@@ -96,6 +96,11 @@ struct EmbeddedStoreOptions {
   // The most entries a batch or transaction Bundle may hold (each is a
   // write inside one database transaction).
   std::size_t max_bundle_entries = 10'000;
+  // Set by SplitStore only: this store is part k of a store split in n
+  // files, "k/n" (docs/adr/0029). A new store records it; an existing one
+  // opens only as what it records, so that a part is never taken for a
+  // store of its own, nor a store of one file for a part.
+  std::string split_part;
   // Milliseconds since 1970 for meta.lastUpdated; default: the system clock.
   std::function<std::int64_t()> clock_ms;
 

@@ -73,7 +73,10 @@ Result<std::unique_ptr<SplitStore>> SplitStore::Open(const std::string& dir, std
   std::vector<std::unique_ptr<EmbeddedStore>> opened;
   opened.reserve(parts);
   for (std::size_t k = 0; k < parts; ++k) {
-    IOMT_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(PartDir(dir, k), options));
+    EmbeddedStoreOptions part_options = options;
+    // One part is a store of one file, as it always was.
+    if (parts > 1) part_options.split_part = std::to_string(k) + "/" + std::to_string(parts);
+    IOMT_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(PartDir(dir, k), part_options));
     opened.push_back(std::move(store));
   }
   return std::unique_ptr<SplitStore>(new SplitStore(std::move(opened)));

@@ -23,10 +23,13 @@
 // - Lanes (FhirClient::Lane): one a part, for writers on threads of their
 //   own; see lanes() below.
 //
+// - Each part records "k/n" (EmbeddedStoreOptions::split_part) and opens
+//   only as that part: EmbeddedStore::Open refuses a part, SplitStore::Open a
+//   store of one file or of another number of parts.
+//
 // Not yet: the FHIR REST API (searches merged across parts, history,
-// bundles, export, check, backup, compact, subscriptions) and a store format
-// that names the split. Until then `iomt` does not open a split store; see
-// the ADR for what remains.
+// bundles, export, check, backup, compact, subscriptions). Until then `iomt`
+// does not open a split store; see the ADR for what remains.
 #pragma once
 
 #include <cstddef>

@@ -158,6 +158,9 @@ struct EmbeddedStore::Impl {
   // An existing store's schema has every table and index, and each table's
   // root page reads: damage found at open, at the cost of a few pages.
   Status CheckSchema();
+  // An existing store is what EmbeddedStoreOptions::split_part says: a part
+  // of a split store, or a store of its own.
+  Status CheckSplit();
   Status Migrate();
   Status ReloadTypes();
   std::int64_t NowMs() const;

@@ -56,6 +56,31 @@ TEST(SplitStore, AStoreHasAtLeastOnePart) {
   EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(SplitStore, APartIsNeverTakenForAStoreOfItsOwnNorAStoreOfOneFileForAPart) {
+  TempDir split_dir, one_dir;
+  ASSERT_NE(OpenSplit(split_dir.path(), 2), nullptr);
+  for (const std::string& part : {split_dir.path(), SplitStore::PartDir(split_dir.path(), 1)}) {
+    auto alone = EmbeddedStore::Open(part);
+    ASSERT_FALSE(alone.ok()) << part;
+    EXPECT_EQ(alone.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(alone.status().message().find("of a store split in files"), std::string::npos)
+        << alone.status().message();
+  }
+  auto three = SplitStore::Open(split_dir.path(), 3);
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.status().message().find("is part 0/2 of a split store, not part 0/3"), std::string::npos)
+      << three.status().message();
+  // Reopened as what it is, it opens.
+  EXPECT_NE(OpenSplit(split_dir.path(), 2), nullptr);
+
+  ASSERT_TRUE(EmbeddedStore::Open(one_dir.path()).ok());
+  auto split = SplitStore::Open(one_dir.path(), 2);
+  ASSERT_FALSE(split.ok());
+  EXPECT_NE(split.status().message().find("is a store of one file"), std::string::npos) << split.status().message();
+  // A split store of one part is a store of one file.
+  EXPECT_TRUE(SplitStore::Open(one_dir.path(), 1).ok());
+}
+
 TEST(SplitStore, EachResourceLivesInThePartItsHashNames) {
   TempDir dir;
   auto split = OpenSplit(dir.path(), 2);
