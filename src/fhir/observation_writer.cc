@@ -1,11 +1,11 @@
 #include "fhir/observation_writer.h"
 
 #include <algorithm>
-#include <future>
 #include <optional>
 
 #include "common/json/document.h"
 #include "common/mutex.h"
+#include "common/parallel.h"
 
 namespace iomt::fhir {
 
@@ -44,24 +44,12 @@ std::vector<Result<SaveResult>> ObservationWriter::SaveByLane(const std::vector<
     shares[k].push_back(requests[i]);
     origin[k].push_back(i);
   }
-  // The first lane with work on this thread, the others on threads of their
-  // own (a thread a batch costs little beside a lane's commit).
+  // The lanes at once (common/parallel.h): a thread a lane costs little
+  // beside a lane's commit.
   std::vector<std::vector<Result<SaveResult>>> saved(lanes_.size());
-  std::vector<std::future<void>> others;
-  std::optional<std::size_t> here;
-  for (std::size_t k = 0; k < lanes_.size(); ++k) {
-    if (shares[k].empty()) continue;
-    if (!here) {
-      here = k;
-      continue;
-    }
-    others.push_back(std::async(std::launch::async, [this, k, now_ticks, &shares, &saved] {
-      saved[k] = lanes_[k]->SaveMany(shares[k], now_ticks);
-    }));
-  }
-  if (here) saved[*here] = lanes_[*here]->SaveMany(shares[*here], now_ticks);
-  for (std::future<void>& f : others)
-    f.get();
+  RunShares(
+      lanes_.size(), [&](std::size_t k) { return !shares[k].empty(); },
+      [&](std::size_t k) { saved[k] = lanes_[k]->SaveMany(shares[k], now_ticks); });
   std::vector<Result<SaveResult>> results(requests.size(), Status(StatusCode::kInternal, "not saved"));
   for (std::size_t k = 0; k < lanes_.size(); ++k) {
     for (std::size_t j = 0; j < saved[k].size() && j < origin[k].size(); ++j)

@@ -1,9 +1,10 @@
 #include "store/embedded/split_store.h"
 
-#include <future>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "common/parallel.h"
 #include "store/embedded/resource_text.h"
 
 namespace iomt::store {
@@ -140,39 +141,18 @@ Result<std::vector<Result<Resource>>> SplitStore::PutMany(std::vector<PutRequest
     origin[k].push_back(i);
     shares[k].push_back(std::move(requests[i]));
   }
-  using Answer = Result<std::vector<Result<Resource>>>;
-  // The other parts on threads of their own, the first share here. A thread
-  // a batch is cheap beside a batch's commit (an fsync).
-  std::vector<std::future<Answer>> others;
-  std::vector<std::size_t> other_parts;
-  std::optional<std::size_t> here;
-  for (std::size_t k = 0; k < parts_.size(); ++k) {
-    if (shares[k].empty()) continue;
-    if (!here) {
-      here = k;
-      continue;
-    }
-    EmbeddedStore* part = parts_[k].get();
-    others.push_back(std::async(std::launch::async, [part, share = std::move(shares[k])]() mutable {
-      return part->PutMany(std::move(share));
-    }));
-    other_parts.push_back(k);
-  }
-  std::vector<Answer> answers;
-  std::vector<std::size_t> answered;
-  if (here) {
-    answers.push_back(parts_[*here]->PutMany(std::move(shares[*here])));
-    answered.push_back(*here);
-  }
-  for (std::size_t j = 0; j < others.size(); ++j) {
-    answers.push_back(others[j].get());  // every share ends before the call returns
-    answered.push_back(other_parts[j]);
-  }
+  // Every part's share at once (common/parallel.h): a thread a share is
+  // cheap beside its commit (an fsync).
+  std::vector<std::optional<Result<std::vector<Result<Resource>>>>> answers(parts_.size());
+  RunShares(
+      parts_.size(), [&](std::size_t k) { return !shares[k].empty(); },
+      [&](std::size_t k) { answers[k] = parts_[k]->PutMany(std::move(shares[k])); });
   std::vector<Result<Resource>> out(requests.size(), Result<Resource>(Resource{}));
-  for (std::size_t j = 0; j < answers.size(); ++j) {
-    if (!answers[j].ok()) return answers[j].status();
-    std::vector<Result<Resource>>& results = *answers[j];
-    const std::vector<std::size_t>& from = origin[answered[j]];
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    if (!answers[k]) continue;  // no share in this part
+    if (!answers[k]->ok()) return answers[k]->status();
+    std::vector<Result<Resource>>& results = **answers[k];
+    const std::vector<std::size_t>& from = origin[k];
     if (results.size() != from.size()) return Internal("a part answered a share of the batch with another length");
     for (std::size_t i = 0; i < from.size(); ++i)
       out[from[i]] = std::move(results[i]);
