@@ -261,6 +261,9 @@ Status EmbeddedStore::Impl::Init() {
     if (st.ok() && !options.split_part.empty()) {
       Result<sqlite::Stmt> split = db.Prepare("INSERT INTO iomt_meta VALUES('split', ?1)");
       st = split.ok() ? split->Bind(1, options.split_part).Run() : split.status();
+      // A new part keeps the record of what was written unrouted from its
+      // first write (UnroutedTypes).
+      if (st.ok()) st = db.Exec("INSERT INTO iomt_meta VALUES('placement', 'tracked')");
     }
     if (!st.ok()) {
       (void)db.Exec("ROLLBACK");
@@ -342,6 +345,8 @@ Status EmbeddedStore::Impl::Init() {
                                "FROM history h WHERE h.rid>?1 AND h.rid<=?2 GROUP BY h.rid ORDER BY h.rid"));
   IOMT_RETURN_IF_ERROR(prepare(&mark_pruned, "INSERT OR REPLACE INTO iomt_meta VALUES('history','pruned')"));
   IOMT_RETURN_IF_ERROR(ReloadPruned());
+  IOMT_RETURN_IF_ERROR(prepare(&note_unrouted, "INSERT OR IGNORE INTO iomt_meta VALUES('unrouted:' || ?1, '1')"));
+  IOMT_RETURN_IF_ERROR(LoadUnrouted());
   // One pass of the sweep after open: what an earlier policy (or none) kept
   // beyond this one goes, a slice per transaction.
   sweeping = HasHistoryPolicy();
@@ -368,6 +373,37 @@ Status EmbeddedStore::Impl::CheckSplit() {
     message.append(" is part ").append(recorded).append(" of a split store, not part ").append(options.split_part);
   }
   return InvalidArgument(std::move(message));
+}
+
+Status EmbeddedStore::Impl::LoadUnrouted() {
+  IOMT_ASSIGN_OR_RETURN(sqlite::Stmt tracked, db.Prepare("SELECT 1 FROM iomt_meta WHERE key='placement'"));
+  IOMT_ASSIGN_OR_RETURN(placement_tracked, tracked.Step());
+  // A store without the record (of one file, or a part made before it was
+  // kept) may hold anything anywhere.
+  if (!placement_tracked) {
+    unrouted.SetAll();
+    return Status::Ok();
+  }
+  unrouted.Reset();
+  IOMT_ASSIGN_OR_RETURN(
+      sqlite::Stmt s,
+      db.Prepare("SELECT substr(key, 10) FROM iomt_meta WHERE key >= 'unrouted:' AND key < 'unrouted;'"));
+  for (;;) {
+    IOMT_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    unrouted.Note(s.Text(0));
+  }
+  return Status::Ok();
+}
+
+Status EmbeddedStore::Impl::NoteUnrouted(std::string_view type) {
+  if (!placement_tracked || placed_by_identifier) return Status::Ok();
+  // Before the write: a lane that looks meanwhile searches this part.
+  unrouted.Note(type);
+  if (unrouted_noted.find(type) != unrouted_noted.end()) return Status::Ok();
+  IOMT_RETURN_IF_ERROR(note_unrouted.Bind(1, type).Run());
+  unrouted_noted.emplace(type);
+  return Status::Ok();
 }
 
 Status EmbeddedStore::Impl::ReloadPruned() {
@@ -563,6 +599,7 @@ Status EmbeddedStore::Impl::TakeLost() {
 void EmbeddedStore::Impl::AfterRollback() {
   changes.clear();
   change_marks.clear();
+  unrouted_noted.clear();  // their rows may have gone with it (the types stay noted)
   // What was cached about the rolled-back writes is gone with them.
   (void)ReloadTypes();
   (void)ReloadPruned();
@@ -610,8 +647,10 @@ void EmbeddedStore::Impl::RollbackTo(const char* name) {
                                         std::to_string(pending_before) + " single writes waiting for a commit"));
     return;
   }
-  // A type created inside the savepoint is gone again.
+  // A type created inside the savepoint is gone again, and so may be an
+  // unrouted type's row.
   (void)ReloadTypes();
+  unrouted_noted.clear();
 }
 
 Status EmbeddedStore::Impl::AfterSingleWrite() {

@@ -20,7 +20,8 @@ bool IsTransient(const Status& st) {
 
 }  // namespace
 
-EmbeddedStore::EmbeddedStore(std::unique_ptr<Impl> impl) : path_(impl->path), impl_(std::move(impl)) {
+EmbeddedStore::EmbeddedStore(std::unique_ptr<Impl> impl)
+    : path_(impl->path), unrouted_(&impl->unrouted), impl_(std::move(impl)) {
   if (impl_->options.commit_interval_ms > 0) committer_ = std::thread([this] { CommitterLoop(); });
 }
 
@@ -206,7 +207,28 @@ Result<WriteResult> EmbeddedStore::PatchWhere(std::string_view type, std::string
                                   [](const WriteResult&) { return true; });
 }
 
+bool EmbeddedStore::MayHoldUnrouted(std::string_view type) const { return unrouted_->May(type); }
+
+Result<Resource> EmbeddedStore::PutPlaced(std::string_view type, std::string_view id, std::string json,
+                                          std::optional<std::string_view> if_match, Placement placement) {
+  MutexLock lock(mu_);
+  IOMT_ASSIGN_OR_RETURN(WriteResult w, SingleWrite<WriteResult>(
+                                           [&](Impl& impl) {
+                                             impl.placed_by_identifier = placement == Placement::kByIdentifier;
+                                             Result<WriteResult> r = impl.Write(type, id, json, if_match, false);
+                                             impl.placed_by_identifier = false;
+                                             return r;
+                                           },
+                                           [](const WriteResult&) { return true; }));
+  return std::move(w.resource);
+}
+
 Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequest> requests) {
+  return PutManyPlaced(std::move(requests), Placement::kAny);
+}
+
+Result<std::vector<Result<Resource>>> EmbeddedStore::PutManyPlaced(std::vector<PutRequest> requests,
+                                                                   Placement placement) {
   MutexLock lock(mu_);
   // Single writes still pending are committed first, so that the batch can
   // run without a savepoint (which would copy every page it touches) and
@@ -223,7 +245,9 @@ Result<std::vector<Result<Resource>>> EmbeddedStore::PutMany(std::vector<PutRequ
   std::vector<Result<Resource>> out;
   out.reserve(requests.size());
   for (PutRequest& r : requests) {
+    impl_->placed_by_identifier = placement == Placement::kByIdentifier;
     Result<WriteResult> w = impl_->Write(r.type, r.id, r.json, r.IfMatch(), false);
+    impl_->placed_by_identifier = false;
     // The text is in the store (or refused): let it go now, not with the
     // batch, since the returned copies are growing beside the batch's texts
     // (hourly SampledData: ~10 KB each, thousands a batch).

@@ -44,6 +44,8 @@
 
 namespace iomt::store {
 
+class UnroutedTypes;  // store_impl.h
+
 struct EmbeddedStoreOptions {
   // Background committer: pending single writes are committed at most this
   // many ms after the first of them (0: off; they wait for the next
@@ -251,6 +253,20 @@ class EmbeddedStore : public FhirClient {
   // transaction (pending single writes, a batch being written) is not seen.
   Result<std::vector<Resource>> SearchCommittedByIdentifiers(std::string_view type, std::string_view system,
                                                              const std::vector<std::string>& values);
+  // How the resources of a write were placed in a split store's parts
+  // (docs/adr/0029). kByIdentifier: by the writer of Observations' lanes,
+  // each into the part of the id its identifier gives; kAny: any other way.
+  enum class Placement { kAny, kByIdentifier };
+  // PutMany and Put, saying how the resources were placed (UnroutedTypes in
+  // store_impl.h): only a lane of a split store (split_store.h) says
+  // kByIdentifier.
+  Result<std::vector<Result<Resource>>> PutManyPlaced(std::vector<PutRequest> requests, Placement placement);
+  Result<Resource> PutPlaced(std::string_view type, std::string_view id, std::string json,
+                             std::optional<std::string_view> if_match, Placement placement);
+  // Whether this part of a split store may hold resources of `type` placed
+  // some other way than by identifier (always, in a store that keeps no
+  // record of it: a store of one file). Never waits for the store's lock.
+  [[nodiscard]] bool MayHoldUnrouted(std::string_view type) const;
   // The duration of each COMMIT so far (WAL write and fsync), in ms, oldest
   // first (the last 100,000 at most).
   std::vector<double> CommitMillis();
@@ -396,6 +412,9 @@ class EmbeddedStore : public FhirClient {
   Result<T> SingleWrite(const Write& write, const Wrote& wrote) IOMT_REQUIRES(mu_);
 
   const std::string path_;  // store.db, for the committed reader (which must not wait for mu_)
+  // impl_'s record of the unrouted types, which has a lock of its own:
+  // MayHoldUnrouted must not wait for mu_.
+  const UnroutedTypes* const unrouted_;
   // One connection, one writer: every call holds mu_ while it uses impl_.
   Mutex mu_;
   std::unique_ptr<Impl> impl_ IOMT_PT_GUARDED_BY(mu_);

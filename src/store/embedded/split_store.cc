@@ -21,7 +21,7 @@ class SplitStore::LaneClient : public FhirClient {
     IOMT_ASSIGN_OR_RETURN(std::vector<Resource> out, Own().SearchByIdentifier(type, system, value, limit));
     const std::vector<std::string> values{std::string(value)};
     for (std::size_t j = 0; j < split_->parts_.size() && out.size() < limit; ++j) {
-      if (j == k_) continue;
+      if (j == k_ || !split_->parts_[j]->MayHoldUnrouted(type)) continue;
       IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found,
                             split_->parts_[j]->SearchCommittedByIdentifiers(type, system, values));
       for (std::size_t i = 0; i < found.size() && out.size() < limit; ++i)
@@ -33,7 +33,7 @@ class SplitStore::LaneClient : public FhirClient {
                                                     const std::vector<std::string>& values) override {
     IOMT_ASSIGN_OR_RETURN(std::vector<Resource> out, Own().SearchByIdentifiers(type, system, values));
     for (std::size_t j = 0; j < split_->parts_.size(); ++j) {
-      if (j == k_) continue;
+      if (j == k_ || !split_->parts_[j]->MayHoldUnrouted(type)) continue;
       IOMT_ASSIGN_OR_RETURN(std::vector<Resource> found,
                             split_->parts_[j]->SearchCommittedByIdentifiers(type, system, values));
       for (Resource& r : found)
@@ -44,12 +44,14 @@ class SplitStore::LaneClient : public FhirClient {
   Result<std::optional<Resource>> Read(std::string_view type, std::string_view id) override {
     return split_->Read(type, id);
   }
+  // Placed by identifier (split_store.h, lanes()).
   Result<Resource> Put(std::string_view type, std::string_view id, std::string json,
                        std::optional<std::string_view> if_match) override {
-    return split_->Put(type, id, std::move(json), if_match);
+    return split_->parts_[split_->PartOf(type, id)]->PutPlaced(type, id, std::move(json), if_match,
+                                                               EmbeddedStore::Placement::kByIdentifier);
   }
   Result<std::vector<Result<Resource>>> PutMany(std::vector<PutRequest> requests) override {
-    return split_->PutMany(std::move(requests));
+    return split_->PutManyPlaced(std::move(requests), EmbeddedStore::Placement::kByIdentifier);
   }
   Status Flush() override { return split_->Flush(); }
 
@@ -130,7 +132,12 @@ Result<Resource> SplitStore::Put(std::string_view type, std::string_view id, std
 }
 
 Result<std::vector<Result<Resource>>> SplitStore::PutMany(std::vector<PutRequest> requests) {
-  if (parts_.size() == 1) return parts_[0]->PutMany(std::move(requests));
+  return PutManyPlaced(std::move(requests), EmbeddedStore::Placement::kAny);
+}
+
+Result<std::vector<Result<Resource>>> SplitStore::PutManyPlaced(std::vector<PutRequest> requests,
+                                                                EmbeddedStore::Placement placement) {
+  if (parts_.size() == 1) return parts_[0]->PutManyPlaced(std::move(requests), placement);
   // Each part's share, in the batch's order (a resource written twice in a
   // batch is written twice in its part, in order), and where each request
   // came from.
@@ -146,7 +153,7 @@ Result<std::vector<Result<Resource>>> SplitStore::PutMany(std::vector<PutRequest
   std::vector<std::optional<Result<std::vector<Result<Resource>>>>> answers(parts_.size());
   RunShares(
       parts_.size(), [&](std::size_t k) { return !shares[k].empty(); },
-      [&](std::size_t k) { answers[k] = parts_[k]->PutMany(std::move(shares[k])); });
+      [&](std::size_t k) { answers[k] = parts_[k]->PutManyPlaced(std::move(shares[k]), placement); });
   std::vector<Result<Resource>> out(requests.size(), Result<Resource>(Resource{}));
   for (std::size_t k = 0; k < parts_.size(); ++k) {
     if (!answers[k]) continue;  // no share in this part

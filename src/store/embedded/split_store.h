@@ -75,6 +75,16 @@ class SplitStore : public FhirClient {
   // batches. What another part holds uncommitted, a lane does not find: the
   // data path deals its Observations by LaneOf, so only their own lane
   // writes them (ObservationWriter).
+  //
+  // A lane's writes are placed by identifier (EmbeddedStore::Placement):
+  // only the Observation writer writes through lanes, and it deals each
+  // Observation to the lane of the id its identifier gives. So a lane
+  // looking for an identifier of its own can only find it in another part
+  // among that part's resources written otherwise (by the FHIR API, by
+  // identity, migrated from another server), and it searches another part
+  // only once that part may hold such a resource of the type
+  // (EmbeddedStore::MayHoldUnrouted): a new Observation is then looked up
+  // in its own part alone.
   [[nodiscard]] std::size_t lanes() const override { return parts_.size(); }
   [[nodiscard]] std::size_t LaneOf(std::string_view type, std::string_view id) const override {
     return PartOf(type, id);
@@ -84,6 +94,8 @@ class SplitStore : public FhirClient {
  private:
   class LaneClient;
   explicit SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts);
+  Result<std::vector<Result<Resource>>> PutManyPlaced(std::vector<PutRequest> requests,
+                                                      EmbeddedStore::Placement placement);
   std::vector<std::unique_ptr<EmbeddedStore>> parts_;
   std::vector<std::unique_ptr<FhirClient>> lanes_;
 };

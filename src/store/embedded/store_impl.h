@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -70,6 +71,45 @@ class Checkpointer {
   std::thread thread_;
 };
 
+// The resource types that a part of a split store may hold placed some
+// other way than by identifier (docs/adr/0029, "A lane's reads"). A lane
+// of the Observation writer writes each Observation into the part its
+// identifier gives (EmbeddedStore::Placement::kByIdentifier), so another
+// lane, looking for an identifier of its own, can only find it in this
+// part among resources written otherwise: by the FHIR API, by identity, by
+// an import. Until such a write of a type, the other lanes need not search
+// this part for that type. Noted before the write commits and never
+// forgotten (a conservative answer costs a search, a wrong one a duplicate),
+// and recorded in iomt_meta ('unrouted:TYPE') in the write's transaction.
+// Read by the other parts' lanes, which must not wait for the store's lock:
+// hence a lock of its own.
+class UnroutedTypes {
+ public:
+  // Every type, as for a store that keeps no record (a store of one file).
+  void SetAll() {
+    MutexLock lock(mu_);
+    all_ = true;
+  }
+  void Reset() {
+    MutexLock lock(mu_);
+    all_ = false;
+    types_.clear();
+  }
+  void Note(std::string_view type) {
+    MutexLock lock(mu_);
+    if (!all_) types_.emplace(type);
+  }
+  [[nodiscard]] bool May(std::string_view type) const {
+    MutexLock lock(mu_);
+    return all_ || types_.find(type) != types_.end();
+  }
+
+ private:
+  mutable Mutex mu_;
+  bool all_ IOMT_GUARDED_BY(mu_) = true;
+  std::set<std::string, std::less<>> types_ IOMT_GUARDED_BY(mu_);
+};
+
 struct EmbeddedStore::Impl {
   // The current row of a resource.
   struct Row {
@@ -118,6 +158,18 @@ struct EmbeddedStore::Impl {
   // mostly share one, and formatting it was ~1 % of a write.
   std::int64_t instant_ms = -1;
   std::string instant_text;
+  // UnroutedTypes: kept only by the parts of a split store made since it
+  // was (iomt_meta 'placement' = 'tracked'); `placed_by_identifier` is set
+  // for the writes of a lane's batch; `unrouted_noted`, the types whose
+  // iomt_meta row this transaction already holds (cleared by a rollback).
+  UnroutedTypes unrouted;
+  bool placement_tracked = false;
+  bool placed_by_identifier = false;
+  std::set<std::string, std::less<>> unrouted_noted;
+  sqlite::Stmt note_unrouted;
+  // Before a write of `type` that was not placed by identifier.
+  Status NoteUnrouted(std::string_view type);
+  Status LoadUnrouted();
   Checkpointer checkpointer;
   // WatchChanges: the watched types, the observer, the writes of the open
   // transaction to watched types, and where each open savepoint began in

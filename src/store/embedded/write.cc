@@ -99,6 +99,8 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     }
   }
 
+  IOMT_RETURN_IF_ERROR(NoteUnrouted(type));
+
   WriteResult out;
   const std::int64_t now = NowMs();
   if (now != instant_ms) {

@@ -225,6 +225,67 @@ TEST(SplitStore, ALaneSeesItsOwnPartAndWhatTheOthersCommitted) {
   EXPECT_EQ((*read)->version_id, "2");
 }
 
+std::string Observation(const std::string& id, const std::string& value) {
+  return R"({"resourceType":"Observation","id":")" + id + R"(","identifier":[{"system":"urn:s","value":")" + value +
+         R"("}],"status":"final","code":{"text":"x"}})";
+}
+
+// An id of `type` that the store keeps in part `k`.
+std::string IdInPart(const SplitStore& split, std::string_view type, std::size_t k, const std::string& prefix) {
+  for (int i = 0;; ++i) {
+    std::string id = std::string(prefix).append(std::to_string(i));
+    if (split.PartOf(type, id) == k) return id;
+  }
+}
+
+TEST(SplitStore, ALaneLooksInAnotherPartOnlyOnceItMayHoldWhatWasPlacedOtherwise) {
+  TempDir dir, one_dir;
+  auto one = EmbeddedStore::Open(one_dir.path());
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE((*one)->MayHoldUnrouted("Observation"));  // a store of one file keeps no record
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  EXPECT_FALSE(split->part(0).MayHoldUnrouted("Observation"));
+  EXPECT_FALSE(split->part(1).MayHoldUnrouted("Observation"));
+
+  // Written by lane 1, placed by identifier: lane 0 need not look there for
+  // identifiers of its own, and does not.
+  const std::string placed = IdInPart(*split, "Observation", 1, "placed-");
+  std::vector<PutRequest> batch(1);
+  batch[0] = {"Observation", placed, Observation(placed, "v1"), std::nullopt};
+  auto wrote = split->Lane(1)->PutMany(std::move(batch));
+  ASSERT_TRUE(wrote.ok() && (*wrote)[0].ok());
+  ASSERT_TRUE(split->Flush().ok());
+  EXPECT_FALSE(split->part(1).MayHoldUnrouted("Observation"));
+  auto found = split->Lane(0)->SearchByIdentifiers("Observation", "urn:s", {"v1", "v2"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty());
+
+  // Written otherwise (as the FHIR API, identity or a migration write): from
+  // then on, lane 0 looks into part 1 for Observations, and only for them.
+  const std::string other = IdInPart(*split, "Observation", 1, "other-");
+  ASSERT_TRUE(split->Put("Observation", other, Observation(other, "v2"), std::nullopt).ok());
+  EXPECT_TRUE(split->part(1).MayHoldUnrouted("Observation"));
+  EXPECT_FALSE(split->part(1).MayHoldUnrouted("Patient"));
+  EXPECT_FALSE(split->part(0).MayHoldUnrouted("Observation"));
+  ASSERT_TRUE(split->Flush().ok());
+  found = split->Lane(0)->SearchByIdentifiers("Observation", "urn:s", {"v1", "v2"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->size(), 2u);
+  auto single = split->Lane(0)->SearchByIdentifier("Observation", "urn:s", "v2", 5);
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->size(), 1u);
+  EXPECT_EQ((*single)[0].id, other);
+
+  // The record is in the part's file, written with the resource.
+  split.reset();
+  split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  EXPECT_TRUE(split->part(1).MayHoldUnrouted("Observation"));
+  EXPECT_FALSE(split->part(1).MayHoldUnrouted("Patient"));
+  EXPECT_FALSE(split->part(0).MayHoldUnrouted("Observation"));
+}
+
 // `n` basic-sample messages: 30 patients' heart rates, each device's readings
 // a minute apart.
 std::vector<std::string> HeartRates(int n) {
@@ -301,6 +362,13 @@ TEST(SplitStore, ThePipelineWritesIntoTwoPartsWhatItWritesIntoOneStore) {
   EXPECT_EQ(have, want);
   EXPECT_TRUE(split->part(0).CheckConsistency().ok());
   EXPECT_TRUE(split->part(1).CheckConsistency().ok());
+  // The Observation writer's lanes placed every Observation by identifier,
+  // so a lane looks up a new one in its own part alone; identity's Patients
+  // and Devices were placed otherwise.
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_FALSE(split->part(k).MayHoldUnrouted("Observation")) << k;
+    EXPECT_TRUE(split->part(k).MayHoldUnrouted("Patient")) << k;
+  }
 
   // The same input again changes nothing.
   const pipeline::PipelineStats again = RunPipeline(lines, 250, split.get());
