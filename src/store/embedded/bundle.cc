@@ -172,7 +172,7 @@ Result<std::string> EmbeddedStore::Impl::ProcessBundle(std::string_view bundle_j
           op.id = page->resources.front().id;
         }
       }
-      if (op.id.empty()) op.id = NewId();
+      if (op.id.empty()) op.id = NewId(op.type);
       if (op.full_url.rfind("urn:uuid:", 0) == 0) rewrites.emplace_back(op.full_url, op.type + "/" + op.id);
     }
     for (Op& op : ops)

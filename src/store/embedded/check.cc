@@ -56,6 +56,11 @@ Status EmbeddedStore::Impl::CheckIndexes() {
       const std::string id(s.Text(3));
       if (version > 1) ++with_versions;
       if (s.Int(1) != ResourceKey(tid, id)) return fail("key of " + id);
+      if (!InThisPart(type_names[tid], id)) {
+        return fail(type_names[tid] + "/" + id + " is in part " + options.split_part +
+                    ", not in the part it routes to (" +
+                    std::to_string(embedded::PartOfResource(type_names[tid], id, part_n)) + ")");
+      }
       // Its key row, deleted or not.
       expected_sum += RowHash(TokenKey(tid, embedded::TokenParam::kKey), s.Int(1), 0, rid);
       ++expected_rows;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <string>
 
@@ -186,6 +187,19 @@ void Checkpointer::Loop() {
 // ---------------------------------------------------------------- Impl ---
 
 Status EmbeddedStore::Impl::Init() {
+  if (!options.split_part.empty()) {
+    // "k/n", as SplitStore::Open sets it.
+    const std::string& part = options.split_part;
+    const std::size_t slash = part.find('/');
+    const char* end = part.data() + part.size();
+    auto [k_end, k_ec] = std::from_chars(part.data(), part.data() + std::min(slash, part.size()), part_k);
+    auto [n_end, n_ec] = slash == std::string::npos ? std::from_chars(end, end, part_n)
+                                                    : std::from_chars(part.data() + slash + 1, end, part_n);
+    if (slash == std::string::npos || k_ec != std::errc() || n_ec != std::errc() || k_end != part.data() + slash ||
+        n_end != end || part_n < 2 || part_k >= part_n) {
+      return InvalidArgument("not a part of a split store: '" + part + "' (k/n, k < n)");
+    }
+  }
   // A damaged store is told at open, cheaply: the header, the schema, and
   // the root page of every table (each read is a few pages, whatever the
   // size of the store). Damage deeper in the file is found by reads that

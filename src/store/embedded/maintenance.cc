@@ -32,7 +32,10 @@ Status Errno(std::string_view what, const std::string& path) {
   return IoError(Cat({what, " ", path, ": ", std::strerror(errno)}));
 }
 
-// Makes `dir` (0700) or accepts it when it is an empty directory.
+}  // namespace
+
+namespace embedded {
+
 Status EmptyDirectory(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -61,7 +64,10 @@ Status SyncPath(const std::string& path, int flags) {
   return Status::Ok();
 }
 
-}  // namespace
+}  // namespace embedded
+
+using embedded::EmptyDirectory;
+using embedded::SyncPath;
 
 std::int64_t EmbeddedStore::RemovedVersions() {
   MutexLock lock(mu_);

@@ -150,6 +150,14 @@ std::int64_t Hash64(std::string_view s) {
   return static_cast<std::int64_t>(h);
 }
 
+std::size_t PartOfResource(std::string_view type, std::string_view id, std::size_t parts) {
+  if (parts <= 1) return 0;
+  std::string key(type);
+  key.push_back('/');
+  key.append(id);
+  return static_cast<std::size_t>(static_cast<std::uint64_t>(Hash64(key)) >> 33U) % parts;
+}
+
 bool SplitReference(std::string_view reference, std::string_view* type, std::string_view* id) {
   std::size_t hist = reference.find("/_history/");
   if (hist != std::string_view::npos) reference = reference.substr(0, hist);

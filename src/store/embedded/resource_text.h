@@ -20,6 +20,12 @@ namespace iomt::store::embedded {
 // so this must never change for a given store format.
 std::int64_t Hash64(std::string_view s);
 
+// The part of a store split in `parts` files that holds type/id
+// (docs/adr/0029): the high bits of Hash64("type/id"), since its low bits
+// also pick the store's own key rows. Persisted in effect (each resource
+// lives in its part): never change it for a given store format.
+std::size_t PartOfResource(std::string_view type, std::string_view id, std::size_t parts);
+
 // Search parameters backed by the token table. The number is part of the
 // stored key (with the type's number): never renumber. kKey is not taken from
 // the JSON: it is the resource's own "type/id" (value hash ResourceKey, system

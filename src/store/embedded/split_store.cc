@@ -1,11 +1,19 @@
 #include "store/embedded/split_store.h"
 
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "common/mutex.h"
 #include "common/parallel.h"
 #include "store/embedded/resource_text.h"
+#include "store/embedded/store_impl.h"
 
 namespace iomt::store {
 
@@ -61,7 +69,8 @@ class SplitStore::LaneClient : public FhirClient {
   std::size_t k_;
 };
 
-SplitStore::SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts) : parts_(std::move(parts)) {
+SplitStore::SplitStore(std::string dir, std::vector<std::unique_ptr<EmbeddedStore>> parts)
+    : dir_(std::move(dir)), parts_(std::move(parts)) {
   for (std::size_t k = 0; k < parts_.size(); ++k)
     lanes_.push_back(std::make_unique<LaneClient>(this, k));
 }
@@ -82,16 +91,11 @@ Result<std::unique_ptr<SplitStore>> SplitStore::Open(const std::string& dir, std
     IOMT_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(PartDir(dir, k), part_options));
     opened.push_back(std::move(store));
   }
-  return std::unique_ptr<SplitStore>(new SplitStore(std::move(opened)));
+  return std::unique_ptr<SplitStore>(new SplitStore(dir, std::move(opened)));
 }
 
 std::size_t SplitStore::PartOf(std::string_view type, std::string_view id) const {
-  if (parts_.size() == 1) return 0;
-  std::string key(type);
-  key.push_back('/');
-  key.append(id);
-  // The hash's high bits: its low ones also pick the store's own key rows.
-  return static_cast<std::size_t>(static_cast<std::uint64_t>(embedded::Hash64(key)) >> 33U) % parts_.size();
+  return embedded::PartOfResource(type, id, parts_.size());
 }
 
 Result<std::vector<Resource>> SplitStore::SearchByIdentifier(std::string_view type, std::string_view system,
@@ -174,6 +178,146 @@ Status SplitStore::Flush() {
     if (first.ok() && !st.ok()) first = std::move(st);
   }
   return first;
+}
+
+Result<Resource> SplitStore::ReadCurrent(std::string_view type, std::string_view id) {
+  return PartFor(type, id).ReadCurrent(type, id);
+}
+
+Result<Resource> SplitStore::VRead(std::string_view type, std::string_view id, std::string_view version) {
+  return PartFor(type, id).VRead(type, id, version);
+}
+
+Result<std::vector<HistoryEntry>> SplitStore::History(std::string_view type, std::string_view id) {
+  return PartFor(type, id).History(type, id);
+}
+
+Result<WriteResult> SplitStore::Update(std::string_view type, std::string_view id, std::string_view json,
+                                       std::optional<std::string_view> if_match) {
+  return PartFor(type, id).Update(type, id, json, if_match);
+}
+
+Result<WriteResult> SplitStore::Create(std::string_view type, std::string_view json) {
+  // The part makes an id that routes to it (EmbeddedStore's NewId).
+  const std::size_t k = next_create_.fetch_add(1, std::memory_order_relaxed) % parts_.size();
+  return parts_[k]->Create(type, json);
+}
+
+Result<bool> SplitStore::Delete(std::string_view type, std::string_view id) {
+  return PartFor(type, id).Delete(type, id);
+}
+
+Result<WriteResult> SplitStore::CreateAt(std::string_view type, std::string_view id, std::string_view json) {
+  return PartFor(type, id).CreateAt(type, id, json);
+}
+
+Result<WriteResult> SplitStore::Patch(std::string_view type, std::string_view id, std::string_view patch,
+                                      std::optional<std::string_view> if_match) {
+  return PartFor(type, id).Patch(type, id, patch, if_match);
+}
+
+Status SplitStore::CheckConsistency() {
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    if (Status st = parts_[k]->CheckConsistency(); !st.ok()) {
+      return Status(st.code(), PartDir(dir_, k) + ": " + st.message());
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> SplitStore::Check(std::size_t max_findings) {
+  std::vector<std::string> findings;
+  for (std::size_t k = 0; k < parts_.size() && findings.size() < max_findings; ++k) {
+    for (std::string& finding : parts_[k]->Check(max_findings - findings.size()))
+      findings.push_back(PartDir(dir_, k) + ": " + finding);
+  }
+  return findings;
+}
+
+Result<CompactReport> SplitStore::Compact() {
+  CompactReport sum;
+  for (auto& part : parts_) {
+    IOMT_ASSIGN_OR_RETURN(CompactReport r, part->Compact());
+    sum.removed_versions += r.removed_versions;
+    sum.bytes_before += r.bytes_before;
+    sum.bytes_after += r.bytes_after;
+    sum.prune_seconds += r.prune_seconds;
+    sum.vacuum_seconds += r.vacuum_seconds;
+  }
+  return sum;
+}
+
+Result<BackupReport> SplitStore::BackupTo(const std::string& dest_dir, int pages_per_step) {
+  if (parts_.size() == 1) return parts_[0]->BackupTo(dest_dir, pages_per_step);
+  namespace fs = std::filesystem;
+  IOMT_RETURN_IF_ERROR(embedded::EmptyDirectory(dest_dir));
+  // dest_dir was empty: on failure, whatever is in it is this call's.
+  auto fail = [&](const Status& st) {
+    std::error_code ec;
+    for (const fs::directory_entry& entry : fs::directory_iterator(dest_dir, ec))
+      fs::remove_all(entry.path(), ec);
+    return st;
+  };
+  BackupReport sum;
+  auto add = [&sum](const BackupReport& r) {
+    sum.pages += r.pages;
+    sum.bytes += r.bytes;
+    sum.steps += r.steps;
+    sum.seconds += r.seconds;
+  };
+  for (std::size_t k = 1; k < parts_.size(); ++k) {
+    Result<BackupReport> r = parts_[k]->BackupTo(PartDir(dest_dir, k), pages_per_step);
+    if (!r.ok()) return fail(r.status());
+    add(*r);
+  }
+  const std::string staging = (fs::path(dest_dir) / ".part-0").string();
+  Result<BackupReport> r = parts_[0]->BackupTo(staging, pages_per_step);
+  if (!r.ok()) return fail(r.status());
+  add(*r);
+  const std::string from = (fs::path(staging) / "store.db").string();
+  const std::string to = (fs::path(dest_dir) / "store.db").string();
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return fail(IoError("cannot rename " + from + " to " + to + ": " + std::strerror(errno)));
+  }
+  std::error_code ec;
+  fs::remove(staging, ec);
+  if (Status st = embedded::SyncPath(dest_dir, O_RDONLY | O_DIRECTORY); !st.ok()) return fail(st);
+  return sum;
+}
+
+void SplitStore::WatchChanges(std::vector<std::string> types,
+                              std::function<void(std::vector<StoreChange>&&)> observer) {
+  if (!observer) {
+    for (auto& part : parts_)
+      part->WatchChanges({}, {});
+    return;
+  }
+  // One call at a time, whichever part's commit makes it.
+  struct Serialized {
+    Mutex mu;
+    std::function<void(std::vector<StoreChange>&&)> observer;
+  };
+  auto shared = std::make_shared<Serialized>();
+  shared->observer = std::move(observer);
+  for (auto& part : parts_) {
+    part->WatchChanges(types, [shared](std::vector<StoreChange>&& changes) {
+      MutexLock lock(shared->mu);
+      shared->observer(std::move(changes));
+    });
+  }
+}
+
+Status SplitStore::ExportSnapshot(const std::vector<std::string>& types, std::optional<std::int64_t> since_ms,
+                                  const std::function<Status(std::string_view type, std::string_view json)>& f,
+                                  std::int64_t* at_ms) {
+  std::optional<std::int64_t> earliest;
+  for (auto& part : parts_) {
+    std::int64_t at = 0;
+    IOMT_RETURN_IF_ERROR(part->ExportSnapshot(types, since_ms, f, &at));
+    if (!earliest || at < *earliest) earliest = at;
+  }
+  if (at_ms != nullptr) *at_ms = earliest.value_or(0);
+  return Status::Ok();
 }
 
 }  // namespace iomt::store

@@ -27,12 +27,21 @@
 //   only as that part: EmbeddedStore::Open refuses a part, SplitStore::Open a
 //   store of one file or of another number of parts.
 //
-// Not yet: the FHIR REST API (searches merged across parts, history,
-// bundles, export, check, backup, compact, subscriptions). Until then `iomt`
-// does not open a split store; see the ADR for what remains.
+// - Each part holds only what routes to it: its writes refuse anything else
+//   (kInternal: a routing bug), the ids it makes for a POST route to it, and
+//   its check reports any resource that does not.
+// - The FHIR operations on one resource (read, vread, its history, update,
+//   create, patch, delete) go to its part; the store-wide ones (check,
+//   compact, backup, bulk export, the change feed) go over every part.
+//
+// Not yet: the FHIR operations that span parts (searches, type and system
+// history, conditional writes, batch and transaction Bundles). Until then
+// `iomt` does not open a split store; see the ADR for what remains.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,13 +100,54 @@ class SplitStore : public FhirClient {
   }
   FhirClient* Lane(std::size_t k) override { return lanes_[k].get(); }
 
+  // --- FHIR REST on one resource: in its part, as EmbeddedStore's ---
+  Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
+  Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
+  Result<std::vector<HistoryEntry>> History(std::string_view type, std::string_view id);
+  Result<WriteResult> Update(std::string_view type, std::string_view id, std::string_view json,
+                             std::optional<std::string_view> if_match);
+  // POST without a condition: into the parts in turn, each making an id
+  // that routes to it.
+  Result<WriteResult> Create(std::string_view type, std::string_view json);
+  Result<bool> Delete(std::string_view type, std::string_view id);
+  Result<WriteResult> CreateAt(std::string_view type, std::string_view id, std::string_view json);
+  Result<WriteResult> Patch(std::string_view type, std::string_view id, std::string_view patch,
+                            std::optional<std::string_view> if_match);
+
+  // --- The whole store: every part ---
+  // Ok when every part is.
+  Status CheckConsistency();
+  // Every part's findings, each led by the part's directory, at most
+  // `max_findings` in all.
+  std::vector<std::string> Check(std::size_t max_findings = 100);
+  // Each part in turn; the reports summed.
+  Result<CompactReport> Compact();
+  // A split store of as many parts in `dest_dir` (new or empty): part k
+  // into PartDir(dest_dir, k), each from a snapshot of its own taken as its
+  // copy starts. Part 0's store.db comes last, renamed into place once every
+  // part is complete, so that a backup cut short is never opened as a
+  // store (it has no part 0); a failed backup removes what it wrote.
+  Result<BackupReport> BackupTo(const std::string& dest_dir, int pages_per_step = 4096);
+  // The changes of every part's commits. Parts commit on threads of their
+  // own: the observer is called by one of them at a time, each call in its
+  // part's commit order (parts' calls interleave in no set order).
+  void WatchChanges(std::vector<std::string> types, std::function<void(std::vector<StoreChange>&&)> observer);
+  // Bulk export: each part's snapshot in turn; `*at_ms` is the earliest
+  // part's, so that an export `_since` it misses nothing.
+  Status ExportSnapshot(const std::vector<std::string>& types, std::optional<std::int64_t> since_ms,
+                        const std::function<Status(std::string_view type, std::string_view json)>& f,
+                        std::int64_t* at_ms);
+
  private:
   class LaneClient;
-  explicit SplitStore(std::vector<std::unique_ptr<EmbeddedStore>> parts);
+  SplitStore(std::string dir, std::vector<std::unique_ptr<EmbeddedStore>> parts);
+  EmbeddedStore& PartFor(std::string_view type, std::string_view id) { return *parts_[PartOf(type, id)]; }
   Result<std::vector<Result<Resource>>> PutManyPlaced(std::vector<PutRequest> requests,
                                                       EmbeddedStore::Placement placement);
+  std::string dir_;
   std::vector<std::unique_ptr<EmbeddedStore>> parts_;
   std::vector<std::unique_ptr<FhirClient>> lanes_;
+  std::atomic<std::size_t> next_create_{0};  // Create's part, in turn
 };
 
 }  // namespace iomt::store

@@ -213,6 +213,15 @@ struct EmbeddedStore::Impl {
   // An existing store is what EmbeddedStoreOptions::split_part says: a part
   // of a split store, or a store of its own.
   Status CheckSplit();
+  // This store is part `part_k` of `part_n` (0 of 1: a store of one file).
+  // A part holds only what routes to it (embedded::PartOfResource): its
+  // writes refuse anything else, the ids it makes route to it, and its
+  // check says so of any resource that does not.
+  std::size_t part_k = 0;
+  std::size_t part_n = 1;
+  bool InThisPart(std::string_view type, std::string_view id) const {
+    return part_n <= 1 || embedded::PartOfResource(type, id, part_n) == part_k;
+  }
   Status Migrate();
   Status ReloadTypes();
   std::int64_t NowMs() const;
@@ -320,7 +329,8 @@ struct EmbeddedStore::Impl {
   Result<WriteResult> PatchWhere(std::string_view type, std::string_view condition, std::string_view patch);
   // A current (not deleted) resource has this id.
   Result<bool> Exists(std::string_view type, std::string_view id);
-  std::string NewId();
+  // A new id (a random UUID) for a resource of `type`, in this part.
+  std::string NewId(std::string_view type);
   Result<std::string> ProcessBundle(std::string_view bundle_json, std::string_view base_url);
   Result<sqlite::Stmt*> CachedStatement(const std::string& sql);
   // The store's own rules (check.cc): every resource's index rows equal to
@@ -372,6 +382,14 @@ struct EmbeddedStore::CommittedReader {
   embedded::JsonPacker packer;
   json::Document doc;
 };
+
+namespace embedded {
+// Makes `dir` (0700) or accepts it when it is an empty directory: where a
+// backup goes. kInvalidArgument when it is not empty or not a directory.
+Status EmptyDirectory(const std::string& dir);
+// fsync of a file or (O_DIRECTORY) a directory.
+Status SyncPath(const std::string& path, int flags);
+}  // namespace embedded
 
 // Search results as a searchset Bundle.
 std::string RenderSearchBundle(std::string_view type, const SearchPage& page, std::string_view base_url);

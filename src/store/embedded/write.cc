@@ -86,6 +86,15 @@ Result<WriteResult> EmbeddedStore::Impl::Write(std::string_view type, std::strin
     message.append(id).append("').");
     return InvalidArgument(std::move(message));
   }
+  if (!InThisPart(type, id)) {
+    // The split store routes every write; anything else is its bug, and
+    // would hide the resource from every read of its own part.
+    std::string message = "embedded store ";
+    message.append(path).append(": ").append(type).append("/").append(id);
+    message.append(" belongs to part ").append(std::to_string(embedded::PartOfResource(type, id, part_n)));
+    message.append(" of the split store, not to this one (").append(options.split_part).append(")");
+    return Internal(std::move(message));
+  }
   embedded::ExtractIndex(root, &rows);
 
   IOMT_ASSIGN_OR_RETURN(std::int64_t tid, TypeId(type, true));
@@ -269,16 +278,19 @@ Result<bool> EmbeddedStore::Impl::Remove(std::string_view type, std::string_view
   return true;
 }
 
-std::string EmbeddedStore::Impl::NewId() {
-  // A random UUID (version 4) as the id of a POSTed resource.
-  std::uint64_t a = rng(), b = rng();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(a >> 32),
-                static_cast<unsigned long long>((a >> 16) & 0xffff), static_cast<unsigned long long>(a & 0xffff),
-                static_cast<unsigned long long>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+std::string EmbeddedStore::Impl::NewId(std::string_view type) {
+  // A random UUID (version 4) as the id of a POSTed resource; in a part of a
+  // split store, one that routes to it (n draws on average for n parts).
+  while (true) {
+    std::uint64_t a = rng(), b = rng();
+    a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+    b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(a >> 32),
+                  static_cast<unsigned long long>((a >> 16) & 0xffff), static_cast<unsigned long long>(a & 0xffff),
+                  static_cast<unsigned long long>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+    if (InThisPart(type, buf)) return buf;
+  }
 }
 
 Result<std::vector<std::string>> EmbeddedStore::Impl::Matching(std::string_view type, std::string_view condition) {
@@ -337,7 +349,7 @@ Result<WriteResult> EmbeddedStore::Impl::Create(std::string_view type, std::stri
       return out;
     }
   }
-  return Write(type, NewId(), json, std::nullopt, /*new_id=*/true);
+  return Write(type, NewId(type), json, std::nullopt, /*new_id=*/true);
 }
 
 Result<WriteResult> EmbeddedStore::Impl::UpdateWhere(std::string_view type, std::string_view condition,
@@ -362,7 +374,7 @@ Result<WriteResult> EmbeddedStore::Impl::UpdateWhere(std::string_view type, std:
     }
     return Write(type, id, json, std::nullopt, /*new_id=*/false);
   }
-  return Write(type, NewId(), json, std::nullopt, /*new_id=*/true);
+  return Write(type, NewId(type), json, std::nullopt, /*new_id=*/true);
 }
 
 Result<bool> EmbeddedStore::Impl::RemoveWhere(std::string_view type, std::string_view condition) {

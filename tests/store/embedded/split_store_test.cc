@@ -7,8 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pipeline/dead_letters.h"
@@ -286,6 +291,89 @@ TEST(SplitStore, ALaneLooksInAnotherPartOnlyOnceItMayHoldWhatWasPlacedOtherwise)
   EXPECT_FALSE(split->part(0).MayHoldUnrouted("Observation"));
 }
 
+TEST(SplitStore, APartHoldsOnlyWhatRoutesToIt) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  // A write that reached the wrong part (a routing bug) is refused.
+  const std::string in0 = IdInPart(*split, "Patient", 0, "p-");
+  auto wrong = split->part(1).Update("Patient", in0, Patient(in0, "x"), std::nullopt);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInternal);
+  EXPECT_NE(wrong.status().message().find("belongs to part 0 of the split store"), std::string::npos)
+      << wrong.status().message();
+  // Nor by a batch, which fails whole (its caller writes it again).
+  std::vector<PutRequest> batch(1);
+  batch[0] = {"Patient", in0, Patient(in0, "x"), std::nullopt};
+  auto answers = split->part(1).PutMany(std::move(batch));
+  ASSERT_FALSE(answers.ok());
+  EXPECT_EQ(answers.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(split->part(1).ReadCurrent("Patient", in0).status().code(), StatusCode::kNotFound);
+  // The ids a part makes for a POST route to it.
+  for (std::size_t k = 0; k < 2; ++k) {
+    for (int i = 0; i < 20; ++i) {
+      auto made = split->part(k).Create("Patient", R"({"resourceType":"Patient"})");
+      ASSERT_TRUE(made.ok()) << made.status().ToString();
+      EXPECT_EQ(split->PartOf("Patient", made->resource.id), k) << made->resource.id;
+    }
+  }
+  EXPECT_TRUE(split->CheckConsistency().ok());
+}
+
+TEST(SplitStore, TheOperationsOnOneResourceGoToItsPart) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::string id = IdInPart(*split, "Patient", k, "one-");
+    ASSERT_TRUE(split->Update("Patient", id, Patient(id, "a"), std::nullopt).ok());
+    ASSERT_TRUE(split->Update("Patient", id, Patient(id, "b"), std::string("1")).ok());
+    auto stale = split->Update("Patient", id, Patient(id, "c"), std::string("1"));
+    ASSERT_FALSE(stale.ok());
+    EXPECT_EQ(stale.status().detail(), "precondition");
+    auto patched = split->Patch("Patient", id, R"([{"op":"add","path":"/active","value":true}])", std::nullopt);
+    ASSERT_TRUE(patched.ok()) << patched.status().ToString();
+    EXPECT_EQ(patched->resource.version_id, "3");
+    auto current = split->ReadCurrent("Patient", id);
+    ASSERT_TRUE(current.ok());
+    EXPECT_NE(current->json.find(R"("active":true)"), std::string::npos);
+    auto first = split->VRead("Patient", id, "1");
+    ASSERT_TRUE(first.ok());
+    EXPECT_NE(first->json.find(R"("value":"a")"), std::string::npos);
+    auto history = split->History("Patient", id);
+    ASSERT_TRUE(history.ok());
+    EXPECT_EQ(history->size(), 3u);
+    // Where it is: in its part, and only there.
+    auto here = split->part(k).ReadCurrent("Patient", id);
+    EXPECT_TRUE(here.ok());
+    auto there = split->part(1 - k).ReadCurrent("Patient", id);
+    EXPECT_EQ(there.status().code(), StatusCode::kNotFound);
+    auto deleted = split->Delete("Patient", id);
+    ASSERT_TRUE(deleted.ok());
+    EXPECT_TRUE(*deleted);
+    EXPECT_EQ(split->ReadCurrent("Patient", id).status().detail(), "deleted");
+    const std::string fresh = IdInPart(*split, "Device", k, "at-");
+    ASSERT_TRUE(split->CreateAt("Device", fresh, R"({"resourceType":"Device","id":")" + fresh + R"("})").ok());
+    EXPECT_EQ(
+        split->CreateAt("Device", fresh, R"({"resourceType":"Device","id":")" + fresh + R"("})").status().detail(),
+        "precondition");
+  }
+  // POSTs go to the parts in turn, each at an id of its own.
+  std::size_t in_part[2] = {0, 0};
+  for (int i = 0; i < 10; ++i) {
+    auto made = split->Create("Observation", Observation("ignored", std::to_string(i)));
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    EXPECT_TRUE(made->created);
+    EXPECT_NE(made->resource.id, "ignored");
+    ++in_part[split->PartOf("Observation", made->resource.id)];
+    EXPECT_TRUE(split->ReadCurrent("Observation", made->resource.id).ok());
+  }
+  EXPECT_EQ(in_part[0], 5u);
+  EXPECT_EQ(in_part[1], 5u);
+  EXPECT_TRUE(split->CheckConsistency().ok());
+  EXPECT_TRUE(split->Check().empty());
+}
+
 // `n` basic-sample messages: 30 patients' heart rates, each device's readings
 // a minute apart.
 std::vector<std::string> HeartRates(int n) {
@@ -419,6 +507,102 @@ TEST(SplitStore, AnObservationStoredUnderAnotherIdIsFoundInItsPartAndMergedInto)
   EXPECT_FALSE(det->has_value());
   auto migrated = split->Read("Observation", foreign);
   ASSERT_TRUE(migrated.ok() && migrated->has_value());
+}
+
+TEST(SplitStore, BackupCompactAndExportCoverEveryPart) {
+  TempDir dir, backups;
+  const std::vector<std::string> lines = HeartRates(600);
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  RunPipeline(lines, 100, split.get());
+  std::map<std::string, std::string> before[2];
+  for (std::size_t k = 0; k < 2; ++k) {
+    Collect(split->part(k), &before[k]);
+    EXPECT_FALSE(before[k].empty());
+  }
+
+  const std::string dest = backups.path() + "/b";
+  auto backup = split->BackupTo(dest);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_GT(backup->pages, 0);
+  EXPECT_FALSE(std::filesystem::exists(dest + "/.part-0"));
+  // Into a directory that is not empty: refused, and nothing of it touched.
+  auto again = split->BackupTo(dest);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kInvalidArgument);
+  {
+    auto restored = OpenSplit(dest, 2);
+    ASSERT_NE(restored, nullptr);
+    for (std::size_t k = 0; k < 2; ++k) {
+      std::map<std::string, std::string> got;
+      Collect(restored->part(k), &got);
+      EXPECT_EQ(got, before[k]) << "part " << k;
+    }
+    EXPECT_TRUE(restored->CheckConsistency().ok());
+  }
+
+  auto compacted = split->Compact();
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  EXPECT_GT(compacted->bytes_before, 0);
+  for (std::size_t k = 0; k < 2; ++k) {
+    std::map<std::string, std::string> after;
+    Collect(split->part(k), &after);
+    EXPECT_EQ(after, before[k]) << "part " << k;
+  }
+  EXPECT_TRUE(split->Check().empty());
+
+  std::map<std::string, int> exported;
+  std::int64_t at_ms = -1;
+  ASSERT_TRUE(split
+                  ->ExportSnapshot(
+                      {}, std::nullopt,
+                      [&](std::string_view type, std::string_view) {
+                        ++exported[std::string(type)];
+                        return Status::Ok();
+                      },
+                      &at_ms)
+                  .ok());
+  std::map<std::string, int> expected;
+  for (const auto& part : before)
+    for (const auto& [key, value] : part)
+      ++expected[key.substr(0, key.find('/'))];
+  EXPECT_EQ(exported, expected);
+  EXPECT_GT(at_ms, 0);  // the snapshots' time (the system clock's)
+}
+
+TEST(SplitStore, TheChangesOfEveryPartReachOneWatcherOneCallAtATime) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  std::mutex mu;
+  std::map<std::string, std::int64_t> seen;
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  split->WatchChanges({"Patient"}, [&](std::vector<StoreChange>&& changes) {
+    if (inside.fetch_add(1) != 0) overlapped = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (const StoreChange& c : changes)
+        seen[c.id] = c.version;
+    }
+    inside.fetch_sub(1);
+  });
+  for (int round = 0; round < 5; ++round) {
+    std::vector<PutRequest> batch;
+    for (int i = 0; i < 40; ++i) {
+      const std::string id = std::string("w").append(std::to_string(i));
+      batch.push_back({"Patient", id, Patient(id, std::to_string(round)), std::nullopt});
+    }
+    batch.push_back({"Device", "d", R"({"resourceType":"Device","id":"d"})", std::nullopt});
+    auto wrote = split->PutMany(std::move(batch));
+    ASSERT_TRUE(wrote.ok());
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(seen.size(), 40u);  // both parts' Patients, no Device
+  for (const auto& [id, version] : seen)
+    EXPECT_EQ(version, 5) << id;
+  EXPECT_FALSE(overlapped);
 }
 
 }  // namespace
