@@ -285,7 +285,7 @@ Result<BackupReport> SplitStore::BackupTo(const std::string& dest_dir, int pages
   return sum;
 }
 
-void SplitStore::WatchChanges(std::vector<std::string> types,
+void SplitStore::WatchChanges(const std::vector<std::string>& types,
                               std::function<void(std::vector<StoreChange>&&)> observer) {
   if (!observer) {
     for (auto& part : parts_)

@@ -131,7 +131,7 @@ class SplitStore : public FhirClient {
   // The changes of every part's commits. Parts commit on threads of their
   // own: the observer is called by one of them at a time, each call in its
   // part's commit order (parts' calls interleave in no set order).
-  void WatchChanges(std::vector<std::string> types, std::function<void(std::vector<StoreChange>&&)> observer);
+  void WatchChanges(const std::vector<std::string>& types, std::function<void(std::vector<StoreChange>&&)> observer);
   // Bulk export: each part's snapshot in turn; `*at_ms` is the earliest
   // part's, so that an export `_since` it misses nothing.
   Status ExportSnapshot(const std::vector<std::string>& types, std::optional<std::int64_t> since_ms,
