@@ -192,6 +192,13 @@ struct SearchPage {
   std::string next_cursor;
   std::string cursor;
   std::string query;
+  // The search can page by cursor (`next_cursor`): one sort key at most,
+  // no parameter evaluated on JSON.
+  bool keyset = false;
+  // With SearchOptions::positions: each match's place in the search's
+  // order, "rid" or "rid~key" (the key of the sort's one key, empty for
+  // none), as a cursor after it would say.
+  std::vector<std::string> positions;
   // What the search did not do as asked, for the Bundle's OperationOutcome:
   // the parameters a lenient search ignored, includes cut short.
   std::vector<std::string> warnings;
@@ -212,6 +219,11 @@ struct SearchOptions {
   // include is ignored (and named in `warnings`) instead of failing the
   // search.
   bool lenient = false;
+  // For SplitStore, which merges its parts' pages (split_store.h): a page
+  // of this many matches instead of `_count`'s (not capped by max_count),
+  // and each match's place in the search's order in SearchPage::positions.
+  std::optional<std::size_t> count;
+  bool positions = false;
 };
 
 // A write that a commit made durable (EmbeddedStore::WatchChanges).

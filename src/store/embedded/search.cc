@@ -517,6 +517,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     q.order.append(column).append(desc ? " DESC, " : ", ");
   }
   q.order.append("r.rid");
+  if (search.count) page.count = *search.count;
   for (std::size_t i = 0; i < kept.size(); ++i)
     page.query.append(i == 0 ? "" : "&").append(kept[i]);
   // Keyset paging: a search whose order is one key (and rid, which breaks
@@ -527,6 +528,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   for (const std::string& key : SplitEscaped(sort, ','))
     if (!key.empty()) sort_keys.push_back(key);
   const bool keyset = sort_keys.size() <= 1 && filters.empty();
+  page.keyset = keyset;
   std::string key_column = "NULL";
   bool key_desc = false;
   if (!sort_keys.empty()) {
@@ -596,6 +598,16 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     const std::size_t last = (static_cast<std::size_t>(page.total) - 1) / page.count * page.count;
     if (last <= options.max_offset) page.last_offset = last;
   };
+  // A row's place in the search's order, columns 3 and 4 being its rid and
+  // the sort's key: "rid" or "rid~key", what a cursor after it says.
+  auto position_of = [&](const sqlite::Stmt& s) {
+    std::string position = std::to_string(s.Int(3));
+    if (!sort_keys.empty()) {
+      position.push_back('~');
+      if (!s.IsNull(4)) position.append(key_column == "r.id" ? std::string(s.Text(4)) : std::to_string(s.Int(4)));
+    }
+    return position;
+  };
   // Only indexed parameters: SQL counts and pages.
   auto plain = [&]() -> Status {
     if (page.total_known) {
@@ -640,11 +652,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
         return text.status();
       }
       page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
-      last_key = std::to_string(s->Int(3));
-      if (!sort_keys.empty()) {
-        last_key.push_back('~');
-        if (!s->IsNull(4)) last_key.append(key_column == "r.id" ? std::string(s->Text(4)) : std::to_string(s->Int(4)));
-      }
+      last_key = position_of(*s);
+      if (search.positions) page.positions.push_back(last_key);
     }
     s->Reset();
     return Status::Ok();
@@ -652,8 +661,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   // Unindexed parameters too: SQL gives the candidates in order, each is
   // evaluated on its JSON, and the page (and the total) counted here.
   auto filtered = [&]() -> Status {
-    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s,
-                          CachedStatement("SELECT r.id, r.version, r.json " + where + " ORDER BY " + q.order));
+    IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json, r.rid, " + key_column +
+                                                            " " + where + " ORDER BY " + q.order));
     IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
     json::Document parsed;
     std::size_t read_rows = 0, matched = 0;
@@ -684,6 +693,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
       if (page.count_only || matched <= page.offset) continue;
       if (page.resources.size() < page.count) {
         page.resources.push_back(Resource{std::string(s->Text(0)), std::to_string(s->Int(1)), std::string(*text)});
+        if (search.positions) page.positions.push_back(position_of(*s));
       } else if (!page.total_known) {
         page.next_offset = page.offset + page.count;  // one more match: there is a next page
         break;

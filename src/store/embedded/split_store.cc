@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +14,7 @@
 
 #include "common/mutex.h"
 #include "common/parallel.h"
+#include "common/url.h"
 #include "store/embedded/resource_text.h"
 #include "store/embedded/store_impl.h"
 
@@ -91,7 +94,11 @@ Result<std::unique_ptr<SplitStore>> SplitStore::Open(const std::string& dir, std
     IOMT_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(PartDir(dir, k), part_options));
     opened.push_back(std::move(store));
   }
-  return std::unique_ptr<SplitStore>(new SplitStore(dir, std::move(opened)));
+  std::unique_ptr<SplitStore> split(new SplitStore(dir, std::move(opened)));
+  split->default_count_ = options.default_count;
+  split->max_count_ = options.max_count;
+  split->max_offset_ = options.max_offset;
+  return split;
 }
 
 std::size_t SplitStore::PartOf(std::string_view type, std::string_view id) const {
@@ -214,6 +221,192 @@ Result<WriteResult> SplitStore::CreateAt(std::string_view type, std::string_view
 Result<WriteResult> SplitStore::Patch(std::string_view type, std::string_view id, std::string_view patch,
                                       std::optional<std::string_view> if_match) {
   return PartFor(type, id).Patch(type, id, patch, if_match);
+}
+
+namespace {
+
+// The sort's one key, as the parts' positions carry it ("rid~key").
+struct MergeKey {
+  enum class Kind { kNone, kNumber, kText } kind = Kind::kNone;
+  bool desc = false;
+};
+
+// The order of two positions of different parts by their keys: <0, 0, >0.
+// As SQLite orders them: an empty key (NULL) before any other, and the
+// whole order reversed for a descending sort.
+int CompareKeys(std::string_view a, std::string_view b, MergeKey key) {
+  if (key.kind == MergeKey::Kind::kNone) return 0;
+  a = a.substr(std::min(a.find('~'), a.size() - 1) + 1);
+  b = b.substr(std::min(b.find('~'), b.size() - 1) + 1);
+  int c = 0;
+  if (a.empty() || b.empty()) {
+    c = a.empty() == b.empty() ? 0 : (a.empty() ? -1 : 1);
+  } else if (key.kind == MergeKey::Kind::kNumber) {
+    std::int64_t x = 0, y = 0;
+    std::from_chars(a.data(), a.data() + a.size(), x);
+    std::from_chars(b.data(), b.data() + b.size(), y);
+    c = x < y ? -1 : (x > y ? 1 : 0);
+  } else {
+    const int t = a.compare(b);
+    c = t < 0 ? -1 : (t > 0 ? 1 : 0);
+  }
+  return key.desc ? -c : c;
+}
+
+}  // namespace
+
+Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view query, SearchOptions options) {
+  if (parts_.size() == 1) return parts_[0]->Search(type, query, options);
+  // What the merge does itself: the page's size and start, and the sort.
+  // The other parameters go to every part as they are.
+  std::size_t count = default_count_, offset = 0;
+  std::string cursor, sort, part_query;
+  std::vector<std::string> warnings;
+  bool parsed = true;
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    const std::string name = url::PercentDecode(piece.name);
+    const std::string value = url::PercentDecode(piece.value);
+    if (name == "_count" || name == "_offset") {
+      if (value.empty()) continue;
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      parsed = parsed && ec == std::errc() && end == value.data() + value.size();
+      (name == "_count" ? count : offset) = n;
+      continue;
+    }
+    if (name == "_cursor") {
+      cursor = value;
+      continue;
+    }
+    if (name.rfind("_include", 0) == 0 || name.rfind("_revinclude", 0) == 0) {
+      std::string message = name;
+      message.append(" is not answered by a store split in files yet (docs/adr/0029-store-split.md).");
+      if (!options.lenient) return InvalidArgument(std::move(message));
+      warnings.push_back(message + " It was ignored.");
+      continue;
+    }
+    if (name == "_sort") sort = value;
+    part_query.append(part_query.empty() ? "" : "&").append(piece.text);
+  }
+  // A value the parts refuse: part 0 says why, as a store of one file would.
+  if (!parsed || (cursor.empty() && offset > max_offset_)) {
+    Result<SearchPage> refused = parts_[0]->Search(type, query, options);
+    if (!refused.ok()) return refused.status();
+    return Internal("a split store's search took a _count or _offset its parts accept");
+  }
+  count = std::min(count, max_count_);
+  MergeKey key;
+  {
+    std::vector<std::string_view> keys;
+    for (std::string_view rest = sort; !rest.empty();) {
+      const std::size_t comma = rest.find(',');
+      if (comma != 0) keys.push_back(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    if (keys.size() > 1) {
+      return InvalidArgument("_sort '" + sort +
+                             "': a store split in files sorts by one key at most yet (docs/adr/0029-store-split.md).");
+    }
+    if (keys.size() == 1) {
+      std::string_view k = keys[0];
+      key.desc = !k.empty() && k[0] == '-';
+      k.remove_prefix(key.desc ? 1 : 0);
+      key.kind = k == "_id" ? MergeKey::Kind::kText : MergeKey::Kind::kNumber;  // date, _lastUpdated
+    }
+  }
+  // A cursor is each part's place, '_' between them ('_' is in no id).
+  std::vector<std::string> places(parts_.size());
+  if (!cursor.empty()) {
+    std::size_t k = 0;
+    std::size_t from = 0;
+    for (;; ++k) {
+      const std::size_t bar = cursor.find('_', from);
+      if (k < places.size()) places[k] = cursor.substr(from, bar == std::string::npos ? bar : bar - from);
+      if (bar == std::string::npos) break;
+      from = bar + 1;
+    }
+    if (k + 1 != places.size()) {
+      return InvalidArgument("_cursor '" + cursor + "' is not one this search gave (take the next link as it is).");
+    }
+  }
+  const bool by_cursor = !cursor.empty();
+  SearchOptions part_options = options;
+  part_options.positions = true;
+  part_options.count = by_cursor ? count : offset + count;
+  std::vector<std::optional<Result<SearchPage>>> pages(parts_.size());
+  RunShares(
+      parts_.size(), [](std::size_t) { return true; },
+      [&](std::size_t k) {
+        std::string q = part_query;
+        if (!places[k].empty()) q.append(q.empty() ? "" : "&").append("_cursor=").append(places[k]);
+        pages[k] = parts_[k]->Search(type, q, part_options);
+      });
+  for (auto& page : pages)
+    if (!page->ok()) return page->status();
+
+  SearchPage out;
+  const SearchPage& first = **pages[0];
+  out.count = count;
+  out.offset = offset;
+  out.cursor = cursor;
+  out.query = first.query;
+  out.count_only = first.count_only;
+  out.keyset = first.keyset;
+  out.warnings = first.warnings;
+  out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
+  out.total_known = true;
+  for (auto& page : pages) {
+    out.total_known = out.total_known && (*page)->total_known;
+    out.total += (*page)->total;
+  }
+  if (!out.total_known) out.total = 0;
+  if (out.total_known && count > 0 && out.total > 0) {
+    const std::size_t last = (static_cast<std::size_t>(out.total) - 1) / count * count;
+    if (last <= max_offset_) out.last_offset = last;
+  }
+  if (out.count_only) return out;
+  // The merge: the part whose next match comes first, a lower part first
+  // when their keys are equal.
+  std::vector<std::size_t> at(parts_.size(), 0);
+  std::size_t skip = by_cursor ? 0 : offset;
+  while (out.resources.size() < count) {
+    std::optional<std::size_t> best;
+    for (std::size_t k = 0; k < parts_.size(); ++k) {
+      const SearchPage& page = **pages[k];
+      if (at[k] >= page.resources.size()) continue;
+      if (!best || CompareKeys(page.positions[at[k]], (*pages[*best])->positions[at[*best]], key) < 0) best = k;
+    }
+    if (!best) break;
+    SearchPage& page = **pages[*best];
+    if (skip > 0) {
+      --skip;
+    } else {
+      out.resources.push_back(std::move(page.resources[at[*best]]));
+    }
+    ++at[*best];
+  }
+  bool more = false;
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    const SearchPage& page = **pages[k];
+    more = more || at[k] < page.resources.size() || page.next_offset.has_value();
+  }
+  if (more) {
+    out.next_offset = offset + count;
+    if (out.keyset) {
+      // Each part's place after what this page took of it.
+      for (std::size_t k = 0; k < parts_.size(); ++k) {
+        if (k > 0) out.next_cursor.push_back('_');
+        out.next_cursor.append(at[k] > 0 ? (*pages[k])->positions[at[k] - 1] : places[k]);
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::string> SplitStore::SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
+                                             SearchOptions options) {
+  IOMT_ASSIGN_OR_RETURN(SearchPage page, Search(type, query, options));
+  return RenderSearchBundle(type, page, base_url);
 }
 
 Status SplitStore::CheckConsistency() {

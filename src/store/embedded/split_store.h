@@ -114,6 +114,19 @@ class SplitStore : public FhirClient {
   Result<WriteResult> Patch(std::string_view type, std::string_view id, std::string_view patch,
                             std::optional<std::string_view> if_match);
 
+  // --- Searches: every part's matches merged (docs/adr/0029) ---
+  // EmbeddedStore::Search over the parts: in the order of the sort's one
+  // key, then the part, then each part's own order (without _sort: the
+  // parts one after the other). `_total` is the parts' totals summed;
+  // `_offset` pages by merging each part's first `_offset + _count`;
+  // `_cursor` names each part's place. Not yet over parts (kInvalidArgument
+  // naming it; with `options.lenient`, ignored with a warning for
+  // `_include`/`_revinclude`): `_include`, `_revinclude`, and a `_sort` of
+  // several keys.
+  Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
+  Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
+                                   SearchOptions options = {});
+
   // --- The whole store: every part ---
   // Ok when every part is.
   Status CheckConsistency();
@@ -148,6 +161,10 @@ class SplitStore : public FhirClient {
   std::vector<std::unique_ptr<EmbeddedStore>> parts_;
   std::vector<std::unique_ptr<FhirClient>> lanes_;
   std::atomic<std::size_t> next_create_{0};  // Create's part, in turn
+  // The parts' search limits (EmbeddedStoreOptions), for the merged pages.
+  std::size_t default_count_ = 50;
+  std::size_t max_count_ = 1000;
+  std::size_t max_offset_ = 100'000;
 };
 
 }  // namespace iomt::store
