@@ -298,9 +298,10 @@ Result<std::vector<HistoryEntry>> EmbeddedStore::History(std::string_view type, 
   return impl_->History(type, id);
 }
 
-Result<HistoryPage> EmbeddedStore::TypeHistory(std::string_view type, std::string_view query) {
+Result<HistoryPage> EmbeddedStore::TypeHistory(std::string_view type, std::string_view query,
+                                               std::optional<std::size_t> count) {
   MutexLock lock(mu_);
-  return impl_->TypeHistory(type, query);
+  return impl_->TypeHistory(type, query, count);
 }
 
 Result<SearchPage> EmbeddedStore::Search(std::string_view type, std::string_view query, SearchOptions options) {

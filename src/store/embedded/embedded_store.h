@@ -169,6 +169,7 @@ struct HistoryEntry {
   // Set in a type's or the whole store's history (several resources).
   std::string type;
   std::string id;
+  std::int64_t updated_ms = 0;  // last_updated in ms, the history's order
 };
 
 // One page of a search. `query` is the search in canonical form without
@@ -299,7 +300,10 @@ class EmbeddedStore : public FhirClient {
   // would cost every write on the data path): each request reads the
   // type's version rows, without their JSON (~0.3 s for 300,000 on the
   // development machine); `_since` narrows what is returned, not what is read.
-  Result<HistoryPage> TypeHistory(std::string_view type, std::string_view query);
+  // `count`, for SplitStore's merged pages: a page of this many entries
+  // instead of `_count`'s (not capped by max_count).
+  Result<HistoryPage> TypeHistory(std::string_view type, std::string_view query,
+                                  std::optional<std::size_t> count = std::nullopt);
   // PUT type/id. `if_match` is "3" or an ETag (W/"3"); a mismatch is
   // kConflict with detail "precondition" (412). Bad JSON, another
   // resourceType or id: kInvalidArgument.

@@ -200,7 +200,8 @@ Result<std::vector<Resource>> EmbeddedStore::Impl::ByIdentifier(std::string_view
   return out;
 }
 
-Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std::string_view query) {
+Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std::string_view query,
+                                                     std::optional<std::size_t> count) {
   HistoryPage page;
   page.count = options.default_count;
   std::optional<std::int64_t> since;
@@ -234,6 +235,7 @@ Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std:
       return InvalidArgument("Unknown history parameter '" + name + "' (supported: _count, _since, _offset).");
     }
   }
+  if (count) page.count = *count;
   for (std::size_t i = 0; i < kept.size(); ++i)
     page.query.append(i == 0 ? "" : "&").append(kept[i]);
   std::int64_t tid = 0;
@@ -289,7 +291,8 @@ Result<HistoryPage> EmbeddedStore::Impl::TypeHistory(std::string_view type, std:
       e.type = std::string(s->Text(0));
       e.id = std::string(s->Text(1));
       e.version_id = std::to_string(s->Int(2));
-      e.last_updated = embedded::FormatInstant(s->Int(3));
+      e.updated_ms = s->Int(3);
+      e.last_updated = embedded::FormatInstant(e.updated_ms);
       e.deleted = s->Int(4) != 0;
       found.push_back({s->Int(6), s->Int(2), s->Int(5) != 0});
       page.entries.push_back(std::move(e));

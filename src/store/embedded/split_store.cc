@@ -253,6 +253,52 @@ int CompareKeys(std::string_view a, std::string_view b, MergeKey key) {
   return key.desc ? -c : c;
 }
 
+// The k-way merge of the parts' pages, each already in the wanted order:
+// `items[k]` part k's, `before(k, i, j, m)` whether item i of part k comes
+// strictly before item m of part j (on a tie the lower part comes first).
+// Passes over `skip` items, then moves up to `take` into `out`. Returns how
+// many items of each part it went through.
+template <typename Item, typename Before>
+std::vector<std::size_t> MergeParts(const std::vector<std::vector<Item>*>& items, std::size_t skip, std::size_t take,
+                                    const Before& before, std::vector<Item>* out) {
+  std::vector<std::size_t> at(items.size(), 0);
+  while (out->size() < take) {
+    std::optional<std::size_t> best;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      if (at[k] >= items[k]->size()) continue;
+      if (!best || before(k, at[k], *best, at[*best])) best = k;
+    }
+    if (!best) break;
+    if (skip > 0) {
+      --skip;
+    } else {
+      out->push_back(std::move((*items[*best])[at[*best]]));
+    }
+    ++at[*best];
+  }
+  return at;
+}
+
+// _count and _offset of a query for a merged page, and the query without
+// them. False when either is not a number (the parts say why).
+bool TakePaging(std::string_view query, std::size_t* count, std::size_t* offset, std::string* rest) {
+  bool parsed = true;
+  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+    const std::string name = url::PercentDecode(piece.name);
+    if (name == "_count" || name == "_offset") {
+      const std::string value = url::PercentDecode(piece.value);
+      if (value.empty()) continue;
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      parsed = parsed && ec == std::errc() && end == value.data() + value.size();
+      *(name == "_count" ? count : offset) = n;
+      continue;
+    }
+    rest->append(rest->empty() ? "" : "&").append(piece.text);
+  }
+  return parsed;
+}
+
 }  // namespace
 
 Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view query, SearchOptions options) {
@@ -260,20 +306,12 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   // What the merge does itself: the page's size and start, and the sort.
   // The other parameters go to every part as they are.
   std::size_t count = default_count_, offset = 0;
-  std::string cursor, sort, part_query;
+  std::string rest, cursor, sort, part_query;
   std::vector<std::string> warnings;
-  bool parsed = true;
-  for (const url::QueryPiece& piece : url::SplitQuery(query)) {
+  const bool parsed = TakePaging(query, &count, &offset, &rest);
+  for (const url::QueryPiece& piece : url::SplitQuery(rest)) {
     const std::string name = url::PercentDecode(piece.name);
     const std::string value = url::PercentDecode(piece.value);
-    if (name == "_count" || name == "_offset") {
-      if (value.empty()) continue;
-      std::size_t n = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      parsed = parsed && ec == std::errc() && end == value.data() + value.size();
-      (name == "_count" ? count : offset) = n;
-      continue;
-    }
     if (name == "_cursor") {
       cursor = value;
       continue;
@@ -298,10 +336,10 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   MergeKey key;
   {
     std::vector<std::string_view> keys;
-    for (std::string_view rest = sort; !rest.empty();) {
-      const std::size_t comma = rest.find(',');
-      if (comma != 0) keys.push_back(rest.substr(0, comma));
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    for (std::string_view left = sort; !left.empty();) {
+      const std::size_t comma = left.find(',');
+      if (comma != 0) keys.push_back(left.substr(0, comma));
+      left = comma == std::string_view::npos ? std::string_view() : left.substr(comma + 1);
     }
     if (keys.size() > 1) {
       return InvalidArgument("_sort '" + sort +
@@ -365,26 +403,16 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
     if (last <= max_offset_) out.last_offset = last;
   }
   if (out.count_only) return out;
-  // The merge: the part whose next match comes first, a lower part first
-  // when their keys are equal.
-  std::vector<std::size_t> at(parts_.size(), 0);
-  std::size_t skip = by_cursor ? 0 : offset;
-  while (out.resources.size() < count) {
-    std::optional<std::size_t> best;
-    for (std::size_t k = 0; k < parts_.size(); ++k) {
-      const SearchPage& page = **pages[k];
-      if (at[k] >= page.resources.size()) continue;
-      if (!best || CompareKeys(page.positions[at[k]], (*pages[*best])->positions[at[*best]], key) < 0) best = k;
-    }
-    if (!best) break;
-    SearchPage& page = **pages[*best];
-    if (skip > 0) {
-      --skip;
-    } else {
-      out.resources.push_back(std::move(page.resources[at[*best]]));
-    }
-    ++at[*best];
-  }
+  // The merge, by the sort's key.
+  std::vector<std::vector<Resource>*> matches;
+  for (auto& page : pages)
+    matches.push_back(&(*page)->resources);
+  const std::vector<std::size_t> at = MergeParts(
+      matches, by_cursor ? 0 : offset, count,
+      [&](std::size_t k, std::size_t i, std::size_t j, std::size_t m) {
+        return CompareKeys((*pages[k])->positions[i], (*pages[j])->positions[m], key) < 0;
+      },
+      &out.resources);
   bool more = false;
   for (std::size_t k = 0; k < parts_.size(); ++k) {
     const SearchPage& page = **pages[k];
@@ -399,6 +427,44 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
         out.next_cursor.append(at[k] > 0 ? (*pages[k])->positions[at[k] - 1] : places[k]);
       }
     }
+  }
+  return out;
+}
+
+Result<HistoryPage> SplitStore::TypeHistory(std::string_view type, std::string_view query) {
+  if (parts_.size() == 1) return parts_[0]->TypeHistory(type, query);
+  std::size_t count = default_count_, offset = 0;
+  std::string rest;
+  // A value the parts refuse: part 0 says why, as a store of one file would.
+  if (!TakePaging(query, &count, &offset, &rest) || offset > max_offset_) {
+    Result<HistoryPage> refused = parts_[0]->TypeHistory(type, query);
+    if (!refused.ok()) return refused.status();
+    return Internal("a split store's history took a _count or _offset its parts accept");
+  }
+  count = std::min(count, max_count_);
+  std::vector<std::optional<Result<HistoryPage>>> pages(parts_.size());
+  RunShares(
+      parts_.size(), [](std::size_t) { return true; },
+      [&](std::size_t k) { pages[k] = parts_[k]->TypeHistory(type, rest, offset + count); });
+  for (auto& page : pages)
+    if (!page->ok()) return page->status();
+  HistoryPage out;
+  out.count = count;
+  out.offset = offset;
+  out.query = (*pages[0])->query;
+  if (count == 0) return out;
+  // Newest first; at the same millisecond, the lower part first.
+  std::vector<std::vector<HistoryEntry>*> entries;
+  for (auto& page : pages)
+    entries.push_back(&(*page)->entries);
+  const std::vector<std::size_t> at = MergeParts(
+      entries, offset, count,
+      [&](std::size_t k, std::size_t i, std::size_t j, std::size_t m) {
+        return (*entries[k])[i].updated_ms > (*entries[j])[m].updated_ms;
+      },
+      &out.entries);
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    if (at[k] < entries[k]->size() || (*pages[k])->next_offset) out.next_offset = offset + count;
   }
   return out;
 }

@@ -126,6 +126,10 @@ class SplitStore : public FhirClient {
   Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
   Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
                                    SearchOptions options = {});
+  // EmbeddedStore::TypeHistory over the parts (every type when `type` is
+  // empty): newest first, at the same millisecond the lower part first;
+  // `_offset` pages by merging each part's first `_offset + _count`.
+  Result<HistoryPage> TypeHistory(std::string_view type, std::string_view query);
 
   // --- The whole store: every part ---
   // Ok when every part is.

@@ -311,7 +311,7 @@ struct EmbeddedStore::Impl {
   Result<Resource> ReadCurrent(std::string_view type, std::string_view id);
   Result<Resource> VRead(std::string_view type, std::string_view id, std::string_view version);
   Result<std::vector<HistoryEntry>> History(std::string_view type, std::string_view id);
-  Result<HistoryPage> TypeHistory(std::string_view type, std::string_view query);
+  Result<HistoryPage> TypeHistory(std::string_view type, std::string_view query, std::optional<std::size_t> count);
   Result<std::vector<Resource>> ByIdentifier(std::string_view type, std::string_view system,
                                              const std::vector<std::string_view>& values, std::size_t limit);
   Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});

@@ -806,5 +806,79 @@ TEST(SplitStore, ASearchRefusesWhatItCannotMergeYetAndSaysWhy) {
   EXPECT_NE(bundle->find(R"("total":200)"), std::string::npos);
 }
 
+TEST(SplitStore, TheHistoryOfATypeOrOfTheStoreIsMergedNewestFirst) {
+  TempDir dir;
+  // A clock that moves a millisecond a write, and stands still for a while:
+  // both distinct and equal times across the parts.
+  auto ticks = std::make_shared<std::atomic<std::int64_t>>(0);
+  EmbeddedStoreOptions options;
+  options.clock_ms = [ticks] { return kClockMs + ticks->fetch_add(1) / 3; };
+  auto opened = SplitStore::Open(dir.path(), 2, options);
+  ASSERT_TRUE(opened.ok());
+  auto& split = *opened;
+  WriteObservations(split.get());
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = std::string("o").append(std::to_string(i));
+    ASSERT_TRUE(split->Update("Observation", id, Observation(id, "again"), std::nullopt).ok());
+  }
+  ASSERT_TRUE(split->Update("Patient", "p1", Patient("p1", "x"), std::nullopt).ok());
+  ASSERT_TRUE(split->Delete("Observation", "o7").ok());
+  ASSERT_TRUE(split->Flush().ok());
+
+  auto whole = split->TypeHistory("Observation", "_count=1000");
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ASSERT_EQ(whole->entries.size(), 241u);  // 200 + 40 updates + a deletion
+  for (std::size_t i = 1; i < whole->entries.size(); ++i) {
+    const HistoryEntry& a = whole->entries[i - 1];
+    const HistoryEntry& b = whole->entries[i];
+    ASSERT_GE(a.updated_ms, b.updated_ms) << i;
+    if (a.updated_ms == b.updated_ms) {
+      EXPECT_LE(split->PartOf("Observation", a.id), split->PartOf("Observation", b.id)) << i;
+    }
+  }
+  EXPECT_TRUE(whole->entries[0].deleted);
+  EXPECT_EQ(whole->entries[0].id, "o7");
+  EXPECT_FALSE(whole->next_offset);
+  // Each part's history is in the merge, entry for entry.
+  std::size_t from_parts = 0;
+  for (std::size_t k = 0; k < 2; ++k) {
+    auto part = split->part(k).TypeHistory("Observation", "_count=1000");
+    ASSERT_TRUE(part.ok());
+    from_parts += part->entries.size();
+  }
+  EXPECT_EQ(from_parts, whole->entries.size());
+  // Paged by _offset: the same entries.
+  std::vector<std::string> paged;
+  for (std::size_t offset = 0;;) {
+    auto page = split->TypeHistory("Observation", "_count=9&_offset=" + std::to_string(offset));
+    ASSERT_TRUE(page.ok());
+    for (const HistoryEntry& e : page->entries)
+      paged.push_back(e.id + "/" + e.version_id);
+    if (!page->next_offset) break;
+    offset = *page->next_offset;
+  }
+  std::vector<std::string> want;
+  for (const HistoryEntry& e : whole->entries)
+    want.push_back(e.id + "/" + e.version_id);
+  EXPECT_EQ(paged, want);
+  // The store's history holds the Patient too; _since goes to the parts.
+  auto all = split->TypeHistory("", "_count=1000");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->entries.size(), 242u);
+  EXPECT_EQ(std::count_if(all->entries.begin(), all->entries.end(),
+                          [](const HistoryEntry& e) { return e.type == "Patient"; }),
+            1);
+  auto since = split->TypeHistory("", "_since=" + whole->entries[10].last_updated + "&_count=1000");
+  ASSERT_TRUE(since.ok());
+  EXPECT_GE(since->entries.size(), 10u);
+  EXPECT_LT(since->entries.size(), 242u);
+  auto bad = split->TypeHistory("Observation", "_count=all");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not a number"), std::string::npos);
+  auto unknown = split->TypeHistory("Observation", "_sort=date");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("Unknown history parameter"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace iomt::store
