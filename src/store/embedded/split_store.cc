@@ -405,6 +405,7 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   if (out.count_only) return out;
   // The merge, by the sort's key.
   std::vector<std::vector<Resource>*> matches;
+  matches.reserve(pages.size());
   for (auto& page : pages)
     matches.push_back(&(*page)->resources);
   const std::vector<std::size_t> at = MergeParts(
@@ -455,6 +456,7 @@ Result<HistoryPage> SplitStore::TypeHistory(std::string_view type, std::string_v
   if (count == 0) return out;
   // Newest first; at the same millisecond, the lower part first.
   std::vector<std::vector<HistoryEntry>*> entries;
+  entries.reserve(pages.size());
   for (auto& page : pages)
     entries.push_back(&(*page)->entries);
   const std::vector<std::size_t> at = MergeParts(
