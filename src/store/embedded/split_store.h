@@ -22,21 +22,20 @@
 // - Searches by identifier ask every part; reads by id ask one.
 // - Lanes (FhirClient::Lane): one a part, for writers on threads of their
 //   own; see lanes() below.
-//
 // - Each part records "k/n" (EmbeddedStoreOptions::split_part) and opens
 //   only as that part: EmbeddedStore::Open refuses a part, SplitStore::Open a
 //   store of one file or of another number of parts.
-//
 // - Each part holds only what routes to it: its writes refuse anything else
 //   (kInternal: a routing bug), the ids it makes for a POST route to it, and
 //   its check reports any resource that does not.
 // - The FHIR operations on one resource (read, vread, its history, update,
 //   create, patch, delete) go to its part; the store-wide ones (check,
 //   compact, backup, bulk export, the change feed) go over every part.
+// - Searches and type and system history merge every part's page.
 //
-// Not yet: the FHIR operations that span parts (searches, type and system
-// history, conditional writes, batch and transaction Bundles). Until then
-// `iomt` does not open a split store; see the ADR for what remains.
+// Not yet: `_include`/`_revinclude`, conditional writes, batch and
+// transaction Bundles over parts. Until then `iomt` does not open a split
+// store; see the ADR for what remains.
 #pragma once
 
 #include <atomic>
