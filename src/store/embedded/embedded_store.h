@@ -200,6 +200,11 @@ struct SearchPage {
   // order, "rid" or "rid~key" (the key of the sort's one key, empty for
   // none), as a cursor after it would say.
   std::vector<std::string> positions;
+  // With SearchOptions::whole_matches: the `_include` and `_revinclude`
+  // values to follow, and what `_summary`/`_elements` make of a match's
+  // JSON (empty: it stays whole).
+  std::vector<std::string> includes, revincludes;
+  std::function<std::string(std::string_view json)> shape;
   // What the search did not do as asked, for the Bundle's OperationOutcome:
   // the parameters a lenient search ignored, includes cut short.
   std::vector<std::string> warnings;
@@ -225,6 +230,10 @@ struct SearchOptions {
   // and each match's place in the search's order in SearchPage::positions.
   std::optional<std::size_t> count;
   bool positions = false;
+  // Also for SplitStore: the matches whole, includes not followed. The page
+  // says what to follow (`includes`, `revincludes`) and how to cut the
+  // matches down (`shape`), for after the merge.
+  bool whole_matches = false;
 };
 
 // A write that a commit made durable (EmbeddedStore::WatchChanges).

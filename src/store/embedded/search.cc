@@ -710,6 +710,17 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     return Status::Ok();
   };
   IOMT_RETURN_IF_ERROR(filters.empty() ? plain() : filtered());
+  if (search.whole_matches) {
+    // The caller merges pages first, then includes and shapes.
+    page.includes = std::move(includes);
+    page.revincludes = std::move(revincludes);
+    if (!shape.whole()) {
+      page.shape = [type = std::string(type), shape](std::string_view json) {
+        return ShapeResource(type, json, shape);
+      };
+    }
+    return page;
+  }
   // The includes follow the references as stored, before the matches are
   // cut down.
   IOMT_RETURN_IF_ERROR(Include(type, includes, /*reverse=*/false, &page));
@@ -723,12 +734,21 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
 
 Status EmbeddedStore::Impl::Include(std::string_view type, const std::vector<std::string>& includes, bool reverse,
                                     SearchPage* page) {
+  return IncludeInto(
+      type, includes, reverse, options.max_count,
+      [this](std::string_view t, std::string_view id) { return ReadCurrent(t, id); },
+      [this](std::string_view t, const std::string& q) { return Search(t, q); }, page);
+}
+
+Status IncludeInto(std::string_view type, const std::vector<std::string>& includes, bool reverse, std::size_t cap,
+                   const std::function<Result<Resource>(std::string_view type, std::string_view id)>& read_current,
+                   const std::function<Result<SearchPage>(std::string_view type, const std::string& query)>& search,
+                   SearchPage* page) {
   if (includes.empty() || page->resources.empty()) return Status::Ok();
   // Each resource once in the answer: the matches, then what was included.
   std::set<std::string> seen;
   for (const Resource& r : page->resources)
     seen.insert(std::string(type) + "/" + r.id);
-  const std::size_t cap = options.max_count;
   bool cut = false;
   auto add = [&](std::string_view t, Resource r) {
     if (page->included.size() >= cap) {
@@ -755,7 +775,7 @@ Status EmbeddedStore::Impl::Include(std::string_view type, const std::vector<std
         if (!target.empty() && ref_type != target) continue;
         if (!IsValidType(ref_type) || !IsValidId(ref_id)) continue;
         if (seen.contains(std::string(ref_type) + "/" + std::string(ref_id))) continue;
-        Result<Resource> read = ReadCurrent(ref_type, ref_id);
+        Result<Resource> read = read_current(ref_type, ref_id);
         if (read.ok()) {
           add(ref_type, std::move(read).value());
         } else if (read.status().code() != StatusCode::kNotFound) {
@@ -775,7 +795,7 @@ Status EmbeddedStore::Impl::Include(std::string_view type, const std::vector<std
       for (std::size_t k = at; k < std::min(page->resources.size(), at + kSlice); ++k)
         q.append(k > at ? "," : "").append(type).append("/").append(page->resources[k].id);
       q.append("&_total=none&_count=").append(std::to_string(cap));
-      IOMT_ASSIGN_OR_RETURN(SearchPage referring, Search(ref.source, q));
+      IOMT_ASSIGN_OR_RETURN(SearchPage referring, search(ref.source, q));
       if (referring.next_offset) cut = true;
       for (Resource& r : referring.resources)
         add(ref.source, std::move(r));

@@ -307,20 +307,12 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   // The other parameters go to every part as they are.
   std::size_t count = default_count_, offset = 0;
   std::string rest, cursor, sort, part_query;
-  std::vector<std::string> warnings;
   const bool parsed = TakePaging(query, &count, &offset, &rest);
   for (const url::QueryPiece& piece : url::SplitQuery(rest)) {
     const std::string name = url::PercentDecode(piece.name);
     const std::string value = url::PercentDecode(piece.value);
     if (name == "_cursor") {
       cursor = value;
-      continue;
-    }
-    if (name.rfind("_include", 0) == 0 || name.rfind("_revinclude", 0) == 0) {
-      std::string message = name;
-      message.append(" is not answered by a store split in files yet (docs/adr/0029-store-split.md).");
-      if (!options.lenient) return InvalidArgument(std::move(message));
-      warnings.push_back(message + " It was ignored.");
       continue;
     }
     if (name == "_sort") sort = value;
@@ -370,6 +362,7 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   const bool by_cursor = !cursor.empty();
   SearchOptions part_options = options;
   part_options.positions = true;
+  part_options.whole_matches = true;
   part_options.count = by_cursor ? count : offset + count;
   std::vector<std::optional<Result<SearchPage>>> pages(parts_.size());
   RunShares(
@@ -391,7 +384,6 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   out.count_only = first.count_only;
   out.keyset = first.keyset;
   out.warnings = first.warnings;
-  out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
   out.total_known = true;
   for (auto& page : pages) {
     out.total_known = out.total_known && (*page)->total_known;
@@ -414,6 +406,16 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
         return CompareKeys((*pages[k])->positions[i], (*pages[j])->positions[m], key) < 0;
       },
       &out.resources);
+  // What the page's matches bring along, from every part, then the
+  // matches cut down as _summary/_elements ask.
+  const auto read = [this](std::string_view t, std::string_view id) { return ReadCurrent(t, id); };
+  const auto search = [this](std::string_view t, const std::string& q) { return Search(t, q); };
+  IOMT_RETURN_IF_ERROR(IncludeInto(type, first.includes, false, max_count_, read, search, &out));
+  IOMT_RETURN_IF_ERROR(IncludeInto(type, first.revincludes, true, max_count_, read, search, &out));
+  if (first.shape) {
+    for (Resource& r : out.resources)
+      r.json = first.shape(r.json);
+  }
   bool more = false;
   for (std::size_t k = 0; k < parts_.size(); ++k) {
     const SearchPage& page = **pages[k];

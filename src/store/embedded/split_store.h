@@ -33,8 +33,7 @@
 //   compact, backup, bulk export, the change feed) go over every part.
 // - Searches and type and system history merge every part's page.
 //
-// Not yet: `_include`/`_revinclude`, conditional writes, batch and
-// transaction Bundles over parts. Until then `iomt` does not open a split
+// Not yet: conditional writes, batch and transaction Bundles over parts. Until then `iomt` does not open a split
 // store; see the ADR for what remains.
 #pragma once
 
@@ -118,10 +117,10 @@ class SplitStore : public FhirClient {
   // key, then the part, then each part's own order (without _sort: the
   // parts one after the other). `_total` is the parts' totals summed;
   // `_offset` pages by merging each part's first `_offset + _count`;
-  // `_cursor` names each part's place. Not yet over parts (kInvalidArgument
-  // naming it; with `options.lenient`, ignored with a warning for
-  // `_include`/`_revinclude`): `_include`, `_revinclude`, and a `_sort` of
-  // several keys.
+  // `_cursor` names each part's place. `_include` reads the merged page's
+  // references from their parts, `_revinclude` searches every part, then
+  // the matches are cut down as `_summary`/`_elements` ask. Not yet over
+  // parts (kInvalidArgument naming it): a `_sort` of several keys.
   Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
   Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
                                    SearchOptions options = {});

@@ -383,6 +383,16 @@ struct EmbeddedStore::CommittedReader {
   json::Document doc;
 };
 
+// What `_include` values (`_revinclude` with `reverse`) bring along for the
+// matches of `page` (whole, not shaped yet), into page->included: each
+// resource once, at most `cap` (a warning in the page says more were left
+// out). `read_current` reads a referenced resource, `search` finds the
+// referring ones. The values were checked by the search that parsed them.
+Status IncludeInto(std::string_view type, const std::vector<std::string>& includes, bool reverse, std::size_t cap,
+                   const std::function<Result<Resource>(std::string_view type, std::string_view id)>& read_current,
+                   const std::function<Result<SearchPage>(std::string_view type, const std::string& query)>& search,
+                   SearchPage* page);
+
 namespace embedded {
 // Makes `dir` (0700) or accepts it when it is an empty directory: where a
 // backup goes. kInvalidArgument when it is not empty or not a directory.

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -767,23 +768,11 @@ TEST(SplitStore, PagingThroughASplitStoreGivesEveryMatchOnceInOrder) {
   EXPECT_EQ(page->next_offset, std::optional<std::size_t>(7));
 }
 
-TEST(SplitStore, ASearchRefusesWhatItCannotMergeYetAndSaysWhy) {
+TEST(SplitStore, ASearchRefusesWhatItCannotMergeYetAndWhatThePartsRefuse) {
   TempDir dir;
   auto split = OpenSplit(dir.path(), 2);
   ASSERT_NE(split, nullptr);
   WriteObservations(split.get());
-  auto include = split->Search("Observation", "_include=Observation:subject");
-  ASSERT_FALSE(include.ok());
-  EXPECT_EQ(include.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(include.status().message().find("_include is not answered by a store split in files yet"),
-            std::string::npos)
-      << include.status().message();
-  SearchOptions lenient;
-  lenient.lenient = true;
-  auto ignored = split->Search("Observation", "_revinclude=Observation:subject&_count=5", lenient);
-  ASSERT_TRUE(ignored.ok()) << ignored.status().ToString();
-  EXPECT_EQ(ignored->resources.size(), 5u);
-  ASSERT_EQ(ignored->warnings.size(), 1u);
   auto two_keys = split->Search("Observation", "_sort=date,_id");
   ASSERT_FALSE(two_keys.ok());
   EXPECT_NE(two_keys.status().message().find("sorts by one key at most"), std::string::npos);
@@ -878,6 +867,61 @@ TEST(SplitStore, TheHistoryOfATypeOrOfTheStoreIsMergedNewestFirst) {
   auto unknown = split->TypeHistory("Observation", "_sort=date");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("Unknown history parameter"), std::string::npos);
+}
+
+TEST(SplitStore, IncludesComeFromEveryPartAndTheMatchesAreCutDownAfter) {
+  TempDir one_dir, split_dir;
+  auto one = EmbeddedStore::Open(one_dir.path(), FixedClock());
+  ASSERT_TRUE(one.ok());
+  auto split = OpenSplit(split_dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  std::set<std::size_t> patient_parts;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = std::string("p").append(std::to_string(i));
+    ASSERT_TRUE((*one)->Update("Patient", id, Patient(id, id), std::nullopt).ok());
+    ASSERT_TRUE(split->Update("Patient", id, Patient(id, id), std::nullopt).ok());
+    patient_parts.insert(split->PartOf("Patient", id));
+  }
+  ASSERT_EQ(patient_parts.size(), 2u);  // the Patients are in both parts
+  WriteObservations(one->get());
+  WriteObservations(split.get());
+  auto keys = [](const SearchPage& page) {
+    std::vector<std::string> out;
+    for (const auto& [type, r] : page.included)
+      out.push_back(type + "/" + r.id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  for (const std::string query :
+       {"_include=Observation:subject&_sort=_id&_count=20", "_include=Observation:patient&_sort=-_id&_count=3",
+        "_include=Observation:subject&_elements=code&_sort=_id&_count=20",
+        "_include=Observation:subject&_summary=true&_sort=_id&_count=20&_offset=40"}) {
+    SCOPED_TRACE(query);
+    auto want = (*one)->Search("Observation", query);
+    auto got = split->Search("Observation", query);
+    ASSERT_TRUE(want.ok() && got.ok()) << got.status().ToString();
+    EXPECT_FALSE(got->included.empty());
+    EXPECT_EQ(keys(*got), keys(*want));
+    ASSERT_EQ(got->resources.size(), want->resources.size());
+    for (std::size_t i = 0; i < got->resources.size(); ++i)
+      EXPECT_EQ(got->resources[i].json, want->resources[i].json);  // cut down alike
+  }
+  auto want = (*one)->Search("Patient", "_revinclude=Observation:subject&_id=p1,p4");
+  auto got = split->Search("Patient", "_revinclude=Observation:subject&_id=p1,p4");
+  ASSERT_TRUE(want.ok() && got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->included.size(), 80u);  // every fifth Observation refers to each
+  EXPECT_EQ(keys(*got), keys(*want));
+  // What the parts refuse, they say; leniently, the warning comes along.
+  auto unknown = split->Search("Observation", "_include=Observation:performer");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  SearchOptions lenient;
+  lenient.lenient = true;
+  auto ignored = split->Search("Observation", "_include=Observation:performer&_count=5", lenient);
+  ASSERT_TRUE(ignored.ok()) << ignored.status().ToString();
+  EXPECT_EQ(ignored->resources.size(), 5u);
+  EXPECT_EQ(ignored->warnings.size(), 1u);
+  EXPECT_TRUE(ignored->included.empty());
 }
 
 }  // namespace
