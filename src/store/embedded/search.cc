@@ -536,6 +536,15 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     const std::string_view k = std::string_view{sort_keys[0]}.substr(key_desc ? 1 : 0);
     key_column = k == "date" ? "r.dlo" : k == "_id" ? "r.id" : "r.updated";
   }
+  // Every key's column after the first, for positions (SplitStore merges by
+  // all of them), and which keys are text (an id; the others are numbers).
+  std::string more_columns;
+  std::vector<bool> text_key;
+  for (std::size_t i = 0; i < sort_keys.size(); ++i) {
+    const std::string_view k = std::string_view{sort_keys[i]}.substr(sort_keys[i][0] == '-' ? 1 : 0);
+    text_key.push_back(k == "_id");
+    if (i > 0) more_columns.append(k == "date" ? ", r.dlo" : k == "_id" ? ", r.id" : ", r.updated");
+  }
   std::string after_cursor;  // the condition, with its binds
   std::vector<Bound> cursor_binds;
   if (!cursor.empty()) {
@@ -599,12 +608,15 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     if (last <= options.max_offset) page.last_offset = last;
   };
   // A row's place in the search's order, columns 3 and 4 being its rid and
-  // the sort's key: "rid" or "rid~key", what a cursor after it says.
+  // the sort's key (5, ... its other keys): "rid" or "rid~key", what a
+  // cursor after it says ("rid~key~key..." with several keys, which no
+  // cursor takes). An empty key is NULL; no key holds a '~'.
   auto position_of = [&](const sqlite::Stmt& s) {
     std::string position = std::to_string(s.Int(3));
-    if (!sort_keys.empty()) {
+    for (std::size_t i = 0; i < sort_keys.size(); ++i) {
+      const int col = 4 + static_cast<int>(i);
       position.push_back('~');
-      if (!s.IsNull(4)) position.append(key_column == "r.id" ? std::string(s.Text(4)) : std::to_string(s.Int(4)));
+      if (!s.IsNull(col)) position.append(text_key[i] ? std::string(s.Text(col)) : std::to_string(s.Int(col)));
     }
     return position;
   };
@@ -631,8 +643,8 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
     std::vector<Bound> binds = q.binds;
     binds.insert(binds.end(), cursor_binds.begin(), cursor_binds.end());
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s,
-                          CachedStatement("SELECT r.id, r.version, r.json, r.rid, " + key_column + " " + where +
-                                          (after_cursor.empty() ? "" : " AND " + after_cursor) + " ORDER BY " +
+                          CachedStatement("SELECT r.id, r.version, r.json, r.rid, " + key_column + more_columns + " " +
+                                          where + (after_cursor.empty() ? "" : " AND " + after_cursor) + " ORDER BY " +
                                           q.order + " LIMIT ? OFFSET ?"));
     IOMT_RETURN_IF_ERROR(Bind(s, binds));
     s->Bind(static_cast<int>(binds.size()) + 1, static_cast<std::int64_t>(limit));
@@ -662,7 +674,7 @@ Result<SearchPage> EmbeddedStore::Impl::Search(std::string_view type, std::strin
   // evaluated on its JSON, and the page (and the total) counted here.
   auto filtered = [&]() -> Status {
     IOMT_ASSIGN_OR_RETURN(sqlite::Stmt * s, CachedStatement("SELECT r.id, r.version, r.json, r.rid, " + key_column +
-                                                            " " + where + " ORDER BY " + q.order));
+                                                            more_columns + " " + where + " ORDER BY " + q.order));
     IOMT_RETURN_IF_ERROR(Bind(s, q.binds));
     json::Document parsed;
     std::size_t read_rows = 0, matched = 0;

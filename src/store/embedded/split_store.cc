@@ -225,32 +225,39 @@ Result<WriteResult> SplitStore::Patch(std::string_view type, std::string_view id
 
 namespace {
 
-// The sort's one key, as the parts' positions carry it ("rid~key").
+// A key of the sort, as the parts' positions carry them ("rid~key~key").
 struct MergeKey {
-  enum class Kind { kNone, kNumber, kText } kind = Kind::kNone;
+  bool text = false;  // an id; else a number (date, _lastUpdated)
   bool desc = false;
 };
 
 // The order of two positions of different parts by their keys: <0, 0, >0.
-// As SQLite orders them: an empty key (NULL) before any other, and the
-// whole order reversed for a descending sort.
-int CompareKeys(std::string_view a, std::string_view b, MergeKey key) {
-  if (key.kind == MergeKey::Kind::kNone) return 0;
-  a = a.substr(std::min(a.find('~'), a.size() - 1) + 1);
-  b = b.substr(std::min(b.find('~'), b.size() - 1) + 1);
-  int c = 0;
-  if (a.empty() || b.empty()) {
-    c = a.empty() == b.empty() ? 0 : (a.empty() ? -1 : 1);
-  } else if (key.kind == MergeKey::Kind::kNumber) {
-    std::int64_t x = 0, y = 0;
-    std::from_chars(a.data(), a.data() + a.size(), x);
-    std::from_chars(b.data(), b.data() + b.size(), y);
-    c = x < y ? -1 : (x > y ? 1 : 0);
-  } else {
-    const int t = a.compare(b);
-    c = t < 0 ? -1 : (t > 0 ? 1 : 0);
+// As SQLite orders them, key by key: an empty key (NULL) before any other,
+// each key's order reversed when it is descending.
+int CompareKeys(std::string_view a, std::string_view b, const std::vector<MergeKey>& keys) {
+  for (const MergeKey& key : keys) {
+    // The next key of each: past the '~' before it.
+    a = a.substr(std::min(a.find('~'), a.size()));
+    b = b.substr(std::min(b.find('~'), b.size()));
+    a.remove_prefix(a.empty() ? 0 : 1);
+    b.remove_prefix(b.empty() ? 0 : 1);
+    const std::string_view x = a.substr(0, a.find('~'));
+    const std::string_view y = b.substr(0, b.find('~'));
+    int c = 0;
+    if (x.empty() || y.empty()) {
+      c = x.empty() == y.empty() ? 0 : (x.empty() ? -1 : 1);
+    } else if (!key.text) {
+      std::int64_t m = 0, n = 0;
+      std::from_chars(x.data(), x.data() + x.size(), m);
+      std::from_chars(y.data(), y.data() + y.size(), n);
+      c = m < n ? -1 : (m > n ? 1 : 0);
+    } else {
+      const int t = x.compare(y);
+      c = t < 0 ? -1 : (t > 0 ? 1 : 0);
+    }
+    if (c != 0) return key.desc ? -c : c;
   }
-  return key.desc ? -c : c;
+  return 0;
 }
 
 // The k-way merge of the parts' pages, each already in the wanted order:
@@ -325,24 +332,17 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
     return Internal("a split store's search took a _count or _offset its parts accept");
   }
   count = std::min(count, max_count_);
-  MergeKey key;
-  {
-    std::vector<std::string_view> keys;
-    for (std::string_view left = sort; !left.empty();) {
-      const std::size_t comma = left.find(',');
-      if (comma != 0) keys.push_back(left.substr(0, comma));
-      left = comma == std::string_view::npos ? std::string_view() : left.substr(comma + 1);
-    }
-    if (keys.size() > 1) {
-      return InvalidArgument("_sort '" + sort +
-                             "': a store split in files sorts by one key at most yet (docs/adr/0029-store-split.md).");
-    }
-    if (keys.size() == 1) {
-      std::string_view k = keys[0];
-      key.desc = !k.empty() && k[0] == '-';
-      k.remove_prefix(key.desc ? 1 : 0);
-      key.kind = k == "_id" ? MergeKey::Kind::kText : MergeKey::Kind::kNumber;  // date, _lastUpdated
-    }
+  std::vector<MergeKey> keys;
+  for (std::string_view left = sort; !left.empty();) {
+    const std::size_t comma = left.find(',');
+    std::string_view k = left.substr(0, comma);
+    left = comma == std::string_view::npos ? std::string_view() : left.substr(comma + 1);
+    if (k.empty()) continue;
+    MergeKey key;
+    key.desc = k[0] == '-';
+    k.remove_prefix(key.desc ? 1 : 0);
+    key.text = k == "_id";
+    keys.push_back(key);
   }
   // A cursor is each part's place, '_' between them ('_' is in no id).
   std::vector<std::string> places(parts_.size());
@@ -403,7 +403,7 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
   const std::vector<std::size_t> at = MergeParts(
       matches, by_cursor ? 0 : offset, count,
       [&](std::size_t k, std::size_t i, std::size_t j, std::size_t m) {
-        return CompareKeys((*pages[k])->positions[i], (*pages[j])->positions[m], key) < 0;
+        return CompareKeys((*pages[k])->positions[i], (*pages[j])->positions[m], keys) < 0;
       },
       &out.resources);
   // What the page's matches bring along, from every part, then the

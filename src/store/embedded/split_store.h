@@ -113,14 +113,13 @@ class SplitStore : public FhirClient {
                             std::optional<std::string_view> if_match);
 
   // --- Searches: every part's matches merged (docs/adr/0029) ---
-  // EmbeddedStore::Search over the parts: in the order of the sort's one
-  // key, then the part, then each part's own order (without _sort: the
+  // EmbeddedStore::Search over the parts: in the order of the sort's keys,
+  // then the part, then each part's own order (without _sort: the
   // parts one after the other). `_total` is the parts' totals summed;
   // `_offset` pages by merging each part's first `_offset + _count`;
   // `_cursor` names each part's place. `_include` reads the merged page's
   // references from their parts, `_revinclude` searches every part, then
-  // the matches are cut down as `_summary`/`_elements` ask. Not yet over
-  // parts (kInvalidArgument naming it): a `_sort` of several keys.
+  // the matches are cut down as `_summary`/`_elements` ask.
   Result<SearchPage> Search(std::string_view type, std::string_view query, SearchOptions options = {});
   Result<std::string> SearchBundle(std::string_view type, std::string_view query, std::string_view base_url,
                                    SearchOptions options = {});
