@@ -146,6 +146,16 @@ Result<T> EmbeddedStore::SingleWrite(const Write& write, const Wrote& wrote) {
   return r;
 }
 
+Result<WriteResult> EmbeddedStore::WriteHeld(const std::function<Result<WriteResult>(Impl&)>& write,
+                                             bool created_only) {
+  return SingleWrite<WriteResult>(write, [created_only](const WriteResult& w) { return w.created || !created_only; });
+}
+
+Result<bool> EmbeddedStore::RemoveWhereHeld(std::string_view type, std::string_view condition) {
+  return SingleWrite<bool>([&](Impl& impl) { return impl.RemoveWhere(type, condition); },
+                           [](bool deleted) { return deleted; });
+}
+
 Result<WriteResult> EmbeddedStore::Update(std::string_view type, std::string_view id, std::string_view json,
                                           std::optional<std::string_view> if_match) {
   MutexLock lock(mu_);

@@ -435,6 +435,13 @@ class EmbeddedStore : public FhirClient {
   // wakes the committer).
   template <typename T, typename Write, typename Wrote>
   Result<T> SingleWrite(const Write& write, const Wrote& wrote) IOMT_REQUIRES(mu_);
+  // SplitStore's conditional writes, which hold every part's mu_ while they
+  // match and write: a single write through the Impl (`created_only`: it
+  // changed the store only when it created), and a conditional delete.
+  friend class SplitStore;
+  Result<WriteResult> WriteHeld(const std::function<Result<WriteResult>(Impl&)>& write, bool created_only)
+      IOMT_REQUIRES(mu_);
+  Result<bool> RemoveWhereHeld(std::string_view type, std::string_view condition) IOMT_REQUIRES(mu_);
 
   const std::string path_;  // store.db, for the committed reader (which must not wait for mu_)
   // impl_'s record of the unrouted types, which has a lock of its own:

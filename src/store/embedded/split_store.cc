@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "common/json/document.h"
 #include "common/mutex.h"
 #include "common/parallel.h"
 #include "common/url.h"
@@ -206,8 +207,93 @@ Result<WriteResult> SplitStore::Update(std::string_view type, std::string_view i
 
 Result<WriteResult> SplitStore::Create(std::string_view type, std::string_view json) {
   // The part makes an id that routes to it (EmbeddedStore's NewId).
-  const std::size_t k = next_create_.fetch_add(1, std::memory_order_relaxed) % parts_.size();
-  return parts_[k]->Create(type, json);
+  return parts_[NextPart()]->Create(type, json);
+}
+
+// Every part's lock, taken in part order and given back in reverse. The
+// analysis cannot follow a lock a part: it is turned off here alone.
+class SplitStore::AllParts {
+ public:
+  explicit AllParts(SplitStore* split) IOMT_NO_THREAD_SAFETY_ANALYSIS : split_(split) {
+    for (auto& part : split_->parts_)
+      part->mu_.Lock();
+  }
+  ~AllParts() IOMT_NO_THREAD_SAFETY_ANALYSIS {
+    for (auto it = split_->parts_.rbegin(); it != split_->parts_.rend(); ++it)
+      (*it)->mu_.Unlock();
+  }
+  AllParts(const AllParts&) = delete;
+  AllParts& operator=(const AllParts&) = delete;
+
+ private:
+  SplitStore* split_;
+};
+
+Result<std::optional<std::size_t>> SplitStore::MatchOne(std::string_view what, std::string_view type,
+                                                        std::string_view condition) IOMT_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<std::size_t> part;
+  std::size_t matches = 0;
+  for (std::size_t k = 0; k < parts_.size(); ++k) {
+    IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, parts_[k]->impl_->Matching(type, condition));
+    if (!ids.empty()) part = k;
+    matches += ids.size();
+  }
+  if (matches > 1) return ManyMatch(what, condition, std::min<std::size_t>(matches, 3));
+  return matches == 1 ? part : std::nullopt;
+}
+
+namespace {
+
+// The id member of a resource's JSON; empty when it has none (a bad JSON is
+// the part's to refuse).
+std::string IdOfJson(std::string_view json) {
+  json::Document doc;
+  json::Value id;
+  if (!doc.Parse(json).ok() || !doc.root().is_object() || !doc.root().Find("id", &id) || !id.is_string()) return "";
+  return std::string(id.string_value());
+}
+
+}  // namespace
+
+Result<WriteResult> SplitStore::CreateWhereNone(std::string_view type, std::string_view json,
+                                                std::string_view if_none_exist) IOMT_NO_THREAD_SAFETY_ANALYSIS {
+  AllParts held(this);
+  IOMT_ASSIGN_OR_RETURN(std::optional<std::size_t> match, MatchOne("If-None-Exist", type, if_none_exist));
+  // The match's part answers with it; with none, a part creates.
+  EmbeddedStore& part = *parts_[match ? *match : NextPart()];
+  return part.WriteHeld([&](EmbeddedStore::Impl& impl) { return impl.Create(type, json, if_none_exist); },
+                        /*created_only=*/true);
+}
+
+Result<WriteResult> SplitStore::UpdateWhere(std::string_view type, std::string_view condition,
+                                            std::string_view json) IOMT_NO_THREAD_SAFETY_ANALYSIS {
+  AllParts held(this);
+  IOMT_ASSIGN_OR_RETURN(std::optional<std::size_t> match, MatchOne("Conditional update", type, condition));
+  std::size_t k = 0;
+  if (match) {
+    k = *match;
+  } else {
+    const std::string id = IdOfJson(json);
+    k = id.empty() ? NextPart() : PartOf(type, id);
+  }
+  return parts_[k]->WriteHeld([&](EmbeddedStore::Impl& impl) { return impl.UpdateWhere(type, condition, json); },
+                              /*created_only=*/false);
+}
+
+Result<bool> SplitStore::DeleteWhere(std::string_view type, std::string_view condition) IOMT_NO_THREAD_SAFETY_ANALYSIS {
+  AllParts held(this);
+  IOMT_ASSIGN_OR_RETURN(std::optional<std::size_t> match, MatchOne("Conditional delete", type, condition));
+  if (!match) return false;
+  return parts_[*match]->RemoveWhereHeld(type, condition);
+}
+
+Result<WriteResult> SplitStore::PatchWhere(std::string_view type, std::string_view condition,
+                                           std::string_view patch) IOMT_NO_THREAD_SAFETY_ANALYSIS {
+  AllParts held(this);
+  IOMT_ASSIGN_OR_RETURN(std::optional<std::size_t> match, MatchOne("Conditional patch", type, condition));
+  // With no match, part 0 says so as a store of one file does.
+  return parts_[match ? *match : 0]->WriteHeld(
+      [&](EmbeddedStore::Impl& impl) { return impl.PatchWhere(type, condition, patch); }, /*created_only=*/false);
 }
 
 Result<bool> SplitStore::Delete(std::string_view type, std::string_view id) {

@@ -33,7 +33,9 @@
 //   compact, backup, bulk export, the change feed) go over every part.
 // - Searches and type and system history merge every part's page.
 //
-// Not yet: conditional writes, batch and transaction Bundles over parts. Until then `iomt` does not open a split
+// - Conditional writes hold every part's lock while they match and write.
+//
+// Not yet: batch and transaction Bundles over parts. Until then `iomt` does not open a split
 // store; see the ADR for what remains.
 #pragma once
 
@@ -112,6 +114,16 @@ class SplitStore : public FhirClient {
   Result<WriteResult> Patch(std::string_view type, std::string_view id, std::string_view patch,
                             std::optional<std::string_view> if_match);
 
+  // --- Conditional writes: every part's lock, every part searched ---
+  // As EmbeddedStore's. Each holds every part's lock, taken in part order
+  // (so that two of them never wait for each other), while it matches the
+  // condition in every part and writes: in the match's part; with no match,
+  // at the JSON's id in its part, or at a new id in the parts in turn.
+  Result<WriteResult> CreateWhereNone(std::string_view type, std::string_view json, std::string_view if_none_exist);
+  Result<WriteResult> UpdateWhere(std::string_view type, std::string_view condition, std::string_view json);
+  Result<bool> DeleteWhere(std::string_view type, std::string_view condition);
+  Result<WriteResult> PatchWhere(std::string_view type, std::string_view condition, std::string_view patch);
+
   // --- Searches: every part's matches merged (docs/adr/0029) ---
   // EmbeddedStore::Search over the parts: in the order of the sort's keys,
   // then the part, then each part's own order (without _sort: the
@@ -162,6 +174,11 @@ class SplitStore : public FhirClient {
   std::vector<std::unique_ptr<EmbeddedStore>> parts_;
   std::vector<std::unique_ptr<FhirClient>> lanes_;
   std::atomic<std::size_t> next_create_{0};  // Create's part, in turn
+  class AllParts;
+  // With every part's lock held: the part of the one match of `condition`
+  // (none: no match), or ManyMatch(`what`) when more match.
+  Result<std::optional<std::size_t>> MatchOne(std::string_view what, std::string_view type, std::string_view condition);
+  std::size_t NextPart() { return next_create_.fetch_add(1, std::memory_order_relaxed) % parts_.size(); }
   // The parts' search limits (EmbeddedStoreOptions), for the merged pages.
   std::size_t default_count_ = 50;
   std::size_t max_count_ = 1000;

@@ -383,6 +383,10 @@ struct EmbeddedStore::CommittedReader {
   json::Document doc;
 };
 
+// A conditional interaction (`what`) whose condition more than one resource
+// matches (`matches`, 3: more than two): kConflict, detail "precondition".
+Status ManyMatch(std::string_view what, std::string_view condition, std::size_t matches);
+
 // What `_include` values (`_revinclude` with `reverse`) bring along for the
 // matches of `page` (whole, not shaped yet), into page->included: each
 // resource once, at most `cap` (a warning in the page says more were left

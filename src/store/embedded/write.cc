@@ -318,14 +318,14 @@ Result<std::vector<std::string>> EmbeddedStore::Impl::Matching(std::string_view 
   return ids;
 }
 
-namespace {
-
 Status ManyMatch(std::string_view what, std::string_view condition, std::size_t matches) {
   std::string message(what);
   message.append(": ").append(matches > 2 ? "more than 2" : std::to_string(matches));
   message.append(" resources match '").append(condition).append("'.");
   return Conflict(std::move(message)).WithDetail("precondition");
 }
+
+namespace {
 
 // The id member of a resource's JSON, "" when it has none (or it is not
 // JSON: the write says so).

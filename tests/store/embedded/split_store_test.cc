@@ -932,5 +932,90 @@ TEST(SplitStore, IncludesComeFromEveryPartAndTheMatchesAreCutDownAfter) {
   EXPECT_TRUE(ignored->included.empty());
 }
 
+TEST(SplitStore, ConditionalWritesMatchInEveryPartUnderEveryPartsLock) {
+  TempDir dir;
+  auto split = OpenSplit(dir.path(), 2);
+  ASSERT_NE(split, nullptr);
+  const std::string in1 = IdInPart(*split, "Patient", 1, "c-");
+  ASSERT_TRUE(split->Update("Patient", in1, Patient(in1, "x1"), std::nullopt).ok());
+
+  // If-None-Exist: the match in part 1 is the answer, whichever part is next.
+  for (int i = 0; i < 2; ++i) {
+    auto found = split->CreateWhereNone("Patient", Patient("new", "x1"), "identifier=urn:p|x1");
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_FALSE(found->created);
+    EXPECT_EQ(found->resource.id, in1);
+  }
+  auto made = split->CreateWhereNone(
+      "Patient", R"({"resourceType":"Patient","identifier":[{"system":"urn:p","value":"x2"}]})", "identifier=urn:p|x2");
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_TRUE(made->created);
+  EXPECT_TRUE(split->ReadCurrent("Patient", made->resource.id).ok());
+
+  // A conditional update of the match in its part.
+  auto updated =
+      split->UpdateWhere("Patient", "identifier=urn:p|x1",
+                         R"({"resourceType":"Patient","active":true,"identifier":[{"system":"urn:p","value":"x1"}]})");
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(updated->resource.id, in1);
+  EXPECT_EQ(updated->resource.version_id, "2");
+  // None matches: at the JSON's id, in its part.
+  const std::string in0 = IdInPart(*split, "Patient", 0, "d-");
+  auto at_id = split->UpdateWhere("Patient", "identifier=urn:p|x3", Patient(in0, "x3"));
+  ASSERT_TRUE(at_id.ok()) << at_id.status().ToString();
+  EXPECT_TRUE(at_id->created);
+  EXPECT_TRUE(split->part(0).ReadCurrent("Patient", in0).ok());
+
+  // Two matches in two parts: the condition matches more than one.
+  const std::string twin = IdInPart(*split, "Patient", 0, "twin-");
+  ASSERT_TRUE(split->Update("Patient", twin, Patient(twin, "x1"), std::nullopt).ok());
+  for (const auto& status :
+       {split->UpdateWhere("Patient", "identifier=urn:p|x1", Patient(twin, "x1")).status(),
+        split->CreateWhereNone("Patient", Patient("z", "x1"), "identifier=urn:p|x1").status(),
+        split->PatchWhere("Patient", "identifier=urn:p|x1", R"([{"op":"add","path":"/active","value":false}])")
+            .status(),
+        Status(split->DeleteWhere("Patient", "identifier=urn:p|x1").status())}) {
+    EXPECT_EQ(status.code(), StatusCode::kConflict) << status.ToString();
+    EXPECT_EQ(status.detail(), "precondition");
+    EXPECT_NE(status.message().find("2 resources match 'identifier=urn:p|x1'"), std::string::npos) << status.message();
+  }
+  // Patch and delete the one match, wherever it is.
+  auto patched =
+      split->PatchWhere("Patient", "identifier=urn:p|x3", R"([{"op":"add","path":"/active","value":false}])");
+  ASSERT_TRUE(patched.ok()) << patched.status().ToString();
+  EXPECT_EQ(patched->resource.id, in0);
+  auto none = split->PatchWhere("Patient", "identifier=urn:p|nobody", "[]");
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  auto deleted = split->DeleteWhere("Patient", "identifier=urn:p|x3");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(*deleted);
+  auto nothing = split->DeleteWhere("Patient", "identifier=urn:p|x3");
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_FALSE(*nothing);
+  // A condition about the answer is refused, as in one file.
+  EXPECT_EQ(split->DeleteWhere("Patient", "_count=1").status().code(), StatusCode::kInvalidArgument);
+
+  // Threads creating the same Patient at once, into parts in turn: one is
+  // created, every thread gets it.
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(8);
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    threads.emplace_back([&, t] {
+      auto r = split->CreateWhereNone("Patient",
+                                      R"({"resourceType":"Patient","identifier":[{"system":"urn:p","value":"once"}]})",
+                                      "identifier=urn:p|once");
+      if (r.ok()) ids[t] = r->resource.id;
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  for (const std::string& id : ids)
+    EXPECT_EQ(id, ids[0]);
+  auto once = split->Search("Patient", "identifier=urn:p|once");
+  ASSERT_TRUE(once.ok());
+  EXPECT_EQ(once->total, 1);
+  EXPECT_TRUE(split->CheckConsistency().ok());
+}
+
 }  // namespace
 }  // namespace iomt::store
