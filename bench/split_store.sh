@@ -5,7 +5,8 @@
 # sample device mapping) into one embedded store (the baseline), into a split
 # store of PARTS files with one pipeline (its Observation writer writes a
 # lane a part at once), and, as the ceiling, a pipeline a part over the
-# devices of one lane into its own part; round by round, each durable.
+# devices of one lane into a store of one file of its own; round by round,
+# each durable.
 #   COUNT (default 300000) messages, PARTS (default 2), BATCH (default
 #   10000), ROUNDS (default 3), KIND quantity (default:
 #   bench/mappings/w1-quantity, an Observation a reading) or sampled (the

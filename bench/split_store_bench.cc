@@ -11,7 +11,8 @@
 // Each round: one store and one pipeline (the baseline); the split store with
 // one pipeline, whose Observation writer writes a lane a part at once; and,
 // as the ceiling, a pipeline a part, each over the devices of one lane (the
-// input dealt by device) into its own part, on threads of their own.
+// input dealt by device) into a store of one file of its own, on threads of
+// their own (what two processes gave in ADR 0024).
 // One JSON line per run, then the round's ratios over the baseline.
 #include <fcntl.h>
 #include <unistd.h>
@@ -241,7 +242,7 @@ int main(int argc, char** argv) {
     // The baseline: one store, one pipeline. Then the split store with one
     // pipeline (its Observations written by a lane a part), and the ceiling:
     // a pipeline a part, each over the devices of one lane (the input dealt
-    // by device) into a part of its own, as separate stores would be.
+    // by device) into a store of its own.
     for (int kind = 0; kind < 3; ++kind) {
       const std::string at = dir + "/store-" + std::to_string(kind);
       std::filesystem::remove_all(at);
@@ -249,17 +250,23 @@ int main(int argc, char** argv) {
         auto store = store::EmbeddedStore::Open(at);
         if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
         rate[kind] = Run(*set, {input}, batch, store->get(), "one");
-      } else {
+      } else if (kind == 1) {
         auto store = store::SplitStore::Open(at, parts);
         if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
-        if (kind == 2) {
-          std::vector<store::FhirClient*> own;
-          for (std::size_t k = 0; k < parts; ++k)
-            own.push_back(&(*store)->part(k));
-          rate[kind] = Run(*set, lanes, batch, own, split + "-pipeline-a-part");
-        } else {
-          rate[kind] = Run(*set, {input}, batch, store->get(), split);
+        rate[kind] = Run(*set, {input}, batch, store->get(), split);
+      } else {
+        // Stores of one file each: a part of a split store holds only what
+        // routes to it, and a pipeline a part writes its devices' Patients
+        // and Observations whatever their ids.
+        std::vector<std::unique_ptr<store::EmbeddedStore>> stores;
+        std::vector<store::FhirClient*> own;
+        for (std::size_t k = 0; k < parts; ++k) {
+          auto store = store::EmbeddedStore::Open(at + "/own-" + std::to_string(k));
+          if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
+          own.push_back(store->get());
+          stores.push_back(std::move(*store));
         }
+        rate[kind] = Run(*set, lanes, batch, own, split + "-pipeline-a-part");
       }
       std::filesystem::remove_all(at);
     }
