@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -12,7 +13,6 @@
 #include <string>
 #include <utility>
 
-#include "common/json/document.h"
 #include "common/mutex.h"
 #include "common/parallel.h"
 #include "common/url.h"
@@ -242,19 +242,6 @@ Result<std::optional<std::size_t>> SplitStore::MatchOne(std::string_view what, s
   return matches == 1 ? part : std::nullopt;
 }
 
-namespace {
-
-// The id member of a resource's JSON; empty when it has none (a bad JSON is
-// the part's to refuse).
-std::string IdOfJson(std::string_view json) {
-  json::Document doc;
-  json::Value id;
-  if (!doc.Parse(json).ok() || !doc.root().is_object() || !doc.root().Find("id", &id) || !id.is_string()) return "";
-  return std::string(id.string_value());
-}
-
-}  // namespace
-
 Result<WriteResult> SplitStore::CreateWhereNone(std::string_view type, std::string_view json,
                                                 std::string_view if_none_exist) IOMT_NO_THREAD_SAFETY_ANALYSIS {
   AllParts held(this);
@@ -441,7 +428,11 @@ Result<SearchPage> SplitStore::Search(std::string_view type, std::string_view qu
       if (bar == std::string::npos) break;
       from = bar + 1;
     }
-    if (k + 1 != places.size()) {
+    // Each place is what a part gave: digits, '~' and an id's characters.
+    const bool well_formed = std::all_of(cursor.begin(), cursor.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '~' || c == '-' || c == '.' || c == '_';
+    });
+    if (k + 1 != places.size() || !well_formed) {
       return InvalidArgument("_cursor '" + cursor + "' is not one this search gave (take the next link as it is).");
     }
   }

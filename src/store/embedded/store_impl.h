@@ -387,6 +387,10 @@ struct EmbeddedStore::CommittedReader {
 // matches (`matches`, 3: more than two): kConflict, detail "precondition".
 Status ManyMatch(std::string_view what, std::string_view condition, std::size_t matches);
 
+// The id member of a resource's JSON; "" when it has none (or it is not
+// JSON: the write that takes it says so).
+std::string IdOfJson(std::string_view json);
+
 // What `_include` values (`_revinclude` with `reverse`) bring along for the
 // matches of `page` (whole, not shaped yet), into page->included: each
 // resource once, at most `cap` (a warning in the page says more were left

@@ -325,18 +325,12 @@ Status ManyMatch(std::string_view what, std::string_view condition, std::size_t 
   return Conflict(std::move(message)).WithDetail("precondition");
 }
 
-namespace {
-
-// The id member of a resource's JSON, "" when it has none (or it is not
-// JSON: the write says so).
-std::string IdOf(std::string_view json) {
+std::string IdOfJson(std::string_view json) {
   json::Document doc;
   json::Value id;
   if (!doc.Parse(json).ok() || !doc.root().is_object() || !doc.root().Find("id", &id) || !id.is_string()) return "";
   return std::string(id.string_value());
 }
-
-}  // namespace
 
 Result<WriteResult> EmbeddedStore::Impl::Create(std::string_view type, std::string_view json,
                                                 std::optional<std::string_view> if_none_exist) {
@@ -356,7 +350,7 @@ Result<WriteResult> EmbeddedStore::Impl::UpdateWhere(std::string_view type, std:
                                                      std::string_view json) {
   IOMT_ASSIGN_OR_RETURN(std::vector<std::string> ids, Matching(type, condition));
   if (ids.size() > 1) return ManyMatch("Conditional update", condition, ids.size());
-  std::string id = IdOf(json);
+  std::string id = IdOfJson(json);
   if (ids.size() == 1) {
     if (!id.empty() && id != ids.front()) {
       return InvalidArgument("The resource's id '" + id + "' is not that of the resource matching '" +
